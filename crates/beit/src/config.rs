@@ -1,0 +1,323 @@
+//! `BeitConfig`: every field of HuggingFace's `configuration_beit.py` (and the `PretrainedConfig`
+//! fields a BEiT checkpoint uses), with the same defaults, read from and written to `config.json`.
+//! Fields this crate does not know are kept in `extra` so a config round-trips unchanged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BeitError, Result};
+
+/// The configuration of a BEiT model, field for field as in HuggingFace `transformers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BeitConfig {
+    pub model_type: String,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub hidden_act: String,
+    pub hidden_dropout_prob: f64,
+    pub attention_probs_dropout_prob: f64,
+    pub initializer_range: f64,
+    pub layer_norm_eps: f64,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub num_channels: usize,
+    pub use_mask_token: bool,
+    pub use_absolute_position_embeddings: bool,
+    pub use_relative_position_bias: bool,
+    pub use_shared_relative_position_bias: bool,
+    pub layer_scale_init_value: f64,
+    pub drop_path_rate: f64,
+    pub use_mean_pooling: bool,
+    pub pool_scales: Vec<usize>,
+    pub use_auxiliary_head: bool,
+    pub auxiliary_loss_weight: f64,
+    pub auxiliary_channels: usize,
+    pub auxiliary_num_convs: usize,
+    pub auxiliary_concat_input: bool,
+    pub semantic_loss_ignore_index: i64,
+    pub out_features: Option<Vec<String>>,
+    pub out_indices: Option<Vec<i64>>,
+    pub add_fpn: bool,
+    pub reshape_hidden_states: bool,
+    pub stage_names: Vec<String>,
+    pub id2label: Option<BTreeMap<String, String>>,
+    pub label2id: Option<BTreeMap<String, i64>>,
+    pub num_labels: Option<usize>,
+    pub problem_type: Option<String>,
+    pub architectures: Option<Vec<String>>,
+    /// Everything else in config.json (`transformers_version`, `dtype`, ...), kept verbatim.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for BeitConfig {
+    fn default() -> Self {
+        Self {
+            model_type: "beit".into(),
+            vocab_size: 8192,
+            hidden_size: 768,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            intermediate_size: 3072,
+            hidden_act: "gelu".into(),
+            hidden_dropout_prob: 0.0,
+            attention_probs_dropout_prob: 0.0,
+            initializer_range: 0.02,
+            layer_norm_eps: 1e-12,
+            image_size: 224,
+            patch_size: 16,
+            num_channels: 3,
+            use_mask_token: false,
+            use_absolute_position_embeddings: false,
+            use_relative_position_bias: false,
+            use_shared_relative_position_bias: false,
+            layer_scale_init_value: 0.1,
+            drop_path_rate: 0.1,
+            use_mean_pooling: true,
+            pool_scales: vec![1, 2, 3, 6],
+            use_auxiliary_head: true,
+            auxiliary_loss_weight: 0.4,
+            auxiliary_channels: 256,
+            auxiliary_num_convs: 1,
+            auxiliary_concat_input: false,
+            semantic_loss_ignore_index: 255,
+            out_features: None,
+            out_indices: None,
+            add_fpn: false,
+            reshape_hidden_states: true,
+            stage_names: Vec::new(),
+            id2label: None,
+            label2id: None,
+            num_labels: None,
+            problem_type: None,
+            architectures: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+const PROBLEM_TYPES: [&str; 3] = [
+    "regression",
+    "single_label_classification",
+    "multi_label_classification",
+];
+
+impl BeitConfig {
+    /// Reads `config.json` from a model directory (or the file itself), fills HF's defaults and
+    /// validates the result.
+    pub fn from_pretrained(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = if path.is_dir() {
+            path.join("config.json")
+        } else {
+            path.to_path_buf()
+        };
+        if !file.exists() {
+            return Err(BeitError::Config(format!(
+                "no config.json in {}: pass the directory of a HuggingFace BEiT checkpoint \
+                 (config.json plus model.safetensors or pytorch_model.bin)",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(&file).map_err(|e| BeitError::io(&file, e))?;
+        Self::from_json_str(&text)
+            .map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
+    }
+
+    /// Parses a config from JSON text, fills HF's defaults and validates it.
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        let mut config: BeitConfig = serde_json::from_str(text)
+            .map_err(|e| BeitError::Config(format!("config is not valid BEiT config JSON: {e}")))?;
+        config.complete()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as HF-style JSON (snake_case keys), with every field written out.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Fills the fields that HF derives from others: stage names, labels, backbone outputs.
+    fn complete(&mut self) -> Result<()> {
+        self.stage_names = std::iter::once("stem".to_string())
+            .chain((1..=self.num_hidden_layers).map(|i| format!("stage{i}")))
+            .collect();
+        self.complete_labels()?;
+        self.align_backbone_outputs()
+    }
+
+    fn complete_labels(&mut self) -> Result<()> {
+        let id2label = match self.id2label.take() {
+            Some(map) => map,
+            None => (0..self.num_labels.unwrap_or(2))
+                .map(|i| (i.to_string(), format!("LABEL_{i}")))
+                .collect(),
+        };
+        for key in id2label.keys() {
+            key.parse::<usize>().map_err(|_| {
+                BeitError::Config(format!("id2label key {key:?} is not a class index"))
+            })?;
+        }
+        if let Some(n) = self.num_labels {
+            if n != id2label.len() {
+                return Err(BeitError::Config(format!(
+                    "num_labels is {n} but id2label has {} entries: make them agree",
+                    id2label.len()
+                )));
+            }
+        }
+        if self.label2id.is_none() {
+            let label2id = id2label
+                .iter()
+                .filter_map(|(k, v)| k.parse::<i64>().ok().map(|k| (v.clone(), k)))
+                .collect();
+            self.label2id = Some(label2id);
+        }
+        self.num_labels = Some(id2label.len());
+        self.id2label = Some(id2label);
+        Ok(())
+    }
+
+    /// HF's `get_aligned_output_features_output_indices`: either list may be given, the other
+    /// follows; with neither, the last stage is the output.
+    fn align_backbone_outputs(&mut self) -> Result<()> {
+        let stages = self.stage_names.len() as i64;
+        let (features, indices) = match (self.out_features.take(), self.out_indices.take()) {
+            (None, None) => (
+                vec![self.stage_names[stages as usize - 1].clone()],
+                vec![stages - 1],
+            ),
+            (Some(features), None) => {
+                let indices = features
+                    .iter()
+                    .map(|f| self.stage_index(f))
+                    .collect::<Result<Vec<_>>>()?;
+                (features, indices)
+            }
+            (features, Some(indices)) => {
+                for &i in &indices {
+                    if i >= stages || i < -stages {
+                        return Err(BeitError::Config(format!(
+                            "out_indices contains {i}, but the model has only {stages} stages \
+                             (stem and {} layers)",
+                            self.num_hidden_layers
+                        )));
+                    }
+                }
+                let derived: Vec<String> = indices
+                    .iter()
+                    .map(|&i| self.stage_names[i.rem_euclid(stages) as usize].clone())
+                    .collect();
+                if let Some(given) = &features {
+                    if *given != derived {
+                        return Err(BeitError::Config(format!(
+                            "out_features {given:?} and out_indices {indices:?} name different stages"
+                        )));
+                    }
+                }
+                (derived, indices)
+            }
+        };
+        self.out_features = Some(features);
+        self.out_indices = Some(indices);
+        Ok(())
+    }
+
+    fn stage_index(&self, name: &str) -> Result<i64> {
+        self.stage_names
+            .iter()
+            .position(|s| s == name)
+            .map(|i| i as i64)
+            .ok_or_else(|| {
+                BeitError::Config(format!(
+                    "out_features names {name:?}, which is not one of the stages {:?}",
+                    self.stage_names
+                ))
+            })
+    }
+
+    /// Rejects values no BEiT model can be built from, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(BeitError::Config(msg));
+        if self.model_type != "beit" {
+            return bad(format!(
+                "model_type is {:?}, expected \"beit\": this library runs BEiT checkpoints only",
+                self.model_type
+            ));
+        }
+        for (name, value) in [
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("image_size", self.image_size),
+            ("patch_size", self.patch_size),
+            ("num_channels", self.num_channels),
+            ("vocab_size", self.vocab_size),
+        ] {
+            if value == 0 {
+                return bad(format!("{name} is 0; it must be a positive integer"));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size ({}) is not divisible by num_attention_heads ({})",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.patch_size > self.image_size {
+            return bad(format!(
+                "patch_size ({}) is larger than image_size ({})",
+                self.patch_size, self.image_size
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return bad(format!(
+                "layer_norm_eps is {}; it must be a small positive number such as 1e-12",
+                self.layer_norm_eps
+            ));
+        }
+        if !self.layer_scale_init_value.is_finite() {
+            return bad("layer_scale_init_value must be a finite number".into());
+        }
+        if let Some(p) = &self.problem_type {
+            if !PROBLEM_TYPES.contains(&p.as_str()) {
+                return bad(format!(
+                    "problem_type is {p:?}; expected one of {PROBLEM_TYPES:?} or null"
+                ));
+            }
+        }
+        crate::model::activation::Activation::parse(&self.hidden_act)?;
+        Ok(())
+    }
+
+    /// The number of classes of the classification head.
+    pub fn num_labels(&self) -> usize {
+        self.num_labels.unwrap_or(2)
+    }
+
+    /// The label of class `index`, or `LABEL_{index}` when the config has none.
+    pub fn label(&self, index: usize) -> String {
+        self.id2label
+            .as_ref()
+            .and_then(|m| m.get(&index.to_string()).cloned())
+            .unwrap_or_else(|| format!("LABEL_{index}"))
+    }
+
+    /// The patch grid of the image size the model was trained at: (height, width) in patches.
+    pub fn patch_grid(&self) -> (usize, usize) {
+        let n = self.image_size / self.patch_size;
+        (n, n)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}

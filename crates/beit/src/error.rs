@@ -1,0 +1,58 @@
+//! The one error type of the crate. Every variant maps to a stable code that the Node bindings
+//! hand to JavaScript as `err.code`, so callers can branch on the kind of failure.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `beit`, grouped by what the caller has to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum BeitError {
+    /// A config file or config value is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// A weights file is missing, unreadable, corrupted, or lacks / mis-shapes a tensor.
+    #[error("{0}")]
+    Weights(String),
+    /// An input tensor has the wrong rank, dims or dtype.
+    #[error("{0}")]
+    Shape(String),
+    /// An argument that is neither a shape nor a config problem (unknown device, dtype, option).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The caller asked for a CUDA device that this build or this machine cannot provide.
+    #[error("{0}")]
+    CudaUnavailable(String),
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error raised inside candle while running the model.
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl BeitError {
+    /// The stable, machine-readable code of this error (`E_SHAPE`, `E_CONFIG`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            BeitError::Config(_) => "E_CONFIG",
+            BeitError::Weights(_) => "E_WEIGHTS",
+            BeitError::Shape(_) => "E_SHAPE",
+            BeitError::InvalidArgument(_) => "E_INVALID_ARGUMENT",
+            BeitError::CudaUnavailable(_) => "E_CUDA_UNAVAILABLE",
+            BeitError::Io { .. } => "E_IO",
+            BeitError::Candle(_) => "E_COMPUTE",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BeitError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BeitError>;

@@ -1,0 +1,26 @@
+//! BEiT (Bao et al., "BEiT: BERT Pre-Training of Image Transformers") on candle, at numerical
+//! parity with HuggingFace `transformers`' modeling_beit.py. Pure Rust; knows nothing of Node.
+
+pub mod architecture;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod heads;
+pub mod loss;
+pub mod model;
+pub mod ops;
+pub mod output;
+pub mod pretrained;
+pub mod random_init;
+pub mod weights;
+
+pub use architecture::Architecture;
+pub use config::BeitConfig;
+pub use device::{parse_device, parse_dtype};
+pub use error::{BeitError, Result};
+pub use heads::BeitForImageClassification;
+pub use model::BeitModel;
+pub use output::{ForwardInputs, ModelOutput};
+pub use pretrained::{BeitPreTrainedModel, LoadOptions};
+
+pub use candle_core::{DType, Device, Tensor};

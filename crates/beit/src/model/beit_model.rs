@@ -1,0 +1,148 @@
+//! `BeitModel` (modeling_beit.py): embeddings, encoder, final LayerNorm (only without mean
+//! pooling) and the optional pooler.
+
+use candle_core::{Device, Module, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::BeitConfig;
+use crate::error::{BeitError, Result};
+use crate::model::embeddings::BeitEmbeddings;
+use crate::model::encoder::BeitEncoder;
+use crate::model::pooler::BeitPooler;
+use crate::ops::LayerNorm;
+use crate::output::{ForwardInputs, ModelOutput};
+use crate::pretrained::BeitPreTrainedModel;
+
+#[derive(Debug)]
+pub struct BeitModel {
+    config: BeitConfig,
+    embeddings: BeitEmbeddings,
+    encoder: BeitEncoder,
+    layernorm: Option<LayerNorm>,
+    pooler: Option<BeitPooler>,
+    device: Device,
+}
+
+impl BeitModel {
+    /// Builds the model from tensors named as in a saved `BeitModel` (no `beit.` prefix).
+    pub fn new(cfg: &BeitConfig, vb: VarBuilder, add_pooling_layer: bool) -> Result<Self> {
+        let layernorm = if cfg.use_mean_pooling {
+            None
+        } else {
+            Some(LayerNorm::new(
+                cfg.hidden_size,
+                cfg.layer_norm_eps,
+                vb.pp("layernorm"),
+            )?)
+        };
+        let pooler = if add_pooling_layer {
+            Some(BeitPooler::new(cfg, vb.pp("pooler"))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            config: cfg.clone(),
+            embeddings: BeitEmbeddings::new(cfg, vb.pp("embeddings"))?,
+            encoder: BeitEncoder::new(cfg, vb.pp("encoder"))?,
+            layernorm,
+            pooler,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// Checks `pixel_values` against the config and moves it to the model's device and dtype.
+    fn prepare_pixels(&self, pixel_values: &Tensor) -> Result<Tensor> {
+        let dims = pixel_values.dims();
+        let [b, c, h, w] = dims else {
+            return Err(BeitError::Shape(format!(
+                "pixelValues must have 4 dims [batch, channels, height, width], got {dims:?}"
+            )));
+        };
+        if *b == 0 {
+            return Err(BeitError::Shape(
+                "pixelValues has a batch of 0 images".into(),
+            ));
+        }
+        if *c != self.config.num_channels {
+            return Err(BeitError::Shape(format!(
+                "pixelValues has {c} channels, but the model's config expects {} (num_channels): \
+                 convert the images (e.g. to RGB) before calling the model",
+                self.config.num_channels
+            )));
+        }
+        let p = self.config.patch_size;
+        if *h < p || *w < p {
+            return Err(BeitError::Shape(format!(
+                "pixelValues is {h}x{w}, smaller than one {p}x{p} patch"
+            )));
+        }
+        if !pixel_values.dtype().is_float() {
+            return Err(BeitError::Shape(format!(
+                "pixelValues must be float32, got {:?}",
+                pixel_values.dtype()
+            )));
+        }
+        Ok(pixel_values
+            .to_device(&self.device)?
+            .to_dtype(self.embeddings.dtype())?)
+    }
+
+    /// The forward pass of HF's `BeitModel`: sequence output, pooled output, and on request the
+    /// hidden states and attention maps.
+    pub fn forward_base(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
+        let pixels = self.prepare_pixels(&inputs.pixel_values)?;
+        let mask = match &inputs.bool_masked_pos {
+            Some(m) => Some(m.to_device(&self.device)?),
+            None => None,
+        };
+        let (embeddings, window) = self.embeddings.forward(&pixels, mask.as_ref())?;
+        let encoded = self.encoder.forward(
+            &embeddings,
+            window,
+            inputs.output_hidden_states,
+            inputs.output_attentions,
+        )?;
+        let mut sequence = encoded
+            .last_hidden_state
+            .ok_or_else(|| BeitError::Shape("the encoder produced no output".into()))?;
+        if let Some(ln) = &self.layernorm {
+            sequence = ln.forward(&sequence)?;
+        }
+        let pooler_output = match &self.pooler {
+            Some(p) => Some(p.forward(&sequence)?),
+            None => None,
+        };
+        Ok(ModelOutput {
+            last_hidden_state: Some(sequence),
+            pooler_output,
+            hidden_states: encoded.hidden_states,
+            attentions: encoded.attentions,
+            ..Default::default()
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl BeitPreTrainedModel for BeitModel {
+    /// A checkpoint saved from `BeitModel` has no prefix; one saved from a head model stores the
+    /// base model under `beit.`. HF loads either, so do we.
+    fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
+        let vb = if vb.contains_tensor("beit.embeddings.cls_token") {
+            vb.pp("beit")
+        } else {
+            vb
+        };
+        Self::new(cfg, vb, true)
+    }
+
+    fn config(&self) -> &BeitConfig {
+        &self.config
+    }
+
+    fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
+        self.forward_base(inputs)
+    }
+}

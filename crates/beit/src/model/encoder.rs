@@ -1,0 +1,81 @@
+//! `BeitEncoder` (modeling_beit.py): the stack of layers, with a relative position bias either per
+//! layer, shared by all layers, or both (the two add).
+
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+
+use crate::config::BeitConfig;
+use crate::model::layer::BeitLayer;
+use crate::model::relative_position::{RelativePositionBias, Window};
+
+#[derive(Debug)]
+pub struct BeitEncoder {
+    layers: Vec<BeitLayer>,
+    shared_bias: Option<RelativePositionBias>,
+}
+
+/// The encoder's result: the last hidden state and, on request, every hidden state and attention map.
+#[derive(Debug, Default)]
+pub struct EncoderOutput {
+    pub last_hidden_state: Option<Tensor>,
+    pub hidden_states: Option<Vec<Tensor>>,
+    pub attentions: Option<Vec<Tensor>>,
+}
+
+impl BeitEncoder {
+    pub fn new(cfg: &BeitConfig, vb: VarBuilder) -> crate::error::Result<Self> {
+        let window = cfg.patch_grid();
+        let shared_bias = if cfg.use_shared_relative_position_bias {
+            Some(RelativePositionBias::new(
+                window,
+                cfg.num_attention_heads,
+                vb.pp("relative_position_bias"),
+            )?)
+        } else {
+            None
+        };
+        let layer_window = cfg.use_relative_position_bias.then_some(window);
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| BeitLayer::new(cfg, layer_window, vb.pp(format!("layer.{i}"))))
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        Ok(Self {
+            layers,
+            shared_bias,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        embeddings: &Tensor,
+        window: Window,
+        output_hidden_states: bool,
+        output_attentions: bool,
+    ) -> candle_core::Result<EncoderOutput> {
+        let shared_bias = match &self.shared_bias {
+            Some(rpb) => Some(rpb.bias(window)?),
+            None => None,
+        };
+        let mut hidden_states = output_hidden_states.then(Vec::new);
+        let mut attentions = output_attentions.then(Vec::new);
+        let mut xs = embeddings.clone();
+        for layer in &self.layers {
+            if let Some(all) = hidden_states.as_mut() {
+                all.push(xs.clone());
+            }
+            let (next, probs) =
+                layer.forward(&xs, window, shared_bias.as_ref(), output_attentions)?;
+            if let (Some(all), Some(p)) = (attentions.as_mut(), probs) {
+                all.push(p);
+            }
+            xs = next;
+        }
+        if let Some(all) = hidden_states.as_mut() {
+            all.push(xs.clone());
+        }
+        Ok(EncoderOutput {
+            last_hidden_state: Some(xs),
+            hidden_states,
+            attentions,
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The BEiT backbone, module by module as in HF's modeling_beit.py.
+
+pub mod activation;
+pub mod attention;
+pub mod beit_model;
+pub mod embeddings;
+pub mod encoder;
+pub mod layer;
+pub mod pooler;
+pub mod relative_position;
+
+pub use beit_model::BeitModel;

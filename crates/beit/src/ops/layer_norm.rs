@@ -1,0 +1,145 @@
+//! LayerNorm over the last dimension, as `torch.nn.LayerNorm`.
+//!
+//! candle's fused CPU kernel computes the variance as E[x²] - E[x]², which cancels badly once the
+//! residual stream of a deep ViT grows a large mean; with eps = 1e-12 nothing hides that error.
+//! This op takes two passes (mean, then centred variance) and accumulates in f32 for every dtype.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor, WithDType, D};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+/// `y = (x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `xs`.
+pub fn layer_norm(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f32,
+) -> candle_core::Result<Tensor> {
+    if xs.device().is_cpu() {
+        let xs = xs.contiguous()?;
+        xs.apply_op3_no_bwd(weight, bias, &LayerNormOp { eps })
+    } else {
+        layer_norm_slow(xs, weight, bias, eps)
+    }
+}
+
+/// Reference implementation from plain tensor ops (statistics in f32).
+pub fn layer_norm_slow(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f32,
+) -> candle_core::Result<Tensor> {
+    let dtype = xs.dtype();
+    let x = xs.to_dtype(DType::F32)?;
+    let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + eps as f64)?.sqrt()?)?;
+    normed
+        .broadcast_mul(&weight.to_dtype(DType::F32)?)?
+        .broadcast_add(&bias.to_dtype(DType::F32)?)?
+        .to_dtype(dtype)
+}
+
+struct LayerNormOp {
+    eps: f32,
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "beit-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        use CpuStorage as C;
+        let eps = self.eps;
+        match (s1, s2, s3) {
+            (C::F32(x), C::F32(w), C::F32(b)) => cpu_layer_norm(x, l1, w, l2, b, l3, eps),
+            (C::F16(x), C::F16(w), C::F16(b)) => cpu_layer_norm(x, l1, w, l2, b, l3, eps),
+            (C::BF16(x), C::BF16(w), C::BF16(b)) => cpu_layer_norm(x, l1, w, l2, b, l3, eps),
+            _ => candle_core::bail!(
+                "layer_norm: input, weight and bias must share one float dtype, got {:?}",
+                s1.dtype()
+            ),
+        }
+    }
+}
+
+fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s[start..end]),
+        None => candle_core::bail!("layer_norm: {what} must be contiguous"),
+    }
+}
+
+fn cpu_layer_norm<T: WithDType>(
+    x: &[T],
+    lx: &Layout,
+    w: &[T],
+    lw: &Layout,
+    b: &[T],
+    lb: &Layout,
+    eps: f32,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let (x, w, b) = (
+        contiguous(x, lx, "input")?,
+        contiguous(w, lw, "weight")?,
+        contiguous(b, lb, "bias")?,
+    );
+    let dim = lx.dims().last().copied().unwrap_or(1);
+    if w.len() != dim || b.len() != dim {
+        candle_core::bail!(
+            "layer_norm: weight/bias have {} / {} elements, the input's last dim is {dim}",
+            w.len(),
+            b.len()
+        );
+    }
+    let w: Vec<f32> = w.iter().map(|v| v.to_f64() as f32).collect();
+    let b: Vec<f32> = b.iter().map(|v| v.to_f64() as f32).collect();
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(dim)
+        .zip(x.par_chunks(dim))
+        .for_each(|(dst, src)| {
+            let row: Vec<f32> = src.iter().map(|v| v.to_f64() as f32).collect();
+            let mean = row.iter().sum::<f32>() / dim as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
+            let inv_std = 1.0 / (var + eps).sqrt();
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = T::from_f64(((row[i] - mean) * inv_std * w[i] + b[i]) as f64);
+            }
+        });
+    Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
+}
+
+/// `torch.nn.LayerNorm(size, eps)` with its `weight` and `bias`.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn new(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps: eps as f32,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        layer_norm(xs, &self.weight, &self.bias, self.eps)
+    }
+}

@@ -1,0 +1,9 @@
+//! Ops that candle lacks or that get a fused implementation of our own. Each op is one plain
+//! function with a `*_slow` reference built from ordinary tensor ops, so a CUDA kernel can slot in
+//! beside the CPU one without touching the model code.
+
+pub mod interpolate;
+pub mod layer_norm;
+
+pub use interpolate::{resize_bicubic, resize_bilinear};
+pub use layer_norm::{layer_norm, layer_norm_slow, LayerNorm};

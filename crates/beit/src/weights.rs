@@ -1,0 +1,92 @@
+//! Opens a checkpoint's weights in the HF hub layout: `model.safetensors`, sharded
+//! `model.safetensors.index.json`, or `pytorch_model.bin`. Safetensors files are memory-mapped;
+//! tensors are read (and cast to the target dtype, on the target device) only when a module asks
+//! for them by name, so buffers no module asks for (`relative_position_index`,
+//! `num_batches_tracked`) are never read.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+use crate::error::{BeitError, Result};
+
+const SAFETENSORS: &str = "model.safetensors";
+const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
+const PYTORCH: &str = "pytorch_model.bin";
+
+/// A `VarBuilder` over the weights in `dir`, producing tensors of `dtype` on `device`.
+pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+    let single = dir.join(SAFETENSORS);
+    let index = dir.join(SAFETENSORS_INDEX);
+    let pytorch = dir.join(PYTORCH);
+    if single.is_file() {
+        // SAFETY: the file is mapped read-only; like every reader of safetensors we assume
+        // nobody truncates it while the model is alive.
+        let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
+        Ok(VarBuilder::from_backend(
+            Box::new(st),
+            dtype,
+            device.clone(),
+        ))
+    } else if index.is_file() {
+        let shards = shard_files(dir, &index)?;
+        // SAFETY: as above.
+        let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
+        Ok(VarBuilder::from_backend(
+            Box::new(st),
+            dtype,
+            device.clone(),
+        ))
+    } else if pytorch.is_file() {
+        VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))
+    } else {
+        Err(BeitError::Weights(format!(
+            "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}",
+            dir.display()
+        )))
+    }
+}
+
+/// The distinct shard files named by a `model.safetensors.index.json`, in order, each checked.
+fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index).map_err(|e| BeitError::io(index, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| {
+            BeitError::Weights(format!("{} has no \"weight_map\" object", index.display()))
+        })?;
+    let mut shards: Vec<PathBuf> = Vec::new();
+    for file in map.values() {
+        let name = file.as_str().ok_or_else(|| {
+            BeitError::Weights(format!(
+                "{}: weight_map values must be file names",
+                index.display()
+            ))
+        })?;
+        let path = dir.join(name);
+        if !shards.contains(&path) {
+            if !path.is_file() {
+                return Err(BeitError::Weights(format!(
+                    "{} names the shard {name}, which is missing from {}",
+                    index.display(),
+                    dir.display()
+                )));
+            }
+            shards.push(path);
+        }
+    }
+    Ok(shards)
+}
+
+fn corrupt(path: &Path, err: candle_core::Error) -> BeitError {
+    BeitError::Weights(format!(
+        "cannot read the weights in {} (truncated or corrupted file?): {err}. \
+         Download the file again.",
+        path.display()
+    ))
+}
