@@ -1,5 +1,9 @@
-use napi_derive::napi;
-#[napi]
-pub fn ping() -> u32 {
-    1
-}
+//! Node.js bindings of the `beit` crate. Thin by rule: conversion between JS values and Rust types,
+//! and async tasks that run the crate's functions off the JS thread. No arithmetic lives here.
+
+mod config;
+mod error;
+mod model;
+mod options;
+mod tasks;
+mod tensor;

@@ -1,0 +1,24 @@
+/**
+ * beit-node: BEiT vision transformers for Node.js, in native Rust (candle), with the API and the
+ * numbers of HuggingFace `transformers`.
+ *
+ * @example
+ * ```ts
+ * import { BeitForImageClassification, Tensor } from 'beit-node';
+ * const model = await BeitForImageClassification.fromPretrained('./beit-base-patch16-224');
+ * const { logits } = await model.forward({ pixelValues: new Tensor(pixels, [1, 3, 224, 224]) });
+ * await model.dispose();
+ * ```
+ * @module
+ */
+export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
+export { BeitError, type BeitErrorCode } from './errors.js';
+export { BeitForImageClassification, BeitModel, BeitPreTrainedModel } from './models.js';
+export type { DeviceName, DTypeName, LoadOptions } from './options.js';
+export type {
+  BeitModelOutputWithPooling,
+  ForwardInputs,
+  ImageClassifierOutput,
+  ModelOutputBase,
+} from './outputs.js';
+export { Tensor, type TensorData, type TensorDataType } from './tensor.js';

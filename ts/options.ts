@@ -1,0 +1,25 @@
+/**
+ * `LoadOptions`: the one options type of every `fromPretrained` / `fromConfig`.
+ * @module
+ */
+
+/** Where a model runs: `'cpu'`, `'cuda'` (device 0) or `'cuda:N'`. */
+export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
+
+/** The precision a model computes in. */
+export type DTypeName = 'float32' | 'float16' | 'bfloat16';
+
+/**
+ * Options for loading a model.
+ *
+ * @example
+ * ```ts
+ * await BeitModel.fromPretrained(dir, { device: 'cpu', dtype: 'float32' });
+ * ```
+ */
+export interface LoadOptions {
+  /** Default `'cpu'`. */
+  device?: DeviceName;
+  /** Default `'float32'`. */
+  dtype?: DTypeName;
+}

@@ -1,0 +1,52 @@
+/**
+ * The inputs of `forward` and the output types, named as in HuggingFace `transformers`.
+ * @module
+ */
+import type { Tensor } from './tensor.js';
+
+/**
+ * The arguments of `forward`.
+ *
+ * @example
+ * ```ts
+ * await model.forward({ pixelValues, outputHiddenStates: true });
+ * ```
+ */
+export interface ForwardInputs {
+  /** float32 `[batch, channels, height, width]`; any height and width of at least one patch. */
+  pixelValues: Tensor;
+  /** uint8 `[batch, numPatches]`, 1 where a patch is replaced by the mask token. */
+  boolMaskedPos?: Tensor;
+  /** int32 class ids, or float32 targets (multi-label, regression), for the loss. */
+  labels?: Tensor;
+  /** Accepted for HF compatibility: position encodings are resampled for any input size. */
+  interpolatePosEncoding?: boolean;
+  /** Also return the embeddings' and every layer's output. */
+  outputHiddenStates?: boolean;
+  /** Also return every layer's attention probabilities. */
+  outputAttentions?: boolean;
+}
+
+/** What every output may carry on request. */
+export interface ModelOutputBase {
+  /** One `[batch, seq, hidden]` tensor for the embeddings, then one per layer. */
+  hiddenStates?: Tensor[];
+  /** One `[batch, heads, seq, seq]` tensor per layer (after softmax). */
+  attentions?: Tensor[];
+}
+
+/** The output of `BeitModel` (HF `BeitModelOutputWithPooling`). */
+export interface BeitModelOutputWithPooling extends ModelOutputBase {
+  /** `[batch, seq, hidden]`. */
+  lastHiddenState: Tensor;
+  /** `[batch, hidden]`: mean of the patch tokens after LayerNorm, or the CLS token. */
+  poolerOutput: Tensor;
+}
+
+/** The output of `BeitForImageClassification` (HF `ImageClassifierOutput`). */
+export interface ImageClassifierOutput extends ModelOutputBase {
+  /** 0-dim loss, when labels were given. */
+  loss?: Tensor;
+  /** `[batch, numLabels]`. */
+  logits: Tensor;
+}
