@@ -23,16 +23,16 @@ export declare class NativeModel {
 export declare function loadConfig(dir: string): string
 
 /** Loads a model class (`BeitModel`, `BeitForImageClassification`) from a checkpoint directory. */
-export declare function loadModel(architecture: string, dir: string, options?: JsLoadOptions | undefined | null): Promise<NativeModel>
+export declare function loadModel(architecture: string, dir: string, options?: NativeLoadOptions | undefined | null): Promise<NativeModel>
 
 /** Builds a model class with random weights from a config in JSON. */
-export declare function modelFromConfig(architecture: string, configJson: string, options?: JsLoadOptions | undefined | null): Promise<NativeModel>
+export declare function modelFromConfig(architecture: string, configJson: string, options?: NativeLoadOptions | undefined | null): Promise<NativeModel>
 
 /** The arguments of `forward`, as JS passes them. */
 export interface NativeForwardInputs {
-  pixelValues: TensorInput
-  boolMaskedPos?: TensorInput
-  labels?: TensorInput
+  pixelValues: NativeTensorInput
+  boolMaskedPos?: NativeTensorInput
+  labels?: NativeTensorInput
   interpolatePosEncoding?: boolean
   outputHiddenStates?: boolean
   outputAttentions?: boolean
@@ -40,13 +40,13 @@ export interface NativeForwardInputs {
 
 /** Every output of `forward`; absent fields are the ones this model class does not produce. */
 export interface NativeForwardOutput {
-  loss?: TensorOutput
-  logits?: TensorOutput
-  lastHiddenState?: TensorOutput
-  poolerOutput?: TensorOutput
-  hiddenStates?: Array<TensorOutput>
-  attentions?: Array<TensorOutput>
-  featureMaps?: Array<TensorOutput>
+  loss?: NativeTensor
+  logits?: NativeTensor
+  lastHiddenState?: NativeTensor
+  poolerOutput?: NativeTensor
+  hiddenStates?: Array<NativeTensor>
+  attentions?: Array<NativeTensor>
+  featureMaps?: Array<NativeTensor>
 }
 
 /** `{ device?, dtype? }` of `fromPretrained` / `fromConfig`. */

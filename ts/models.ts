@@ -85,6 +85,7 @@ export abstract class BeitPreTrainedModel<Output> {
    * @throws BeitError `E_CONFIG`, `E_WEIGHTS` (a missing or mis-shaped tensor is named), ...
    */
   static async fromPretrained<M>(this: ModelClass<M>, dir: string, options: LoadOptions = {}): Promise<M> {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
     const handle = await callNative(() => native.loadModel(this.architecture, dir, options));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()));
   }
@@ -92,6 +93,7 @@ export abstract class BeitPreTrainedModel<Output> {
   /** Builds the model with random weights, initialised as HF initialises a new model. */
   static async fromConfig<M>(this: ModelClass<M>, config: BeitConfig, options: LoadOptions = {}): Promise<M> {
     const json = JSON.stringify(config.toJSON());
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
     const handle = await callNative(() => native.modelFromConfig(this.architecture, json, options));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()));
   }

@@ -15,10 +15,7 @@ function dtypeOf(data: TensorData): TensorDataType {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Int32Array) return 'int32';
   if (data instanceof Uint8Array) return 'uint8';
-  throw new BeitError(
-    'E_SHAPE',
-    'Tensor data must be a Float32Array, Int32Array or Uint8Array',
-  );
+  throw new BeitError('E_SHAPE', 'Tensor data must be a Float32Array, Int32Array or Uint8Array');
 }
 
 /**

@@ -132,8 +132,19 @@ impl BeitConfig {
 
     /// Parses a config from JSON text, fills HF's defaults and validates it.
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let mut config: BeitConfig = serde_json::from_str(text)
-            .map_err(|e| BeitError::Config(format!("config is not valid BEiT config JSON: {e}")))?;
+        let mut json = serde_json::Deserializer::from_str(text);
+        let mut config: BeitConfig = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let field = e.path().to_string();
+            let at = if field == "." {
+                String::new()
+            } else {
+                format!(" (field {field})")
+            };
+            BeitError::Config(format!(
+                "config is not valid BEiT config JSON{at}: {}",
+                e.inner()
+            ))
+        })?;
         config.complete()?;
         config.validate()?;
         Ok(config)
@@ -266,7 +277,7 @@ impl BeitConfig {
                 return bad(format!("{name} is 0; it must be a positive integer"));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden_size ({}) is not divisible by num_attention_heads ({})",
                 self.hidden_size, self.num_attention_heads

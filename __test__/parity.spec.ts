@@ -1,0 +1,50 @@
+// Every BeitModel / BeitForImageClassification reference case, through the public JS API:
+// every output within the case's tolerance (atol 1e-4, rtol 1e-4).
+import { describe, expect, it } from 'vitest';
+import { BeitForImageClassification, BeitModel } from '../ts/index.js';
+import { expectClose, loadCase, namedOutputs, toTensor } from './helpers/reference.js';
+
+function load(className: string, dir: string) {
+  if (className === 'BeitModel') return BeitModel.fromPretrained(dir);
+  if (className === 'BeitForImageClassification') return BeitForImageClassification.fromPretrained(dir);
+  throw new Error(`no JS class for ${className}`);
+}
+
+const cases = [
+  'cls_relpos_meanpool',
+  'cls_relpos_other_resolution',
+  'cls_abspos_clspool_noscale',
+  'cls_single_label_loss',
+  'cls_multi_label_loss',
+  'cls_regression_loss',
+  'model_shared_relpos_masked',
+];
+
+describe('HF parity through the JS API', () => {
+  it.each(cases)('%s', async (name) => {
+    const ref = loadCase(name);
+    const model = await load(ref.className, ref.dir);
+    const input = (key: string) => {
+      const stored = ref.inputs.get(key);
+      return stored ? toTensor(stored) : undefined;
+    };
+    const pixelValues = input('pixel_values');
+    if (!pixelValues) throw new Error(`${name} has no pixel_values`);
+    const out = await model.forward({
+      pixelValues,
+      boolMaskedPos: input('bool_masked_pos'),
+      labels: input('labels'),
+      interpolatePosEncoding: ref.forward.interpolate_pos_encoding ?? false,
+      outputHiddenStates: true,
+      outputAttentions: true,
+    });
+    const got = namedOutputs(out as unknown as Record<string, unknown>);
+    expect([...got.keys()].sort()).toEqual([...ref.expected.keys()].sort());
+    for (const [key, want] of ref.expected) {
+      const output = got.get(key);
+      if (!output) throw new Error(`${name}: no output ${key}`);
+      expectClose(key, output, want, ref.tolerance.atol, ref.tolerance.rtol);
+    }
+    await model.dispose();
+  });
+});

@@ -1,0 +1,192 @@
+//! Weights in every hub format load to the same model; broken or incomplete weights give an error
+//! that names the file or the tensor.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use beit::{
+    BeitError, BeitForImageClassification, BeitPreTrainedModel, Device, ForwardInputs, LoadOptions,
+    Tensor,
+};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn reference_case() -> PathBuf {
+    fixtures().join("reference/cls_relpos_meanpool")
+}
+
+fn reference_tensors() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(reference_case().join("model.safetensors"), &Device::Cpu)
+        .unwrap()
+}
+
+fn load(dir: &Path) -> beit::Result<BeitForImageClassification> {
+    BeitForImageClassification::from_pretrained(dir, &LoadOptions::default())
+}
+
+fn logits(model: &BeitForImageClassification) -> Vec<f32> {
+    let inputs =
+        candle_core::safetensors::load(reference_case().join("inputs.safetensors"), &Device::Cpu)
+            .unwrap();
+    let out = model
+        .forward(&ForwardInputs::new(inputs["pixel_values"].clone()))
+        .unwrap();
+    out.logits
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// A checkpoint directory with the reference config and the given tensors as model.safetensors.
+fn checkpoint_with(tensors: &HashMap<String, Tensor>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        reference_case().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    candle_core::safetensors::save(tensors, dir.path().join("model.safetensors")).unwrap();
+    dir
+}
+
+fn weights_error(result: beit::Result<BeitForImageClassification>) -> String {
+    match result {
+        Err(e @ BeitError::Weights(_)) => e.to_string(),
+        Err(other) => panic!("expected a weights error, got {other:?}"),
+        Ok(_) => panic!("expected a weights error, the model loaded"),
+    }
+}
+
+#[test]
+fn pytorch_bin_loads_the_same_model_as_safetensors() {
+    let reference = logits(&load(&reference_case()).unwrap());
+    let from_bin = logits(&load(&fixtures().join("pytorch")).unwrap());
+    assert_eq!(reference, from_bin);
+}
+
+#[test]
+fn sharded_safetensors_load_and_ignore_index_buffers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        reference_case().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    let mut names: Vec<String> = reference_tensors().keys().cloned().collect();
+    names.sort();
+    let all = reference_tensors();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let mut shard: HashMap<String, Tensor> =
+            part.iter().map(|n| (n.clone(), all[n].clone())).collect();
+        if file.starts_with("model-00001") {
+            // Buffers real hub checkpoints carry and HF ignores on load.
+            let index = Tensor::zeros((5, 5), candle_core::DType::I64, &Device::Cpu).unwrap();
+            shard.insert("beit.encoder.layer.0.attention.attention.relative_position_bias.relative_position_index".into(), index);
+            let tracked = Tensor::zeros((), candle_core::DType::I64, &Device::Cpu).unwrap();
+            shard.insert("decode_head.bn.num_batches_tracked".into(), tracked);
+        }
+        for name in shard.keys() {
+            weight_map.insert(name.clone(), file.into());
+        }
+        candle_core::safetensors::save(&shard, dir.path().join(file)).unwrap();
+    }
+    let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    let reference = logits(&load(&reference_case()).unwrap());
+    assert_eq!(reference, logits(&load(dir.path()).unwrap()));
+}
+
+#[test]
+fn a_missing_shard_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        reference_case().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    let index =
+        serde_json::json!({ "weight_map": { "classifier.weight": "model-00009.safetensors" } });
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+    assert!(weights_error(load(dir.path())).contains("model-00009.safetensors"));
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let mut tensors = reference_tensors();
+    tensors.remove("beit.encoder.layer.1.attention.output.dense.weight");
+    let dir = checkpoint_with(&tensors);
+    let msg = weights_error(load(dir.path()));
+    assert!(
+        msg.contains("beit.encoder.layer.1.attention.output.dense.weight"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_misshaped_tensor_is_named() {
+    let mut tensors = reference_tensors();
+    tensors.insert(
+        "classifier.weight".into(),
+        Tensor::zeros((3, 32), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    let dir = checkpoint_with(&tensors);
+    let msg = weights_error(load(dir.path()));
+    assert!(
+        msg.contains("classifier.weight") && msg.contains("shape"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_truncated_file_is_an_error() {
+    let dir = checkpoint_with(&reference_tensors());
+    let file = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let msg = weights_error(load(dir.path()));
+    assert!(msg.contains("model.safetensors"), "{msg}");
+}
+
+#[test]
+fn a_corrupted_file_is_an_error() {
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            reference_case().join("config.json"),
+            dir.path().join("config.json"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(name), b"this is not a weights file at all").unwrap();
+        let msg = weights_error(load(dir.path()));
+        assert!(msg.contains(name), "{msg}");
+    }
+}
+
+#[test]
+fn a_directory_without_weights_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        reference_case().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    let msg = weights_error(load(dir.path()));
+    assert!(msg.contains("no weights"), "{msg}");
+}
