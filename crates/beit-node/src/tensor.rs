@@ -74,7 +74,7 @@ pub fn to_tensor(input: &NativeTensorInput, name: &str) -> beit::Result<Tensor> 
     let tensor = match input.dtype.as_str() {
         "float32" => Tensor::from_vec(words(bytes, f32::from_ne_bytes), dims, &Device::Cpu)?,
         "int32" => {
-            // candle has no i32 dtype on every backend; class ids travel as i64.
+            // HF's labels are int64 (torch.long): one integer dtype all the way through the losses.
             let ids: Vec<i64> = words(bytes, i32::from_ne_bytes)
                 .into_iter()
                 .map(i64::from)

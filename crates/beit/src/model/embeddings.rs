@@ -15,8 +15,6 @@ pub struct BeitEmbeddings {
     projection: Conv2d,
     /// `[1, 1, D]` for CLS and `[1, D, Gh, Gw]` for the patches, split once at load time.
     position_embeddings: Option<(Tensor, Tensor)>,
-    patch_size: usize,
-    num_channels: usize,
 }
 
 impl BeitEmbeddings {
@@ -56,8 +54,6 @@ impl BeitEmbeddings {
             mask_token,
             projection,
             position_embeddings,
-            patch_size: cfg.patch_size,
-            num_channels: cfg.num_channels,
         })
     }
 
@@ -105,14 +101,6 @@ impl BeitEmbeddings {
         let w = mask.ne(0u8)?.to_dtype(tokens.dtype())?.unsqueeze(2)?;
         let keep = (1.0 - &w)?;
         Ok((tokens.broadcast_mul(&keep)? + w.broadcast_mul(mask_token)?)?)
-    }
-
-    pub fn patch_size(&self) -> usize {
-        self.patch_size
-    }
-
-    pub fn num_channels(&self) -> usize {
-        self.num_channels
     }
 
     pub fn dtype(&self) -> DType {
