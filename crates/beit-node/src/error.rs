@@ -27,7 +27,9 @@ pub fn guard<T>(f: impl FnOnce() -> beit::Result<T>) -> napi::Result<T> {
                 .unwrap_or_else(|| "unknown panic".into());
             Err(js_error(
                 "E_INTERNAL",
-                format!("internal error in beit-node ({what}); please report it with the input that caused it"),
+                format!(
+                    "internal error in beit-node ({what}); please report it with the input that caused it"
+                ),
             ))
         }
     }

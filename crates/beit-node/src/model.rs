@@ -39,9 +39,8 @@ impl TryFrom<&NativeForwardInputs> for ForwardInputs {
     type Error = BeitError;
 
     fn try_from(js: &NativeForwardInputs) -> beit::Result<Self> {
-        let optional = |t: &Option<NativeTensorInput>, name: &str| {
-            t.as_ref().map(|t| to_tensor(t, name)).transpose()
-        };
+        let optional =
+            |t: &Option<NativeTensorInput>, name: &str| t.as_ref().map(|t| to_tensor(t, name)).transpose();
         Ok(ForwardInputs {
             pixel_values: to_tensor(&js.pixel_values, "pixelValues")?,
             bool_masked_pos: optional(&js.bool_masked_pos, "boolMaskedPos")?,

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use beit::{
-    Architecture, BeitConfig, BeitPreTrainedModel, ForwardInputs, LoadOptions, ModelOutput,
-};
+use beit::{Architecture, BeitConfig, BeitPreTrainedModel, ForwardInputs, LoadOptions, ModelOutput};
 use napi::{Env, Task};
 
 use crate::error::guard;
@@ -34,9 +32,7 @@ impl Task for LoadTask {
     fn compute(&mut self) -> napi::Result<Self::Output> {
         guard(|| {
             let model = match &self.source {
-                ModelSource::Pretrained(dir) => {
-                    self.architecture.from_pretrained(dir, &self.options)?
-                }
+                ModelSource::Pretrained(dir) => self.architecture.from_pretrained(dir, &self.options)?,
                 ModelSource::Config(cfg) => self.architecture.from_config(cfg, &self.options)?,
             };
             Ok(Arc::from(model))
@@ -98,9 +94,8 @@ impl Task for ForwardTask {
     }
 
     fn resolve(&mut self, _env: Env, out: Self::Output) -> napi::Result<Self::JsValue> {
-        let list = |ts: Option<Vec<HostTensor>>| {
-            ts.map(|ts| ts.into_iter().map(HostTensor::into_js).collect())
-        };
+        let list =
+            |ts: Option<Vec<HostTensor>>| ts.map(|ts| ts.into_iter().map(HostTensor::into_js).collect());
         Ok(NativeForwardOutput {
             loss: out.loss.map(HostTensor::into_js),
             logits: out.logits.map(HostTensor::into_js),

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
-use crate::heads::BeitForImageClassification;
+use crate::heads::{
+    BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
+};
 use crate::model::BeitModel;
 use crate::pretrained::{BeitPreTrainedModel, LoadOptions};
 
@@ -13,30 +15,58 @@ use crate::pretrained::{BeitPreTrainedModel, LoadOptions};
 pub enum Architecture {
     BeitModel,
     BeitForImageClassification,
+    BeitForMaskedImageModeling,
+    BeitForSemanticSegmentation,
+    BeitBackbone,
+}
+
+const ALL: [(&str, Architecture); 5] = [
+    ("BeitModel", Architecture::BeitModel),
+    (
+        "BeitForImageClassification",
+        Architecture::BeitForImageClassification,
+    ),
+    (
+        "BeitForMaskedImageModeling",
+        Architecture::BeitForMaskedImageModeling,
+    ),
+    (
+        "BeitForSemanticSegmentation",
+        Architecture::BeitForSemanticSegmentation,
+    ),
+    ("BeitBackbone", Architecture::BeitBackbone),
+];
+
+/// Boxes a model class built by `build`, so every architecture shares one dispatch.
+fn boxed<M: BeitPreTrainedModel + 'static>(model: Result<M>) -> Result<Box<dyn BeitPreTrainedModel>> {
+    Ok(Box::new(model?))
 }
 
 impl Architecture {
     pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "BeitModel" => Ok(Architecture::BeitModel),
-            "BeitForImageClassification" => Ok(Architecture::BeitForImageClassification),
-            other => Err(BeitError::InvalidArgument(format!(
-                "unknown model class {other:?}: expected BeitModel or BeitForImageClassification"
-            ))),
-        }
+        ALL.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALL.iter().map(|(n, _)| *n).collect();
+                BeitError::InvalidArgument(format!("unknown model class {name:?}: expected one of {names:?}"))
+            })
     }
 
-    pub fn from_pretrained(
-        self,
-        dir: &Path,
-        options: &LoadOptions,
-    ) -> Result<Box<dyn BeitPreTrainedModel>> {
-        Ok(match self {
-            Architecture::BeitModel => Box::new(BeitModel::from_pretrained(dir, options)?),
+    pub fn from_pretrained(self, dir: &Path, options: &LoadOptions) -> Result<Box<dyn BeitPreTrainedModel>> {
+        match self {
+            Architecture::BeitModel => boxed(BeitModel::from_pretrained(dir, options)),
             Architecture::BeitForImageClassification => {
-                Box::new(BeitForImageClassification::from_pretrained(dir, options)?)
+                boxed(BeitForImageClassification::from_pretrained(dir, options))
             }
-        })
+            Architecture::BeitForMaskedImageModeling => {
+                boxed(BeitForMaskedImageModeling::from_pretrained(dir, options))
+            }
+            Architecture::BeitForSemanticSegmentation => {
+                boxed(BeitForSemanticSegmentation::from_pretrained(dir, options))
+            }
+            Architecture::BeitBackbone => boxed(BeitBackbone::from_pretrained(dir, options)),
+        }
     }
 
     pub fn from_config(
@@ -44,11 +74,18 @@ impl Architecture {
         cfg: &BeitConfig,
         options: &LoadOptions,
     ) -> Result<Box<dyn BeitPreTrainedModel>> {
-        Ok(match self {
-            Architecture::BeitModel => Box::new(BeitModel::from_config(cfg, options)?),
+        match self {
+            Architecture::BeitModel => boxed(BeitModel::from_config(cfg, options)),
             Architecture::BeitForImageClassification => {
-                Box::new(BeitForImageClassification::from_config(cfg, options)?)
+                boxed(BeitForImageClassification::from_config(cfg, options))
             }
-        })
+            Architecture::BeitForMaskedImageModeling => {
+                boxed(BeitForMaskedImageModeling::from_config(cfg, options))
+            }
+            Architecture::BeitForSemanticSegmentation => {
+                boxed(BeitForSemanticSegmentation::from_config(cfg, options))
+            }
+            Architecture::BeitBackbone => boxed(BeitBackbone::from_config(cfg, options)),
+        }
     }
 }

@@ -126,8 +126,7 @@ impl BeitConfig {
             )));
         }
         let text = std::fs::read_to_string(&file).map_err(|e| BeitError::io(&file, e))?;
-        Self::from_json_str(&text)
-            .map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
+        Self::from_json_str(&text).map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
     }
 
     /// Parses a config from JSON text, fills HF's defaults and validates it.
@@ -140,10 +139,7 @@ impl BeitConfig {
             } else {
                 format!(" (field {field})")
             };
-            BeitError::Config(format!(
-                "config is not valid BEiT config JSON{at}: {}",
-                e.inner()
-            ))
+            BeitError::Config(format!("config is not valid BEiT config JSON{at}: {}", e.inner()))
         })?;
         config.complete()?;
         config.validate()?;
@@ -172,9 +168,8 @@ impl BeitConfig {
                 .collect(),
         };
         for key in id2label.keys() {
-            key.parse::<usize>().map_err(|_| {
-                BeitError::Config(format!("id2label key {key:?} is not a class index"))
-            })?;
+            key.parse::<usize>()
+                .map_err(|_| BeitError::Config(format!("id2label key {key:?} is not a class index")))?;
         }
         if let Some(n) = self.num_labels {
             if n != id2label.len() {

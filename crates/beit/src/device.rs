@@ -31,9 +31,7 @@ pub fn parse_device(name: &str) -> Result<Device> {
 }
 
 fn bad_device(name: &str) -> BeitError {
-    BeitError::InvalidArgument(format!(
-        "unknown device {name:?}: use 'cpu', 'cuda' or 'cuda:N'"
-    ))
+    BeitError::InvalidArgument(format!("unknown device {name:?}: use 'cpu', 'cuda' or 'cuda:N'"))
 }
 
 /// Resolves `float32`, `float16` or `bfloat16` (and the short forms `f32`, `fp16`, ...).

@@ -18,7 +18,9 @@ pub use architecture::Architecture;
 pub use config::BeitConfig;
 pub use device::{parse_device, parse_dtype};
 pub use error::{BeitError, Result};
-pub use heads::BeitForImageClassification;
+pub use heads::{
+    BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
+};
 pub use model::BeitModel;
 pub use output::{ForwardInputs, ModelOutput};
 pub use pretrained::{BeitPreTrainedModel, LoadOptions};

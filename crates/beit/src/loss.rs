@@ -32,10 +32,7 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor, ignore_index: i64) -> Re
             targets.elem_count()
         )));
     }
-    let ids = targets
-        .flatten_all()?
-        .to_dtype(DType::I64)?
-        .to_vec1::<i64>()?;
+    let ids = targets.flatten_all()?.to_dtype(DType::I64)?.to_vec1::<i64>()?;
     let mut picked = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(n);
     for (row, &id) in ids.iter().enumerate() {

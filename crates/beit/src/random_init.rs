@@ -1,6 +1,7 @@
 //! Weights for a model built from a config alone, drawn as HF's `_init_weights` draws them:
-//! linear and conv weights ~ N(0, initializer_range), biases 0, norm weights 1, layer scales
-//! `layer_scale_init_value`, tokens and bias tables ~ N(0, initializer_range).
+//! linear and conv weights ~ N(0, initializer_range), biases 0, norm weights 1 (the modules ask
+//! for them with a constant hint), layer scales `layer_scale_init_value`, tokens and bias tables
+//! ~ N(0, initializer_range).
 
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
@@ -18,18 +19,16 @@ impl SimpleBackend for RandomInit {
         &self,
         shape: Shape,
         name: &str,
-        _hint: Init,
+        hint: Init,
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let leaf = name.rsplit('.').next().unwrap_or(name);
-        let is_norm =
-            name.contains("layernorm") || name.contains(".bn.") || name.contains("batch_norm");
-        let t = match leaf {
-            "bias" | "running_mean" => Tensor::zeros(shape, DType::F32, dev)?,
-            "running_var" => Tensor::ones(shape, DType::F32, dev)?,
-            "weight" if is_norm => Tensor::ones(shape, DType::F32, dev)?,
-            "lambda_1" | "lambda_2" => Tensor::full(self.layer_scale as f32, shape, dev)?,
+        let t = match (leaf, hint) {
+            ("bias" | "running_mean", _) => Tensor::zeros(shape, DType::F32, dev)?,
+            ("lambda_1" | "lambda_2", _) => Tensor::full(self.layer_scale as f32, shape, dev)?,
+            // Norm weights and running variances ask for a constant 1.
+            (_, Init::Const(c)) if c != 0.0 => Tensor::full(c as f32, shape, dev)?,
             _ => Tensor::randn(0f32, self.std as f32, shape, dev)?,
         };
         t.to_dtype(dtype)

@@ -25,20 +25,12 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
         // SAFETY: the file is mapped read-only; like every reader of safetensors we assume
         // nobody truncates it while the model is alive.
         let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
-        Ok(VarBuilder::from_backend(
-            Box::new(st),
-            dtype,
-            device.clone(),
-        ))
+        Ok(VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
     } else if index.is_file() {
         let shards = shard_files(dir, &index)?;
         // SAFETY: as above.
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
-        Ok(VarBuilder::from_backend(
-            Box::new(st),
-            dtype,
-            device.clone(),
-        ))
+        Ok(VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
     } else if pytorch.is_file() {
         VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))
     } else {
@@ -57,9 +49,7 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
-        .ok_or_else(|| {
-            BeitError::Weights(format!("{} has no \"weight_map\" object", index.display()))
-        })?;
+        .ok_or_else(|| BeitError::Weights(format!("{} has no \"weight_map\" object", index.display())))?;
     let mut shards: Vec<PathBuf> = Vec::new();
     for file in map.values() {
         let name = file.as_str().ok_or_else(|| {

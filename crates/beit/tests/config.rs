@@ -13,17 +13,10 @@ fn config_error(json: &str) -> String {
 fn an_empty_config_has_hf_defaults() {
     let cfg = BeitConfig::from_json_str("{}").unwrap();
     assert_eq!(
-        (
-            cfg.hidden_size,
-            cfg.num_hidden_layers,
-            cfg.num_attention_heads
-        ),
+        (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads),
         (768, 12, 12)
     );
-    assert_eq!(
-        (cfg.image_size, cfg.patch_size, cfg.vocab_size),
-        (224, 16, 8192)
-    );
+    assert_eq!((cfg.image_size, cfg.patch_size, cfg.vocab_size), (224, 16, 8192));
     assert_eq!(cfg.layer_norm_eps, 1e-12);
     assert_eq!(cfg.layer_scale_init_value, 0.1);
     assert!(cfg.use_mean_pooling && !cfg.use_relative_position_bias);
@@ -32,35 +25,24 @@ fn an_empty_config_has_hf_defaults() {
     assert_eq!(cfg.num_labels(), 2);
     assert_eq!(cfg.label(1), "LABEL_1");
     assert_eq!(cfg.stage_names.len(), 13);
-    assert_eq!(
-        cfg.out_features.as_deref(),
-        Some(&["stage12".to_string()][..])
-    );
+    assert_eq!(cfg.out_features.as_deref(), Some(&["stage12".to_string()][..]));
     assert_eq!(cfg.out_indices.as_deref(), Some(&[12][..]));
 }
 
 #[test]
 fn out_features_and_out_indices_follow_each_other() {
-    let cfg =
-        BeitConfig::from_json_str(r#"{"num_hidden_layers": 4, "out_indices": [1, -1]}"#).unwrap();
+    let cfg = BeitConfig::from_json_str(r#"{"num_hidden_layers": 4, "out_indices": [1, -1]}"#).unwrap();
     assert_eq!(cfg.out_features.unwrap(), vec!["stage1", "stage4"]);
-    let cfg = BeitConfig::from_json_str(
-        r#"{"num_hidden_layers": 4, "out_features": ["stem", "stage2"]}"#,
-    )
-    .unwrap();
+    let cfg =
+        BeitConfig::from_json_str(r#"{"num_hidden_layers": 4, "out_features": ["stem", "stage2"]}"#).unwrap();
     assert_eq!(cfg.out_indices.unwrap(), vec![0, 2]);
-    assert!(
-        config_error(r#"{"num_hidden_layers": 4, "out_indices": [7]}"#).contains("out_indices")
-    );
-    assert!(
-        config_error(r#"{"num_hidden_layers": 4, "out_features": ["stage9"]}"#).contains("stage9")
-    );
+    assert!(config_error(r#"{"num_hidden_layers": 4, "out_indices": [7]}"#).contains("out_indices"));
+    assert!(config_error(r#"{"num_hidden_layers": 4, "out_features": ["stage9"]}"#).contains("stage9"));
 }
 
 #[test]
 fn labels_are_completed_from_id2label_or_num_labels() {
-    let cfg =
-        BeitConfig::from_json_str(r#"{"id2label": {"0": "cat", "1": "dog", "2": "fox"}}"#).unwrap();
+    let cfg = BeitConfig::from_json_str(r#"{"id2label": {"0": "cat", "1": "dog", "2": "fox"}}"#).unwrap();
     assert_eq!(cfg.num_labels(), 3);
     assert_eq!(cfg.label2id.unwrap()["fox"], 2);
     let cfg = BeitConfig::from_json_str(r#"{"num_labels": 5}"#).unwrap();
@@ -70,8 +52,7 @@ fn labels_are_completed_from_id2label_or_num_labels() {
 
 #[test]
 fn unknown_fields_round_trip() {
-    let cfg = BeitConfig::from_json_str(r#"{"transformers_version": "5.18.0", "custom": [1, 2]}"#)
-        .unwrap();
+    let cfg = BeitConfig::from_json_str(r#"{"transformers_version": "5.18.0", "custom": [1, 2]}"#).unwrap();
     let again = BeitConfig::from_json_str(&cfg.to_json_string()).unwrap();
     assert_eq!(cfg, again);
     assert_eq!(again.extra["custom"], serde_json::json!([1, 2]));

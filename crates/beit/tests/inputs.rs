@@ -4,13 +4,12 @@
 use std::path::Path;
 
 use beit::{
-    BeitConfig, BeitForImageClassification, BeitModel, BeitPreTrainedModel, DType, Device,
-    ForwardInputs, LoadOptions, Tensor,
+    BeitConfig, BeitForImageClassification, BeitModel, BeitPreTrainedModel, DType, Device, ForwardInputs,
+    LoadOptions, Tensor,
 };
 
 fn model() -> BeitForImageClassification {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/cls_relpos_meanpool");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/cls_relpos_meanpool");
     BeitForImageClassification::from_pretrained(dir, &LoadOptions::default()).unwrap()
 }
 
@@ -27,23 +26,11 @@ fn zeros(dims: &[usize], dtype: DType) -> Tensor {
 #[test]
 fn pixel_values_are_checked() {
     let m = model();
-    assert!(
-        shape_error(&m, ForwardInputs::new(zeros(&[3, 32, 32], DType::F32))).contains("4 dims")
-    );
-    assert!(
-        shape_error(&m, ForwardInputs::new(zeros(&[1, 1, 32, 32], DType::F32)))
-            .contains("1 channels")
-    );
-    assert!(
-        shape_error(&m, ForwardInputs::new(zeros(&[1, 3, 2, 32], DType::F32))).contains("patch")
-    );
-    assert!(
-        shape_error(&m, ForwardInputs::new(zeros(&[0, 3, 32, 32], DType::F32)))
-            .contains("batch of 0")
-    );
-    assert!(
-        shape_error(&m, ForwardInputs::new(zeros(&[1, 3, 32, 32], DType::U8))).contains("float32")
-    );
+    assert!(shape_error(&m, ForwardInputs::new(zeros(&[3, 32, 32], DType::F32))).contains("4 dims"));
+    assert!(shape_error(&m, ForwardInputs::new(zeros(&[1, 1, 32, 32], DType::F32))).contains("1 channels"));
+    assert!(shape_error(&m, ForwardInputs::new(zeros(&[1, 3, 2, 32], DType::F32))).contains("patch"));
+    assert!(shape_error(&m, ForwardInputs::new(zeros(&[0, 3, 32, 32], DType::F32))).contains("batch of 0"));
+    assert!(shape_error(&m, ForwardInputs::new(zeros(&[1, 3, 32, 32], DType::U8))).contains("float32"));
 }
 
 #[test]
@@ -77,8 +64,7 @@ fn a_random_model_from_config_runs_at_any_resolution() {
     )
     .unwrap();
     let model = BeitModel::from_config(&cfg, &LoadOptions::default()).unwrap();
-    let mut inputs =
-        ForwardInputs::new(Tensor::randn(0f32, 1.0, (2, 3, 20, 12), &Device::Cpu).unwrap());
+    let mut inputs = ForwardInputs::new(Tensor::randn(0f32, 1.0, (2, 3, 20, 12), &Device::Cpu).unwrap());
     inputs.bool_masked_pos = Some(zeros(&[2, 15], DType::U8));
     let out = model.forward(&inputs).unwrap();
     assert_eq!(out.last_hidden_state.unwrap().dims(), [2, 16, 16]);

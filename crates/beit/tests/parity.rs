@@ -1,4 +1,4 @@
-//! Every BeitModel / BeitForImageClassification reference case (computed with HF transformers,
+//! Every reference case (computed with HF transformers,
 //! fp32, eager attention) matches through the Rust API within the case's tolerance.
 
 use std::collections::HashMap;
@@ -90,12 +90,7 @@ fn run_case(case: &str) {
             .unwrap_or_else(|| panic!("{case}: the model returned no {name}"));
         assert_close(case, name, got, &expected[name], atol, rtol);
     }
-    assert_eq!(
-        got.len(),
-        expected.len(),
-        "{case}: outputs {:?}",
-        got.keys()
-    );
+    assert_eq!(got.len(), expected.len(), "{case}: outputs {:?}", got.keys());
 }
 
 macro_rules! parity {
@@ -115,4 +110,8 @@ parity!(
     cls_multi_label_loss,
     cls_regression_loss,
     model_shared_relpos_masked,
+    mim_shared_relpos,
+    seg_upernet_aux,
+    backbone_fpn,
+    backbone_sequences,
 );

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use beit::{
-    BeitError, BeitForImageClassification, BeitPreTrainedModel, Device, ForwardInputs, LoadOptions,
-    Tensor,
+    BeitError, BeitForImageClassification, BeitPreTrainedModel, Device, ForwardInputs, LoadOptions, Tensor,
 };
 
 fn fixtures() -> PathBuf {
@@ -18,8 +17,7 @@ fn reference_case() -> PathBuf {
 }
 
 fn reference_tensors() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(reference_case().join("model.safetensors"), &Device::Cpu)
-        .unwrap()
+    candle_core::safetensors::load(reference_case().join("model.safetensors"), &Device::Cpu).unwrap()
 }
 
 fn load(dir: &Path) -> beit::Result<BeitForImageClassification> {
@@ -28,17 +26,11 @@ fn load(dir: &Path) -> beit::Result<BeitForImageClassification> {
 
 fn logits(model: &BeitForImageClassification) -> Vec<f32> {
     let inputs =
-        candle_core::safetensors::load(reference_case().join("inputs.safetensors"), &Device::Cpu)
-            .unwrap();
+        candle_core::safetensors::load(reference_case().join("inputs.safetensors"), &Device::Cpu).unwrap();
     let out = model
         .forward(&ForwardInputs::new(inputs["pixel_values"].clone()))
         .unwrap();
-    out.logits
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
+    out.logits.unwrap().flatten_all().unwrap().to_vec1().unwrap()
 }
 
 /// A checkpoint directory with the reference config and the given tensors as model.safetensors.
@@ -85,12 +77,15 @@ fn sharded_safetensors_load_and_ignore_index_buffers() {
         ("model-00001-of-00002.safetensors", first),
         ("model-00002-of-00002.safetensors", second),
     ] {
-        let mut shard: HashMap<String, Tensor> =
-            part.iter().map(|n| (n.clone(), all[n].clone())).collect();
+        let mut shard: HashMap<String, Tensor> = part.iter().map(|n| (n.clone(), all[n].clone())).collect();
         if file.starts_with("model-00001") {
             // Buffers real hub checkpoints carry and HF ignores on load.
             let index = Tensor::zeros((5, 5), candle_core::DType::I64, &Device::Cpu).unwrap();
-            shard.insert("beit.encoder.layer.0.attention.attention.relative_position_bias.relative_position_index".into(), index);
+            shard.insert(
+                "beit.encoder.layer.0.attention.attention.relative_position_bias.relative_position_index"
+                    .into(),
+                index,
+            );
             let tracked = Tensor::zeros((), candle_core::DType::I64, &Device::Cpu).unwrap();
             shard.insert("decode_head.bn.num_batches_tracked".into(), tracked);
         }
@@ -100,11 +95,7 @@ fn sharded_safetensors_load_and_ignore_index_buffers() {
         candle_core::safetensors::save(&shard, dir.path().join(file)).unwrap();
     }
     let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
-    std::fs::write(
-        dir.path().join("model.safetensors.index.json"),
-        index.to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
     let reference = logits(&load(&reference_case()).unwrap());
     assert_eq!(reference, logits(&load(dir.path()).unwrap()));
 }
@@ -117,13 +108,8 @@ fn a_missing_shard_is_named() {
         dir.path().join("config.json"),
     )
     .unwrap();
-    let index =
-        serde_json::json!({ "weight_map": { "classifier.weight": "model-00009.safetensors" } });
-    std::fs::write(
-        dir.path().join("model.safetensors.index.json"),
-        index.to_string(),
-    )
-    .unwrap();
+    let index = serde_json::json!({ "weight_map": { "classifier.weight": "model-00009.safetensors" } });
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
     assert!(weights_error(load(dir.path())).contains("model-00009.safetensors"));
 }
 

@@ -1,5 +1,15 @@
-//! The task heads on top of `BeitModel`.
+//! The task heads on top of the BEiT encoder.
 
+pub mod backbone;
 pub mod classification;
+pub mod conv_module;
+pub mod fcn_head;
+pub mod fpn;
+pub mod masked_image_modeling;
+pub mod semantic_segmentation;
+pub mod uper_head;
 
+pub use backbone::BeitBackbone;
 pub use classification::BeitForImageClassification;
+pub use masked_image_modeling::BeitForMaskedImageModeling;
+pub use semantic_segmentation::BeitForSemanticSegmentation;

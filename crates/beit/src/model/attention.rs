@@ -22,11 +22,7 @@ pub struct BeitAttention {
 pub type AttentionOutput = (Tensor, Option<Tensor>);
 
 impl BeitAttention {
-    pub fn new(
-        cfg: &BeitConfig,
-        window: Option<Window>,
-        vb: VarBuilder,
-    ) -> candle_core::Result<Self> {
+    pub fn new(cfg: &BeitConfig, window: Option<Window>, vb: VarBuilder) -> candle_core::Result<Self> {
         let d = cfg.hidden_size;
         let sa = vb.pp("attention");
         let q_w = sa.get((d, d), "query.weight")?;

@@ -1,13 +1,14 @@
 //! `BeitModel` (modeling_beit.py): embeddings, encoder, final LayerNorm (only without mean
 //! pooling) and the optional pooler.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Module};
 use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::model::embeddings::BeitEmbeddings;
 use crate::model::encoder::BeitEncoder;
+use crate::model::pixel_values::prepare_pixel_values;
 use crate::model::pooler::BeitPooler;
 use crate::ops::LayerNorm;
 use crate::output::{ForwardInputs, ModelOutput};
@@ -50,47 +51,15 @@ impl BeitModel {
         })
     }
 
-    /// Checks `pixel_values` against the config and moves it to the model's device and dtype.
-    fn prepare_pixels(&self, pixel_values: &Tensor) -> Result<Tensor> {
-        let dims = pixel_values.dims();
-        let [b, c, h, w] = dims else {
-            return Err(BeitError::Shape(format!(
-                "pixelValues must have 4 dims [batch, channels, height, width], got {dims:?}"
-            )));
-        };
-        if *b == 0 {
-            return Err(BeitError::Shape(
-                "pixelValues has a batch of 0 images".into(),
-            ));
-        }
-        if *c != self.config.num_channels {
-            return Err(BeitError::Shape(format!(
-                "pixelValues has {c} channels, but the model's config expects {} (num_channels): \
-                 convert the images (e.g. to RGB) before calling the model",
-                self.config.num_channels
-            )));
-        }
-        let p = self.config.patch_size;
-        if *h < p || *w < p {
-            return Err(BeitError::Shape(format!(
-                "pixelValues is {h}x{w}, smaller than one {p}x{p} patch"
-            )));
-        }
-        if !pixel_values.dtype().is_float() {
-            return Err(BeitError::Shape(format!(
-                "pixelValues must be float32, got {:?}",
-                pixel_values.dtype()
-            )));
-        }
-        Ok(pixel_values
-            .to_device(&self.device)?
-            .to_dtype(self.embeddings.dtype())?)
-    }
-
     /// The forward pass of HF's `BeitModel`: sequence output, pooled output, and on request the
     /// hidden states and attention maps.
     pub fn forward_base(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
-        let pixels = self.prepare_pixels(&inputs.pixel_values)?;
+        let pixels = prepare_pixel_values(
+            &self.config,
+            &inputs.pixel_values,
+            &self.device,
+            self.embeddings.dtype(),
+        )?;
         let mask = match &inputs.bool_masked_pos {
             Some(m) => Some(m.to_device(&self.device)?),
             None => None,

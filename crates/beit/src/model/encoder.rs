@@ -38,10 +38,7 @@ impl BeitEncoder {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| BeitLayer::new(cfg, layer_window, vb.pp(format!("layer.{i}"))))
             .collect::<crate::error::Result<Vec<_>>>()?;
-        Ok(Self {
-            layers,
-            shared_bias,
-        })
+        Ok(Self { layers, shared_bias })
     }
 
     pub fn forward(
@@ -62,8 +59,7 @@ impl BeitEncoder {
             if let Some(all) = hidden_states.as_mut() {
                 all.push(xs.clone());
             }
-            let (next, probs) =
-                layer.forward(&xs, window, shared_bias.as_ref(), output_attentions)?;
+            let (next, probs) = layer.forward(&xs, window, shared_bias.as_ref(), output_attentions)?;
             if let (Some(all), Some(p)) = (attentions.as_mut(), probs) {
                 all.push(p);
             }

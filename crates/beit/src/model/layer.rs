@@ -22,11 +22,7 @@ pub struct BeitLayer {
 }
 
 impl BeitLayer {
-    pub fn new(
-        cfg: &BeitConfig,
-        window: Option<Window>,
-        vb: VarBuilder,
-    ) -> crate::error::Result<Self> {
+    pub fn new(cfg: &BeitConfig, window: Option<Window>, vb: VarBuilder) -> crate::error::Result<Self> {
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         let lambdas = if cfg.layer_scale_init_value > 0.0 {
             Some((vb.get(d, "lambda_1")?, vb.get(d, "lambda_2")?))
@@ -52,9 +48,9 @@ impl BeitLayer {
         output_attentions: bool,
     ) -> candle_core::Result<AttentionOutput> {
         let normed = self.layernorm_before.forward(xs)?;
-        let (mut attn, probs) =
-            self.attention
-                .forward(&normed, window, shared_bias, output_attentions)?;
+        let (mut attn, probs) = self
+            .attention
+            .forward(&normed, window, shared_bias, output_attentions)?;
         if let Some((lambda_1, _)) = &self.lambdas {
             attn = attn.broadcast_mul(lambda_1)?;
         }

@@ -6,6 +6,7 @@ pub mod beit_model;
 pub mod embeddings;
 pub mod encoder;
 pub mod layer;
+pub mod pixel_values;
 pub mod pooler;
 pub mod relative_position;
 

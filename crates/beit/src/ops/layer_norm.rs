@@ -10,12 +10,7 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
 /// `y = (x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `xs`.
-pub fn layer_norm(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    eps: f32,
-) -> candle_core::Result<Tensor> {
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
     if xs.device().is_cpu() {
         let xs = xs.contiguous()?;
         xs.apply_op3_no_bwd(weight, bias, &LayerNormOp { eps })
@@ -25,12 +20,7 @@ pub fn layer_norm(
 }
 
 /// Reference implementation from plain tensor ops (statistics in f32).
-pub fn layer_norm_slow(
-    xs: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    eps: f32,
-) -> candle_core::Result<Tensor> {
+pub fn layer_norm_slow(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
     let dtype = xs.dtype();
     let x = xs.to_dtype(DType::F32)?;
     let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
@@ -131,7 +121,7 @@ pub struct LayerNorm {
 impl LayerNorm {
     pub fn new(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            weight: vb.get(size, "weight")?,
+            weight: vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?,
             bias: vb.get(size, "bias")?,
             eps: eps as f32,
         })

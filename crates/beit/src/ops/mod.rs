@@ -4,6 +4,8 @@
 
 pub mod interpolate;
 pub mod layer_norm;
+pub mod pool;
 
 pub use interpolate::{resize_bicubic, resize_bilinear};
 pub use layer_norm::{layer_norm, layer_norm_slow, LayerNorm};
+pub use pool::{adaptive_avg_pool2d, max_pool2x2};

@@ -1,0 +1,87 @@
+//! `BeitForMaskedImageModeling` (modeling_beit.py; BEiT's pre-training task): LayerNorm and a
+//! linear head over every patch token (CLS dropped) predicting visual-token ids; the loss takes
+//! one label per masked patch, in row-major (image, patch) order.
+
+use candle_core::{Module, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use crate::config::BeitConfig;
+use crate::error::{BeitError, Result};
+use crate::loss::{cross_entropy, IGNORE_INDEX};
+use crate::model::BeitModel;
+use crate::ops::LayerNorm;
+use crate::output::{ForwardInputs, ModelOutput};
+use crate::pretrained::BeitPreTrainedModel;
+
+#[derive(Debug)]
+pub struct BeitForMaskedImageModeling {
+    beit: BeitModel,
+    layernorm: LayerNorm,
+    lm_head: Linear,
+}
+
+/// The `[B * N]` row numbers where the mask is set: HF's `prediction_scores[bool_masked_pos]`.
+fn masked_rows(mask: &Tensor) -> Result<Tensor> {
+    let flags = mask
+        .flatten_all()?
+        .ne(0u8)?
+        .to_dtype(candle_core::DType::U8)?
+        .to_vec1::<u8>()?;
+    let rows: Vec<u32> = flags
+        .iter()
+        .enumerate()
+        .filter(|(_, &f)| f != 0)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let n = rows.len();
+    Ok(Tensor::from_vec(rows, n, mask.device())?)
+}
+
+impl BeitPreTrainedModel for BeitForMaskedImageModeling {
+    fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            beit: BeitModel::new(cfg, vb.pp("beit"), false)?,
+            layernorm: LayerNorm::new(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?,
+            lm_head: candle_nn::linear(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?,
+        })
+    }
+
+    fn config(&self) -> &BeitConfig {
+        self.beit.config()
+    }
+
+    fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
+        let base = self.beit.forward_base(inputs)?;
+        let sequence = base
+            .last_hidden_state
+            .ok_or_else(|| BeitError::Shape("the base model produced no sequence output".into()))?;
+        let sequence = self.layernorm.forward(&sequence)?;
+        let tokens = sequence.dim(1)?;
+        let logits = self.lm_head.forward(&sequence.narrow(1, 1, tokens - 1)?)?;
+        let loss = match (&inputs.labels, &inputs.bool_masked_pos) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(BeitError::InvalidArgument(
+                    "labels for masked image modeling need boolMaskedPos: one label per masked patch".into(),
+                ))
+            }
+            (Some(labels), Some(mask)) => {
+                let (b, n, vocab) = logits.dims3()?;
+                let rows = masked_rows(&mask.to_device(logits.device())?)?;
+                let picked = logits.reshape((b * n, vocab))?.index_select(&rows, 0)?;
+                Some(cross_entropy(
+                    &picked,
+                    &labels.to_device(logits.device())?,
+                    IGNORE_INDEX,
+                )?)
+            }
+        };
+        Ok(ModelOutput {
+            loss,
+            logits: Some(logits),
+            hidden_states: base.hidden_states,
+            attentions: base.attentions,
+            ..Default::default()
+        })
+    }
+}

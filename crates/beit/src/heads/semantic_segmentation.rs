@@ -1,0 +1,136 @@
+//! `BeitForSemanticSegmentation` (modeling_beit.py): four encoder hidden states (HF takes
+//! `hidden_states[i - 1]` for each i in `out_indices`), reshaped to maps, through the FPN neck to
+//! the UperNet decode head; the auxiliary FCN head only adds to the loss.
+
+use candle_core::{DType, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::BeitConfig;
+use crate::error::{BeitError, Result};
+use crate::heads::fcn_head::FcnHead;
+use crate::heads::fpn::Fpn;
+use crate::heads::uper_head::UperHead;
+use crate::loss::cross_entropy;
+use crate::model::pixel_values::{patch_grid, tokens_to_map};
+use crate::model::BeitModel;
+use crate::ops::resize_bilinear;
+use crate::output::{ForwardInputs, ModelOutput};
+use crate::pretrained::BeitPreTrainedModel;
+
+#[derive(Debug)]
+pub struct BeitForSemanticSegmentation {
+    beit: BeitModel,
+    fpn: Fpn,
+    decode_head: UperHead,
+    auxiliary_head: Option<FcnHead>,
+}
+
+/// Rejects configs HF rejects: the neck needs four feature maps.
+pub fn require_four_out_indices(cfg: &BeitConfig, class: &str) -> Result<()> {
+    let n = cfg.out_indices.as_ref().map_or(0, Vec::len);
+    if n != 4 {
+        return Err(BeitError::Config(format!(
+            "{class} needs out_indices to list 4 layers whose features feed the FPN, got {n}: \
+             use e.g. [3, 5, 7, 11] for a base-sized model"
+        )));
+    }
+    Ok(())
+}
+
+impl BeitForSemanticSegmentation {
+    /// The hidden states HF feeds the neck, as `[B, D, h, w]` maps.
+    fn features(&self, hidden: &[Tensor], grid: (usize, usize)) -> Result<Vec<Tensor>> {
+        let wanted = self.beit.config().out_indices.clone().unwrap_or_default();
+        hidden
+            .iter()
+            .enumerate()
+            .filter(|(idx, _)| wanted.contains(&(*idx as i64 + 1)))
+            .map(|(_, h)| tokens_to_map(h, grid))
+            .collect()
+    }
+
+    /// HF's `compute_loss`: logits upsampled to the label size, cross-entropy ignoring
+    /// `semantic_loss_ignore_index`, plus the weighted auxiliary loss.
+    fn loss(&self, logits: &Tensor, auxiliary: Option<&Tensor>, labels: &Tensor) -> Result<Tensor> {
+        let cfg = self.beit.config();
+        if cfg.num_labels() == 1 {
+            return Err(BeitError::Config(
+                "a segmentation loss needs more than one label (num_labels is 1)".into(),
+            ));
+        }
+        let (b, _, _, _) = logits.dims4()?;
+        let [lb, h, w] = labels.dims() else {
+            return Err(BeitError::Shape(format!(
+                "segmentation labels must have 3 dims [batch, height, width], got {:?}",
+                labels.dims()
+            )));
+        };
+        if *lb != b || !labels.dtype().is_int() {
+            return Err(BeitError::Shape(format!(
+                "segmentation labels must be int32 [{b}, height, width], got {:?} {:?}",
+                labels.dtype(),
+                labels.dims()
+            )));
+        }
+        let targets = labels.flatten_all()?;
+        let per_pixel = |l: &Tensor| -> Result<Tensor> {
+            let up = resize_bilinear(&l.to_dtype(DType::F32)?, *h, *w)?;
+            let classes = up.dim(1)?;
+            let flat = up.permute((0, 2, 3, 1))?.reshape((b * h * w, classes))?;
+            cross_entropy(&flat, &targets, cfg.semantic_loss_ignore_index)
+        };
+        let mut loss = per_pixel(logits)?;
+        if let Some(aux) = auxiliary {
+            loss = (loss + (per_pixel(aux)? * cfg.auxiliary_loss_weight)?)?;
+        }
+        Ok(loss)
+    }
+}
+
+impl BeitPreTrainedModel for BeitForSemanticSegmentation {
+    fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
+        require_four_out_indices(cfg, "BeitForSemanticSegmentation")?;
+        let auxiliary_head = if cfg.use_auxiliary_head {
+            Some(FcnHead::new(cfg, vb.pp("auxiliary_head"))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            beit: BeitModel::new(cfg, vb.pp("beit"), false)?,
+            fpn: Fpn::new(cfg.hidden_size, vb.clone())?,
+            decode_head: UperHead::new(cfg, vb.pp("decode_head"))?,
+            auxiliary_head,
+        })
+    }
+
+    fn config(&self) -> &BeitConfig {
+        self.beit.config()
+    }
+
+    fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
+        let mut encoder_inputs = inputs.clone();
+        encoder_inputs.output_hidden_states = true;
+        let base = self.beit.forward_base(&encoder_inputs)?;
+        let hidden = base.hidden_states.unwrap_or_default();
+        let grid = patch_grid(self.config(), &inputs.pixel_values)?;
+        let features = self.fpn.forward(&self.features(&hidden, grid)?)?;
+        let logits = self.decode_head.forward(&features)?;
+        let loss = match &inputs.labels {
+            Some(labels) => {
+                let auxiliary = match &self.auxiliary_head {
+                    Some(head) => Some(head.forward(&features)?),
+                    None => None,
+                };
+                Some(self.loss(&logits, auxiliary.as_ref(), &labels.to_device(logits.device())?)?)
+            }
+            None => None,
+        };
+        Ok(ModelOutput {
+            loss,
+            logits: Some(logits),
+            hidden_states: inputs.output_hidden_states.then_some(hidden),
+            attentions: base.attentions,
+            ..Default::default()
+        })
+    }
+}
