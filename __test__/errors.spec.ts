@@ -4,8 +4,16 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BeitError, BeitForImageClassification, BeitModel, Tensor } from '../ts/index.js';
+import {
+  BeitError,
+  BeitForImageClassification,
+  BeitForMaskedImageModeling,
+  BeitForSemanticSegmentation,
+  BeitModel,
+  Tensor,
+} from '../ts/index.js';
 import { checkpointDir, checkpointWithWeights, sampleCase } from './helpers/checkpoints.js';
+import { referenceDir } from './helpers/reference.js';
 
 const pixels = (dims: number[]) => new Tensor(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
 
@@ -109,5 +117,51 @@ describe('bad input', () => {
     );
     const out = execFileSync(process.execPath, [script], { encoding: 'utf8' });
     expect(out.trim()).toBe('E_WEIGHTS,E_CONFIG');
+  });
+});
+
+describe('bad input for the dense and pre-training heads', () => {
+  const mimCase = join(referenceDir, 'mim_shared_relpos');
+  const segCase = join(referenceDir, 'seg_upernet_aux');
+
+  it('boolMaskedPos with the wrong shape', async () => {
+    const model = await BeitForMaskedImageModeling.fromPretrained(mimCase);
+    const boolMaskedPos = new Tensor(new Uint8Array(2 * 10), [2, 10]);
+    await expect(model.forward({ pixelValues: pixels([2, 3, 32, 32]), boolMaskedPos })).rejects.toMatchObject({
+      code: 'E_SHAPE',
+      message: expect.stringMatching(/boolMaskedPos has dims \[2, 10\], expected \[2, 64\]/),
+    });
+  });
+
+  it('masked-image-modeling labels that do not match the masked patches', async () => {
+    const model = await BeitForMaskedImageModeling.fromPretrained(mimCase);
+    const mask = new Uint8Array(64).fill(0);
+    mask.fill(1, 0, 5);
+    const labels = new Tensor(Int32Array.from([1, 2, 3]), [3]);
+    const boolMaskedPos = new Tensor(mask, [1, 64]);
+    await expect(model.forward({ pixelValues: pixels([1, 3, 32, 32]), boolMaskedPos, labels })).rejects.toMatchObject({
+      code: 'E_SHAPE',
+      message: expect.stringMatching(/labels have 3 elements, expected 5/),
+    });
+  });
+
+  it('a segmentation config without exactly four out_indices', async () => {
+    const dir = checkpointDir((c) => {
+      c.out_indices = [1, 2, 3];
+      c.out_features = undefined;
+    });
+    await expect(BeitForSemanticSegmentation.fromPretrained(dir)).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/needs out_indices to list 4 layers.*got 3/),
+    });
+  });
+
+  it('segmentation labels whose shape does not fit', async () => {
+    const model = await BeitForSemanticSegmentation.fromPretrained(segCase);
+    const labels = new Tensor(new Int32Array(32 * 32), [32, 32]);
+    await expect(model.forward({ pixelValues: pixels([1, 3, 32, 32]), labels })).rejects.toMatchObject({
+      code: 'E_SHAPE',
+      message: expect.stringMatching(/labels must have 3 dims/),
+    });
   });
 });

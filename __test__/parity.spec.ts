@@ -1,13 +1,28 @@
-// Every BeitModel / BeitForImageClassification reference case, through the public JS API:
+// Every reference model case, through the public JS API:
 // every output within the case's tolerance (atol 1e-4, rtol 1e-4).
 import { describe, expect, it } from 'vitest';
-import { BeitForImageClassification, BeitModel } from '../ts/index.js';
+import {
+  BeitBackbone,
+  BeitForImageClassification,
+  BeitForMaskedImageModeling,
+  BeitForSemanticSegmentation,
+  BeitModel,
+  type BeitPreTrainedModel,
+} from '../ts/index.js';
 import { expectClose, loadCase, namedOutputs, toTensor } from './helpers/reference.js';
 
+const classes: Record<string, { fromPretrained(dir: string): Promise<BeitPreTrainedModel<unknown>> }> = {
+  BeitModel,
+  BeitForImageClassification,
+  BeitForMaskedImageModeling,
+  BeitForSemanticSegmentation,
+  BeitBackbone,
+};
+
 function load(className: string, dir: string) {
-  if (className === 'BeitModel') return BeitModel.fromPretrained(dir);
-  if (className === 'BeitForImageClassification') return BeitForImageClassification.fromPretrained(dir);
-  throw new Error(`no JS class for ${className}`);
+  const cls = classes[className];
+  if (!cls) throw new Error(`no JS class for ${className}`);
+  return cls.fromPretrained(dir);
 }
 
 const cases = [
@@ -18,6 +33,10 @@ const cases = [
   'cls_multi_label_loss',
   'cls_regression_loss',
   'model_shared_relpos_masked',
+  'mim_shared_relpos',
+  'seg_upernet_aux',
+  'backbone_fpn',
+  'backbone_sequences',
 ];
 
 describe('HF parity through the JS API', () => {

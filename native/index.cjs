@@ -840,3 +840,4 @@ module.exports.loadConfig = nativeBinding.loadConfig
 module.exports.loadModel = nativeBinding.loadModel
 module.exports.modelFromConfig = nativeBinding.modelFromConfig
 module.exports.normalizeConfig = nativeBinding.normalizeConfig
+module.exports.postProcessSemanticSegmentationNative = nativeBinding.postProcessSemanticSegmentationNative

@@ -49,6 +49,12 @@ export interface NativeForwardOutput {
   featureMaps?: Array<NativeTensor>
 }
 
+/** An int32 `[height, width]` label map handed back to JS. */
+export interface NativeLabelMap {
+  dims: Array<number>
+  data: Int32Array
+}
+
 /** `{ device?, dtype? }` of `fromPretrained` / `fromConfig`. */
 export interface NativeLoadOptions {
   device?: string
@@ -71,3 +77,6 @@ export interface NativeTensorInput {
 
 /** Fills HF's defaults into a (partial) config in JSON and validates it. */
 export declare function normalizeConfig(json: string): string
+
+/** Resizes segmentation logits to each target size (bilinear) and takes the arg-max class. */
+export declare function postProcessSemanticSegmentationNative(logits: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeLabelMap>>

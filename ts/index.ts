@@ -13,12 +13,23 @@
  */
 export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
 export { BeitError, type BeitErrorCode } from './errors.js';
-export { BeitForImageClassification, BeitModel, BeitPreTrainedModel } from './models.js';
+export {
+  BeitBackbone,
+  BeitForImageClassification,
+  BeitForMaskedImageModeling,
+  BeitForSemanticSegmentation,
+  BeitModel,
+  BeitPreTrainedModel,
+} from './models.js';
 export type { DeviceName, DTypeName, LoadOptions } from './options.js';
 export type {
+  BackboneOutput,
   BeitModelOutputWithPooling,
   ForwardInputs,
   ImageClassifierOutput,
+  MaskedLMOutput,
   ModelOutputBase,
+  SemanticSegmenterOutput,
 } from './outputs.js';
+export { postProcessSemanticSegmentation } from './postprocess.js';
 export { Tensor, type TensorData, type TensorDataType } from './tensor.js';

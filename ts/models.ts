@@ -1,5 +1,5 @@
 /**
- * The model classes: `BeitModel` and `BeitForImageClassification`, with HF's `fromPretrained`,
+ * The model classes of HF's modeling_beit.py, with HF's `fromPretrained`,
  * `forward` and outputs. Each call runs in the addon off the JS thread.
  * @module
  */
@@ -8,7 +8,14 @@ import { BeitError, callNative, callNativeSync } from './errors.js';
 import type { NativeForwardInputs, NativeForwardOutput, NativeModel, NativeTensor } from './native.js';
 import { native } from './native.js';
 import type { LoadOptions } from './options.js';
-import type { BeitModelOutputWithPooling, ForwardInputs, ImageClassifierOutput } from './outputs.js';
+import type {
+  BackboneOutput,
+  BeitModelOutputWithPooling,
+  ForwardInputs,
+  ImageClassifierOutput,
+  MaskedLMOutput,
+  SemanticSegmenterOutput,
+} from './outputs.js';
 import { Tensor, type TensorDataType } from './tensor.js';
 
 /** A model class, as the static factories see it. */
@@ -148,4 +155,44 @@ export class BeitModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
  */
 export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassifierOutput> {
   static readonly architecture = 'BeitForImageClassification';
+}
+
+/**
+ * BEiT's pre-training head (HF `BeitForMaskedImageModeling`): visual-token logits for every patch.
+ *
+ * @example
+ * ```ts
+ * const model = await BeitForMaskedImageModeling.fromPretrained('./beit-base-patch16-224-pt22k');
+ * const { logits } = await model.forward({ pixelValues, boolMaskedPos });
+ * ```
+ */
+export class BeitForMaskedImageModeling extends BeitPreTrainedModel<MaskedLMOutput> {
+  static readonly architecture = 'BeitForMaskedImageModeling';
+}
+
+/**
+ * BEiT with the UperNet segmentation head (HF `BeitForSemanticSegmentation`).
+ *
+ * @example
+ * ```ts
+ * const model = await BeitForSemanticSegmentation.fromPretrained('./beit-base-finetuned-ade-640-640');
+ * const out = await model.forward({ pixelValues });
+ * const [labelMap] = await postProcessSemanticSegmentation(out, [[480, 640]]);
+ * ```
+ */
+export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSegmenterOutput> {
+  static readonly architecture = 'BeitForSemanticSegmentation';
+}
+
+/**
+ * BEiT as a feature extractor for dense tasks (HF `BeitBackbone`): one map per `outFeatures` stage.
+ *
+ * @example
+ * ```ts
+ * const backbone = await BeitBackbone.fromPretrained(dir);
+ * const { featureMaps } = await backbone.forward({ pixelValues });
+ * ```
+ */
+export class BeitBackbone extends BeitPreTrainedModel<BackboneOutput> {
+  static readonly architecture = 'BeitBackbone';
 }

@@ -17,7 +17,7 @@ export interface ForwardInputs {
   pixelValues: Tensor;
   /** uint8 `[batch, numPatches]`, 1 where a patch is replaced by the mask token. */
   boolMaskedPos?: Tensor;
-  /** int32 class ids, or float32 targets (multi-label, regression), for the loss. */
+  /** int32 class ids (one per image, per masked patch, or `[batch, h, w]` maps), or float32 targets. */
   labels?: Tensor;
   /** Accepted for HF compatibility: position encodings are resampled for any input size. */
   interpolatePosEncoding?: boolean;
@@ -49,4 +49,26 @@ export interface ImageClassifierOutput extends ModelOutputBase {
   loss?: Tensor;
   /** `[batch, numLabels]`. */
   logits: Tensor;
+}
+
+/** The output of `BeitForMaskedImageModeling` (HF `MaskedLMOutput`). */
+export interface MaskedLMOutput extends ModelOutputBase {
+  /** 0-dim cross-entropy over the masked patches, when labels were given. */
+  loss?: Tensor;
+  /** `[batch, numPatches, vocabSize]` visual-token logits for every patch. */
+  logits: Tensor;
+}
+
+/** The output of `BeitForSemanticSegmentation` (HF `SemanticSegmenterOutput`). */
+export interface SemanticSegmenterOutput extends ModelOutputBase {
+  /** 0-dim loss (main + weighted auxiliary), when label maps were given. */
+  loss?: Tensor;
+  /** `[batch, numLabels, height / 4, width / 4]` for patch size 16. */
+  logits: Tensor;
+}
+
+/** The output of `BeitBackbone` (HF `BackboneOutput`). */
+export interface BackboneOutput extends ModelOutputBase {
+  /** One map per `outFeatures` stage: `[batch, hidden, h, w]`, or `[batch, seq, hidden]` without reshaping. */
+  featureMaps: Tensor[];
 }

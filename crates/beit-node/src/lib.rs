@@ -5,5 +5,6 @@ mod config;
 mod error;
 mod model;
 mod options;
+mod postprocess;
 mod tasks;
 mod tensor;

@@ -35,6 +35,14 @@ pub trait BeitPreTrainedModel: Send + Sync {
     where
         Self: Sized;
 
+    /// Rejects configs this class cannot be built from, before any weight is read.
+    fn check_config(_cfg: &BeitConfig) -> Result<()>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
+
     fn config(&self) -> &BeitConfig;
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput>;
@@ -46,6 +54,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
     {
         let dir = dir.as_ref();
         let cfg = BeitConfig::from_pretrained(dir)?;
+        Self::check_config(&cfg)?;
         let vb = load_weights(dir, options.dtype, &options.device)?;
         Self::load(&cfg, vb).map_err(|e| match e {
             BeitError::Candle(e) => BeitError::Weights(format!(
@@ -62,6 +71,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
         Self: Sized,
     {
         cfg.validate()?;
+        Self::check_config(cfg)?;
         Self::load(cfg, random_weights(cfg, options.dtype, &options.device))
     }
 }

@@ -54,6 +54,13 @@ impl BeitBackbone {
 }
 
 impl BeitPreTrainedModel for BeitBackbone {
+    fn check_config(cfg: &BeitConfig) -> Result<()> {
+        if cfg.add_fpn {
+            require_four_out_indices(cfg, "BeitBackbone with add_fpn")?;
+        }
+        Ok(())
+    }
+
     /// Like `BeitModel`, reads a bare checkpoint or the `beit.` part of a head checkpoint.
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
         let vb = if vb.contains_tensor("beit.embeddings.cls_token") {
@@ -62,7 +69,6 @@ impl BeitPreTrainedModel for BeitBackbone {
             vb
         };
         let fpn = if cfg.add_fpn {
-            require_four_out_indices(cfg, "BeitBackbone with add_fpn")?;
             Some(Fpn::new(cfg.hidden_size, vb.clone())?)
         } else {
             None

@@ -88,8 +88,11 @@ impl BeitForSemanticSegmentation {
 }
 
 impl BeitPreTrainedModel for BeitForSemanticSegmentation {
+    fn check_config(cfg: &BeitConfig) -> Result<()> {
+        require_four_out_indices(cfg, "BeitForSemanticSegmentation")
+    }
+
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
-        require_four_out_indices(cfg, "BeitForSemanticSegmentation")?;
         let auxiliary_head = if cfg.use_auxiliary_head {
             Some(FcnHead::new(cfg, vb.pp("auxiliary_head"))?)
         } else {

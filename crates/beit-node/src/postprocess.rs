@@ -1,0 +1,76 @@
+//! `postProcessSemanticSegmentation`: logits in, one int32 label map per image out, off the JS thread.
+
+use beit::image::post_process_semantic_segmentation;
+use beit::Tensor;
+use napi::bindgen_prelude::{AsyncTask, Int32Array};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::error::guard;
+use crate::tensor::{to_tensor, NativeTensorInput};
+
+/// An int32 `[height, width]` label map handed back to JS.
+#[napi(object)]
+pub struct NativeLabelMap {
+    pub dims: Vec<u32>,
+    pub data: Int32Array,
+}
+
+pub struct PostProcessTask {
+    logits: Tensor,
+    target_sizes: Option<Vec<(usize, usize)>>,
+}
+
+impl Task for PostProcessTask {
+    type Output = Vec<(Vec<usize>, Vec<i32>)>;
+    type JsValue = Vec<NativeLabelMap>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        guard(|| {
+            let maps = post_process_semantic_segmentation(&self.logits, self.target_sizes.as_deref())?;
+            maps.iter()
+                .map(|m| {
+                    let ids: Vec<u32> = m.flatten_all()?.to_vec1()?;
+                    Ok((m.dims().to_vec(), ids.into_iter().map(|v| v as i32).collect()))
+                })
+                .collect()
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, maps: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(maps
+            .into_iter()
+            .map(|(dims, data)| NativeLabelMap {
+                dims: dims.into_iter().map(|d| d as u32).collect(),
+                data: Int32Array::new(data),
+            })
+            .collect())
+    }
+}
+
+/// Resizes segmentation logits to each target size (bilinear) and takes the arg-max class.
+#[napi(ts_return_type = "Promise<Array<NativeLabelMap>>")]
+pub fn post_process_semantic_segmentation_native(
+    logits: NativeTensorInput,
+    target_sizes: Option<Vec<Vec<u32>>>,
+) -> napi::Result<AsyncTask<PostProcessTask>> {
+    guard(|| {
+        let target_sizes = target_sizes
+            .map(|sizes| {
+                sizes
+                    .iter()
+                    .map(|s| match s.as_slice() {
+                        [h, w] => Ok((*h as usize, *w as usize)),
+                        other => Err(beit::BeitError::Shape(format!(
+                            "each target size must be [height, width], got {other:?}"
+                        ))),
+                    })
+                    .collect::<beit::Result<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(AsyncTask::new(PostProcessTask {
+            logits: to_tensor(&logits, "logits")?,
+            target_sizes,
+        }))
+    })
+}
