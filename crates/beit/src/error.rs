@@ -18,6 +18,9 @@ pub enum BeitError {
     /// An argument that is neither a shape nor a config problem (unknown device, dtype, option).
     #[error("{0}")]
     InvalidArgument(String),
+    /// An image could not be read or does not fit (the message names the image).
+    #[error("{0}")]
+    Image(String),
     /// The caller asked for a CUDA device that this build or this machine cannot provide.
     #[error("{0}")]
     CudaUnavailable(String),
@@ -41,6 +44,7 @@ impl BeitError {
             BeitError::Weights(_) => "E_WEIGHTS",
             BeitError::Shape(_) => "E_SHAPE",
             BeitError::InvalidArgument(_) => "E_INVALID_ARGUMENT",
+            BeitError::Image(_) => "E_IMAGE",
             BeitError::CudaUnavailable(_) => "E_CUDA_UNAVAILABLE",
             BeitError::Io { .. } => "E_IO",
             BeitError::Candle(_) => "E_COMPUTE",

@@ -1,5 +1,15 @@
-//! Image-side processing around the model: HF's `BeitImageProcessor` counterparts.
+//! Image-side processing around the model: HF's `BeitImageProcessor` and its helpers.
 
+pub mod crop;
+pub mod decode;
 pub mod postprocess;
+pub mod processor;
+pub mod processor_config;
+pub mod resample;
+pub mod resize;
 
+pub use decode::{ImageSource, Pixels};
 pub use postprocess::post_process_semantic_segmentation;
+pub use processor::{BeitImageProcessor, ProcessedBatch};
+pub use processor_config::ImageProcessorConfig;
+pub use resample::Resample;

@@ -1,0 +1,189 @@
+//! `BeitImageProcessor` (HF image_processing_beit.py): decode, resize (Pillow-exact), center crop,
+//! rescale, normalize, channels first; segmentation maps reduced, resized with NEAREST and cropped
+//! alike. A batch is processed in parallel and lands in one contiguous `[B, 3, H, W]` buffer.
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+use crate::error::{BeitError, Result};
+use crate::image::crop::center_crop;
+use crate::image::decode::{decode_label_map, decode_rgb, ImageSource, Pixels, DEFAULT_MAX_PIXELS};
+use crate::image::processor_config::ImageProcessorConfig;
+use crate::image::resample::Resample;
+use crate::image::resize::resize;
+
+/// The processor's output: HF's `pixel_values` and `labels`, plus each image's size before
+/// processing (for post-processing back to it).
+#[derive(Debug)]
+pub struct ProcessedBatch {
+    /// f32 `[B, 3, H, W]`.
+    pub pixel_values: Tensor,
+    /// i64 `[B, H, W]` when segmentation maps were given.
+    pub labels: Option<Tensor>,
+    /// (height, width) of each image as decoded.
+    pub original_sizes: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BeitImageProcessor {
+    pub config: ImageProcessorConfig,
+    /// Images with more pixels are refused before decoding.
+    pub max_pixels: u64,
+}
+
+/// HF's `reduce_label`: background 0 becomes 255 (ignored), every other class shifts down by one.
+fn reduce_labels(map: &mut Pixels) {
+    for v in map.data.iter_mut() {
+        *v = match *v {
+            0 | 255 => 255,
+            k => k - 1,
+        };
+    }
+}
+
+impl BeitImageProcessor {
+    pub fn new(config: ImageProcessorConfig) -> Self {
+        Self {
+            config,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+
+    /// Resize and crop as configured, on u8 pixels.
+    fn geometry(&self, img: Pixels, filter: Resample) -> Pixels {
+        let cfg = &self.config;
+        let mut img = img;
+        if cfg.do_resize {
+            let (h, w) = cfg.size.resolve((img.height, img.width));
+            let data = resize(&img.data, (img.width, img.height, img.channels), (w, h), filter);
+            img = Pixels {
+                width: w,
+                height: h,
+                channels: img.channels,
+                data,
+            };
+        }
+        if cfg.do_center_crop {
+            let (h, w) = cfg.crop_size.resolve((img.height, img.width));
+            img = center_crop(&img, h, w);
+        }
+        img
+    }
+
+    /// Decodes and resizes every image in parallel; an error names the image.
+    fn prepare(
+        &self,
+        sources: &[ImageSource],
+        decode: fn(&ImageSource, u64) -> Result<Pixels>,
+        transform: impl Fn(Pixels) -> Pixels + Sync,
+    ) -> Result<(Vec<Pixels>, Vec<(usize, usize)>)> {
+        if sources.is_empty() {
+            return Err(BeitError::Image("no images were given".into()));
+        }
+        let done: Vec<(Pixels, (usize, usize))> = sources
+            .par_iter()
+            .enumerate()
+            .map(|(i, src)| {
+                let img = decode(src, self.max_pixels)
+                    .map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))?;
+                let size = (img.height, img.width);
+                Ok((transform(img), size))
+            })
+            .collect::<Result<_>>()?;
+        let sizes = done.iter().map(|(_, s)| *s).collect();
+        let images: Vec<Pixels> = done.into_iter().map(|(p, _)| p).collect();
+        let first = (images[0].height, images[0].width);
+        if let Some(i) = images.iter().position(|p| (p.height, p.width) != first) {
+            return Err(BeitError::Image(format!(
+                "{} comes out {}x{} but image 0 {}x{}: a batch needs one size (enable do_resize \
+                 with a fixed size, or do_center_crop)",
+                sources[i].describe(i),
+                images[i].height,
+                images[i].width,
+                first.0,
+                first.1
+            )));
+        }
+        Ok((images, sizes))
+    }
+
+    /// Rescale, normalize and move channels first, each image into its slot of one buffer.
+    fn normalize(&self, images: &[Pixels]) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (mean, std) = (cfg.mean()?, cfg.std()?);
+        let (h, w) = (images[0].height, images[0].width);
+        let plane = h * w;
+        let mut out = vec![0f32; images.len() * 3 * plane];
+        out.par_chunks_mut(3 * plane).zip(images).for_each(|(dst, img)| {
+            for (i, px) in img.data.chunks_exact(3).enumerate() {
+                for c in 0..3 {
+                    // HF rescales in f64 and casts to f32, then normalizes in f32.
+                    let mut v = px[c] as f32;
+                    if cfg.do_rescale {
+                        v = (px[c] as f64 * cfg.rescale_factor) as f32;
+                    }
+                    if cfg.do_normalize {
+                        v = (v - mean[c]) / std[c];
+                    }
+                    dst[c * plane + i] = v;
+                }
+            }
+        });
+        Ok(Tensor::from_vec(out, (images.len(), 3, h, w), &Device::Cpu)?)
+    }
+
+    fn labels(&self, maps: &[ImageSource], expect: (usize, usize, usize)) -> Result<Tensor> {
+        if maps.len() != expect.0 {
+            return Err(BeitError::Image(format!(
+                "{} segmentation maps for {} images: give one map per image",
+                maps.len(),
+                expect.0
+            )));
+        }
+        let maps = self.process_label_maps(maps)?;
+        if (maps[0].height, maps[0].width) != (expect.1, expect.2) {
+            return Err(BeitError::Image(format!(
+                "the segmentation maps come out {}x{}, the images {}x{}: give maps of the images' size",
+                maps[0].height, maps[0].width, expect.1, expect.2
+            )));
+        }
+        let ids: Vec<i64> = maps
+            .iter()
+            .flat_map(|m| m.data.iter().map(|&v| v as i64))
+            .collect();
+        Ok(Tensor::from_vec(
+            ids,
+            (maps.len(), expect.1, expect.2),
+            &Device::Cpu,
+        )?)
+    }
+
+    /// Segmentation maps as class ids: reduced if configured, resized (NEAREST) and cropped like
+    /// the images. HF resizes maps with the image filter, inventing classes at borders; we do not.
+    pub fn process_label_maps(&self, maps: &[ImageSource]) -> Result<Vec<Pixels>> {
+        let reduce = self.config.do_reduce_labels;
+        let (maps, _) = self.prepare(maps, decode_label_map, |mut m| {
+            if reduce {
+                reduce_labels(&mut m);
+            }
+            self.geometry(m, Resample::Nearest)
+        })?;
+        Ok(maps)
+    }
+
+    /// HF's `preprocess(images, segmentation_maps)`.
+    pub fn preprocess(&self, images: &[ImageSource], maps: Option<&[ImageSource]>) -> Result<ProcessedBatch> {
+        let filter = self.config.filter();
+        let (pixels, original_sizes) = self.prepare(images, decode_rgb, |img| self.geometry(img, filter))?;
+        let pixel_values = self.normalize(&pixels)?;
+        let labels = match maps {
+            Some(maps) => Some(self.labels(maps, (pixels.len(), pixels[0].height, pixels[0].width))?),
+            None => None,
+        };
+        Ok(ProcessedBatch {
+            pixel_values,
+            labels,
+            original_sizes,
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! `preprocessor_config.json` of a BEiT checkpoint: every field of HF's `BeitImageProcessor` with
+//! its default, `size`/`crop_size` as an int, `{height, width}` or `{shortest_edge}`, and the
+//! legacy `reduce_labels` key. Unknown keys are kept so the file round-trips.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BeitError, Result};
+use crate::image::resample::Resample;
+
+/// A target size as HF's `get_size_dict` accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SizeSpec {
+    Dims { height: usize, width: usize },
+    ShortestEdge { shortest_edge: usize },
+    Square(usize),
+}
+
+impl SizeSpec {
+    /// The output (height, width) for an input of (height, width), as HF resizes.
+    pub fn resolve(self, (h, w): (usize, usize)) -> (usize, usize) {
+        match self {
+            SizeSpec::Dims { height, width } => (height, width),
+            SizeSpec::Square(s) => (s, s),
+            SizeSpec::ShortestEdge { shortest_edge: s } => {
+                // HF's get_resize_output_image_size: the long side is int(s * long / short).
+                let (short, long) = if h <= w { (h, w) } else { (w, h) };
+                let new_long = (s as f64 * long as f64 / short as f64) as usize;
+                if h <= w {
+                    (s, new_long)
+                } else {
+                    (new_long, s)
+                }
+            }
+        }
+    }
+
+    fn check(self, field: &str) -> Result<()> {
+        let zero = match self {
+            SizeSpec::Dims { height, width } => height == 0 || width == 0,
+            SizeSpec::ShortestEdge { shortest_edge: s } | SizeSpec::Square(s) => s == 0,
+        };
+        if zero {
+            return Err(BeitError::Config(format!(
+                "{field} must be positive, got {self:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A number or one number per channel (`image_mean`, `image_std`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PerChannel {
+    One(f64),
+    Each(Vec<f64>),
+}
+
+impl PerChannel {
+    fn values(&self, field: &str) -> Result<[f32; 3]> {
+        match self {
+            PerChannel::One(v) => Ok([*v as f32; 3]),
+            PerChannel::Each(v) if v.len() == 3 => Ok([v[0] as f32, v[1] as f32, v[2] as f32]),
+            PerChannel::Each(v) => Err(BeitError::Config(format!(
+                "{field} has {} values; give one number or one per RGB channel",
+                v.len()
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageProcessorConfig {
+    pub do_resize: bool,
+    pub size: SizeSpec,
+    pub resample: i64,
+    pub do_center_crop: bool,
+    pub crop_size: SizeSpec,
+    pub do_rescale: bool,
+    pub rescale_factor: f64,
+    pub do_normalize: bool,
+    pub image_mean: PerChannel,
+    pub image_std: PerChannel,
+    pub do_reduce_labels: bool,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for ImageProcessorConfig {
+    fn default() -> Self {
+        Self {
+            do_resize: true,
+            size: SizeSpec::Dims {
+                height: 256,
+                width: 256,
+            },
+            resample: Resample::Bicubic as i64,
+            do_center_crop: true,
+            crop_size: SizeSpec::Dims {
+                height: 224,
+                width: 224,
+            },
+            do_rescale: true,
+            rescale_factor: 1.0 / 255.0,
+            do_normalize: true,
+            image_mean: PerChannel::Each(vec![0.5; 3]),
+            image_std: PerChannel::Each(vec![0.5; 3]),
+            do_reduce_labels: false,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+impl ImageProcessorConfig {
+    /// Reads `preprocessor_config.json` from a checkpoint directory (or the file itself).
+    pub fn from_pretrained(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = if path.is_dir() {
+            path.join("preprocessor_config.json")
+        } else {
+            path.to_path_buf()
+        };
+        if !file.exists() {
+            return Err(BeitError::Config(format!(
+                "no preprocessor_config.json in {}: pass the directory of a HuggingFace checkpoint, \
+                 or build the processor from options",
+                path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(&file).map_err(|e| BeitError::io(&file, e))?;
+        Self::from_json_str(&text).map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
+    }
+
+    /// Parses the JSON, fills HF's defaults, folds the legacy `reduce_labels` key, validates.
+    pub fn from_json_str(text: &str) -> Result<Self> {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let mut cfg: Self = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            BeitError::Config(format!(
+                "not a valid image processor config (field {}): {}",
+                e.path(),
+                e.inner()
+            ))
+        })?;
+        if let Some(legacy) = cfg.extra.remove("reduce_labels") {
+            cfg.do_reduce_labels = legacy.as_bool().unwrap_or(cfg.do_reduce_labels);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.size.check("size")?;
+        self.crop_size.check("crop_size")?;
+        Resample::from_code(self.resample)?;
+        self.mean()?;
+        if self.std()?.contains(&0.0) {
+            return Err(BeitError::Config(
+                "image_std contains 0: normalizing would divide by zero".into(),
+            ));
+        }
+        if !self.rescale_factor.is_finite() {
+            return Err(BeitError::Config("rescale_factor must be a finite number".into()));
+        }
+        Ok(())
+    }
+
+    pub fn filter(&self) -> Resample {
+        Resample::from_code(self.resample).unwrap_or(Resample::Bicubic)
+    }
+
+    pub fn mean(&self) -> Result<[f32; 3]> {
+        self.image_mean.values("image_mean")
+    }
+
+    pub fn std(&self) -> Result<[f32; 3]> {
+        self.image_std.values("image_std")
+    }
+}
