@@ -9,6 +9,17 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeImageProcessor {
+  /** A processor from a (partial) `preprocessor_config.json` in JSON; HF's defaults fill the rest. */
+  static fromConfigJson(json: string, maxPixels?: number | undefined | null): NativeImageProcessor
+  /** A processor from a checkpoint directory's `preprocessor_config.json`. */
+  static fromPretrained(dir: string, maxPixels?: number | undefined | null): NativeImageProcessor
+  /** The complete config as HF-style JSON. */
+  configJson(): string
+  /** Decodes and processes a batch (and its segmentation maps) off the JS thread. */
+  preprocess(images: Array<NativeImageInput>, segmentationMaps?: Array<NativeImageInput> | undefined | null): Promise<NativeProcessed>
+}
+
 export declare class NativeModel {
   /** The model's complete config as HF-style JSON. */
   configJson(): string
@@ -49,8 +60,18 @@ export interface NativeForwardOutput {
   featureMaps?: Array<NativeTensor>
 }
 
-/** An int32 `[height, width]` label map handed back to JS. */
-export interface NativeLabelMap {
+/** One image: a `path`, the `bytes` of an encoded file, or raw `data` with its geometry. */
+export interface NativeImageInput {
+  path?: string
+  bytes?: Buffer
+  data?: Buffer
+  width?: number
+  height?: number
+  channels?: number
+}
+
+/** An int32 tensor handed back to JS (label maps, class ids). */
+export interface NativeIntTensor {
   dims: Array<number>
   data: Int32Array
 }
@@ -59,6 +80,14 @@ export interface NativeLabelMap {
 export interface NativeLoadOptions {
   device?: string
   dtype?: string
+}
+
+/** What `preprocess` resolves with. */
+export interface NativeProcessed {
+  pixelValues: NativeTensor
+  labels?: NativeIntTensor
+  /** `[height, width]` of each image as decoded. */
+  originalSizes: Array<Array<number>>
 }
 
 /** A float32 tensor handed back to JS. */
@@ -79,4 +108,4 @@ export interface NativeTensorInput {
 export declare function normalizeConfig(json: string): string
 
 /** Resizes segmentation logits to each target size (bilinear) and takes the arg-max class. */
-export declare function postProcessSemanticSegmentationNative(logits: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeLabelMap>>
+export declare function postProcessSemanticSegmentationNative(logits: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeIntTensor>>

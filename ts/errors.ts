@@ -9,6 +9,7 @@ export type BeitErrorCode =
   | 'E_WEIGHTS'
   | 'E_SHAPE'
   | 'E_INVALID_ARGUMENT'
+  | 'E_IMAGE'
   | 'E_CUDA_UNAVAILABLE'
   | 'E_IO'
   | 'E_COMPUTE'

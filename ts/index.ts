@@ -32,4 +32,13 @@ export type {
   SemanticSegmenterOutput,
 } from './outputs.js';
 export { postProcessSemanticSegmentation } from './postprocess.js';
+export {
+  BeitFeatureExtractor,
+  BeitImageProcessor,
+  type BeitImageProcessorOptions,
+  type ImageInput,
+  type ProcessedImages,
+  type RawImage,
+  type SizeOption,
+} from './processor.js';
 export { Tensor, type TensorData, type TensorDataType } from './tensor.js';

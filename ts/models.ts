@@ -3,6 +3,8 @@
  * `forward` and outputs. Each call runs in the addon off the JS thread.
  * @module
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { BeitConfig } from './config.js';
 import { BeitError, callNative, callNativeSync } from './errors.js';
 import type { NativeForwardInputs, NativeForwardOutput, NativeModel, NativeTensor } from './native.js';
@@ -16,12 +18,19 @@ import type {
   MaskedLMOutput,
   SemanticSegmenterOutput,
 } from './outputs.js';
+import { postProcessSemanticSegmentation } from './postprocess.js';
+import { BeitImageProcessor, type ImageInput } from './processor.js';
 import { Tensor, type TensorDataType } from './tensor.js';
 
 /** A model class, as the static factories see it. */
 interface ModelClass<M> {
-  new (handle: NativeModel, config: BeitConfig): M;
+  new (handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor): M;
   readonly architecture: string;
+}
+
+/** The checkpoint's own image processor, when it ships a `preprocessor_config.json`. */
+async function processorOf(dir: string): Promise<BeitImageProcessor | undefined> {
+  return existsSync(join(dir, 'preprocessor_config.json')) ? BeitImageProcessor.fromPretrained(dir) : undefined;
 }
 
 function checkInput(name: string, t: Tensor | undefined, allowed: TensorDataType[]): void {
@@ -78,12 +87,27 @@ function fromNativeOutput(out: NativeForwardOutput): Record<string, Tensor | Ten
 export abstract class BeitPreTrainedModel<Output> {
   /** The configuration the model was built from. */
   readonly config: BeitConfig;
+  /** The checkpoint's image processor (from its `preprocessor_config.json`), if it has one. */
+  readonly processor: BeitImageProcessor | undefined;
   readonly #handle: NativeModel;
 
   /** @internal Use `fromPretrained` or `fromConfig`. */
-  constructor(handle: NativeModel, config: BeitConfig) {
+  constructor(handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor) {
     this.#handle = handle;
     this.config = config;
+    this.processor = processor;
+  }
+
+  /** The processor to use for raw images: the one given, else the checkpoint's. */
+  protected imageProcessor(given?: BeitImageProcessor): BeitImageProcessor {
+    const processor = given ?? this.processor;
+    if (!processor) {
+      throw new BeitError(
+        'E_CONFIG',
+        'this model has no image processor (its directory has no preprocessor_config.json): pass { processor }',
+      );
+    }
+    return processor;
   }
 
   /**
@@ -94,7 +118,7 @@ export abstract class BeitPreTrainedModel<Output> {
   static async fromPretrained<M>(this: ModelClass<M>, dir: string, options: LoadOptions = {}): Promise<M> {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
     const handle = await callNative(() => native.loadModel(this.architecture, dir, options));
-    return new this(handle, BeitConfig.fromJSON(handle.configJson()));
+    return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir));
   }
 
   /** Builds the model with random weights, initialised as HF initialises a new model. */
@@ -155,6 +179,42 @@ export class BeitModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
  */
 export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassifierOutput> {
   static readonly architecture = 'BeitForImageClassification';
+
+  /**
+   * Classifies images as HF's image-classification pipeline does: preprocess, forward, softmax,
+   * the `topK` best labels. Resolves with one list per image.
+   *
+   * @example
+   * ```ts
+   * const [labels] = await model.classify('cat.jpg', { topK: 3 });
+   * labels[0]; // { label: 'tabby, tabby cat', score: 0.61 }
+   * ```
+   */
+  async classify(
+    images: ImageInput | ImageInput[],
+    options: { topK?: number; processor?: BeitImageProcessor } = {},
+  ): Promise<{ label: string; score: number }[][]> {
+    const { pixelValues } = await this.imageProcessor(options.processor).preprocess(images);
+    const { logits } = await this.forward({ pixelValues });
+    const [batch = 0, classes = 0] = logits.dims;
+    const topK = Math.min(options.topK ?? 5, classes);
+    return Array.from({ length: batch }, (_, i) => {
+      const row = logits.data.subarray(i * classes, (i + 1) * classes);
+      return softmax(row)
+        .map((score, id) => ({ label: this.config.id2label[String(id)] ?? `LABEL_${id}`, score }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, topK);
+    });
+  }
+}
+
+/** A numerically stable softmax of one row of logits. */
+function softmax(row: ArrayLike<number>): number[] {
+  const values = Array.from(row);
+  const max = Math.max(...values);
+  const exps = values.map((v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
 }
 
 /**
@@ -182,6 +242,25 @@ export class BeitForMaskedImageModeling extends BeitPreTrainedModel<MaskedLMOutp
  */
 export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSegmenterOutput> {
   static readonly architecture = 'BeitForSemanticSegmentation';
+
+  /**
+   * Segments images: preprocess, forward, and one int32 label map per image at that image's own
+   * size (logits resized bilinearly, then the arg-max class).
+   *
+   * @example
+   * ```ts
+   * const [map] = await segmenter.segment('street.jpg');
+   * map.dims; // [height, width] of street.jpg
+   * ```
+   */
+  async segment(
+    images: ImageInput | ImageInput[],
+    options: { processor?: BeitImageProcessor } = {},
+  ): Promise<Tensor[]> {
+    const { pixelValues, originalSizes } = await this.imageProcessor(options.processor).preprocess(images);
+    const out = await this.forward({ pixelValues });
+    return postProcessSemanticSegmentation(out, originalSizes);
+  }
 }
 
 /**

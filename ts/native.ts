@@ -15,6 +15,8 @@ export const native: Binding = require('../native/index.cjs') as Binding;
 export type {
   NativeForwardInputs,
   NativeForwardOutput,
+  NativeImageInput,
+  NativeImageProcessor,
   NativeLoadOptions,
   NativeModel,
   NativeTensor,

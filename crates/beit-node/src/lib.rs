@@ -6,5 +6,6 @@ mod error;
 mod model;
 mod options;
 mod postprocess;
+mod processor;
 mod tasks;
 mod tensor;

@@ -9,9 +9,9 @@ use napi_derive::napi;
 use crate::error::guard;
 use crate::tensor::{to_tensor, NativeTensorInput};
 
-/// An int32 `[height, width]` label map handed back to JS.
+/// An int32 tensor handed back to JS (label maps, class ids).
 #[napi(object)]
-pub struct NativeLabelMap {
+pub struct NativeIntTensor {
     pub dims: Vec<u32>,
     pub data: Int32Array,
 }
@@ -23,7 +23,7 @@ pub struct PostProcessTask {
 
 impl Task for PostProcessTask {
     type Output = Vec<(Vec<usize>, Vec<i32>)>;
-    type JsValue = Vec<NativeLabelMap>;
+    type JsValue = Vec<NativeIntTensor>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         guard(|| {
@@ -40,7 +40,7 @@ impl Task for PostProcessTask {
     fn resolve(&mut self, _env: Env, maps: Self::Output) -> napi::Result<Self::JsValue> {
         Ok(maps
             .into_iter()
-            .map(|(dims, data)| NativeLabelMap {
+            .map(|(dims, data)| NativeIntTensor {
                 dims: dims.into_iter().map(|d| d as u32).collect(),
                 data: Int32Array::new(data),
             })
@@ -49,7 +49,7 @@ impl Task for PostProcessTask {
 }
 
 /// Resizes segmentation logits to each target size (bilinear) and takes the arg-max class.
-#[napi(ts_return_type = "Promise<Array<NativeLabelMap>>")]
+#[napi(ts_return_type = "Promise<Array<NativeIntTensor>>")]
 pub fn post_process_semantic_segmentation_native(
     logits: NativeTensorInput,
     target_sizes: Option<Vec<Vec<u32>>>,

@@ -31,6 +31,9 @@ pub struct BeitImageProcessor {
     pub max_pixels: u64,
 }
 
+/// Processed images with the (height, width) each had when decoded.
+type Prepared = (Vec<Pixels>, Vec<(usize, usize)>);
+
 /// HF's `reduce_label`: background 0 becomes 255 (ignored), every other class shifts down by one.
 fn reduce_labels(map: &mut Pixels) {
     for v in map.data.iter_mut() {
@@ -76,7 +79,7 @@ impl BeitImageProcessor {
         sources: &[ImageSource],
         decode: fn(&ImageSource, u64) -> Result<Pixels>,
         transform: impl Fn(Pixels) -> Pixels + Sync,
-    ) -> Result<(Vec<Pixels>, Vec<(usize, usize)>)> {
+    ) -> Result<Prepared> {
         if sources.is_empty() {
             return Err(BeitError::Image("no images were given".into()));
         }
