@@ -2,7 +2,7 @@
 //!
 //! candle's fused CPU kernel computes the variance as E[x²] - E[x]², which cancels badly once the
 //! residual stream of a deep ViT grows a large mean; with eps = 1e-12 nothing hides that error.
-//! This op takes two passes (mean, then centred variance) and accumulates in f32 for every dtype.
+//! This op takes two passes (mean, then centred variance) with f64 statistics for every dtype.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor, WithDType, D};
@@ -99,12 +99,15 @@ fn cpu_layer_norm<T: WithDType>(
     out.par_chunks_mut(dim)
         .zip(x.par_chunks(dim))
         .for_each(|(dst, src)| {
-            let row: Vec<f32> = src.iter().map(|v| v.to_f64() as f32).collect();
-            let mean = row.iter().sum::<f32>() / dim as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / dim as f32;
-            let inv_std = 1.0 / (var + eps).sqrt();
+            // Statistics in f64: a row is short, and an f32 running sum of a large-mean row
+            // loses the digits that the normalisation then magnifies.
+            let row: Vec<f64> = src.iter().map(|v| v.to_f64()).collect();
+            let mean = row.iter().sum::<f64>() / dim as f64;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / dim as f64;
+            let inv_std = 1.0 / (var + eps as f64).sqrt();
             for (i, d) in dst.iter_mut().enumerate() {
-                *d = T::from_f64(((row[i] - mean) * inv_std * w[i] + b[i]) as f64);
+                let normed = ((row[i] - mean) * inv_std) as f32;
+                *d = T::from_f64((normed * w[i] + b[i]) as f64);
             }
         });
     Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))

@@ -1,0 +1,111 @@
+//! The ops written for candle's gaps, checked against values derived by hand from torch's
+//! definitions: bilinear interpolation reproduces a ramp (clamped at the borders), bicubic
+//! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
+//! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
+
+use beit::ops::{adaptive_avg_pool2d, layer_norm, layer_norm_slow, resize_bicubic, resize_bilinear};
+use beit::{Device, Tensor};
+
+fn ramp(n: usize) -> Tensor {
+    let v: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    Tensor::from_vec(v, (1, 1, 1, n), &Device::Cpu).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// torch's source coordinate of output i for align_corners=False.
+fn source(i: usize, n_in: usize, n_out: usize) -> f32 {
+    (i as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5
+}
+
+#[test]
+fn interpolation_reproduces_a_ramp_inside_the_borders() {
+    for (n_in, n_out) in [(8, 20), (20, 8), (7, 9)] {
+        let bilinear = values(&resize_bilinear(&ramp(n_in), 1, n_out).unwrap());
+        for i in 0..n_out {
+            let s = source(i, n_in, n_out);
+            let clamped = s.clamp(0.0, n_in as f32 - 1.0);
+            assert!(
+                (bilinear[i] - clamped).abs() < 1e-5,
+                "bilinear {n_in}->{n_out} at {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bicubic_keeps_constants_and_uses_torch_taps() {
+    let flat = (Tensor::ones((1, 1, 3, 5), candle_core::DType::F32, &Device::Cpu).unwrap() * 7.0).unwrap();
+    for v in values(&resize_bicubic(&flat, 8, 2).unwrap()) {
+        assert!((v - 7.0).abs() < 1e-5);
+    }
+    // 8 -> 20, output 4: source 1.3, taps at 0..3 with weights far(1.3), near(0.3), near(0.7),
+    // far(1.7) = -0.11025, 0.83125, 0.32625, -0.04725 for A = -0.75; on the ramp 0,1,2,3 that is 1.342.
+    let up = values(&resize_bicubic(&ramp(8), 1, 20).unwrap());
+    assert!((up[4] - 1.342).abs() < 1e-5, "{}", up[4]);
+}
+
+#[test]
+fn adaptive_pooling_averages_overlapping_bins() {
+    // 5 -> 3: torch's bins are [0,2) [1,4) [3,5).
+    let pooled = values(&adaptive_avg_pool2d(&ramp(5), 1, 3).unwrap());
+    assert_eq!(pooled, vec![0.5, 2.0, 3.5]);
+    // 6 -> 1 is the global mean.
+    assert_eq!(values(&adaptive_avg_pool2d(&ramp(6), 1, 1).unwrap()), vec![2.5]);
+}
+
+#[test]
+fn fused_layer_norm_equals_the_reference_and_survives_a_large_mean() {
+    let x = (Tensor::randn(0f32, 1.0, (4, 768), &Device::Cpu).unwrap() + 1000.0).unwrap();
+    let w = Tensor::randn(1f32, 0.1, 768, &Device::Cpu).unwrap();
+    let b = Tensor::randn(0f32, 0.1, 768, &Device::Cpu).unwrap();
+    let fused = layer_norm(&x, &w, &b, 1e-12).unwrap();
+    let truth = layer_norm_f64(&x, &w, &b);
+    let diff: f32 = (&fused - &truth)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(diff < 1e-5, "fused vs f64: {diff}");
+    let slow = layer_norm_slow(&x, &w, &b, 1e-12).unwrap();
+    let diff: f32 = (&slow - &truth)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(diff < 5e-3, "reference vs f64: {diff}");
+    // Normalised rows have mean ~0 and variance ~1 before the affine part.
+    let ones = Tensor::ones(768, candle_core::DType::F32, &Device::Cpu).unwrap();
+    let zeros = Tensor::zeros(768, candle_core::DType::F32, &Device::Cpu).unwrap();
+    let normed = layer_norm(&x, &ones, &zeros, 1e-12).unwrap();
+    let var: Vec<f32> = normed.sqr().unwrap().mean(1).unwrap().to_vec1().unwrap();
+    assert!(var.iter().all(|v| (v - 1.0).abs() < 1e-3), "{var:?}");
+}
+
+/// LayerNorm computed in f64 from the same f32 inputs.
+fn layer_norm_f64(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
+    let (rows, dim) = x.dims2().unwrap();
+    let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+    let (w, b): (Vec<f32>, Vec<f32>) = (w.to_vec1().unwrap(), b.to_vec1().unwrap());
+    let mut out = Vec::with_capacity(xs.len());
+    for row in xs.chunks(dim) {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / dim as f64;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / dim as f64;
+        for (i, &v) in row.iter().enumerate() {
+            out.push((((v as f64 - mean) / (var + 1e-12).sqrt()) * w[i] as f64 + b[i] as f64) as f32);
+        }
+    }
+    Tensor::from_vec(out, (rows, dim), &Device::Cpu).unwrap()
+}
