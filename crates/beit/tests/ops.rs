@@ -62,28 +62,10 @@ fn fused_layer_norm_equals_the_reference_and_survives_a_large_mean() {
     let b = Tensor::randn(0f32, 0.1, 768, &Device::Cpu).unwrap();
     let fused = layer_norm(&x, &w, &b, 1e-12).unwrap();
     let truth = layer_norm_f64(&x, &w, &b);
-    let diff: f32 = (&fused - &truth)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap();
+    let diff = max_abs_diff(&fused, &truth);
     assert!(diff < 1e-5, "fused vs f64: {diff}");
     let slow = layer_norm_slow(&x, &w, &b, 1e-12).unwrap();
-    let diff: f32 = (&slow - &truth)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap();
+    let diff = max_abs_diff(&slow, &truth);
     assert!(diff < 5e-3, "reference vs f64: {diff}");
     // Normalised rows have mean ~0 and variance ~1 before the affine part.
     let ones = Tensor::ones(768, candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -107,4 +89,17 @@ fn layer_norm_f64(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
         }
     }
     Tensor::from_vec(out, (rows, dim), &Device::Cpu).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }

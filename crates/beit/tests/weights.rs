@@ -176,3 +176,31 @@ fn a_directory_without_weights_is_an_error() {
     let msg = weights_error(load(dir.path()));
     assert!(msg.contains("no weights"), "{msg}");
 }
+
+#[test]
+fn the_base_model_loads_from_a_head_checkpoint() {
+    let inputs =
+        candle_core::safetensors::load(reference_case().join("inputs.safetensors"), &Device::Cpu).unwrap();
+    let mut forward = ForwardInputs::new(inputs["pixel_values"].clone());
+    forward.output_hidden_states = true;
+    let base = beit::BeitModel::from_pretrained(reference_case(), &LoadOptions::default()).unwrap();
+    let head = load(&reference_case()).unwrap();
+    let sequence = base.forward(&forward).unwrap().last_hidden_state.unwrap();
+    let last = head
+        .forward(&forward)
+        .unwrap()
+        .hidden_states
+        .unwrap()
+        .pop()
+        .unwrap();
+    // With mean pooling there is no final LayerNorm: the sequence output is the last layer's.
+    let same: Vec<f32> = (sequence - last)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert!(same.iter().all(|d| *d == 0.0));
+}

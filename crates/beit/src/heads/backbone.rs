@@ -9,6 +9,7 @@ use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::heads::fpn::Fpn;
 use crate::heads::semantic_segmentation::require_four_out_indices;
+use crate::model::beit_model::base_model_weights;
 use crate::model::embeddings::BeitEmbeddings;
 use crate::model::encoder::BeitEncoder;
 use crate::model::pixel_values::{prepare_pixel_values, tokens_to_map};
@@ -63,11 +64,7 @@ impl BeitPreTrainedModel for BeitBackbone {
 
     /// Like `BeitModel`, reads a bare checkpoint or the `beit.` part of a head checkpoint.
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
-        let vb = if vb.contains_tensor("beit.embeddings.cls_token") {
-            vb.pp("beit")
-        } else {
-            vb
-        };
+        let vb = base_model_weights(vb);
         let fpn = if cfg.add_fpn {
             Some(Fpn::new(cfg.hidden_size, vb.clone())?)
         } else {

@@ -95,16 +95,20 @@ impl BeitModel {
     }
 }
 
+/// The base model's tensors: a checkpoint saved from `BeitModel` or `BeitBackbone` has no prefix,
+/// one saved from a head model stores them under `beit.` (HF's `base_model_prefix`).
+pub fn base_model_weights(vb: VarBuilder) -> VarBuilder {
+    if vb.contains_tensor("beit.embeddings.cls_token") {
+        vb.pp("beit")
+    } else {
+        vb
+    }
+}
+
 impl BeitPreTrainedModel for BeitModel {
-    /// A checkpoint saved from `BeitModel` has no prefix; one saved from a head model stores the
-    /// base model under `beit.`. HF loads either, so do we.
+    /// Reads a bare checkpoint or the `beit.` part of a head model's, as HF does.
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
-        let vb = if vb.contains_tensor("beit.embeddings.cls_token") {
-            vb.pp("beit")
-        } else {
-            vb
-        };
-        Self::new(cfg, vb, true)
+        Self::new(cfg, base_model_weights(vb), true)
     }
 
     fn config(&self) -> &BeitConfig {
