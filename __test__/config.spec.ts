@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BeitConfig, BeitError } from '../ts/index.js';
 import { checkpointDir, sampleCase } from './helpers/checkpoints.js';
@@ -64,10 +67,14 @@ describe('BeitConfig', () => {
     });
   });
 
-  it('says what is missing in a directory without config.json', async () => {
-    await expect(BeitConfig.fromPretrained('/definitely/not/here')).rejects.toMatchObject({
+  it('says what is missing in a directory without config.json, or a path that is none', async () => {
+    await expect(BeitConfig.fromPretrained(mkdtempSync(join(tmpdir(), 'beit-empty-')))).rejects.toMatchObject({
       code: 'E_CONFIG',
-      message: expect.stringMatching(/no config.json in \/definitely\/not\/here/),
+      message: expect.stringMatching(/no config.json in/),
+    });
+    await expect(BeitConfig.fromPretrained('/definitely/not/here')).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringMatching(/\/definitely\/not\/here is not a directory/),
     });
   });
 });

@@ -116,7 +116,7 @@ describe('bad input', () => {
        console.log(codes.join(','));`,
     );
     const out = execFileSync(process.execPath, [script], { encoding: 'utf8' });
-    expect(out.trim()).toBe('E_WEIGHTS,E_CONFIG');
+    expect(out.trim()).toBe('E_WEIGHTS,E_NOT_FOUND');
   });
 });
 

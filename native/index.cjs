@@ -842,3 +842,4 @@ module.exports.loadModel = nativeBinding.loadModel
 module.exports.modelFromConfig = nativeBinding.modelFromConfig
 module.exports.normalizeConfig = nativeBinding.normalizeConfig
 module.exports.postProcessSemanticSegmentationNative = nativeBinding.postProcessSemanticSegmentationNative
+module.exports.resolveModelDir = nativeBinding.resolveModelDir

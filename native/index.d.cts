@@ -109,3 +109,6 @@ export declare function normalizeConfig(json: string): string
 
 /** Resizes segmentation logits to each target size (bilinear) and takes the arg-max class. */
 export declare function postProcessSemanticSegmentationNative(logits: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeIntTensor>>
+
+/** A checkpoint directory as given, or the cached snapshot of a HuggingFace repo id. */
+export declare function resolveModelDir(nameOrDir: string, revision?: string | undefined | null, cacheDir?: string | undefined | null): string

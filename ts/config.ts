@@ -4,6 +4,7 @@
  * @module
  */
 import { callNativeSync } from './errors.js';
+import { type HubOptions, resolveModelDir } from './hub.js';
 import { native } from './native.js';
 
 /** The problem types of HF's classification heads. */
@@ -119,10 +120,11 @@ export class BeitConfig implements Readonly<BeitConfigFields> {
   }
 
   /**
-   * Reads `config.json` from a checkpoint directory.
+   * Reads `config.json` from a checkpoint directory or a repo id in the HuggingFace cache.
    * @throws BeitError `E_CONFIG` when the file is missing or a value is unusable.
    */
-  static async fromPretrained(dir: string): Promise<BeitConfig> {
+  static async fromPretrained(nameOrDir: string, options: HubOptions = {}): Promise<BeitConfig> {
+    const dir = resolveModelDir(nameOrDir, options);
     const json = callNativeSync(() => native.loadConfig(dir));
     return BeitConfig.fromJSON(json);
   }

@@ -10,6 +10,7 @@ export type BeitErrorCode =
   | 'E_SHAPE'
   | 'E_INVALID_ARGUMENT'
   | 'E_IMAGE'
+  | 'E_NOT_FOUND'
   | 'E_CUDA_UNAVAILABLE'
   | 'E_IO'
   | 'E_COMPUTE'

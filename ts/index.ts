@@ -13,6 +13,7 @@
  */
 export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
 export { BeitError, type BeitErrorCode } from './errors.js';
+export { type HubOptions, resolveModelDir } from './hub.js';
 export {
   BeitBackbone,
   BeitForImageClassification,

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BeitConfig } from './config.js';
 import { BeitError, callNative, callNativeSync } from './errors.js';
+import { resolveModelDir } from './hub.js';
 import type { NativeForwardInputs, NativeForwardOutput, NativeModel, NativeTensor } from './native.js';
 import { native } from './native.js';
 import type { LoadOptions } from './options.js';
@@ -112,20 +113,23 @@ export abstract class BeitPreTrainedModel<Output> {
 
   /**
    * Loads a checkpoint directory in the HF hub layout (config.json + model.safetensors,
-   * sharded safetensors, or pytorch_model.bin).
+   * sharded safetensors, or pytorch_model.bin), or a repo id already in the HuggingFace cache.
    * @throws BeitError `E_CONFIG`, `E_WEIGHTS` (a missing or mis-shaped tensor is named), ...
    */
-  static async fromPretrained<M>(this: ModelClass<M>, dir: string, options: LoadOptions = {}): Promise<M> {
+  static async fromPretrained<M>(this: ModelClass<M>, nameOrDir: string, options: LoadOptions = {}): Promise<M> {
+    const dir = resolveModelDir(nameOrDir, options);
+    const { device, dtype } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.loadModel(this.architecture, dir, options));
+    const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype }));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir));
   }
 
   /** Builds the model with random weights, initialised as HF initialises a new model. */
   static async fromConfig<M>(this: ModelClass<M>, config: BeitConfig, options: LoadOptions = {}): Promise<M> {
     const json = JSON.stringify(config.toJSON());
+    const { device, dtype } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, options));
+    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype }));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()));
   }
 

@@ -9,15 +9,17 @@ export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
 /** The precision a model computes in. */
 export type DTypeName = 'float32' | 'float16' | 'bfloat16';
 
+import type { HubOptions } from './hub.js';
+
 /**
- * Options for loading a model.
+ * Options for loading a model; `revision` and `cacheDir` pick a repo id's snapshot in the cache.
  *
  * @example
  * ```ts
  * await BeitModel.fromPretrained(dir, { device: 'cpu', dtype: 'float32' });
  * ```
  */
-export interface LoadOptions {
+export interface LoadOptions extends HubOptions {
   /** Default `'cpu'`. */
   device?: DeviceName;
   /** Default `'float32'`. */

@@ -3,6 +3,7 @@
  * @module
  */
 import { BeitError, callNative, callNativeSync } from './errors.js';
+import { type HubOptions, resolveModelDir } from './hub.js';
 import type { NativeImageInput, NativeImageProcessor } from './native.js';
 import { native } from './native.js';
 import { postProcessSemanticSegmentation } from './postprocess.js';
@@ -96,8 +97,12 @@ export class BeitImageProcessor {
     );
   }
 
-  /** Reads `preprocessor_config.json` from a checkpoint directory. */
-  static async fromPretrained(dir: string, options: { maxPixels?: number } = {}): Promise<BeitImageProcessor> {
+  /** Reads `preprocessor_config.json` from a checkpoint directory or a repo id in the HuggingFace cache. */
+  static async fromPretrained(
+    nameOrDir: string,
+    options: HubOptions & { maxPixels?: number } = {},
+  ): Promise<BeitImageProcessor> {
+    const dir = resolveModelDir(nameOrDir, options);
     const processor = new BeitImageProcessor();
     processor.#native = callNativeSync(() => native.NativeImageProcessor.fromPretrained(dir, options.maxPixels));
     return processor;

@@ -3,6 +3,7 @@
 
 mod config;
 mod error;
+mod hub;
 mod model;
 mod options;
 mod postprocess;

@@ -21,6 +21,9 @@ pub enum BeitError {
     /// An image could not be read or does not fit (the message names the image).
     #[error("{0}")]
     Image(String),
+    /// A model is neither a local directory nor in the HuggingFace cache.
+    #[error("{0}")]
+    NotFound(String),
     /// The caller asked for a CUDA device that this build or this machine cannot provide.
     #[error("{0}")]
     CudaUnavailable(String),
@@ -45,6 +48,7 @@ impl BeitError {
             BeitError::Shape(_) => "E_SHAPE",
             BeitError::InvalidArgument(_) => "E_INVALID_ARGUMENT",
             BeitError::Image(_) => "E_IMAGE",
+            BeitError::NotFound(_) => "E_NOT_FOUND",
             BeitError::CudaUnavailable(_) => "E_CUDA_UNAVAILABLE",
             BeitError::Io { .. } => "E_IO",
             BeitError::Candle(_) => "E_COMPUTE",

@@ -6,6 +6,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod heads;
+pub mod hub;
 pub mod image;
 pub mod loss;
 pub mod model;
