@@ -843,3 +843,4 @@ module.exports.modelFromConfig = nativeBinding.modelFromConfig
 module.exports.normalizeConfig = nativeBinding.normalizeConfig
 module.exports.postProcessSemanticSegmentationNative = nativeBinding.postProcessSemanticSegmentationNative
 module.exports.resolveModelDir = nativeBinding.resolveModelDir
+module.exports.writeLabelMapPng = nativeBinding.writeLabelMapPng

@@ -112,3 +112,6 @@ export declare function postProcessSemanticSegmentationNative(logits: NativeTens
 
 /** A checkpoint directory as given, or the cached snapshot of a HuggingFace repo id. */
 export declare function resolveModelDir(nameOrDir: string, revision?: string | undefined | null, cacheDir?: string | undefined | null): string
+
+/** Writes an int32 `[height, width]` label map as a colour PNG (one fixed colour per class). */
+export declare function writeLabelMapPng(map: NativeTensorInput, path: string): void

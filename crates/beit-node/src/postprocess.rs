@@ -74,3 +74,23 @@ pub fn post_process_semantic_segmentation_native(
         }))
     })
 }
+
+/// Writes an int32 `[height, width]` label map as a colour PNG (one fixed colour per class).
+#[napi]
+pub fn write_label_map_png(map: NativeTensorInput, path: String) -> napi::Result<()> {
+    guard(|| {
+        let [h, w] = map.dims[..] else {
+            return Err(beit::BeitError::Shape(format!(
+                "a label map has dims [height, width], got {:?}",
+                map.dims
+            )));
+        };
+        let ids: Vec<i64> = to_tensor(&map, "labelMap")?.flatten_all()?.to_vec1()?;
+        let ids: Vec<i32> = ids.into_iter().map(|v| v as i32).collect();
+        beit::image::colorize::write_label_map_png(
+            &ids,
+            (h as usize, w as usize),
+            std::path::Path::new(&path),
+        )
+    })
+}

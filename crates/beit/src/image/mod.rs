@@ -1,5 +1,6 @@
 //! Image-side processing around the model: HF's `BeitImageProcessor` and its helpers.
 
+pub mod colorize;
 pub mod crop;
 pub mod decode;
 pub mod postprocess;

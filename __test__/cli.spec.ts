@@ -1,0 +1,113 @@
+// The `beit` command line, run as a user runs it: a child process, its output and its exit code.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { referenceDir } from './helpers/reference.js';
+
+const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+const images = ['chelsea.png', 'grace_hopper.jpg', 'coffee.png'].map((f) => join(referenceDir, '../images', f));
+
+function beit(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** A reference checkpoint with a preprocessor for its 32x32 inputs. */
+function model(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'beit-cli-'));
+  for (const file of ['config.json', 'model.safetensors'])
+    copyFileSync(join(referenceDir, name, file), join(dir, file));
+  writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ size: 32, do_center_crop: false }));
+  return dir;
+}
+
+/** Width and height from a PNG's IHDR. */
+function pngSize(file: string): [number, number] {
+  const bytes = readFileSync(file);
+  return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+}
+
+describe('beit CLI', () => {
+  it('classify prints the top-k labels per image', () => {
+    const r = beit(
+      'classify',
+      ...images,
+      '--model',
+      model('cls_relpos_meanpool'),
+      '--top-k',
+      '2',
+      '--batch-size',
+      '2',
+      '--json',
+    );
+    expect(r.code, r.err).toBe(0);
+    const results = JSON.parse(r.out);
+    expect(results.map((x: { image: string }) => x.image)).toEqual(images);
+    for (const { predictions } of results) {
+      expect(predictions).toHaveLength(2);
+      expect(predictions[0].label).toMatch(/^LABEL_\d$/);
+      expect(predictions[0].score).toBeGreaterThanOrEqual(predictions[1].score);
+    }
+    const text = beit('classify', images[0] as string, '--model', model('cls_relpos_meanpool'), '--top-k', '1');
+    expect(text.out).toMatch(/chelsea\.png\n {2}0\.\d{4} {2}LABEL_\d\n$/);
+  });
+
+  it('segment writes a colour PNG per image at its size', () => {
+    const out = mkdtempSync(join(tmpdir(), 'beit-cli-out-'));
+    const r = beit('segment', ...images, '--model', model('seg_upernet_aux'), '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(pngSize(join(out, 'chelsea.png'))).toEqual([451, 300]);
+    expect(pngSize(join(out, 'grace_hopper.png'))).toEqual([512, 600]);
+    expect(r.out).toMatch(/coffee\.png -> .*coffee\.png \(400x600\)/);
+  });
+
+  it('embed writes pooled features as JSON or .npy', () => {
+    const dir = model('cls_relpos_meanpool');
+    const json = beit('embed', ...images, '--model', dir);
+    expect(json.code, json.err).toBe(0);
+    const rows = JSON.parse(json.out);
+    expect(rows.map((r: { embedding: number[] }) => r.embedding.length)).toEqual([32, 32, 32]);
+    const file = join(mkdtempSync(join(tmpdir(), 'beit-npy-')), 'features.npy');
+    expect(beit('embed', ...images, '--model', dir, '--npy', file).code).toBe(0);
+    const bytes = readFileSync(file);
+    expect(bytes.subarray(0, 6).toString('latin1')).toBe('\x93NUMPY');
+    const headerLength = bytes.readUInt16LE(8);
+    expect(bytes.subarray(10, 10 + headerLength).toString()).toContain("'shape': (3, 32)");
+    expect((10 + headerLength) % 64).toBe(0);
+    const first = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLength)).slice(0, 32);
+    expect(Array.from(first).map((v) => v.toFixed(4))).toEqual(rows[0].embedding.map((v: number) => v.toFixed(4)));
+  });
+
+  it('mim predicts visual tokens for the masked patches', () => {
+    const r = beit('mim', images[0] as string, '--model', model('mim_shared_relpos'), '--json', '--mask-ratio', '0.5');
+    expect(r.code, r.err).toBe(0);
+    const [{ masked }] = JSON.parse(r.out);
+    expect(masked.length).toBeGreaterThan(10);
+    expect(masked.length).toBeLessThan(54);
+    for (const m of masked) expect(m.token).toBeLessThan(50);
+  });
+
+  it('bench reports throughput', () => {
+    const r = beit('bench', '--model', model('cls_relpos_meanpool'), '--batch-size', '2', '--runs', '1', '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ batchSize: 2, runs: 1 });
+  });
+
+  it('exits 2 on bad usage and 1 on failure, saying why', () => {
+    expect(beit().code).toBe(2);
+    expect(beit('--help').code).toBe(0);
+    const unknown = beit('paint', 'x.jpg');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/unknown command paint/);
+    expect(beit('classify', 'x.jpg', '--top-k', 'many').err).toMatch(/--top-k must be a positive integer/);
+    expect(beit('segment', 'x.jpg').err).toMatch(/needs --out DIR/);
+    const missing = beit('classify', 'x.jpg', '--model', 'nobody/nothing', '--cache-dir', tmpdir());
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/not in the HuggingFace cache.*\[E_NOT_FOUND\]/);
+    const badImage = beit('classify', '/no/such.jpg', '--model', model('cls_relpos_meanpool'));
+    expect(badImage.code).toBe(1);
+    expect(badImage.err).toMatch(/image 0 \(\/no\/such.jpg\): the file does not exist \[E_IMAGE\]/);
+  });
+});

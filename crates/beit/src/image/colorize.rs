@@ -1,0 +1,38 @@
+//! Label maps to pictures: one fixed colour per class (a deterministic palette, class 0 black)
+//! written as an RGB PNG, for the CLI's `segment --out`.
+
+use std::path::Path;
+
+use crate::error::{BeitError, Result};
+
+/// A stable, well-spread colour for class `id` (golden-ratio hue steps; 0 is black).
+pub fn class_color(id: u32) -> [u8; 3] {
+    if id == 0 {
+        return [0, 0, 0];
+    }
+    let hue = (id as f64 * 0.618_033_988_749_895).fract() * 6.0;
+    let x = (1.0 - (hue % 2.0 - 1.0).abs()) * 255.0;
+    let (r, g, b) = match hue as u32 {
+        0 => (255.0, x, 0.0),
+        1 => (x, 255.0, 0.0),
+        2 => (0.0, 255.0, x),
+        3 => (0.0, x, 255.0),
+        4 => (x, 0.0, 255.0),
+        _ => (255.0, 0.0, x),
+    };
+    [r as u8, g as u8, b as u8]
+}
+
+/// Writes an `height x width` map of class ids as a colour PNG.
+pub fn write_label_map_png(ids: &[i32], (height, width): (usize, usize), path: &Path) -> Result<()> {
+    if ids.len() != height * width {
+        return Err(BeitError::Shape(format!(
+            "the label map has {} values, {height}x{width} needs {}",
+            ids.len(),
+            height * width
+        )));
+    }
+    let rgb: Vec<u8> = ids.iter().flat_map(|&id| class_color(id.max(0) as u32)).collect();
+    image::save_buffer(path, &rgb, width as u32, height as u32, image::ColorType::Rgb8)
+        .map_err(|e| BeitError::Image(format!("cannot write {}: {e}", path.display())))
+}
