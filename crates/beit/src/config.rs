@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config_file::read_config;
 use crate::error::{BeitError, Result};
 
 /// The configuration of a BEiT model, field for field as in HuggingFace `transformers`.
@@ -112,21 +113,9 @@ impl BeitConfig {
     /// Reads `config.json` from a model directory (or the file itself), fills HF's defaults and
     /// validates the result.
     pub fn from_pretrained(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let file = if path.is_dir() {
-            path.join("config.json")
-        } else {
-            path.to_path_buf()
-        };
-        if !file.exists() {
-            return Err(BeitError::Config(format!(
-                "no config.json in {}: pass the directory of a HuggingFace BEiT checkpoint \
-                 (config.json plus model.safetensors or pytorch_model.bin)",
-                path.display()
-            )));
-        }
-        let text = std::fs::read_to_string(&file).map_err(|e| BeitError::io(&file, e))?;
-        Self::from_json_str(&text).map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
+        let hint = "pass the directory of a HuggingFace BEiT checkpoint (config.json plus \
+                    model.safetensors or pytorch_model.bin)";
+        read_config(path.as_ref(), "config.json", hint, Self::from_json_str)
     }
 
     /// Parses a config from JSON text, fills HF's defaults and validates it.

@@ -3,6 +3,7 @@
 
 pub mod architecture;
 pub mod config;
+pub mod config_file;
 pub mod device;
 pub mod error;
 pub mod heads;

@@ -158,27 +158,40 @@ fn raw(data: &[u8], width: usize, height: usize, channels: usize) -> Result<()> 
     Ok(())
 }
 
-/// Decodes any source to packed RGB.
-pub fn decode_rgb(source: &ImageSource, max_pixels: u64) -> Result<Pixels> {
-    if let ImageSource::Raw {
+/// A raw source's pixels as given, after checking its geometry; None for encoded sources.
+fn checked_raw(source: &ImageSource, max_pixels: u64) -> Option<Result<Pixels>> {
+    let ImageSource::Raw {
         data,
         width,
         height,
         channels,
     } = source
-    {
-        raw(data, *width, *height, *channels)?;
-        check_size(*width, *height, max_pixels)?;
-        let rgb = match channels {
-            1 => data.iter().flat_map(|&v| [v, v, v]).collect(),
-            4 => data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
-            _ => data.clone(),
+    else {
+        return None;
+    };
+    let checked =
+        raw(data, *width, *height, *channels).and_then(|()| check_size(*width, *height, max_pixels));
+    Some(checked.map(|()| Pixels {
+        width: *width,
+        height: *height,
+        channels: *channels,
+        data: data.clone(),
+    }))
+}
+
+/// Decodes any source to packed RGB.
+pub fn decode_rgb(source: &ImageSource, max_pixels: u64) -> Result<Pixels> {
+    if let Some(pixels) = checked_raw(source, max_pixels) {
+        let p = pixels?;
+        let data = match p.channels {
+            1 => p.data.iter().flat_map(|&v| [v, v, v]).collect(),
+            4 => p.data.chunks_exact(4).flat_map(|q| [q[0], q[1], q[2]]).collect(),
+            _ => p.data,
         };
         return Ok(Pixels {
-            width: *width,
-            height: *height,
             channels: 3,
-            data: rgb,
+            data,
+            ..p
         });
     }
     let img = open(&source.bytes()?, max_pixels)?;
@@ -194,26 +207,15 @@ pub fn decode_rgb(source: &ImageSource, max_pixels: u64) -> Result<Pixels> {
 /// Decodes a segmentation map to one class id per pixel: palette PNGs give their indices (as
 /// Pillow's "P" mode does), grey images their values.
 pub fn decode_label_map(source: &ImageSource, max_pixels: u64) -> Result<Pixels> {
-    if let ImageSource::Raw {
-        data,
-        width,
-        height,
-        channels,
-    } = source
-    {
-        raw(data, *width, *height, *channels)?;
-        if *channels != 1 {
+    if let Some(pixels) = checked_raw(source, max_pixels) {
+        let p = pixels?;
+        if p.channels != 1 {
             return Err(BeitError::Image(format!(
-                "a label map has 1 channel, got {channels}"
+                "a label map has 1 channel, got {}",
+                p.channels
             )));
         }
-        check_size(*width, *height, max_pixels)?;
-        return Ok(Pixels {
-            width: *width,
-            height: *height,
-            channels: 1,
-            data: data.clone(),
-        });
+        return Ok(p);
     }
     let bytes = source.bytes()?;
     if bytes.starts_with(b"\x89PNG") {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config_file::read_config;
 use crate::error::{BeitError, Result};
 use crate::image::resample::Resample;
 
@@ -118,21 +119,13 @@ impl Default for ImageProcessorConfig {
 impl ImageProcessorConfig {
     /// Reads `preprocessor_config.json` from a checkpoint directory (or the file itself).
     pub fn from_pretrained(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let file = if path.is_dir() {
-            path.join("preprocessor_config.json")
-        } else {
-            path.to_path_buf()
-        };
-        if !file.exists() {
-            return Err(BeitError::Config(format!(
-                "no preprocessor_config.json in {}: pass the directory of a HuggingFace checkpoint, \
-                 or build the processor from options",
-                path.display()
-            )));
-        }
-        let text = std::fs::read_to_string(&file).map_err(|e| BeitError::io(&file, e))?;
-        Self::from_json_str(&text).map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
+        let hint = "pass the directory of a HuggingFace checkpoint, or build the processor from options";
+        read_config(
+            path.as_ref(),
+            "preprocessor_config.json",
+            hint,
+            Self::from_json_str,
+        )
     }
 
     /// Parses the JSON, fills HF's defaults, folds the legacy `reduce_labels` key, validates.
