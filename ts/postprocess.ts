@@ -2,7 +2,7 @@
  * Post-processing of model outputs, as HF's `BeitImageProcessor` does it.
  * @module
  */
-import { BeitError, callNative, callNativeSync } from './errors.js';
+import { BeitError, callNative } from './errors.js';
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -28,7 +28,6 @@ export async function postProcessSemanticSegmentation(
     throw new BeitError('E_SHAPE', 'postProcessSemanticSegmentation needs { logits: float32 Tensor }');
   }
   const sizes = targetSizes?.map((s) => [...s]);
-  const nativeLogits = callNativeSync(() => logits.toNative());
-  const maps = await callNative(() => native.postProcessSemanticSegmentationNative(nativeLogits, sizes));
+  const maps = await callNative(() => native.postProcessSemanticSegmentationNative(logits.toNative(), sizes));
   return maps.map((m) => new Tensor(m.data, m.dims));
 }

@@ -124,8 +124,8 @@ export class BeitImageProcessor {
   ): Promise<ProcessedImages> {
     const list = Array.isArray(images) ? images : [images];
     const maps = options.segmentationMaps;
-    const nativeImages = callNativeSync(() => list.map(toNativeImage));
-    const nativeMaps = callNativeSync(() => (maps === undefined ? undefined : [maps].flat().map(toNativeImage)));
+    const nativeImages = list.map(toNativeImage);
+    const nativeMaps = maps === undefined ? undefined : [maps].flat().map(toNativeImage);
     const out = await callNative(() => this.#native.preprocess(nativeImages, nativeMaps));
     return {
       pixelValues: Tensor.fromNative(out.pixelValues),

@@ -52,10 +52,7 @@ impl BeitPreTrainedModel for BeitForMaskedImageModeling {
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         let base = self.beit.forward_base(inputs)?;
-        let sequence = base
-            .last_hidden_state
-            .ok_or_else(|| BeitError::Shape("the base model produced no sequence output".into()))?;
-        let sequence = self.layernorm.forward(&sequence)?;
+        let sequence = self.layernorm.forward(&base.last_hidden_state)?;
         let tokens = sequence.dim(1)?;
         let logits = self.lm_head.forward(&sequence.narrow(1, 1, tokens - 1)?)?;
         let loss = match (&inputs.labels, &inputs.bool_masked_pos) {

@@ -1,11 +1,11 @@
 //! `BeitModel` (modeling_beit.py): embeddings, encoder, final LayerNorm (only without mean
 //! pooling) and the optional pooler.
 
-use candle_core::{Device, Module};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
-use crate::error::{BeitError, Result};
+use crate::error::Result;
 use crate::model::embeddings::BeitEmbeddings;
 use crate::model::encoder::BeitEncoder;
 use crate::model::pixel_values::prepare_pixel_values;
@@ -13,6 +13,27 @@ use crate::model::pooler::BeitPooler;
 use crate::ops::LayerNorm;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
+
+/// HF's `BeitModelOutputWithPooling`: the sequence output is always there, the rest on request.
+#[derive(Debug)]
+pub struct BaseModelOutput {
+    pub last_hidden_state: Tensor,
+    pub pooler_output: Option<Tensor>,
+    pub hidden_states: Option<Vec<Tensor>>,
+    pub attentions: Option<Vec<Tensor>>,
+}
+
+impl From<BaseModelOutput> for ModelOutput {
+    fn from(base: BaseModelOutput) -> Self {
+        ModelOutput {
+            last_hidden_state: Some(base.last_hidden_state),
+            pooler_output: base.pooler_output,
+            hidden_states: base.hidden_states,
+            attentions: base.attentions,
+            ..Default::default()
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct BeitModel {
@@ -53,7 +74,7 @@ impl BeitModel {
 
     /// The forward pass of HF's `BeitModel`: sequence output, pooled output, and on request the
     /// hidden states and attention maps.
-    pub fn forward_base(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
+    pub fn forward_base(&self, inputs: &ForwardInputs) -> Result<BaseModelOutput> {
         let pixels = prepare_pixel_values(
             &self.config,
             &inputs.pixel_values,
@@ -71,9 +92,7 @@ impl BeitModel {
             inputs.output_hidden_states,
             inputs.output_attentions,
         )?;
-        let mut sequence = encoded
-            .last_hidden_state
-            .ok_or_else(|| BeitError::Shape("the encoder produced no output".into()))?;
+        let mut sequence = encoded.last_hidden_state;
         if let Some(ln) = &self.layernorm {
             sequence = ln.forward(&sequence)?;
         }
@@ -81,17 +100,12 @@ impl BeitModel {
             Some(p) => Some(p.forward(&sequence)?),
             None => None,
         };
-        Ok(ModelOutput {
-            last_hidden_state: Some(sequence),
+        Ok(BaseModelOutput {
+            last_hidden_state: sequence,
             pooler_output,
             hidden_states: encoded.hidden_states,
             attentions: encoded.attentions,
-            ..Default::default()
         })
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 }
 
@@ -116,6 +130,6 @@ impl BeitPreTrainedModel for BeitModel {
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
-        self.forward_base(inputs)
+        Ok(self.forward_base(inputs)?.into())
     }
 }

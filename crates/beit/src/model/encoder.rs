@@ -15,9 +15,9 @@ pub struct BeitEncoder {
 }
 
 /// The encoder's result: the last hidden state and, on request, every hidden state and attention map.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EncoderOutput {
-    pub last_hidden_state: Option<Tensor>,
+    pub last_hidden_state: Tensor,
     pub hidden_states: Option<Vec<Tensor>>,
     pub attentions: Option<Vec<Tensor>>,
 }
@@ -69,7 +69,7 @@ impl BeitEncoder {
             all.push(xs.clone());
         }
         Ok(EncoderOutput {
-            last_hidden_state: Some(xs),
+            last_hidden_state: xs,
             hidden_states,
             attentions,
         })
