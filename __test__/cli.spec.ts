@@ -1,9 +1,11 @@
 // The `beit` command line, run as a user runs it: a child process, its output and its exit code.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startMockHub } from './helpers/mockHub.js';
 import { referenceDir } from './helpers/reference.js';
 
 const cli = new URL('../dist/cli.js', import.meta.url).pathname;
@@ -12,6 +14,21 @@ const images = ['chelsea.png', 'grace_hopper.jpg', 'coffee.png'].map((f) => join
 function beit(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** As `beit`, without blocking this process (which may be serving the CLI a local hub). */
+async function beitAsync(env: Record<string, string>, ...args: string[]) {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const [code] = (await once(child, 'close')) as [number];
+  return { code, out, err };
 }
 
 /** A reference checkpoint with a preprocessor for its 32x32 inputs. */
@@ -95,6 +112,36 @@ describe('beit CLI', () => {
     expect(JSON.parse(r.out)).toMatchObject({ batchSize: 2, runs: 1 });
   });
 
+  it('downloads a repo id from HF_ENDPOINT with a progress report, then runs offline', async () => {
+    const dir = model('cls_relpos_meanpool');
+    const hub = await startMockHub({
+      'org/tiny': { 'config.json': dir, 'model.safetensors': dir, 'preprocessor_config.json': dir },
+    });
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: mkdtempSync(join(tmpdir(), 'beit-cli-cache-')) };
+    try {
+      const first = await beitAsync(env, 'classify', images[0] ?? '', '--model', 'org/tiny', '--json');
+      expect(first.code, first.err).toBe(0);
+      expect(first.err).toMatch(/Downloading model.safetensors \([\d.]+ MB\)\nDownloaded model.safetensors/);
+      expect(JSON.parse(first.out)[0].predictions).toHaveLength(5);
+      const offline = await beitAsync(
+        { ...env, HF_HUB_OFFLINE: '1' },
+        'classify',
+        images[0] ?? '',
+        '--model',
+        'org/tiny',
+        '--json',
+      );
+      expect(offline.code, offline.err).toBe(0);
+      expect(offline.out).toBe(first.out);
+      expect(offline.err).toBe('');
+      const unknown = await beitAsync(env, 'classify', images[0] ?? '', '--model', 'org/other');
+      expect(unknown.code).toBe(1);
+      expect(unknown.err).toMatch(/repository org\/other was not found .*\[E_NOT_FOUND\]/);
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('exits 2 on bad usage and 1 on failure, saying why', () => {
     expect(beit().code).toBe(2);
     expect(beit('--help').code).toBe(0);
@@ -103,9 +150,9 @@ describe('beit CLI', () => {
     expect(unknown.err).toMatch(/unknown command paint/);
     expect(beit('classify', 'x.jpg', '--top-k', 'many').err).toMatch(/--top-k must be a positive integer/);
     expect(beit('segment', 'x.jpg').err).toMatch(/needs --out DIR/);
-    const missing = beit('classify', 'x.jpg', '--model', 'nobody/nothing', '--cache-dir', tmpdir());
+    const missing = beit('classify', 'x.jpg', '--model', 'nobody/nothing', '--cache-dir', tmpdir(), '--offline');
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/not in the HuggingFace cache.*\[E_NOT_FOUND\]/);
+    expect(missing.err).toMatch(/not in the HuggingFace cache.*offline mode.*\[E_NOT_FOUND\]/);
     const badImage = beit('classify', '/no/such.jpg', '--model', model('cls_relpos_meanpool'));
     expect(badImage.code).toBe(1);
     expect(badImage.err).toMatch(/image 0 \(\/no\/such.jpg\): the file does not exist \[E_IMAGE\]/);

@@ -1,10 +1,12 @@
-// Repo ids load from the cache layout that Python's huggingface_hub writes, shared with it.
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+// Repo ids load from the cache layout that Python's huggingface_hub writes, shared with it, and
+// download into it from a hub (here a local one on 127.0.0.1).
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BeitConfig, BeitForImageClassification, resolveModelDir } from '../ts/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BeitConfig, BeitForImageClassification, type DownloadProgress, resolveModelDir } from '../ts/index.js';
 import { sampleCase } from './helpers/checkpoints.js';
+import { COMMIT, type MockHub, startMockHub } from './helpers/mockHub.js';
 
 const commit = 'a'.repeat(40);
 
@@ -27,11 +29,11 @@ describe('the HuggingFace cache', () => {
     else process.env.HF_HOME = saved;
   });
 
-  it('resolves a repo id to its snapshot, by branch or commit', () => {
+  it('resolves a repo id to its snapshot, by branch or commit', async () => {
     const cacheDir = hubCache();
     const snapshot = join(cacheDir, 'models--microsoft--tiny-beit', 'snapshots', commit);
-    expect(resolveModelDir('microsoft/tiny-beit', { cacheDir })).toBe(snapshot);
-    expect(resolveModelDir('microsoft/tiny-beit', { cacheDir, revision: commit })).toBe(snapshot);
+    expect(await resolveModelDir('microsoft/tiny-beit', { cacheDir })).toBe(snapshot);
+    expect(await resolveModelDir('microsoft/tiny-beit', { cacheDir, revision: commit })).toBe(snapshot);
   });
 
   it('loads a model and its config by repo id, from HF_HOME as Python does', async () => {
@@ -45,12 +47,90 @@ describe('the HuggingFace cache', () => {
     expect((await BeitConfig.fromPretrained('microsoft/tiny-beit')).hiddenSize).toBe(32);
   });
 
-  it('says how to get a model that is not cached', async () => {
+  it('says how to get a model that is not cached, offline', async () => {
+    const offline = { cacheDir: hubCache(), localFilesOnly: true };
+    await expect(BeitForImageClassification.fromPretrained('microsoft/not-downloaded', offline)).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringMatching(/offline mode.*huggingface-cli download/),
+    });
     await expect(
-      BeitForImageClassification.fromPretrained('microsoft/not-downloaded', { cacheDir: hubCache() }),
-    ).rejects.toMatchObject({ code: 'E_NOT_FOUND', message: expect.stringMatching(/huggingface-cli download/) });
-    await expect(
-      BeitForImageClassification.fromPretrained('microsoft/tiny-beit', { cacheDir: hubCache(), revision: 'v9' }),
+      BeitForImageClassification.fromPretrained('microsoft/tiny-beit', { ...offline, revision: 'v9' }),
     ).rejects.toMatchObject({ code: 'E_NOT_FOUND', message: expect.stringMatching(/revision v9/) });
+  });
+});
+
+describe('downloads from the hub', () => {
+  let hub: MockHub;
+  const withProcessor = mkdtempSync(join(tmpdir(), 'beit-hub-files-'));
+  writeFileSync(join(withProcessor, 'preprocessor_config.json'), JSON.stringify({ size: 32 }));
+  beforeAll(async () => {
+    hub = await startMockHub({
+      'org/tiny': {
+        'config.json': sampleCase,
+        'model.safetensors': sampleCase,
+        'preprocessor_config.json': withProcessor,
+      },
+    });
+  });
+  afterAll(() => hub.close());
+  afterEach(() => {
+    delete process.env.HF_ENDPOINT;
+    delete process.env.HF_HUB_OFFLINE;
+  });
+
+  it('fetches a model with its processor, reporting progress, then reuses the cache', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'beit-dl-'));
+    const events: DownloadProgress[] = [];
+    const model = await BeitForImageClassification.fromPretrained('org/tiny', {
+      cacheDir,
+      endpoint: hub.url,
+      onProgress: (p) => events.push(p),
+    });
+    expect(model.config.numLabels).toBe(7);
+    expect(model.processor?.config.size).toBe(32);
+    const size = statSync(join(sampleCase, 'model.safetensors')).size;
+    expect(events.filter((e) => e.file === 'model.safetensors').at(-1)).toEqual({
+      file: 'model.safetensors',
+      downloaded: size,
+      total: size,
+    });
+    const snapshot = join(cacheDir, 'models--org--tiny', 'snapshots', COMMIT);
+    expect(readFileSync(join(snapshot, 'model.safetensors'))).toEqual(
+      readFileSync(join(sampleCase, 'model.safetensors')),
+    );
+
+    const asked = hub.requests.length;
+    process.env.HF_ENDPOINT = hub.url;
+    expect(await resolveModelDir('org/tiny', { cacheDir })).toBe(snapshot);
+    process.env.HF_HUB_OFFLINE = '1';
+    expect((await BeitConfig.fromPretrained('org/tiny', { cacheDir })).numLabels).toBe(7);
+    expect(hub.requests.length).toBe(asked);
+  });
+
+  it('fails with the reason and the remedy', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'beit-dl-'));
+    const endpoint = hub.url;
+    await expect(resolveModelDir('org/missing', { cacheDir, endpoint })).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringMatching(/repository org\/missing was not found .*HF_TOKEN/),
+    });
+    await expect(resolveModelDir('org/tiny', { cacheDir, endpoint, revision: 'v2' })).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringMatching(/has no revision v2/),
+    });
+    await expect(resolveModelDir('org/tiny', { cacheDir, endpoint: 'http://127.0.0.1:9' })).rejects.toMatchObject({
+      code: 'E_NETWORK',
+      message: expect.stringMatching(/could not reach .*HF_HUB_OFFLINE=1/),
+    });
+    const thrown = new Error('progress display broke');
+    await expect(
+      resolveModelDir('org/tiny', {
+        cacheDir,
+        endpoint,
+        onProgress: () => {
+          throw thrown;
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', cause: thrown });
   });
 });

@@ -39,6 +39,13 @@ export declare function loadModel(architecture: string, dir: string, options?: N
 /** Builds a model class with random weights from a config in JSON. */
 export declare function modelFromConfig(architecture: string, configJson: string, options?: NativeLoadOptions | undefined | null): Promise<NativeModel>
 
+/** One progress event: bytes of `file` on disk so far, of `total`. */
+export interface NativeDownloadProgress {
+  file: string
+  downloaded: number
+  total: number
+}
+
 /** The arguments of `forward`, as JS passes them. */
 export interface NativeForwardInputs {
   pixelValues: NativeTensorInput
@@ -58,6 +65,15 @@ export interface NativeForwardOutput {
   hiddenStates?: Array<NativeTensor>
   attentions?: Array<NativeTensor>
   featureMaps?: Array<NativeTensor>
+}
+
+/** `{ revision?, cacheDir?, endpoint?, token?, localFilesOnly? }`. */
+export interface NativeHubOptions {
+  revision?: string
+  cacheDir?: string
+  endpoint?: string
+  token?: string
+  localFilesOnly?: boolean
 }
 
 /** One image: a `path`, the `bytes` of an encoded file, or raw `data` with its geometry. */
@@ -110,8 +126,11 @@ export declare function normalizeConfig(json: string): string
 /** Resizes segmentation logits to each target size (bilinear) and takes the arg-max class. */
 export declare function postProcessSemanticSegmentationNative(logits: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeIntTensor>>
 
-/** A checkpoint directory as given, or the cached snapshot of a HuggingFace repo id. */
-export declare function resolveModelDir(nameOrDir: string, revision?: string | undefined | null, cacheDir?: string | undefined | null): string
+/**
+ * A checkpoint directory as given, or the snapshot of a HuggingFace repo id holding `files`
+ * (`"model"`, `"config"` or `"processor"`), downloaded first where the cache lacks them.
+ */
+export declare function resolveModelDir(nameOrDir: string, files: string, options?: NativeHubOptions | undefined | null, onProgress?: (((arg: NativeDownloadProgress) => void)) | undefined | null): Promise<string>
 
 /** Writes an int32 `[height, width]` label map as a colour PNG (one fixed colour per class). */
 export declare function writeLabelMapPng(map: NativeTensorInput, path: string): void

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `beit` command line: classify, segment, embed, masked image modeling and a benchmark, on
- * any BEiT checkpoint directory or cached repo id. Exit codes: 0 done, 1 failed, 2 bad usage.
+ * any BEiT checkpoint directory or HuggingFace repo id (downloaded with a progress bar on stderr).
+ * Exit codes: 0 done, 1 failed, 2 bad usage.
  * @module
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import {
 import { native } from './native.js';
 import type { DeviceName, DTypeName, LoadOptions } from './options.js';
 import type { BeitImageProcessor } from './processor.js';
+import { progressBar } from './progress_bar.js';
 import { Tensor } from './tensor.js';
 
 const DEFAULT_MODEL = 'microsoft/beit-base-patch16-224';
@@ -32,8 +34,9 @@ Commands:
   bench      model-only throughput (images/s) on random pixels
 
 Options:
-  --model <dir|repo id>  checkpoint directory or cached HuggingFace repo id (default ${DEFAULT_MODEL})
+  --model <dir|repo id>  checkpoint directory or HuggingFace repo id (default ${DEFAULT_MODEL})
   --revision <rev>       branch, tag or commit of a repo id      --cache-dir <dir>  HuggingFace cache
+  --offline              only the cache, no download (as HF_HUB_OFFLINE=1; HF_ENDPOINT, HF_TOKEN also apply)
   --device <name>        cpu, cuda or cuda:N (default cpu)       --dtype <name>     float32, float16, bfloat16
   --batch-size <n>       images per forward pass (default 8)     --json             machine-readable output
   --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment writes PNGs
@@ -54,6 +57,7 @@ function parse(argv: string[]) {
       model: { type: 'string', default: DEFAULT_MODEL },
       revision: { type: 'string' },
       'cache-dir': { type: 'string' },
+      offline: { type: 'boolean', default: false },
       device: { type: 'string', default: 'cpu' },
       dtype: { type: 'string', default: 'float32' },
       'batch-size': { type: 'string', default: '8' },
@@ -82,6 +86,8 @@ function loadOptions(o: Options): LoadOptions {
     dtype: o.dtype as DTypeName,
     ...(o.revision ? { revision: o.revision } : {}),
     ...(o['cache-dir'] ? { cacheDir: o['cache-dir'] } : {}),
+    localFilesOnly: o.offline,
+    onProgress: progressBar(),
   };
 }
 

@@ -120,11 +120,11 @@ export class BeitConfig implements Readonly<BeitConfigFields> {
   }
 
   /**
-   * Reads `config.json` from a checkpoint directory or a repo id in the HuggingFace cache.
+   * Reads `config.json` from a checkpoint directory or a repo id (cached, or downloaded: see `HubOptions`).
    * @throws BeitError `E_CONFIG` when the file is missing or a value is unusable.
    */
   static async fromPretrained(nameOrDir: string, options: HubOptions = {}): Promise<BeitConfig> {
-    const dir = resolveModelDir(nameOrDir, options);
+    const dir = await resolveModelDir(nameOrDir, options, 'config');
     const json = callNativeSync(() => native.loadConfig(dir));
     return BeitConfig.fromJSON(json);
   }

@@ -13,7 +13,7 @@
  */
 export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
 export { BeitError, type BeitErrorCode } from './errors.js';
-export { type HubOptions, resolveModelDir } from './hub.js';
+export { type DownloadProgress, type HubOptions, type RepoFiles, resolveModelDir } from './hub.js';
 export {
   BeitBackbone,
   BeitForImageClassification,

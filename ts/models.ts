@@ -113,11 +113,13 @@ export abstract class BeitPreTrainedModel<Output> {
 
   /**
    * Loads a checkpoint directory in the HF hub layout (config.json + model.safetensors,
-   * sharded safetensors, or pytorch_model.bin), or a repo id already in the HuggingFace cache.
-   * @throws BeitError `E_CONFIG`, `E_WEIGHTS` (a missing or mis-shaped tensor is named), ...
+   * sharded safetensors, or pytorch_model.bin), or a repo id from the HuggingFace cache, downloading
+   * it first if needed (see `HubOptions`: revision, token, offline mode, progress).
+   * @throws BeitError `E_CONFIG`, `E_WEIGHTS` (a missing or mis-shaped tensor is named), the hub's
+   *   `E_NOT_FOUND` / `E_NETWORK` / `E_HUB` / `E_CACHE`, ...
    */
   static async fromPretrained<M>(this: ModelClass<M>, nameOrDir: string, options: LoadOptions = {}): Promise<M> {
-    const dir = resolveModelDir(nameOrDir, options);
+    const dir = await resolveModelDir(nameOrDir, options, 'model');
     const { device, dtype } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
     const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype }));

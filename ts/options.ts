@@ -12,7 +12,7 @@ export type DTypeName = 'float32' | 'float16' | 'bfloat16';
 import type { HubOptions } from './hub.js';
 
 /**
- * Options for loading a model; `revision` and `cacheDir` pick a repo id's snapshot in the cache.
+ * Options for loading a model: where it runs, and (for repo ids) the `HubOptions` of the download.
  *
  * @example
  * ```ts

@@ -102,7 +102,7 @@ export class BeitImageProcessor {
     nameOrDir: string,
     options: HubOptions & { maxPixels?: number } = {},
   ): Promise<BeitImageProcessor> {
-    const dir = resolveModelDir(nameOrDir, options);
+    const dir = await resolveModelDir(nameOrDir, options, 'processor');
     const processor = new BeitImageProcessor();
     processor.#native = callNativeSync(() => native.NativeImageProcessor.fromPretrained(dir, options.maxPixels));
     return processor;

@@ -1,24 +1,110 @@
-//! Repo ids to local directories through the HuggingFace cache.
+//! Repo ids to local directories through the HuggingFace cache, downloading what it lacks on
+//! the libuv thread pool; download progress reaches JS through a thread-safe function.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use beit::hub::{resolve_model_dir as resolve, HubOptions};
+use beit::hub::{resolve_model_dir as resolve, DownloadProgress, HubOptions, ProgressCallback, RepoFiles};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status, Task};
 use napi_derive::napi;
 
-use crate::error::guard;
+use crate::error::{guard, to_js};
 
-/// A checkpoint directory as given, or the cached snapshot of a HuggingFace repo id.
-#[napi]
+/// `{ revision?, cacheDir?, endpoint?, token?, localFilesOnly? }`.
+#[napi(object)]
+pub struct NativeHubOptions {
+    pub revision: Option<String>,
+    pub cache_dir: Option<String>,
+    pub endpoint: Option<String>,
+    pub token: Option<String>,
+    pub local_files_only: Option<bool>,
+}
+
+/// One progress event: bytes of `file` on disk so far, of `total`.
+#[napi(object)]
+pub struct NativeDownloadProgress {
+    pub file: String,
+    pub downloaded: f64,
+    pub total: f64,
+}
+
+/// Called with the event alone (no error-first argument).
+pub type ProgressFunction =
+    ThreadsafeFunction<NativeDownloadProgress, (), NativeDownloadProgress, Status, false>;
+
+pub struct ResolveTask {
+    name_or_dir: String,
+    files: RepoFiles,
+    options: HubOptions,
+}
+
+impl Task for ResolveTask {
+    type Output = PathBuf;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        guard(|| resolve(&self.name_or_dir, self.files, &self.options))
+    }
+
+    fn resolve(&mut self, _env: Env, dir: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(dir.to_string_lossy().into_owned())
+    }
+}
+
+fn repo_files(files: &str) -> beit::Result<RepoFiles> {
+    match files {
+        "model" => Ok(RepoFiles::Model),
+        "config" => Ok(RepoFiles::Config),
+        "processor" => Ok(RepoFiles::ImageProcessor),
+        other => Err(beit::BeitError::InvalidArgument(format!(
+            "unknown file set {other:?}: use \"model\", \"config\" or \"processor\""
+        ))),
+    }
+}
+
+fn progress_callback(on_progress: ProgressFunction) -> ProgressCallback {
+    let on_progress = Arc::new(on_progress);
+    ProgressCallback(Arc::new(move |p: &DownloadProgress| {
+        let event = NativeDownloadProgress {
+            file: p.file.clone(),
+            downloaded: p.downloaded as f64,
+            total: p.total as f64,
+        };
+        on_progress.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+    }))
+}
+
+/// A checkpoint directory as given, or the snapshot of a HuggingFace repo id holding `files`
+/// (`"model"`, `"config"` or `"processor"`), downloaded first where the cache lacks them.
+#[napi(ts_return_type = "Promise<string>")]
 pub fn resolve_model_dir(
     name_or_dir: String,
-    revision: Option<String>,
-    cache_dir: Option<String>,
-) -> napi::Result<String> {
-    guard(|| {
-        let options = HubOptions {
-            revision,
-            cache_dir: cache_dir.map(PathBuf::from),
-        };
-        Ok(resolve(&name_or_dir, &options)?.to_string_lossy().into_owned())
-    })
+    files: String,
+    options: Option<NativeHubOptions>,
+    on_progress: Option<
+        ThreadsafeFunction<NativeDownloadProgress, (), NativeDownloadProgress, Status, false>,
+    >,
+) -> napi::Result<napi::bindgen_prelude::AsyncTask<ResolveTask>> {
+    let files = repo_files(&files).map_err(to_js)?;
+    let options = options.unwrap_or(NativeHubOptions {
+        revision: None,
+        cache_dir: None,
+        endpoint: None,
+        token: None,
+        local_files_only: None,
+    });
+    let options = HubOptions {
+        revision: options.revision,
+        cache_dir: options.cache_dir.map(PathBuf::from),
+        endpoint: options.endpoint,
+        token: options.token,
+        local_files_only: options.local_files_only.unwrap_or(false),
+        progress: on_progress.map(progress_callback),
+    };
+    Ok(napi::bindgen_prelude::AsyncTask::new(ResolveTask {
+        name_or_dir,
+        files,
+        options,
+    }))
 }

@@ -21,9 +21,18 @@ pub enum BeitError {
     /// An image could not be read or does not fit (the message names the image).
     #[error("{0}")]
     Image(String),
-    /// A model is neither a local directory nor in the HuggingFace cache.
+    /// A model, repo, revision or file does not exist where it was looked for.
     #[error("{0}")]
     NotFound(String),
+    /// The hub could not be reached, or a transfer broke off.
+    #[error("{0}")]
+    Network(String),
+    /// The hub refused a request or answered in a way that is not the hub's.
+    #[error("{0}")]
+    Hub(String),
+    /// The hub cache cannot take a download (not writable, a stale partial file, a held lock).
+    #[error("{0}")]
+    Cache(String),
     /// The caller asked for a CUDA device that this build or this machine cannot provide.
     #[error("{0}")]
     CudaUnavailable(String),
@@ -49,6 +58,9 @@ impl BeitError {
             BeitError::InvalidArgument(_) => "E_INVALID_ARGUMENT",
             BeitError::Image(_) => "E_IMAGE",
             BeitError::NotFound(_) => "E_NOT_FOUND",
+            BeitError::Network(_) => "E_NETWORK",
+            BeitError::Hub(_) => "E_HUB",
+            BeitError::Cache(_) => "E_CACHE",
             BeitError::CudaUnavailable(_) => "E_CUDA_UNAVAILABLE",
             BeitError::Io { .. } => "E_IO",
             BeitError::Candle(_) => "E_COMPUTE",

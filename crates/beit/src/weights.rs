@@ -12,9 +12,9 @@ use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
 
-const SAFETENSORS: &str = "model.safetensors";
-const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
-const PYTORCH: &str = "pytorch_model.bin";
+pub const SAFETENSORS: &str = "model.safetensors";
+pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
+pub const PYTORCH: &str = "pytorch_model.bin";
 
 /// A `VarBuilder` over the weights in `dir`, producing tensors of `dtype` on `device`.
 pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
@@ -43,6 +43,23 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
 
 /// The distinct shard files named by a `model.safetensors.index.json`, in order, each checked.
 fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
+    let mut shards = Vec::new();
+    for name in shard_names(index)? {
+        let path = dir.join(&name);
+        if !path.is_file() {
+            return Err(BeitError::Weights(format!(
+                "{} names the shard {name}, which is missing from {}",
+                index.display(),
+                dir.display()
+            )));
+        }
+        shards.push(path);
+    }
+    Ok(shards)
+}
+
+/// The distinct file names in the `weight_map` of a `model.safetensors.index.json`, in order.
+pub fn shard_names(index: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(index).map_err(|e| BeitError::io(index, e))?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))?;
@@ -50,7 +67,7 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
         .get("weight_map")
         .and_then(|m| m.as_object())
         .ok_or_else(|| BeitError::Weights(format!("{} has no \"weight_map\" object", index.display())))?;
-    let mut shards: Vec<PathBuf> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for file in map.values() {
         let name = file.as_str().ok_or_else(|| {
             BeitError::Weights(format!(
@@ -58,19 +75,11 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
                 index.display()
             ))
         })?;
-        let path = dir.join(name);
-        if !shards.contains(&path) {
-            if !path.is_file() {
-                return Err(BeitError::Weights(format!(
-                    "{} names the shard {name}, which is missing from {}",
-                    index.display(),
-                    dir.display()
-                )));
-            }
-            shards.push(path);
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
         }
     }
-    Ok(shards)
+    Ok(names)
 }
 
 fn corrupt(path: &Path, err: candle_core::Error) -> BeitError {

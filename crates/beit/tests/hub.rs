@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use beit::hub::{resolve_model_dir, HubOptions};
+use beit::hub::{resolve_model_dir, HubOptions, HubSettings, RepoFiles};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -22,6 +22,8 @@ fn options(root: &Path, revision: Option<&str>) -> HubOptions {
     HubOptions {
         revision: revision.map(String::from),
         cache_dir: Some(root.to_path_buf()),
+        local_files_only: true,
+        ..HubOptions::default()
     }
 }
 
@@ -30,11 +32,11 @@ fn a_repo_id_resolves_to_its_snapshot_by_branch_or_commit() {
     let root = cache();
     let want = root.path().join("models--org--tiny/snapshots").join(COMMIT);
     assert_eq!(
-        resolve_model_dir("org/tiny", &options(root.path(), None)).unwrap(),
+        resolve_model_dir("org/tiny", RepoFiles::Config, &options(root.path(), None)).unwrap(),
         want
     );
     assert_eq!(
-        resolve_model_dir("org/tiny", &options(root.path(), Some(COMMIT))).unwrap(),
+        resolve_model_dir("org/tiny", RepoFiles::Config, &options(root.path(), Some(COMMIT))).unwrap(),
         want
     );
 }
@@ -44,7 +46,7 @@ fn a_directory_is_taken_as_it_is() {
     let root = cache();
     let dir = root.path().to_str().unwrap();
     assert_eq!(
-        resolve_model_dir(dir, &HubOptions::default()).unwrap(),
+        resolve_model_dir(dir, RepoFiles::Model, &HubOptions::default()).unwrap(),
         root.path()
     );
 }
@@ -53,33 +55,75 @@ fn a_directory_is_taken_as_it_is() {
 fn a_missing_repo_or_revision_says_what_to_do() {
     let root = cache();
     for (name, revision) in [("org/other", None), ("org/tiny", Some("v2"))] {
-        let err = resolve_model_dir(name, &options(root.path(), revision)).unwrap_err();
+        let err = resolve_model_dir(name, RepoFiles::Config, &options(root.path(), revision)).unwrap_err();
         assert_eq!(err.code(), "E_NOT_FOUND");
         assert!(err.to_string().contains("huggingface-cli download"), "{err}");
+        assert!(err
+            .to_string()
+            .contains(&format!("{name} (revision {})", revision.unwrap_or("main"))));
     }
-    let err = resolve_model_dir("./no/such/dir", &HubOptions::default()).unwrap_err();
+    let err = resolve_model_dir("./no/such/dir", RepoFiles::Model, &HubOptions::default()).unwrap_err();
     assert!(err.to_string().contains("is not a directory"), "{err}");
 }
 
 #[test]
-fn the_cache_location_follows_the_environment_variables() {
-    // One test owns these variables, so parallel tests do not race on them.
-    std::env::set_var("HF_HUB_CACHE", "/x/hub-cache");
+fn settings_follow_the_variables_huggingface_hub_reads() {
+    let resolve = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        HubSettings::resolve_with(&HubOptions::default(), |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    };
+    let home = resolve(&[("HOME", "/home/u")]);
+    assert_eq!(home.cache_root, Path::new("/home/u/.cache/huggingface/hub"));
+    assert_eq!(home.endpoint, "https://huggingface.co");
+    assert_eq!((home.token, home.offline), (None, false));
     assert_eq!(
-        beit::hub::cache_root(&HubOptions::default()),
-        Path::new("/x/hub-cache")
+        resolve(&[("XDG_CACHE_HOME", "/x")]).cache_root,
+        Path::new("/x/huggingface/hub")
     );
-    std::env::remove_var("HF_HUB_CACHE");
-    std::env::set_var("HF_HOME", "/x/hf-home");
     assert_eq!(
-        beit::hub::cache_root(&HubOptions::default()),
-        Path::new("/x/hf-home/hub")
+        resolve(&[("HF_HOME", "/h"), ("HOME", "/u")]).cache_root,
+        Path::new("/h/hub")
     );
-    std::env::remove_var("HF_HOME");
-    std::env::set_var("XDG_CACHE_HOME", "/x/xdg");
     assert_eq!(
-        beit::hub::cache_root(&HubOptions::default()),
-        Path::new("/x/xdg/huggingface/hub")
+        resolve(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")]).cache_root,
+        Path::new("/c")
     );
-    std::env::remove_var("XDG_CACHE_HOME");
+    assert_eq!(
+        resolve(&[("HF_ENDPOINT", "http://127.0.0.1:1/")]).endpoint,
+        "http://127.0.0.1:1"
+    );
+    assert_eq!(resolve(&[("HF_TOKEN", "hf_a")]).token.as_deref(), Some("hf_a"));
+    for on in ["1", "true", "YES", "on"] {
+        assert!(resolve(&[("HF_HUB_OFFLINE", on)]).offline, "{on}");
+    }
+    assert!(!resolve(&[("HF_HUB_OFFLINE", "0")]).offline);
+}
+
+#[test]
+fn options_win_over_the_environment_and_a_saved_login_is_read() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("token"), "hf_saved\n").unwrap();
+    let home_var = home.path().to_str().unwrap().to_string();
+    let env = |name: &str| match name {
+        "HF_HOME" => Some(home_var.clone()),
+        "HF_ENDPOINT" => Some("http://env".to_string()),
+        _ => None,
+    };
+    let saved = HubSettings::resolve_with(&HubOptions::default(), env);
+    assert_eq!(saved.token.as_deref(), Some("hf_saved"));
+    let options = HubOptions {
+        cache_dir: Some("/opt".into()),
+        endpoint: Some("http://opt".into()),
+        token: Some("hf_opt".into()),
+        local_files_only: true,
+        ..HubOptions::default()
+    };
+    let chosen = HubSettings::resolve_with(&options, env);
+    assert_eq!(chosen.cache_root, Path::new("/opt"));
+    assert_eq!(
+        (chosen.endpoint.as_str(), chosen.token.as_deref(), chosen.offline),
+        ("http://opt", Some("hf_opt"), true)
+    );
 }

@@ -1,0 +1,97 @@
+//! Which files of a repo a caller needs, whether the cache already holds them, and fetching the
+//! missing ones in the order `transformers` tries them.
+
+use std::path::{Path, PathBuf};
+
+use super::cache::{Cached, RepoCache};
+use super::download::Downloader;
+use crate::error::{BeitError, Result};
+use crate::weights::{shard_names, PYTORCH, SAFETENSORS, SAFETENSORS_INDEX};
+
+pub const CONFIG: &str = "config.json";
+pub const PREPROCESSOR: &str = "preprocessor_config.json";
+
+/// What a caller is about to load from a repo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoFiles {
+    /// `config.json`.
+    Config,
+    /// `preprocessor_config.json`.
+    ImageProcessor,
+    /// `config.json`, the weights, and `preprocessor_config.json` where the repo has one.
+    Model,
+}
+
+/// The snapshot directory, when the cache holds every file `files` requires at `revision`. The
+/// image processor of a model is optional here: a model cached without one loads without one.
+pub fn cached_snapshot(cache: &RepoCache, revision: &str, files: RepoFiles) -> Option<PathBuf> {
+    let present = |file: &str| match cache.lookup(revision, file) {
+        Cached::Present(path) => Some(path),
+        _ => None,
+    };
+    let found = match files {
+        RepoFiles::Config => present(CONFIG),
+        RepoFiles::ImageProcessor => present(PREPROCESSOR),
+        RepoFiles::Model => present(CONFIG).filter(|config| config.parent().is_some_and(weights_cached)),
+    }?;
+    found.parent().map(Path::to_path_buf)
+}
+
+fn weights_cached(snapshot: &Path) -> bool {
+    let index = snapshot.join(SAFETENSORS_INDEX);
+    snapshot.join(SAFETENSORS).is_file()
+        || snapshot.join(PYTORCH).is_file()
+        || (index.is_file()
+            && shard_names(&index).is_ok_and(|names| names.iter().all(|n| snapshot.join(n).is_file())))
+}
+
+/// Downloads what `files` needs and returns the snapshot directory holding it.
+pub fn download(downloader: &Downloader, files: RepoFiles) -> Result<PathBuf> {
+    let first = match files {
+        RepoFiles::Config => downloader.require(CONFIG)?,
+        RepoFiles::ImageProcessor => downloader.require(PREPROCESSOR)?,
+        RepoFiles::Model => {
+            let config = downloader.require(CONFIG)?;
+            download_weights(downloader)?;
+            downloader.fetch(PREPROCESSOR)?;
+            config
+        }
+    };
+    Ok(first.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+/// `model.safetensors`, else the shards of `model.safetensors.index.json`, else `pytorch_model.bin`.
+fn download_weights(downloader: &Downloader) -> Result<()> {
+    if downloader.fetch(SAFETENSORS)?.is_some() {
+        return Ok(());
+    }
+    if let Some(index) = downloader.fetch(SAFETENSORS_INDEX)? {
+        for name in shard_names(&index)? {
+            check_shard_name(&index, &name)?;
+            downloader.require(&name)?;
+        }
+        return Ok(());
+    }
+    match downloader.fetch(PYTORCH)? {
+        Some(_) => Ok(()),
+        None => Err(downloader.missing(&format!(
+            "weights ({SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH})"
+        ))),
+    }
+}
+
+/// A shard name comes from a downloaded file: it must stay inside the snapshot.
+fn check_shard_name(index: &Path, name: &str) -> Result<()> {
+    let path = Path::new(name);
+    let inside = path
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        Ok(())
+    } else {
+        Err(BeitError::Weights(format!(
+            "{} names the shard {name:?}, which is not a file inside the repo",
+            index.display()
+        )))
+    }
+}
