@@ -23,9 +23,21 @@ export declare class NativeImageProcessor {
 export declare class NativeModel {
   /** The model's complete config as HF-style JSON. */
   configJson(): string
-  /** Runs the model on the libuv thread pool. */
-  forward(inputs: NativeForwardInputs): Promise<NativeForwardOutput>
-  /** Drops the model's weights now (a forward already running keeps them until it ends). */
+  /**
+   * Queues a forward pass for the model's inference thread, where concurrent requests share
+   * batches. `id` names the request for `cancel`.
+   */
+  forward(id: number, inputs: NativeForwardInputs): Promise<NativeForwardOutput>
+  /** Withdraws a request that has not started (it rejects with `E_ABORTED`); false if it has. */
+  cancel(id: number): boolean
+  /** `[forward passes, requests]` the queue has run. */
+  get queueStats(): Array<number>
+  /** Requests waiting in the queue now. */
+  get waiting(): number
+  /**
+   * Drops the model now: waiting requests fail, the weights are freed once a batch already
+   * running ends.
+   */
   dispose(): void
   get disposed(): boolean
 }
@@ -38,6 +50,13 @@ export declare function loadModel(architecture: string, dir: string, options?: N
 
 /** Builds a model class with random weights from a config in JSON. */
 export declare function modelFromConfig(architecture: string, configJson: string, options?: NativeLoadOptions | undefined | null): Promise<NativeModel>
+
+/** `{ maxBatchSize?, maxWaitMs?, maxQueue? }`: how a model's request queue batches. */
+export interface NativeBatchOptions {
+  maxBatchSize?: number
+  maxWaitMs?: number
+  maxQueue?: number
+}
 
 /** One progress event: bytes of `file` on disk so far, of `total`. */
 export interface NativeDownloadProgress {
@@ -92,10 +111,11 @@ export interface NativeIntTensor {
   data: Int32Array
 }
 
-/** `{ device?, dtype? }` of `fromPretrained` / `fromConfig`. */
+/** `{ device?, dtype?, batching? }` of `fromPretrained` / `fromConfig`. */
 export interface NativeLoadOptions {
   device?: string
   dtype?: string
+  batching?: NativeBatchOptions
 }
 
 /** What `preprocess` resolves with. */

@@ -14,6 +14,8 @@ export type BeitErrorCode =
   | 'E_NETWORK'
   | 'E_HUB'
   | 'E_CACHE'
+  | 'E_OVERLOADED'
+  | 'E_ABORTED'
   | 'E_CUDA_UNAVAILABLE'
   | 'E_IO'
   | 'E_COMPUTE'

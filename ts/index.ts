@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+export { type BundledModel, bundledModelDir } from './bundled.js';
 export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
 export { BeitError, type BeitErrorCode } from './errors.js';
 export { type DownloadProgress, type HubOptions, type RepoFiles, resolveModelDir } from './hub.js';
@@ -21,8 +22,9 @@ export {
   BeitForSemanticSegmentation,
   BeitModel,
   BeitPreTrainedModel,
+  type RunOptions,
 } from './models.js';
-export type { DeviceName, DTypeName, LoadOptions } from './options.js';
+export type { BatchingOptions, DeviceName, DTypeName, LoadOptions } from './options.js';
 export type {
   BackboneOutput,
   BeitModelOutputWithPooling,

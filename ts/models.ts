@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { abortable } from './abortable.js';
 import { BeitConfig } from './config.js';
 import { BeitError, callNative, callNativeSync } from './errors.js';
 import { resolveModelDir } from './hub.js';
@@ -81,6 +82,15 @@ function fromNativeOutput(out: NativeForwardOutput): Record<string, Tensor | Ten
   >;
 }
 
+/** Options of one call. */
+export interface RunOptions {
+  /** Aborts the call: it leaves the queue if it has not started, and rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Names each queued request, so that an abort can withdraw it. */
+let nextRequestId = 0;
+
 /**
  * What every BEiT model class shares (HF `BeitPreTrainedModel`).
  * @typeParam Output - the output type of `forward`.
@@ -120,29 +130,42 @@ export abstract class BeitPreTrainedModel<Output> {
    */
   static async fromPretrained<M>(this: ModelClass<M>, nameOrDir: string, options: LoadOptions = {}): Promise<M> {
     const dir = await resolveModelDir(nameOrDir, options, 'model');
-    const { device, dtype } = options;
+    const { device, dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype }));
+    const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype, batching }));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir));
   }
 
   /** Builds the model with random weights, initialised as HF initialises a new model. */
   static async fromConfig<M>(this: ModelClass<M>, config: BeitConfig, options: LoadOptions = {}): Promise<M> {
     const json = JSON.stringify(config.toJSON());
-    const { device, dtype } = options;
+    const { device, dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype }));
+    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype, batching }));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()));
   }
 
   /**
-   * Runs the model. Resolves with the outputs of HF's corresponding output class.
-   * @throws BeitError `E_SHAPE` when an input has the wrong dims or dtype.
+   * Runs the model. Resolves with the outputs of HF's corresponding output class. Concurrent calls
+   * share forward passes on the model's inference thread (see `LoadOptions.batching`); each gets
+   * exactly the numbers it would get alone.
+   * @throws BeitError `E_SHAPE` when an input has the wrong dims or dtype, `E_OVERLOADED` when the
+   *   model's queue is full; `options.signal.reason` when aborted.
    */
-  async forward(inputs: ForwardInputs): Promise<Output> {
+  async forward(inputs: ForwardInputs, options: RunOptions = {}): Promise<Output> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const nativeInputs = callNativeSync(() => toNativeInputs(inputs));
-    const out = await callNative(() => this.#handle.forward(nativeInputs));
+    const id = nextRequestId++;
+    const pending = callNative(() => this.#handle.forward(id, nativeInputs));
+    const out = await (signal ? abortable(pending, signal, () => this.#handle.cancel(id)) : pending);
     return fromNativeOutput(out) as Output;
+  }
+
+  /** The model's request queue: requests waiting now, and forward passes and requests run so far. */
+  get queue(): { waiting: number; batches: number; requests: number } {
+    const [batches = 0, requests = 0] = this.#handle.queueStats;
+    return { waiting: this.#handle.waiting, batches, requests };
   }
 
   /** Frees the model's native memory now. Later calls fail with `E_INVALID_ARGUMENT`. */
@@ -198,10 +221,10 @@ export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassif
    */
   async classify(
     images: ImageInput | ImageInput[],
-    options: { topK?: number; processor?: BeitImageProcessor } = {},
+    options: { topK?: number; processor?: BeitImageProcessor } & RunOptions = {},
   ): Promise<{ label: string; score: number }[][]> {
     const { pixelValues } = await this.imageProcessor(options.processor).preprocess(images);
-    const { logits } = await this.forward({ pixelValues });
+    const { logits } = await this.forward({ pixelValues }, options);
     const [batch = 0, classes = 0] = logits.dims;
     const topK = Math.min(options.topK ?? 5, classes);
     return Array.from({ length: batch }, (_, i) => {
@@ -261,10 +284,10 @@ export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSeg
    */
   async segment(
     images: ImageInput | ImageInput[],
-    options: { processor?: BeitImageProcessor } = {},
+    options: { processor?: BeitImageProcessor } & RunOptions = {},
   ): Promise<Tensor[]> {
     const { pixelValues, originalSizes } = await this.imageProcessor(options.processor).preprocess(images);
-    const out = await this.forward({ pixelValues });
+    const out = await this.forward({ pixelValues }, options);
     return postProcessSemanticSegmentation(out, originalSizes);
   }
 }

@@ -24,4 +24,19 @@ export interface LoadOptions extends HubOptions {
   device?: DeviceName;
   /** Default `'float32'`. */
   dtype?: DTypeName;
+  /** How the model's request queue joins concurrent calls into batches. */
+  batching?: BatchingOptions;
+}
+
+/**
+ * Concurrent `forward` / `classify` / `segment` calls wait in the model's queue; its inference thread
+ * joins those of the same input size into one forward pass.
+ */
+export interface BatchingOptions {
+  /** Images per forward pass, at most. Default 8. */
+  maxBatchSize?: number;
+  /** How long a lone request waits for others to join it, in ms. Default 2. */
+  maxWaitMs?: number;
+  /** Requests allowed to wait; beyond it calls fail with `E_OVERLOADED`. Default 256. */
+  maxQueue?: number;
 }

@@ -29,9 +29,9 @@ pub struct NativeDownloadProgress {
     pub total: f64,
 }
 
-/// Called with the event alone (no error-first argument).
-pub type ProgressFunction =
-    ThreadsafeFunction<NativeDownloadProgress, (), NativeDownloadProgress, Status, false>;
+/// Called with the event alone (no error-first argument). Spelled out in `resolve_model_dir`'s
+/// signature too, where napi-rs derives the TypeScript type from it.
+type ProgressFunction = ThreadsafeFunction<NativeDownloadProgress, (), NativeDownloadProgress, Status, false>;
 
 pub struct ResolveTask {
     name_or_dir: String,

@@ -3,6 +3,7 @@
 
 mod config;
 mod error;
+mod host_output;
 mod hub;
 mod model;
 mod options;

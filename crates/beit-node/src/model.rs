@@ -3,13 +3,16 @@
 use std::path::PathBuf;
 use std::sync::RwLock;
 
+use beit::batching::{BatchOptions, BatchQueue, Reply};
 use beit::{Architecture, BeitConfig, BeitError, ForwardInputs};
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Object};
+use napi::{Env, JsDeferred};
 use napi_derive::napi;
 
 use crate::error::{guard, to_js};
-use crate::options::{load_options, NativeLoadOptions};
-use crate::tasks::{ForwardTask, LoadTask, ModelSource, SharedModel};
+use crate::host_output::HostOutput;
+use crate::options::{batch_options, load_options, NativeLoadOptions};
+use crate::tasks::{LoadTask, ModelSource, SharedModel};
 use crate::tensor::{to_tensor, NativeTensor, NativeTensorInput};
 
 /// The arguments of `forward`, as JS passes them.
@@ -52,25 +55,46 @@ impl TryFrom<&NativeForwardInputs> for ForwardInputs {
     }
 }
 
+/// A loaded model and the queue of its inference thread; `None` once disposed.
+struct Loaded {
+    model: SharedModel,
+    queue: BatchQueue,
+}
+
 #[napi]
 pub struct NativeModel {
-    model: RwLock<Option<SharedModel>>,
+    loaded: RwLock<Option<Loaded>>,
+}
+
+type Resolver = Box<dyn FnOnce(Env) -> napi::Result<NativeForwardOutput>>;
+
+/// Settles a JS promise with a request's output, converted on the inference thread.
+fn reply_to(deferred: JsDeferred<NativeForwardOutput, Resolver>) -> Reply {
+    Box::new(
+        move |output| match output.and_then(|out| HostOutput::from_output(&out)) {
+            Ok(host) => deferred.resolve(Box::new(move |_env| Ok(host.into_js()))),
+            Err(err) => deferred.reject(to_js(err)),
+        },
+    )
 }
 
 impl NativeModel {
-    pub fn new(model: SharedModel) -> Self {
-        Self {
-            model: RwLock::new(Some(model)),
-        }
+    /// Starts the model's inference thread.
+    pub fn new(model: SharedModel, batching: BatchOptions) -> napi::Result<Self> {
+        let queue = BatchQueue::new(model.clone(), batching).map_err(to_js)?;
+        Ok(Self {
+            loaded: RwLock::new(Some(Loaded { model, queue })),
+        })
     }
 
-    fn current(&self) -> napi::Result<SharedModel> {
-        let guard = self.model.read().unwrap_or_else(|e| e.into_inner());
-        guard.clone().ok_or_else(|| {
-            to_js(BeitError::InvalidArgument(
+    fn with_loaded<T>(&self, f: impl FnOnce(&Loaded) -> napi::Result<T>) -> napi::Result<T> {
+        let guard = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(loaded) => f(loaded),
+            None => Err(to_js(BeitError::InvalidArgument(
                 "this model was disposed: load it again to use it".into(),
-            ))
-        })
+            ))),
+        }
     }
 }
 
@@ -79,27 +103,60 @@ impl NativeModel {
     /// The model's complete config as HF-style JSON.
     #[napi]
     pub fn config_json(&self) -> napi::Result<String> {
-        Ok(self.current()?.config().to_json_string())
+        self.with_loaded(|l| Ok(l.model.config().to_json_string()))
     }
 
-    /// Runs the model on the libuv thread pool.
+    /// Queues a forward pass for the model's inference thread, where concurrent requests share
+    /// batches. `id` names the request for `cancel`.
     #[napi(ts_return_type = "Promise<NativeForwardOutput>")]
-    pub fn forward(&self, inputs: NativeForwardInputs) -> napi::Result<AsyncTask<ForwardTask>> {
-        let model = self.current()?;
+    pub fn forward<'env>(
+        &self,
+        env: &'env Env,
+        id: f64,
+        inputs: NativeForwardInputs,
+    ) -> napi::Result<Object<'env>> {
         let inputs = guard(|| ForwardInputs::try_from(&inputs))?;
-        Ok(AsyncTask::new(ForwardTask { model, inputs }))
+        self.with_loaded(|loaded| {
+            let (deferred, promise) = env.create_deferred::<NativeForwardOutput, Resolver>()?;
+            // A refused request is rejected through its promise, like any other failure.
+            loaded.queue.submit(id as u64, inputs, reply_to(deferred));
+            Ok(promise)
+        })
     }
 
-    /// Drops the model's weights now (a forward already running keeps them until it ends).
+    /// Withdraws a request that has not started (it rejects with `E_ABORTED`); false if it has.
+    #[napi]
+    pub fn cancel(&self, id: f64) -> bool {
+        self.with_loaded(|l| Ok(l.queue.cancel(id as u64)))
+            .unwrap_or(false)
+    }
+
+    /// `[forward passes, requests]` the queue has run.
+    #[napi(getter)]
+    pub fn queue_stats(&self) -> Vec<f64> {
+        let stats = self.with_loaded(|l| Ok(l.queue.stats())).unwrap_or_default();
+        vec![stats.batches as f64, stats.requests as f64]
+    }
+
+    /// Requests waiting in the queue now.
+    #[napi(getter)]
+    pub fn waiting(&self) -> u32 {
+        self.with_loaded(|l| Ok(l.queue.waiting() as u32)).unwrap_or(0)
+    }
+
+    /// Drops the model now: waiting requests fail, the weights are freed once a batch already
+    /// running ends.
     #[napi]
     pub fn dispose(&self) {
-        let mut guard = self.model.write().unwrap_or_else(|e| e.into_inner());
-        *guard = None;
+        let loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(loaded) = loaded {
+            loaded.queue.close();
+        }
     }
 
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
-        self.model.read().map(|m| m.is_none()).unwrap_or(true)
+        self.loaded.read().map(|m| m.is_none()).unwrap_or(true)
     }
 }
 
@@ -114,7 +171,8 @@ pub fn load_model(
         Ok(AsyncTask::new(LoadTask {
             architecture: Architecture::parse(&architecture)?,
             source: ModelSource::Pretrained(PathBuf::from(dir)),
-            options: load_options(options)?,
+            options: load_options(&options)?,
+            batching: batch_options(&options)?,
         }))
     })
 }
@@ -130,7 +188,8 @@ pub fn model_from_config(
         Ok(AsyncTask::new(LoadTask {
             architecture: Architecture::parse(&architecture)?,
             source: ModelSource::Config(Box::new(BeitConfig::from_json_str(&config_json)?)),
-            options: load_options(options)?,
+            options: load_options(&options)?,
+            batching: batch_options(&options)?,
         }))
     })
 }

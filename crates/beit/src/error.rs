@@ -33,6 +33,12 @@ pub enum BeitError {
     /// The hub cache cannot take a download (not writable, a stale partial file, a held lock).
     #[error("{0}")]
     Cache(String),
+    /// A model's request queue is full.
+    #[error("{0}")]
+    Overloaded(String),
+    /// A request was withdrawn before it ran.
+    #[error("{0}")]
+    Aborted(String),
     /// The caller asked for a CUDA device that this build or this machine cannot provide.
     #[error("{0}")]
     CudaUnavailable(String),
@@ -61,6 +67,8 @@ impl BeitError {
             BeitError::Network(_) => "E_NETWORK",
             BeitError::Hub(_) => "E_HUB",
             BeitError::Cache(_) => "E_CACHE",
+            BeitError::Overloaded(_) => "E_OVERLOADED",
+            BeitError::Aborted(_) => "E_ABORTED",
             BeitError::CudaUnavailable(_) => "E_CUDA_UNAVAILABLE",
             BeitError::Io { .. } => "E_IO",
             BeitError::Candle(_) => "E_COMPUTE",

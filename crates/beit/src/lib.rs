@@ -2,6 +2,7 @@
 //! parity with HuggingFace `transformers`' modeling_beit.py. Pure Rust; knows nothing of Node.
 
 pub mod architecture;
+pub mod batching;
 pub mod config;
 pub mod config_file;
 pub mod device;

@@ -1,0 +1,256 @@
+//! A model's request queue: concurrent forward requests wait here, a dedicated inference thread
+//! takes them in arrival order, joins those that fit together into one batch (up to
+//! `max_batch_size` images, waiting at most `max_wait` for company), runs one forward pass and
+//! hands each request its own rows. The queue is bounded, requests can be cancelled while they
+//! wait, and closing it fails what waits and lets the thread end (dropping the model).
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::assemble::{batch_key, images_in, join, split, BatchKey};
+use super::options::BatchOptions;
+use crate::error::{BeitError, Result};
+use crate::output::{ForwardInputs, ModelOutput};
+use crate::pretrained::BeitPreTrainedModel;
+
+/// Receives a request's output, on the inference thread.
+pub type Reply = Box<dyn FnOnce(Result<ModelOutput>) + Send>;
+
+struct Request {
+    id: u64,
+    inputs: ForwardInputs,
+    key: Option<BatchKey>,
+    images: usize,
+    arrived: Instant,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: VecDeque<Request>,
+    closed: bool,
+    stats: QueueStats,
+}
+
+/// What the queue has run so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Forward passes run.
+    pub batches: u64,
+    /// Requests answered by them.
+    pub requests: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    options: BatchOptions,
+}
+
+pub struct BatchQueue {
+    shared: Arc<Shared>,
+}
+
+fn disposed() -> BeitError {
+    BeitError::InvalidArgument("this model was disposed: load it again to use it".into())
+}
+
+impl BatchQueue {
+    /// Starts the inference thread of `model`.
+    pub fn new(model: Arc<dyn BeitPreTrainedModel>, options: BatchOptions) -> Result<Self> {
+        options.validate()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            options,
+        });
+        let worker = shared.clone();
+        std::thread::Builder::new()
+            .name("beit-inference".into())
+            .spawn(move || worker.run(model.as_ref()))
+            .map_err(|e| BeitError::Overloaded(format!("cannot start an inference thread: {e}")))?;
+        Ok(Self { shared })
+    }
+
+    /// Queues a request. Every request gets exactly one reply, on the inference thread, or here
+    /// at once when it is refused (`E_OVERLOADED` when the queue is full, or the model was
+    /// disposed); the result says whether it was queued. `id` names it for `cancel`.
+    pub fn submit(&self, id: u64, inputs: ForwardInputs, reply: Reply) -> bool {
+        let mut state = self.shared.lock();
+        let limit = self.shared.options.max_queue;
+        let refusal = if state.closed {
+            Some(disposed())
+        } else if state.waiting.len() >= limit {
+            Some(BeitError::Overloaded(format!(
+                "{limit} requests are already waiting for this model: retry later, or raise maxQueue"
+            )))
+        } else {
+            None
+        };
+        if let Some(err) = refusal {
+            drop(state);
+            reply(Err(err));
+            return false;
+        }
+        state.waiting.push_back(Request {
+            id,
+            key: batch_key(&inputs),
+            images: images_in(&inputs),
+            inputs,
+            arrived: Instant::now(),
+            reply,
+        });
+        self.shared.changed.notify_all();
+        true
+    }
+
+    /// Withdraws a request that has not started; its reply gets `E_ABORTED`. False if it has
+    /// started (or finished): its result will still arrive.
+    pub fn cancel(&self, id: u64) -> bool {
+        let request = {
+            let mut state = self.shared.lock();
+            let position = state.waiting.iter().position(|r| r.id == id);
+            position.and_then(|i| state.waiting.remove(i))
+        };
+        match request {
+            Some(r) => {
+                (r.reply)(Err(BeitError::Aborted(
+                    "the request was aborted before it ran".into(),
+                )));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fails every waiting request and lets the thread end after the batch it runs.
+    pub fn close(&self) {
+        let waiting = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            self.shared.changed.notify_all();
+            std::mem::take(&mut state.waiting)
+        };
+        for request in waiting {
+            (request.reply)(Err(disposed()));
+        }
+    }
+
+    /// Requests waiting now.
+    pub fn waiting(&self) -> usize {
+        self.shared.lock().waiting.len()
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.shared.lock().stats
+    }
+}
+
+impl Drop for BatchQueue {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn run(&self, model: &dyn BeitPreTrainedModel) {
+        while let Some(batch) = self.next_batch() {
+            run_batch(model, batch);
+        }
+    }
+
+    /// Blocks until a batch is due: full, or its first request has waited `max_wait`.
+    fn next_batch(&self) -> Option<Vec<Request>> {
+        let mut state = self.lock();
+        loop {
+            let Some(first) = state.waiting.front() else {
+                if state.closed {
+                    return None;
+                }
+                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
+            let deadline = first.arrived + self.options.max_wait;
+            let now = Instant::now();
+            if now >= deadline || first.key.is_none() || self.full(&state.waiting) {
+                let batch = take_batch(&mut state.waiting, self.options.max_batch_size);
+                state.stats.batches += 1;
+                state.stats.requests += batch.len() as u64;
+                return Some(batch);
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn full(&self, waiting: &VecDeque<Request>) -> bool {
+        let key = waiting.front().and_then(|r| r.key.as_ref());
+        let images: usize = waiting
+            .iter()
+            .filter(|r| r.key.as_ref() == key)
+            .map(|r| r.images)
+            .sum();
+        images >= self.options.max_batch_size
+    }
+}
+
+/// The first request and, in arrival order, those that can join it within `max_images`.
+fn take_batch(waiting: &mut VecDeque<Request>, max_images: usize) -> Vec<Request> {
+    let Some(first) = waiting.pop_front() else {
+        return Vec::new();
+    };
+    let mut images = first.images;
+    let key = first.key.clone();
+    let mut batch = vec![first];
+    if key.is_none() {
+        return batch;
+    }
+    let mut rest = VecDeque::with_capacity(waiting.len());
+    for request in waiting.drain(..) {
+        if request.key == key && images + request.images <= max_images {
+            images += request.images;
+            batch.push(request);
+        } else {
+            rest.push_back(request);
+        }
+    }
+    *waiting = rest;
+    batch
+}
+
+fn forward(model: &dyn BeitPreTrainedModel, inputs: &ForwardInputs) -> Result<ModelOutput> {
+    catch_unwind(AssertUnwindSafe(|| model.forward(inputs))).unwrap_or_else(|_| {
+        Err(BeitError::InvalidArgument(
+            "the forward pass panicked on these inputs; please report it".into(),
+        ))
+    })
+}
+
+/// Runs a batch and replies to each request. If the joined batch fails, each request runs alone,
+/// so the one at fault gets its own error and the others their results.
+fn run_batch(model: &dyn BeitPreTrainedModel, batch: Vec<Request>) {
+    if batch.len() > 1 {
+        let inputs: Vec<&ForwardInputs> = batch.iter().map(|r| &r.inputs).collect();
+        let sizes: Vec<usize> = batch.iter().map(|r| r.images).collect();
+        let parts = join(&inputs).and_then(|joined| split(&forward(model, &joined)?, &sizes));
+        if let Ok(parts) = parts {
+            for (request, part) in batch.into_iter().zip(parts) {
+                (request.reply)(Ok(part));
+            }
+            return;
+        }
+    }
+    for request in batch {
+        let output = forward(model, &request.inputs);
+        (request.reply)(output);
+    }
+}
