@@ -1,16 +1,24 @@
 // The README's usage examples run as written, on reference checkpoints instead of the hub's.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { sampleCase } from './helpers/checkpoints.js';
 import { referenceDir } from './helpers/reference.js';
 
-function examples(): string[] {
+/** The js blocks of one README section. */
+function examples(section = '## Usage', end = '## Develop'): string[] {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const usage = readme.slice(readme.indexOf('## Usage'), readme.indexOf('## Develop'));
-  return [...usage.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  const text = readme.slice(readme.indexOf(section), readme.indexOf(end));
+  return [...text.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+}
+
+/** The commands of the README's sh blocks in one section. */
+function commands(section: string, end: string): string[] {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const text = readme.slice(readme.indexOf(section), readme.indexOf(end));
+  return [...text.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => (m[1] ?? '').split('\n').filter(Boolean));
 }
 
 /** The sample checkpoint with a preprocessor sized for its 32x32 inputs. */
@@ -34,6 +42,29 @@ function run(example: string): string {
 
 it('the README has the usage examples this test runs', () => {
   expect(examples()).toHaveLength(2);
+  expect(examples('## Quick start', '## Install')).toHaveLength(1);
+});
+
+it('the quick start classifies the bundled sample digits correctly, offline', () => {
+  const [build, classify = ''] = commands('## Quick start', '## Install');
+  expect(build).toBe('npm ci && npm run build');
+  const args = classify.split(' ');
+  expect(args.slice(0, 2)).toEqual(['node', 'dist/cli.js']);
+  const root = new URL('..', import.meta.url).pathname;
+  const images = readdirSync(join(root, 'samples/digits')).map((f) => join('samples/digits', f));
+  const expanded = args.slice(1).flatMap((a) => (a === 'samples/digits/*.png' ? images : [a]));
+  const out = execFileSync(process.execPath, expanded, {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, HF_HUB_OFFLINE: '1' },
+  });
+  const predicted = [...out.matchAll(/digit-(\d)\.png\n {2}0\.\d+ {2}(\d)/g)];
+  expect(predicted).toHaveLength(10);
+  for (const [, digit, label] of predicted) expect(label).toBe(digit);
+});
+
+it('the quick start JavaScript example runs', () => {
+  expect(run(examples('## Quick start', '## Install')[0] ?? '')).toMatch(/\{ label: '7', score: 0\.9\d+ \}/);
 });
 
 it('the README forward example runs', () => {

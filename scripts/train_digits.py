@@ -44,7 +44,7 @@ COMMAND = "python scripts/train_digits.py"
 SEED = 0
 EPOCHS = 100
 BATCH_SIZE = 64
-LR = 1e-3
+LR = 2e-3  # 1e-3 had not converged after 100 epochs; with warmup 2e-3 is stable
 WEIGHT_DECAY = 0.05
 WARMUP_EPOCHS = 5
 SIDE = 32  # sklearn's digits are 8x8; upscaled 4x so a 4x4 patch is one original pixel
@@ -68,11 +68,17 @@ def to_image(pixels):
 
 
 def augment(img, rng):
-    """A random small shift, and half the time a small rotation and scale.
+    """Half the time the image as is; otherwise a random small shift, and half of those times also a
+    small rotation and scale.
 
     Handwriting varies in position, slant and size, but flips or large rotations would turn one digit
     into another (6/9, 2/5), so the changes stay small. The background is black, as in the data.
+    Unchanged images matter: they are the only ones whose 4x4 patches each hold one flat original
+    pixel, as every held-out image and sample does; with augmentation alone the model saw them too
+    rarely and scored much worse on clean images than on augmented ones.
     """
+    if rng.random() < 0.5:
+        return img
     if rng.random() < 0.5:
         angle = math.radians(rng.uniform(-10.0, 10.0))
         scale = rng.uniform(0.9, 1.1)
@@ -98,6 +104,10 @@ def make_model():
         num_attention_heads=4,
         intermediate_size=128,
         use_relative_position_bias=True,  # one table per layer, as in fine-tuned BEiT checkpoints
+        # Both tables start at zero, so at first the model sees an unordered bag of patches; with
+        # relative position bias alone it took ~100 epochs to learn where strokes are (65% held-out
+        # accuracy). Absolute position embeddings as well (as BEiT allows) learn that in a few epochs.
+        use_absolute_position_embeddings=True,
         use_mean_pooling=True,
         layer_scale_init_value=0.1,
         hidden_dropout_prob=0.0,
@@ -185,15 +195,17 @@ digits 0-9, trained from scratch so that beit-node has a real model that works o
 demonstration and test model, not a production digit recogniser.
 
 - **Architecture**: BEiT, 32x32 input, 4x4 patches (64 tokens + CLS), hidden size 64, 4 layers,
-  4 heads, MLP 128, a relative position bias table per layer, layer scale, mean pooling.
+  4 heads, MLP 128, absolute position embeddings and a relative position bias table per layer,
+  layer scale, mean pooling.
 - **Data**: scikit-learn's bundled `load_digits` (1797 8x8 images, grey levels 0-16), a copy of the
   test set of the UCI "Optical Recognition of Handwritten Digits" dataset (E. Alpaydin, C. Kaynak, 1998).
   Split with `train_test_split(test_size=0.2, stratify=y, random_state=0)`: {n_train} training and
   {total} held-out images. Each image is upscaled 4x with NEAREST to 32x32 RGB, grey level
   round(v * 255 / 16).
 - **Training**: {epochs} epochs, batch {BATCH_SIZE}, AdamW (lr {LR:g}, weight decay {WEIGHT_DECAY:g}),
-  {WARMUP_EPOCHS} epochs of warmup then cosine decay, drop path 0.1, seed {SEED}; training images are
-  randomly shifted by up to 2 pixels and half the time rotated by up to 10 degrees and scaled by 0.9-1.1.
+  {WARMUP_EPOCHS} epochs of warmup then cosine decay, drop path 0.1, seed {SEED}. Half the training
+  images are augmented: shifted by up to 2 pixels, and half of those also rotated by up to 10 degrees
+  and scaled by 0.9-1.1.
   Made with transformers {transformers.__version__} and torch {torch.__version__} on the CPU:
 
       {COMMAND}

@@ -1,0 +1,63 @@
+// The bundled digits model does real work offline: the CLI names the held-out sample digits, and
+// the whole pipeline (PNG decode, bicubic resize, normalize, model) gives PyTorch's logits.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BeitForImageClassification, bundledModelDir } from '../ts/index.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'dist/cli.js');
+
+interface Sample {
+  file: string;
+  label: string;
+  logits: number[];
+  predicted: string;
+}
+
+const reference = JSON.parse(readFileSync(join(root, '__test__/fixtures/digits-reference.json'), 'utf8')) as {
+  samples: Sample[];
+};
+
+function softmax(logits: number[]): number[] {
+  const max = Math.max(...logits);
+  const exps = logits.map((x) => Math.exp(x - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((e) => e / sum);
+}
+
+describe('the bundled digits model', () => {
+  it('ships ten held-out samples, one per digit', () => {
+    expect(reference.samples.map((s) => s.label).sort()).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  });
+
+  it('is what the CLI classifies the samples with, correctly, offline', () => {
+    const images = reference.samples.map((s) => join(root, s.file));
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'classify', ...images, '--model', bundledModelDir(), '--top-k', '1', '--json'],
+      { encoding: 'utf8', env: { ...process.env, HF_HUB_OFFLINE: '1' } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const results = JSON.parse(r.stdout) as { image: string; predictions: { label: string; score: number }[] }[];
+    for (const [i, sample] of reference.samples.entries()) {
+      const [top] = results[i]?.predictions ?? [];
+      expect(top?.label, sample.file).toBe(sample.label);
+      const probabilities = softmax(sample.logits);
+      expect(top?.score).toBeCloseTo(Math.max(...probabilities), 4);
+    }
+  });
+
+  it('gives the logits PyTorch gives for the same files', async () => {
+    using model = await BeitForImageClassification.fromPretrained(bundledModelDir());
+    const { pixelValues } = await (model.processor ?? expect.unreachable()).preprocess(
+      reference.samples.map((s) => join(root, s.file)),
+    );
+    const { logits } = await model.forward({ pixelValues });
+    const want = reference.samples.flatMap((s) => s.logits);
+    expect(logits.dims).toEqual([reference.samples.length, 10]);
+    for (const [i, w] of want.entries())
+      expect(Math.abs((logits.data[i] ?? Number.NaN) - w)).toBeLessThan(1e-4 + 1e-4 * Math.abs(w));
+  });
+});
