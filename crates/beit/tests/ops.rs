@@ -3,7 +3,10 @@
 //! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
-use beit::ops::{adaptive_avg_pool2d, layer_norm, layer_norm_slow, resize_bicubic, resize_bilinear};
+use beit::ops::{
+    adaptive_avg_pool2d, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow, resize_bicubic,
+    resize_bilinear,
+};
 use beit::{Device, Tensor};
 
 fn ramp(n: usize) -> Tensor {
@@ -76,6 +79,47 @@ fn fused_layer_norm_equals_the_reference_and_survives_a_large_mean() {
 }
 
 /// LayerNorm computed in f64 from the same f32 inputs.
+#[test]
+fn fast_gelu_matches_the_exact_erf_form_everywhere() {
+    // Every float in [-12, 12] at a step of 1e-3, across the saturation points of erf.
+    let xs: Vec<f32> = (-12_000..=12_000).map(|i| i as f32 * 1e-3).collect();
+    let x = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
+    let exact: Vec<f64> = xs
+        .iter()
+        .map(|&v| {
+            let v = v as f64;
+            0.5 * v * (1.0 + erf_f64(v / std::f64::consts::SQRT_2))
+        })
+        .collect();
+    let fast = values(&gelu_erf(&x).unwrap());
+    let slow = values(&gelu_erf_slow(&x).unwrap());
+    // 1 + erf(x) cancels in f32 in the negative tail (as in torch): a few 1e-7 there are inherent.
+    let close = |a: f32, e: f64| (a as f64 - e).abs() <= 2e-6 + 1e-6 * e.abs();
+    for ((&f, &s), &e) in fast.iter().zip(&slow).zip(&exact) {
+        assert!(close(f, e), "fast {f} vs exact {e}");
+        assert!(close(s, e), "candle {s} vs exact {e}");
+    }
+}
+
+/// erf in f64 from its Taylor series, accurate to about 1e-9 for |x| <= 4 (the terms grow to
+/// e^16 before they shrink); beyond 4, 1 - |erf| < 2e-8, far below what the test resolves.
+fn erf_f64(x: f64) -> f64 {
+    if x.abs() > 4.0 {
+        return x.signum();
+    }
+    let mut term = x;
+    let mut sum = x;
+    for n in 1..200 {
+        term *= -x * x / n as f64;
+        let add = term / (2 * n + 1) as f64;
+        sum += add;
+        if add.abs() < 1e-17 {
+            break;
+        }
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
 fn layer_norm_f64(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let (rows, dim) = x.dims2().unwrap();
     let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();

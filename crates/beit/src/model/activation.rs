@@ -36,7 +36,7 @@ impl Activation {
 
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Activation::Gelu => xs.gelu_erf(),
+            Activation::Gelu => crate::ops::gelu::gelu_erf(xs),
             Activation::GeluTanh => xs.gelu(),
             Activation::Relu => xs.relu(),
             Activation::Silu => xs.silu(),

@@ -1,0 +1,33 @@
+// One contender in a fresh process: seconds from `import` to the first top-5 result for one photo
+// (page cache warm: compare.mjs runs it twice and keeps the second), then the peak RSS after a
+// batch-8 forward pass on random pixels (Linux). Prints one JSON line.
+//   node bench/cold_start.mjs beit-node|transformers.js MODEL_DIR PHOTO
+const [contender, modelDir, photo] = process.argv.slice(2);
+const start = performance.now();
+let firstResult;
+let batch8;
+
+if (contender === 'beit-node') {
+  const { BeitForImageClassification, Tensor } = await import('../dist/index.js');
+  const model = await BeitForImageClassification.fromPretrained(modelDir);
+  firstResult = await model.classify(photo, { topK: 5 });
+  const pixels = new Tensor(new Float32Array(8 * 3 * 224 * 224), [8, 3, 224, 224]);
+  batch8 = () => model.forward({ pixelValues: pixels });
+} else {
+  const { env, pipeline, Tensor } = await import('@huggingface/transformers');
+  const { basename, dirname } = await import('node:path');
+  env.allowRemoteModels = false;
+  env.localModelPath = dirname(modelDir);
+  const classifier = await pipeline('image-classification', basename(modelDir), { dtype: 'fp32' });
+  firstResult = await classifier(photo, { top_k: 5 });
+  const pixels = new Tensor('float32', new Float32Array(8 * 3 * 224 * 224), [8, 3, 224, 224]);
+  batch8 = () => classifier.model({ pixel_values: pixels });
+}
+const seconds = (performance.now() - start) / 1000;
+await batch8();
+// VmHWM, not getrusage's maxRSS: that one carries the parent's peak across fork and exec.
+const { readFileSync } = await import('node:fs');
+const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? Number.NaN);
+console.log(
+  JSON.stringify({ seconds, top: firstResult.flat()[0]?.label, peakRssMiB: hwm / 1024 }),
+);
