@@ -19,6 +19,7 @@ import {
   Tensor as TjsTensor,
 } from '@huggingface/transformers';
 import { BeitForImageClassification, Tensor } from '../dist/index.js';
+import { medianMs } from './median.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const modelDir = join(root, 'bench/models/beit-base-random');
@@ -35,15 +36,7 @@ if (!existsSync(join(modelDir, 'onnx/model_quantized.onnx'))) {
 }
 
 async function imagesPerSecond(batch, fn) {
-  await fn();
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  const median = times.sort((a, b) => a - b)[Math.floor(runs / 2)];
-  return (batch * 1000) / median;
+  return (batch * 1000) / (await medianMs(fn, runs));
 }
 
 const files = (batch) => Array.from({ length: batch }, (_, i) => photos[i % photos.length]);

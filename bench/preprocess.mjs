@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AutoImageProcessor, env, RawImage } from '@huggingface/transformers';
 import { BeitImageProcessor } from '../dist/index.js';
+import { medianMs } from './median.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const reference = join(root, 'crates/beit/tests/fixtures/reference/processor/cls224_bilinear');
@@ -27,16 +28,7 @@ const theirsOnce = async () => {
   return (await theirs(images)).pixel_values.data;
 };
 
-async function median(fn) {
-  await fn();
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(runs / 2)];
-}
+const median = (fn) => medianMs(fn, runs);
 
 /** Max and mean |difference| from HF's pixel values, in grey levels (values are (x/255 - 0.5)/0.5). */
 function errorVsHf(data) {

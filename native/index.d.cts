@@ -30,10 +30,8 @@ export declare class NativeModel {
   forward(id: number, inputs: NativeForwardInputs): Promise<NativeForwardOutput>
   /** Withdraws a request that has not started (it rejects with `E_ABORTED`); false if it has. */
   cancel(id: number): boolean
-  /** `[forward passes, requests]` the queue has run. */
-  get queueStats(): Array<number>
-  /** Requests waiting in the queue now. */
-  get waiting(): number
+  /** What waits in the queue now, and what it has run (all zero once disposed). */
+  get queueStats(): NativeQueueStats
   /**
    * Drops the model now: waiting requests fail, the weights are freed once a batch already
    * running ends.
@@ -124,6 +122,13 @@ export interface NativeProcessed {
   labels?: NativeIntTensor
   /** `[height, width]` of each image as decoded. */
   originalSizes: Array<Array<number>>
+}
+
+/** `{ waiting, batches, requests }` of a model's request queue. */
+export interface NativeQueueStats {
+  waiting: number
+  batches: number
+  requests: number
 }
 
 /** A float32 tensor handed back to JS. */

@@ -164,8 +164,7 @@ export abstract class BeitPreTrainedModel<Output> {
 
   /** The model's request queue: requests waiting now, and forward passes and requests run so far. */
   get queue(): { waiting: number; batches: number; requests: number } {
-    const [batches = 0, requests = 0] = this.#handle.queueStats;
-    return { waiting: this.#handle.waiting, batches, requests };
+    return this.#handle.queueStats;
   }
 
   /** Frees the model's native memory now. Later calls fail with `E_INVALID_ARGUMENT`. */

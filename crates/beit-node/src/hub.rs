@@ -13,6 +13,7 @@ use crate::error::{guard, to_js};
 
 /// `{ revision?, cacheDir?, endpoint?, token?, localFilesOnly? }`.
 #[napi(object)]
+#[derive(Default)]
 pub struct NativeHubOptions {
     pub revision: Option<String>,
     pub cache_dir: Option<String>,
@@ -87,13 +88,7 @@ pub fn resolve_model_dir(
     >,
 ) -> napi::Result<napi::bindgen_prelude::AsyncTask<ResolveTask>> {
     let files = repo_files(&files).map_err(to_js)?;
-    let options = options.unwrap_or(NativeHubOptions {
-        revision: None,
-        cache_dir: None,
-        endpoint: None,
-        token: None,
-        local_files_only: None,
-    });
+    let options = options.unwrap_or_default();
     let options = HubOptions {
         revision: options.revision,
         cache_dir: options.cache_dir.map(PathBuf::from),

@@ -55,6 +55,14 @@ impl TryFrom<&NativeForwardInputs> for ForwardInputs {
     }
 }
 
+/// `{ waiting, batches, requests }` of a model's request queue.
+#[napi(object)]
+pub struct NativeQueueStats {
+    pub waiting: f64,
+    pub batches: f64,
+    pub requests: f64,
+}
+
 /// A loaded model and the queue of its inference thread; `None` once disposed.
 struct Loaded {
     model: SharedModel,
@@ -131,17 +139,15 @@ impl NativeModel {
             .unwrap_or(false)
     }
 
-    /// `[forward passes, requests]` the queue has run.
+    /// What waits in the queue now, and what it has run (all zero once disposed).
     #[napi(getter)]
-    pub fn queue_stats(&self) -> Vec<f64> {
+    pub fn queue_stats(&self) -> NativeQueueStats {
         let stats = self.with_loaded(|l| Ok(l.queue.stats())).unwrap_or_default();
-        vec![stats.batches as f64, stats.requests as f64]
-    }
-
-    /// Requests waiting in the queue now.
-    #[napi(getter)]
-    pub fn waiting(&self) -> u32 {
-        self.with_loaded(|l| Ok(l.queue.waiting() as u32)).unwrap_or(0)
+        NativeQueueStats {
+            waiting: stats.waiting as f64,
+            batches: stats.batches as f64,
+            requests: stats.requests as f64,
+        }
     }
 
     /// Drops the model now: waiting requests fail, the weights are freed once a batch already

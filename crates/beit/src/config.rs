@@ -109,13 +109,16 @@ const PROBLEM_TYPES: [&str; 3] = [
     "multi_label_classification",
 ];
 
+/// The file a checkpoint keeps its config in.
+pub const CONFIG_FILE: &str = "config.json";
+
 impl BeitConfig {
     /// Reads `config.json` from a model directory (or the file itself), fills HF's defaults and
     /// validates the result.
     pub fn from_pretrained(path: impl AsRef<Path>) -> Result<Self> {
         let hint = "pass the directory of a HuggingFace BEiT checkpoint (config.json plus \
                     model.safetensors or pytorch_model.bin)";
-        read_config(path.as_ref(), "config.json", hint, Self::from_json_str)
+        read_config(path.as_ref(), CONFIG_FILE, hint, Self::from_json_str)
     }
 
     /// Parses a config from JSON text, fills HF's defaults and validates it.

@@ -63,6 +63,15 @@ fn submit(queue: &BatchQueue, id: u64, inputs: ForwardInputs) -> Receiver<Result
     rx
 }
 
+/// Submits a request and waits until the inference thread has taken it.
+fn submit_and_start(queue: &BatchQueue, id: u64, inputs: ForwardInputs) -> Receiver<Result<ModelOutput>> {
+    let reply = submit(queue, id, inputs);
+    while queue.waiting() > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    reply
+}
+
 fn options(max_batch_size: usize, max_wait_ms: u64, max_queue: usize) -> BatchOptions {
     BatchOptions {
         max_batch_size,
@@ -159,10 +168,7 @@ fn a_full_queue_refuses_and_a_waiting_request_can_be_cancelled() {
     let held = model.gate.lock().unwrap();
     let queue = BatchQueue::new(model.clone(), options(1, 0, 2)).unwrap();
     let mut inputs = images(4).into_iter();
-    let running = submit(&queue, 0, inputs.next().unwrap());
-    while queue.waiting() > 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let running = submit_and_start(&queue, 0, inputs.next().unwrap());
     let first = submit(&queue, 1, inputs.next().unwrap());
     let _second = submit(&queue, 2, inputs.next().unwrap());
     let refused = submit(&queue, 3, inputs.next().unwrap());
@@ -181,10 +187,7 @@ fn closing_fails_what_waits_and_refuses_new_requests() {
     let held = model.gate.lock().unwrap();
     let queue = BatchQueue::new(model.clone(), options(1, 0, 8)).unwrap();
     let mut inputs = images(3).into_iter();
-    let running = submit(&queue, 0, inputs.next().unwrap());
-    while queue.waiting() > 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let running = submit_and_start(&queue, 0, inputs.next().unwrap());
     let waiting = submit(&queue, 1, inputs.next().unwrap());
     queue.close();
     assert!(waiting

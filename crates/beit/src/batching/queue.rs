@@ -34,9 +34,11 @@ struct State {
     stats: QueueStats,
 }
 
-/// What the queue has run so far.
+/// What waits in the queue now, and what it has run so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
+    /// Requests waiting now.
+    pub waiting: u64,
     /// Forward passes run.
     pub batches: u64,
     /// Requests answered by them.
@@ -144,7 +146,11 @@ impl BatchQueue {
     }
 
     pub fn stats(&self) -> QueueStats {
-        self.shared.lock().stats
+        let state = self.shared.lock();
+        QueueStats {
+            waiting: state.waiting.len() as u64,
+            ..state.stats
+        }
     }
 }
 

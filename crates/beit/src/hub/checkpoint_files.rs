@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::cache::{Cached, RepoCache};
 use super::download::Downloader;
+use crate::config::CONFIG_FILE as CONFIG;
 use crate::error::{BeitError, Result};
+use crate::image::processor_config::PREPROCESSOR_FILE as PREPROCESSOR;
 use crate::weights::{shard_names, PYTORCH, SAFETENSORS, SAFETENSORS_INDEX};
-
-pub const CONFIG: &str = "config.json";
-pub const PREPROCESSOR: &str = "preprocessor_config.json";
 
 /// What a caller is about to load from a repo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

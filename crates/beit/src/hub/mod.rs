@@ -42,11 +42,6 @@ pub struct HubOptions {
     pub progress: Option<ProgressCallback>,
 }
 
-/// The hub cache directory, resolved as `huggingface_hub` resolves it.
-pub fn cache_root(options: &HubOptions) -> PathBuf {
-    HubSettings::resolve(options).cache_root
-}
-
 /// A local directory as given, or the snapshot of a repo id at the requested revision holding
 /// the `files` a caller needs, downloaded first if the cache lacks them.
 pub fn resolve_model_dir(name_or_dir: &str, files: RepoFiles, options: &HubOptions) -> Result<PathBuf> {

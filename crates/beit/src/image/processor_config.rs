@@ -116,16 +116,14 @@ impl Default for ImageProcessorConfig {
     }
 }
 
+/// The file a checkpoint keeps its image processor config in.
+pub const PREPROCESSOR_FILE: &str = "preprocessor_config.json";
+
 impl ImageProcessorConfig {
     /// Reads `preprocessor_config.json` from a checkpoint directory (or the file itself).
     pub fn from_pretrained(path: impl AsRef<Path>) -> Result<Self> {
         let hint = "pass the directory of a HuggingFace checkpoint, or build the processor from options";
-        read_config(
-            path.as_ref(),
-            "preprocessor_config.json",
-            hint,
-            Self::from_json_str,
-        )
+        read_config(path.as_ref(), PREPROCESSOR_FILE, hint, Self::from_json_str)
     }
 
     /// Parses the JSON, fills HF's defaults, folds the legacy `reduce_labels` key, validates.
