@@ -1,20 +1,25 @@
 //! Times BEiT-base forward passes (random weights, relative position bias) on the CPU, for
 //! profiling with `perf record` without Node in the way:
-//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS`.
+//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR]`.
 
 use std::time::Instant;
 
 use beit::{Architecture, BeitConfig, ForwardInputs, LoadOptions, Tensor};
 
 fn main() -> beit::Result<()> {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().unwrap_or(1));
-    let (batch, runs) = (args.next().unwrap_or(8), args.next().unwrap_or(3));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let (batch, runs) = (number(0, 8), number(1, 3));
     let config = BeitConfig {
         use_relative_position_bias: true,
         use_mean_pooling: true,
         ..BeitConfig::default()
     };
-    let model = Architecture::BeitForImageClassification.from_config(&config, &LoadOptions::default())?;
+    let architecture = Architecture::BeitForImageClassification;
+    let model = match args.get(2) {
+        Some(dir) => architecture.from_pretrained(dir.as_ref(), &LoadOptions::default())?,
+        None => architecture.from_config(&config, &LoadOptions::default())?,
+    };
     let pixels = Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &beit::Device::Cpu)?;
     let inputs = ForwardInputs::new(pixels);
     model.forward(&inputs)?;
@@ -30,3 +35,7 @@ fn main() -> beit::Result<()> {
     }
     Ok(())
 }
+
+// As in the Node addon (crates/beit-node/src/lib.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
