@@ -4,8 +4,8 @@
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
 use beit::ops::{
-    adaptive_avg_pool2d, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow, resize_bicubic,
-    resize_bilinear,
+    adaptive_avg_pool2d, attention, attention_slow, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow,
+    linear, linear_slow, resize_bicubic, resize_bilinear,
 };
 use beit::{Device, Tensor};
 
@@ -78,7 +78,49 @@ fn fused_layer_norm_equals_the_reference_and_survives_a_large_mean() {
     assert!(var.iter().all(|v| (v - 1.0).abs() < 1e-3), "{var:?}");
 }
 
-/// LayerNorm computed in f64 from the same f32 inputs.
+#[test]
+fn fused_attention_equals_the_tensor_op_reference() {
+    // 4 heads of 16 over 50 tokens, 3 images; a bias per head as the relative position bias comes.
+    let qkv = Tensor::randn(0f32, 1.0, (3, 50, 3 * 64), &Device::Cpu).unwrap();
+    let bias = Tensor::randn(0f32, 2.0, (1, 4, 50, 50), &Device::Cpu).unwrap();
+    for bias in [Some(&bias), None] {
+        let (context, probs) = attention(&qkv, bias, 4, true).unwrap();
+        let (want_context, want_probs) = attention_slow(&qkv, bias, 4, true).unwrap();
+        assert_eq!(context.dims(), &[3, 50, 64]);
+        assert!(max_abs_diff(&context, &want_context) < 1e-5);
+        assert!(max_abs_diff(&probs.unwrap(), &want_probs.unwrap()) < 1e-6);
+        // Without the probabilities the scores live in scratch space: the same context.
+        let (lean, none) = attention(&qkv, bias, 4, false).unwrap();
+        assert!(none.is_none());
+        assert_eq!(values(&lean), values(&context));
+    }
+    let err = attention(&qkv, None, 5, false).unwrap_err().to_string();
+    assert!(err.contains("5 heads"), "{err}");
+}
+
+#[test]
+fn fused_linear_adds_bias_and_residual_as_the_reference() {
+    let xs = Tensor::randn(0f32, 1.0, (2, 7, 24), &Device::Cpu).unwrap();
+    let w = Tensor::randn(0f32, 0.2, (40, 24), &Device::Cpu).unwrap();
+    let b = Tensor::randn(0f32, 1.0, 40, &Device::Cpu).unwrap();
+    let r = Tensor::randn(0f32, 1.0, (2, 7, 40), &Device::Cpu).unwrap();
+    for (bias, residual) in [
+        (Some(&b), Some(&r)),
+        (Some(&b), None),
+        (None, Some(&r)),
+        (None, None),
+    ] {
+        let got = linear(&xs, &w, bias, residual).unwrap();
+        let want = linear_slow(&xs, &w, bias, residual).unwrap();
+        assert_eq!(got.dims(), &[2, 7, 40]);
+        assert!(max_abs_diff(&got, &want) < 1e-5);
+    }
+    let err = linear(&xs, &w.t().unwrap(), None, None).unwrap_err().to_string();
+    assert!(err.contains("does not end in 40 features"), "{err}");
+    let err = linear(&xs, &w, Some(&b), Some(&xs)).unwrap_err().to_string();
+    assert!(err.contains("residual"), "{err}");
+}
+
 #[test]
 fn fast_gelu_matches_the_exact_erf_form_everywhere() {
     // Every float in [-12, 12] at a step of 1e-3, across the saturation points of erf.
@@ -120,6 +162,7 @@ fn erf_f64(x: f64) -> f64 {
     sum * 2.0 / std::f64::consts::PI.sqrt()
 }
 
+/// LayerNorm computed in f64 from the same f32 inputs.
 fn layer_norm_f64(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let (rows, dim) = x.dims2().unwrap();
     let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();

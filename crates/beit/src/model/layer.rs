@@ -1,12 +1,14 @@
 //! `BeitLayer` (modeling_beit.py; timm's `Block`): pre-norm attention and MLP, each with a residual
-//! and, when `layer_scale_init_value > 0`, a learned per-channel scale (lambda_1, lambda_2).
+//! and, when `layer_scale_init_value > 0`, a learned per-channel scale (lambda_1, lambda_2) that
+//! is folded into the projection before it.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
 use crate::model::activation::Activation;
 use crate::model::attention::{AttentionOutput, BeitAttention};
+use crate::model::dense::Dense;
 use crate::model::relative_position::Window;
 use crate::ops::LayerNorm;
 
@@ -14,29 +16,28 @@ use crate::ops::LayerNorm;
 pub struct BeitLayer {
     layernorm_before: LayerNorm,
     attention: BeitAttention,
-    lambdas: Option<(Tensor, Tensor)>,
     layernorm_after: LayerNorm,
-    intermediate: Linear,
+    intermediate: Dense,
     activation: Activation,
-    output: Linear,
+    output: Dense,
 }
 
 impl BeitLayer {
     pub fn new(cfg: &BeitConfig, window: Option<Window>, vb: VarBuilder) -> crate::error::Result<Self> {
         let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
-        let lambdas = if cfg.layer_scale_init_value > 0.0 {
-            Some((vb.get(d, "lambda_1")?, vb.get(d, "lambda_2")?))
+        let (lambda_1, lambda_2) = if cfg.layer_scale_init_value > 0.0 {
+            (Some(vb.get(d, "lambda_1")?), Some(vb.get(d, "lambda_2")?))
         } else {
-            None
+            (None, None)
         };
+        let intermediate = cfg.intermediate_size;
         Ok(Self {
             layernorm_before: LayerNorm::new(d, eps, vb.pp("layernorm_before"))?,
-            attention: BeitAttention::new(cfg, window, vb.pp("attention"))?,
-            lambdas,
+            attention: BeitAttention::new(cfg, window, lambda_1.as_ref(), vb.pp("attention"))?,
             layernorm_after: LayerNorm::new(d, eps, vb.pp("layernorm_after"))?,
-            intermediate: candle_nn::linear(d, cfg.intermediate_size, vb.pp("intermediate.dense"))?,
+            intermediate: Dense::new(d, intermediate, vb.pp("intermediate.dense"))?,
             activation: Activation::parse(&cfg.hidden_act)?,
-            output: candle_nn::linear(cfg.intermediate_size, d, vb.pp("output.dense"))?,
+            output: Dense::new(intermediate, d, vb.pp("output.dense"))?.scaled(lambda_2.as_ref())?,
         })
     }
 
@@ -48,20 +49,11 @@ impl BeitLayer {
         output_attentions: bool,
     ) -> candle_core::Result<AttentionOutput> {
         let normed = self.layernorm_before.forward(xs)?;
-        let (mut attn, probs) = self
+        let (hidden, probs) = self
             .attention
-            .forward(&normed, window, shared_bias, output_attentions)?;
-        if let Some((lambda_1, _)) = &self.lambdas {
-            attn = attn.broadcast_mul(lambda_1)?;
-        }
-        let hidden = (attn + xs)?;
+            .forward(&normed, xs, window, shared_bias, output_attentions)?;
         let mlp = self.layernorm_after.forward(&hidden)?;
-        let mlp = self.intermediate.forward(&mlp)?;
-        let mlp = self.output.forward(&self.activation.forward(&mlp)?)?;
-        let mlp = match &self.lambdas {
-            Some((_, lambda_2)) => mlp.broadcast_mul(lambda_2)?,
-            None => mlp,
-        };
-        Ok(((mlp + hidden)?, probs))
+        let mlp = self.activation.forward(&self.intermediate.forward(&mlp, None)?)?;
+        Ok((self.output.forward(&mlp, Some(&hidden))?, probs))
     }
 }

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod attention;
 pub mod beit_model;
+pub mod dense;
 pub mod embeddings;
 pub mod encoder;
 pub mod layer;

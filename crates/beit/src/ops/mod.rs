@@ -2,12 +2,18 @@
 //! function with a `*_slow` reference built from ordinary tensor ops, so a CUDA kernel can slot in
 //! beside the CPU one without touching the model code.
 
+pub mod attention;
+pub mod cpu_data;
 pub mod gelu;
 pub mod interpolate;
 pub mod layer_norm;
+pub mod linear;
 pub mod pool;
+pub mod simd;
 
+pub use attention::{attention, attention_slow};
 pub use gelu::{gelu_erf, gelu_erf_slow};
 pub use interpolate::{resize_bicubic, resize_bilinear};
 pub use layer_norm::{layer_norm, layer_norm_slow, LayerNorm};
+pub use linear::{linear, linear_slow};
 pub use pool::{adaptive_avg_pool2d, max_pool2x2};

@@ -1,0 +1,120 @@
+//! A linear layer whose bias and residual the matmul adds itself: gemm computes
+//! `dst = dst + x W^T` over a destination prefilled with `bias + residual`, which saves the
+//! separate passes (and the buffers) that adding each of them afterwards would take.
+
+use candle_core::{Device, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::ops::cpu_data::{is_cpu_f32, with_f32};
+
+/// `xs W^T + bias + residual` over the last dimension of `xs`; `weight` is `[out, in]` as in
+/// `torch.nn.Linear`, `residual` has the output's shape.
+pub fn linear(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    residual: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    let all_cpu_f32 = [Some(xs), Some(weight), bias, residual]
+        .into_iter()
+        .flatten()
+        .all(is_cpu_f32);
+    if !all_cpu_f32 {
+        return linear_slow(xs, weight, bias, residual);
+    }
+    let (n_out, n_in) = weight.dims2()?;
+    let mut shape = xs.dims().to_vec();
+    match shape.last_mut() {
+        Some(last) if *last == n_in => *last = n_out,
+        _ => candle_core::bail!("linear: input {:?} does not end in {n_in} features", xs.dims()),
+    }
+    if let Some(b) = bias {
+        if b.elem_count() != n_out {
+            candle_core::bail!("linear: bias has {} elements for {n_out} outputs", b.elem_count());
+        }
+    }
+    if let Some(r) = residual {
+        if r.dims() != shape.as_slice() {
+            candle_core::bail!(
+                "linear: residual {:?} is not the output shape {shape:?}",
+                r.dims()
+            );
+        }
+    }
+    let rows = xs.elem_count() / n_in;
+    let mut dst = prefill(rows, n_out, bias, residual)?;
+    with_f32(xs, |x| {
+        with_f32(weight, |w| {
+            let threads = rayon::current_num_threads();
+            let parallelism = if threads > 1 {
+                Parallelism::Rayon(threads)
+            } else {
+                Parallelism::None
+            };
+            // SAFETY: the pointers and strides describe `dst` [rows, out], `x` [rows, in] and
+            // W^T [in, out] (W [out, in] read through its strides), all within their buffers.
+            unsafe {
+                gemm::gemm(
+                    rows,
+                    n_out,
+                    n_in,
+                    dst.as_mut_ptr(),
+                    1,
+                    n_out as isize,
+                    bias.is_some() || residual.is_some(),
+                    x.as_ptr(),
+                    1,
+                    n_in as isize,
+                    w.as_ptr(),
+                    n_in as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                )
+            }
+        })
+    })??;
+    Tensor::from_vec(dst, shape, &Device::Cpu)
+}
+
+/// Reference implementation from tensor ops.
+pub fn linear_slow(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    residual: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    let mut ys = xs.broadcast_matmul(&weight.t()?)?;
+    if let Some(bias) = bias {
+        ys = ys.broadcast_add(bias)?;
+    }
+    match residual {
+        Some(r) => ys + r,
+        None => Ok(ys),
+    }
+}
+
+/// `rows x n_out` values holding `bias + residual` (zeros when there is neither).
+fn prefill(
+    rows: usize,
+    n_out: usize,
+    bias: Option<&Tensor>,
+    residual: Option<&Tensor>,
+) -> candle_core::Result<Vec<f32>> {
+    let mut dst = match residual {
+        Some(r) => with_f32(r, |r| r.to_vec())?,
+        None => vec![0f32; rows * n_out],
+    };
+    if let Some(bias) = bias {
+        with_f32(bias, |b| {
+            dst.par_chunks_mut(n_out)
+                .for_each(|row| row.iter_mut().zip(b).for_each(|(y, b)| *y += b))
+        })?;
+    }
+    Ok(dst)
+}
