@@ -2,13 +2,16 @@
 //!
 //! candle's CPU version evaluates libm's scalar `erff` on one thread: at batch 8 it took 39 ms of
 //! each BEiT-base layer's 300 (profile in bench/README.md). This one splits the tensor across the
-//! rayon pool and uses a rational approximation of erf that the compiler vectorizes (the one of
-//! Eigen and XLA for float32: erf is +-1 to float precision beyond |x| = 4, and within a few ulps
-//! inside), so f32 results stay within about 1e-7 of the exact function.
+//! rayon pool and uses a rational approximation of erf that the compiler vectorizes, with AVX2
+//! where the CPU has it (the approximation of Eigen and XLA for float32: erf is +-1 to float
+//! precision beyond |x| = 4, and within a few ulps inside), so f32 results stay within about 1e-7
+//! of the exact function.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
+
+use crate::ops::simd::dispatch;
 
 /// Elements per parallel task: large enough that splitting costs nothing measurable.
 const CHUNK: usize = 1 << 14;
@@ -82,9 +85,11 @@ impl CustomOp1 for GeluErf {
             .par_chunks_mut(CHUNK)
             .zip(input.par_chunks(CHUNK))
             .for_each(|(out, x)| {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = 0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2));
-                }
+                dispatch(|| {
+                    for (o, &v) in out.iter_mut().zip(x) {
+                        *o = 0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2));
+                    }
+                })
             });
         Ok((CpuStorage::F32(output), layout.shape().clone()))
     }

@@ -9,6 +9,8 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor, W
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use crate::ops::simd::dispatch;
+
 /// `y = (x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `xs`.
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
     if xs.device().is_cpu() {
@@ -98,19 +100,36 @@ fn cpu_layer_norm<T: WithDType>(
     let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(dim)
         .zip(x.par_chunks(dim))
-        .for_each(|(dst, src)| {
-            // Statistics in f64: a row is short, and an f32 running sum of a large-mean row
-            // loses the digits that the normalisation then magnifies.
-            let row: Vec<f64> = src.iter().map(|v| v.to_f64()).collect();
-            let mean = row.iter().sum::<f64>() / dim as f64;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / dim as f64;
-            let inv_std = 1.0 / (var + eps as f64).sqrt();
-            for (i, d) in dst.iter_mut().enumerate() {
-                let normed = ((row[i] - mean) * inv_std) as f32;
-                *d = T::from_f64((normed * w[i] + b[i]) as f64);
-            }
-        });
+        .for_each(|(dst, src)| dispatch(|| normalize_row(src, dst, &w, &b, eps)));
     Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
+}
+
+/// One row. Statistics in f64: a row is short, and an f32 running sum of a large-mean row loses
+/// the digits that the normalisation then magnifies.
+#[inline(always)]
+fn normalize_row<T: WithDType>(src: &[T], dst: &mut [T], w: &[f32], b: &[f32], eps: f32) {
+    let n = src.len() as f64;
+    let mean = sum_f64(src, |v| v) / n;
+    let var = sum_f64(src, |v| (v - mean) * (v - mean)) / n;
+    let inv_std = 1.0 / (var + eps as f64).sqrt();
+    for (((d, s), w), b) in dst.iter_mut().zip(src).zip(w).zip(b) {
+        let normed = ((s.to_f64() - mean) * inv_std) as f32;
+        *d = T::from_f64((normed * w + b) as f64);
+    }
+}
+
+/// `sum(f(x))` in f64 over eight lanes, so that the loop vectorizes.
+#[inline(always)]
+fn sum_f64<T: WithDType>(xs: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0f64; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(v.to_f64());
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|v| f(v.to_f64())).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// `torch.nn.LayerNorm(size, eps)` with its `weight` and `bias`.
