@@ -16,13 +16,17 @@ fn main() -> beit::Result<()> {
         ..BeitConfig::default()
     };
     let architecture = Architecture::BeitForImageClassification;
+    let start = Instant::now();
     let model = match args.get(2) {
         Some(dir) => architecture.from_pretrained(dir.as_ref(), &LoadOptions::default())?,
         None => architecture.from_config(&config, &LoadOptions::default())?,
     };
+    println!("load: {:.3} s", start.elapsed().as_secs_f64());
     let pixels = Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &beit::Device::Cpu)?;
     let inputs = ForwardInputs::new(pixels);
+    let start = Instant::now();
     model.forward(&inputs)?;
+    println!("first forward: {:.3} s", start.elapsed().as_secs_f64());
     for _ in 0..runs {
         let start = Instant::now();
         model.forward(&inputs)?;
