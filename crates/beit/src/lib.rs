@@ -11,6 +11,7 @@ pub mod heads;
 pub mod hub;
 pub mod image;
 pub mod loss;
+pub mod mapped_safetensors;
 pub mod model;
 pub mod ops;
 pub mod output;

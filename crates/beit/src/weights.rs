@@ -11,6 +11,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
+use crate::mapped_safetensors::MappedSafetensors;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
@@ -25,12 +26,20 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
         // SAFETY: the file is mapped read-only; like every reader of safetensors we assume
         // nobody truncates it while the model is alive.
         let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
-        Ok(VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
+        Ok(VarBuilder::from_backend(
+            Box::new(MappedSafetensors(st)),
+            dtype,
+            device.clone(),
+        ))
     } else if index.is_file() {
         let shards = shard_files(dir, &index)?;
         // SAFETY: as above.
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
-        Ok(VarBuilder::from_backend(Box::new(st), dtype, device.clone()))
+        Ok(VarBuilder::from_backend(
+            Box::new(MappedSafetensors(st)),
+            dtype,
+            device.clone(),
+        ))
     } else if pytorch.is_file() {
         VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))
     } else {

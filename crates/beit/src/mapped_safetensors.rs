@@ -1,0 +1,66 @@
+//! Safetensors read through a memory map that gives each tensor's pages back once it is copied.
+//!
+//! candle copies every tensor out of the map into its own buffer. The mapped pages the copy reads
+//! stay in the process's resident set until the map is dropped after loading, so the peak RSS
+//! held the weights twice (once mapped, once copied). Releasing the pages tensor by tensor
+//! (`MADV_DONTNEED` on a read-only file mapping: the page cache keeps them, a later read would
+//! fault them back in) leaves one copy.
+
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::Init;
+
+pub struct MappedSafetensors(pub MmapedSafetensors);
+
+impl MappedSafetensors {
+    fn release(&self, name: &str) {
+        if let Ok(view) = self.0.get(name) {
+            release_pages(view.data());
+        }
+    }
+}
+
+impl SimpleBackend for MappedSafetensors {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        hint: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let tensor = SimpleBackend::get(&self.0, shape, name, hint, dtype, dev);
+        self.release(name);
+        tensor
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let tensor = SimpleBackend::get_unchecked(&self.0, name, dtype, dev);
+        self.release(name);
+        tensor
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        SimpleBackend::contains_tensor(&self.0, name)
+    }
+}
+
+/// Drops the process's mapping of the pages under `bytes` (a read-only file mapping); the data
+/// stays readable.
+#[cfg(unix)]
+fn release_pages(bytes: &[u8]) {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+    // Only whole pages inside the tensor: a neighbour's pages may still be in use.
+    let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+    let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+    if end > start {
+        // SAFETY: [start, end) lies within a read-only file mapping that stays alive; dropping
+        // its pages changes no contents, only residency. Failure is harmless, so it is ignored.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+#[cfg(not(unix))]
+fn release_pages(_: &[u8]) {}
