@@ -7,10 +7,12 @@
 //   python scripts/make_bench_model.py && node bench/compare.mjs
 // Then each contender in a fresh process: import to first result for one photo (cold start, page
 // cache warm) and peak RSS after a batch-8 forward pass.
-// Environment: RUNS (timed runs per figure, default 3), BATCHES (default 1,8,32).
-import { spawnSync } from 'node:child_process';
+// The contenders take turns, one timed call each per round (see below); the figure is the median.
+// Environment: RUNS (timed rounds per figure, default 5), BATCHES (default 1,8,32).
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
   AutoModelForImageClassification,
@@ -19,7 +21,7 @@ import {
   Tensor as TjsTensor,
 } from '@huggingface/transformers';
 import { BeitForImageClassification, Tensor } from '../dist/index.js';
-import { medianMs } from './median.mjs';
+import { median } from './median.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const modelDir = join(root, 'bench/models/beit-base-random');
@@ -27,7 +29,7 @@ const imageDir = join(root, 'crates/beit/tests/fixtures/images');
 const photos = ['astronaut.png', 'camera.png', 'chelsea.png', 'coffee.png', 'grace_hopper.jpg'].map((f) =>
   join(imageDir, f),
 );
-const runs = Number(process.env.RUNS ?? 3);
+const runs = Number(process.env.RUNS ?? 5);
 const batches = (process.env.BATCHES ?? '1,8,32').split(',').map(Number);
 
 if (!existsSync(join(modelDir, 'onnx/model_quantized.onnx'))) {
@@ -35,23 +37,30 @@ if (!existsSync(join(modelDir, 'onnx/model_quantized.onnx'))) {
   process.exit(1);
 }
 
-async function imagesPerSecond(batch, fn) {
-  return (batch * 1000) / (await medianMs(fn, runs));
-}
-
 const files = (batch) => Array.from({ length: batch }, (_, i) => photos[i % photos.length]);
 const randomPixels = (batch) => Float32Array.from({ length: batch * 3 * 224 * 224 }, () => Math.random() * 2 - 1);
+const modes = ['model_only', 'end_to_end'];
 
+/** Seconds one call of `fn` takes. */
+async function seconds(fn) {
+  const start = performance.now();
+  await fn();
+  return (performance.now() - start) / 1000;
+}
+
+// A contender: `run(mode, batch)` does one call and resolves to its seconds; `close()` frees it.
 async function beitNode() {
   const model = await BeitForImageClassification.fromPretrained(modelDir, { batching: { maxBatchSize: 64 } });
-  const figures = { model_only: {}, end_to_end: {} };
-  for (const b of batches) {
-    const pixelValues = new Tensor(randomPixels(b), [b, 3, 224, 224]);
-    figures.model_only[b] = await imagesPerSecond(b, () => model.forward({ pixelValues }));
-    figures.end_to_end[b] = await imagesPerSecond(b, () => model.classify(files(b), { topK: 5 }));
-  }
-  await model.dispose();
-  return figures;
+  const pixels = new Map(batches.map((b) => [b, new Tensor(randomPixels(b), [b, 3, 224, 224])]));
+  return {
+    run: (mode, b) =>
+      seconds(() =>
+        mode === 'model_only'
+          ? model.forward({ pixelValues: pixels.get(b) })
+          : model.classify(files(b), { topK: 5 }),
+      ),
+    close: () => model.dispose(),
+  };
 }
 
 async function transformersJs(dtype) {
@@ -59,25 +68,42 @@ async function transformersJs(dtype) {
   env.localModelPath = join(modelDir, '..');
   const model = await AutoModelForImageClassification.from_pretrained('beit-base-random', { dtype });
   const classifier = await pipeline('image-classification', 'beit-base-random', { dtype });
-  const figures = { model_only: {}, end_to_end: {} };
-  for (const b of batches) {
-    const pixel_values = new TjsTensor('float32', randomPixels(b), [b, 3, 224, 224]);
-    figures.model_only[b] = await imagesPerSecond(b, () => model({ pixel_values }));
-    figures.end_to_end[b] = await imagesPerSecond(b, () => classifier(files(b), { top_k: 5 }));
-  }
-  await model.dispose();
-  await classifier.dispose();
-  return figures;
+  const pixels = new Map(batches.map((b) => [b, new TjsTensor('float32', randomPixels(b), [b, 3, 224, 224])]));
+  return {
+    run: (mode, b) =>
+      seconds(() =>
+        mode === 'model_only' ? model({ pixel_values: pixels.get(b) }) : classifier(files(b), { top_k: 5 }),
+      ),
+    close: async () => {
+      await model.dispose();
+      await classifier.dispose();
+    },
+  };
 }
 
-function pytorch() {
+/** PyTorch in a Python process that runs one request per line, or undefined without torch. */
+async function pytorch() {
   const python = process.env.BENCH_PYTHON ?? 'python3';
   const probe = spawnSync(python, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
   if (probe.status !== 0) return undefined;
-  const args = [join(root, 'bench/torch_bench.py'), modelDir, batches.join(','), String(runs), ...photos];
-  const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`torch_bench.py failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1));
+  const child = spawn(python, [join(root, 'bench/torch_bench.py'), modelDir, ...photos], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('torch_bench.py ended early (its error is above)');
+    return value;
+  };
+  const versions = JSON.parse(await next());
+  return {
+    name: `PyTorch ${versions.torch} fp32 eager`,
+    run: async (mode, b) => {
+      child.stdin.write(`${mode} ${b}\n`);
+      return Number(await next());
+    },
+    close: () => child.stdin.end(),
+  };
 }
 
 const contenders = {
@@ -85,19 +111,38 @@ const contenders = {
   'transformers.js fp32': await transformersJs('fp32'),
   'transformers.js q8': await transformersJs('q8'),
 };
-const torchFigures = pytorch();
-if (torchFigures) contenders[`PyTorch ${torchFigures.torch} fp32 eager`] = torchFigures;
+const torch = await pytorch();
+if (torch) contenders[torch.name] = torch;
+
+// Interleaved: each round times every contender once, so that the VM's slow spells (it has
+// neighbours) fall on all of them alike instead of on whichever ran at the time.
+const figures = Object.fromEntries(Object.keys(contenders).map((name) => [name, { model_only: {}, end_to_end: {} }]));
+for (const b of batches) {
+  for (const mode of modes) {
+    const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
+    for (let round = -1; round < runs; round++) {
+      for (const [name, contender] of Object.entries(contenders)) {
+        const s = await contender.run(mode, b);
+        if (round >= 0) times[name].push(s);
+      }
+    }
+    for (const [name, t] of Object.entries(times)) figures[name][mode][b] = b / median(t);
+  }
+}
+for (const contender of Object.values(contenders)) await contender.close();
 
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
-console.log(`beit-node ${version}, Node ${process.version}, ${runs} timed runs per figure (median), images/s\n`);
-for (const mode of ['model_only', 'end_to_end']) {
+console.log(
+  `beit-node ${version}, Node ${process.version}, ${runs} interleaved timed rounds per figure (median), images/s\n`,
+);
+for (const mode of modes) {
   console.log(`${mode.replaceAll('_', ' ')}:`);
   console.log(['contender', ...batches.map((b) => `batch ${b}`)].join(' | '));
-  for (const [name, f] of Object.entries(contenders)) {
+  for (const [name, f] of Object.entries(figures)) {
     console.log([name, ...batches.map((b) => f[mode][b].toFixed(2))].join(' | '));
   }
-  const ours = contenders['beit-node fp32'][mode];
-  for (const [name, f] of Object.entries(contenders)) {
+  const ours = figures['beit-node fp32'][mode];
+  for (const [name, f] of Object.entries(figures)) {
     if (name === 'beit-node fp32') continue;
     console.log([`beit-node / ${name}`, ...batches.map((b) => `${(ours[b] / f[mode][b]).toFixed(2)}x`)].join(' | '));
   }
@@ -120,9 +165,9 @@ const starts = {
   'beit-node fp32': coldStart(process.execPath, ['bench/cold_start.mjs', 'beit-node', modelDir, photo]),
   'transformers.js fp32': coldStart(process.execPath, ['bench/cold_start.mjs', 'transformers.js', modelDir, photo]),
 };
-if (torchFigures) {
+if (torch) {
   const python = process.env.BENCH_PYTHON ?? 'python3';
-  starts[`PyTorch ${torchFigures.torch} fp32 eager`] = coldStart(python, ['bench/torch_cold_start.py', modelDir, photo]);
+  starts[torch.name] = coldStart(python, ['bench/torch_cold_start.py', modelDir, photo]);
 }
 const weightsMiB = statSync(join(modelDir, 'model.safetensors')).size / 2 ** 20;
 console.log(`cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward (weights: ${weightsMiB.toFixed(0)} MiB):`);

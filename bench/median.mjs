@@ -9,5 +9,10 @@ export async function medianMs(fn, runs) {
     await fn();
     times.push(performance.now() - t);
   }
-  return times.sort((a, b) => a - b)[Math.floor(runs / 2)];
+  return median(times);
+}
+
+/** The middle value (the upper one of the two middles for an even count). */
+export function median(values) {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
