@@ -37,7 +37,7 @@ Options:
   --model <dir|repo id>  checkpoint directory or HuggingFace repo id (default ${DEFAULT_MODEL})
   --revision <rev>       branch, tag or commit of a repo id      --cache-dir <dir>  HuggingFace cache
   --offline              only the cache, no download (as HF_HUB_OFFLINE=1; HF_ENDPOINT, HF_TOKEN also apply)
-  --device <name>        cpu, cuda or cuda:N (default cpu)       --dtype <name>     float32, float16, bfloat16
+  --device <name>        cpu, cuda or cuda:N (default cpu)       --dtype <name>     float32, float16, bfloat16, q8
   --batch-size <n>       images per forward pass (default 8)     --json             machine-readable output
   --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment writes PNGs
   --npy <file>           embed: write features as .npy           --mask-ratio <r>   mim: share masked (0.4)

@@ -6,8 +6,13 @@
 /** Where a model runs: `'cpu'`, `'cuda'` (device 0) or `'cuda:N'`. */
 export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
 
-/** The precision a model computes in. */
-export type DTypeName = 'float32' | 'float16' | 'bfloat16';
+/**
+ * The precision a model computes in. `'q8'` (CPU only) runs the encoder's linear layers in int8
+ * (weights per output channel, activations per token, as transformers.js's `q8` does with
+ * onnxruntime's dynamic quantization) and everything else in float32: faster, with logits within
+ * about 1-3% of float32's (bench/README.md states the cost measured).
+ */
+export type DTypeName = 'float32' | 'float16' | 'bfloat16' | 'q8';
 
 import type { HubOptions } from './hub.js';
 

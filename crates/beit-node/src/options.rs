@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use beit::batching::BatchOptions;
-use beit::{parse_device, parse_dtype, BeitError, LoadOptions};
+use beit::{parse_device, parse_precision, BeitError, LoadOptions};
 use napi_derive::napi;
 
 /// `{ maxBatchSize?, maxWaitMs?, maxQueue? }`: how a model's request queue batches.
@@ -28,9 +28,11 @@ pub fn load_options(options: &Option<NativeLoadOptions>) -> beit::Result<LoadOpt
         Some(o) => (o.device.as_deref(), o.dtype.as_deref()),
         None => (None, None),
     };
+    let (dtype, quantization) = parse_precision(dtype.unwrap_or("float32"))?;
     Ok(LoadOptions {
         device: parse_device(device.unwrap_or("cpu"))?,
-        dtype: parse_dtype(dtype.unwrap_or("float32"))?,
+        dtype,
+        quantization,
     })
 }
 

@@ -1,10 +1,10 @@
 //! Times BEiT-base forward passes (random weights, relative position bias) on the CPU, for
 //! profiling with `perf record` without Node in the way:
-//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR]`.
+//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR [q8]]`.
 
 use std::time::Instant;
 
-use beit::{Architecture, BeitConfig, ForwardInputs, LoadOptions, Tensor};
+use beit::{Architecture, BeitConfig, ForwardInputs, LoadOptions, Quantization, Tensor};
 
 fn main() -> beit::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,9 +17,13 @@ fn main() -> beit::Result<()> {
     };
     let architecture = Architecture::BeitForImageClassification;
     let start = Instant::now();
+    let options = LoadOptions {
+        quantization: (args.get(3).map(String::as_str) == Some("q8")).then_some(Quantization::Int8),
+        ..LoadOptions::default()
+    };
     let model = match args.get(2) {
-        Some(dir) => architecture.from_pretrained(dir.as_ref(), &LoadOptions::default())?,
-        None => architecture.from_config(&config, &LoadOptions::default())?,
+        Some(dir) => architecture.from_pretrained(dir.as_ref(), &options)?,
+        None => architecture.from_config(&config, &options)?,
     };
     println!("load: {:.3} s", start.elapsed().as_secs_f64());
     let pixels = Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &beit::Device::Cpu)?;

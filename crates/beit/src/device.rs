@@ -5,6 +5,7 @@
 use candle_core::{DType, Device};
 
 use crate::error::{BeitError, Result};
+use crate::pretrained::Quantization;
 
 /// Resolves `cpu`, `cuda` or `cuda:N` to a device.
 pub fn parse_device(name: &str) -> Result<Device> {
@@ -35,13 +36,22 @@ fn bad_device(name: &str) -> BeitError {
 }
 
 /// Resolves `float32`, `float16` or `bfloat16` (and the short forms `f32`, `fp16`, ...).
+/// Resolves a precision name: a dtype, or `q8` (int8 weights and activations in the encoder's
+/// linear layers, f32 elsewhere; CPU only).
+pub fn parse_precision(name: &str) -> Result<(DType, Option<Quantization>)> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "q8" | "int8" => Ok((DType::F32, Some(Quantization::Int8))),
+        _ => Ok((parse_dtype(name)?, None)),
+    }
+}
+
 pub fn parse_dtype(name: &str) -> Result<DType> {
     match name.trim().to_ascii_lowercase().as_str() {
         "float32" | "f32" | "fp32" => Ok(DType::F32),
         "float16" | "f16" | "fp16" | "half" => Ok(DType::F16),
         "bfloat16" | "bf16" => Ok(DType::BF16),
         other => Err(BeitError::InvalidArgument(format!(
-            "unknown dtype {other:?}: use 'float32', 'float16' or 'bfloat16'"
+            "unknown dtype {other:?}: use 'float32', 'float16', 'bfloat16' or 'q8'"
         ))),
     }
 }

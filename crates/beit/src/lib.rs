@@ -21,13 +21,13 @@ pub mod weights;
 
 pub use architecture::Architecture;
 pub use config::BeitConfig;
-pub use device::{parse_device, parse_dtype};
+pub use device::{parse_device, parse_dtype, parse_precision};
 pub use error::{BeitError, Result};
 pub use heads::{
     BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
 };
 pub use model::BeitModel;
 pub use output::{ForwardInputs, ModelOutput};
-pub use pretrained::{BeitPreTrainedModel, LoadOptions};
+pub use pretrained::{BeitPreTrainedModel, LoadOptions, Quantization};
 
 pub use candle_core::{DType, Device, Tensor};

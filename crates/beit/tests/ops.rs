@@ -3,6 +3,7 @@
 //! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
+use beit::ops::int8_linear::Int8Linear;
 use beit::ops::{
     adaptive_avg_pool2d, attention, attention_slow, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow,
     linear, linear_slow, resize_bicubic, resize_bilinear,
@@ -119,6 +120,64 @@ fn fused_linear_adds_bias_and_residual_as_the_reference() {
     assert!(err.contains("does not end in 40 features"), "{err}");
     let err = linear(&xs, &w, Some(&b), Some(&xs)).unwrap_err().to_string();
     assert!(err.contains("residual"), "{err}");
+}
+
+/// Integers within int8 with a 127 in every row quantize with scale 1, exactly: the int8 layer
+/// must then give the f32 result to the last bit, whatever the shapes (odd inputs, a partial tile
+/// of channels, a partial group of rows).
+#[test]
+fn int8_linear_is_exact_on_integer_values_of_any_shape() {
+    let ints = |rows: usize, cols: usize, seed: usize| {
+        let v: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                if i % cols == 0 {
+                    127.0
+                } else {
+                    ((i * 7919 + seed) % 255) as f32 - 127.0
+                }
+            })
+            .collect();
+        Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
+    };
+    for (rows, n_in, n_out) in [(13, 23, 37), (1, 2, 16), (7, 64, 33)] {
+        let (x, w) = (ints(rows, n_in, 1), ints(n_out, n_in, 2));
+        let b = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
+        let r = Tensor::randn(0f32, 1.0, (rows, n_out), &Device::Cpu).unwrap();
+        let layer = Int8Linear::new(&w, Some(&b)).unwrap();
+        let got = layer.forward(&x, Some(&r)).unwrap();
+        let want = linear_slow(&x, &w, Some(&b), Some(&r)).unwrap();
+        assert_eq!(values(&got), values(&want), "{rows}x{n_in} -> {n_out}");
+    }
+}
+
+#[test]
+fn int8_linear_stays_within_quantization_error() {
+    let x = Tensor::randn(0f32, 1.0, (2, 50, 96), &Device::Cpu).unwrap();
+    let w = Tensor::randn(0f32, 0.05, (40, 96), &Device::Cpu).unwrap();
+    let b = Tensor::randn(0f32, 0.05, 40, &Device::Cpu).unwrap();
+    let got = Int8Linear::new(&w, Some(&b)).unwrap().forward(&x, None).unwrap();
+    let want = linear_slow(&x, &w, Some(&b), None).unwrap();
+    let scale: f32 = want.abs().unwrap().mean_all().unwrap().to_scalar().unwrap();
+    let err: f32 = (&got - &want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    // int8 steps of max/127 on both sides: about 1% of a typical output here.
+    assert!(
+        err < 0.03 * scale && err > 0.0,
+        "mean error {err} for mean |y| {scale}"
+    );
+    let wrong = Tensor::zeros((3, 95), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = Int8Linear::new(&w, None)
+        .unwrap()
+        .forward(&wrong, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not end in 96 features"), "{err}");
 }
 
 #[test]

@@ -83,6 +83,10 @@ impl BeitPreTrainedModel for BeitBackbone {
         &self.config
     }
 
+    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
+        Some(&mut self.encoder)
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         Self::check_inputs(inputs)?;
         let pixels = prepare_pixel_values(

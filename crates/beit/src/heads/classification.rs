@@ -7,6 +7,7 @@ use candle_nn::{Linear, VarBuilder};
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::loss;
+use crate::model::encoder::BeitEncoder;
 use crate::model::BeitModel;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
@@ -62,6 +63,10 @@ impl BeitPreTrainedModel for BeitForImageClassification {
 
     fn config(&self) -> &BeitConfig {
         self.beit.config()
+    }
+
+    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
+        self.beit.encoder_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

@@ -8,6 +8,7 @@ use candle_nn::{Linear, VarBuilder};
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::loss::{cross_entropy, IGNORE_INDEX};
+use crate::model::encoder::BeitEncoder;
 use crate::model::BeitModel;
 use crate::ops::LayerNorm;
 use crate::output::{ForwardInputs, ModelOutput};
@@ -48,6 +49,10 @@ impl BeitPreTrainedModel for BeitForMaskedImageModeling {
 
     fn config(&self) -> &BeitConfig {
         self.beit.config()
+    }
+
+    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
+        self.beit.encoder_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

@@ -11,6 +11,7 @@ use crate::heads::fcn_head::FcnHead;
 use crate::heads::fpn::Fpn;
 use crate::heads::uper_head::UperHead;
 use crate::loss::cross_entropy;
+use crate::model::encoder::BeitEncoder;
 use crate::model::pixel_values::{patch_grid, tokens_to_map};
 use crate::model::BeitModel;
 use crate::ops::resize_bilinear;
@@ -108,6 +109,10 @@ impl BeitPreTrainedModel for BeitForSemanticSegmentation {
 
     fn config(&self) -> &BeitConfig {
         self.beit.config()
+    }
+
+    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
+        self.beit.encoder_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

@@ -48,11 +48,16 @@ impl BeitAttention {
             None => None,
         };
         Ok(Self {
-            qkv: Dense::from_parts(qkv_w, qkv_b)?,
+            qkv: Dense::from_parts(qkv_w, qkv_b),
             output: Dense::new(d, d, vb.pp("output.dense"))?.scaled(output_scale)?,
             relative_position_bias,
             num_heads: cfg.num_attention_heads,
         })
+    }
+
+    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
+        self.qkv.quantize_int8()?;
+        self.output.quantize_int8()
     }
 
     /// `residual + lambda_1 * attention(xs)` over `[B, S, D]` tokens on patch grid `window`, plus

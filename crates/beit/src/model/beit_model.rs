@@ -129,6 +129,10 @@ impl BeitPreTrainedModel for BeitModel {
         &self.config
     }
 
+    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
+        Some(&mut self.encoder)
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         Ok(self.forward_base(inputs)?.into())
     }

@@ -1,39 +1,57 @@
 //! `nn.Linear` for the encoder, optionally followed by a learned per-channel scale that is folded
-//! into its weights at load, with the residual added by the matmul (see `ops::linear`).
+//! into its weights at load, with the residual added by the matmul (see `ops::linear`), in f32 or
+//! (after `quantize_int8`) int8.
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
+use crate::ops::int8_linear::Int8Linear;
+
 #[derive(Debug)]
-pub struct Dense {
-    weight: Tensor,
-    bias: Tensor,
+pub enum Dense {
+    Float { weight: Tensor, bias: Tensor },
+    Int8(Int8Linear),
 }
 
 impl Dense {
     /// Loads `weight` `[out, in]` and `bias` `[out]` from `vb`.
     pub fn new(n_in: usize, n_out: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        Self::from_parts(vb.get((n_out, n_in), "weight")?, vb.get(n_out, "bias")?)
+        Ok(Self::from_parts(
+            vb.get((n_out, n_in), "weight")?,
+            vb.get(n_out, "bias")?,
+        ))
     }
 
-    pub fn from_parts(weight: Tensor, bias: Tensor) -> candle_core::Result<Self> {
-        Ok(Self { weight, bias })
+    pub fn from_parts(weight: Tensor, bias: Tensor) -> Self {
+        Self::Float { weight, bias }
     }
 
     /// The layer followed by `y * scale`: `x (diag(scale) W)^T + scale * b`, BEiT's layer scale
     /// (lambda_1, lambda_2) at no cost per forward.
     pub fn scaled(self, scale: Option<&Tensor>) -> candle_core::Result<Self> {
-        match scale {
-            None => Ok(self),
-            Some(scale) => Ok(Self {
-                weight: self.weight.broadcast_mul(&scale.unsqueeze(1)?)?,
-                bias: (&self.bias * scale)?,
+        match (self, scale) {
+            (Self::Float { weight, bias }, Some(scale)) => Ok(Self::Float {
+                weight: weight.broadcast_mul(&scale.unsqueeze(1)?)?,
+                bias: (&bias * scale)?,
             }),
+            (Self::Int8(_), Some(_)) => candle_core::bail!("scale a layer before quantizing it"),
+            (dense, None) => Ok(dense),
         }
+    }
+
+    /// Replaces the f32 weights by int8 ones (freeing the f32 copy).
+    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
+        if let Self::Float { weight, bias } = self {
+            *self = Self::Int8(Int8Linear::new(weight, Some(bias))?);
+        }
+        Ok(())
     }
 
     /// `xs W^T + b (+ residual)`.
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        crate::ops::linear(xs, &self.weight, Some(&self.bias), residual)
+        match self {
+            Self::Float { weight, bias } => crate::ops::linear(xs, weight, Some(bias), residual),
+            Self::Int8(layer) => layer.forward(xs, residual),
+        }
     }
 }

@@ -45,6 +45,11 @@ impl BeitEncoder {
         Ok(Self { layers, shared_bias })
     }
 
+    /// Swaps every layer's linear layers for int8 ones.
+    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
+        self.layers.par_iter_mut().try_for_each(BeitLayer::quantize_int8)
+    }
+
     pub fn forward(
         &self,
         embeddings: &Tensor,

@@ -41,6 +41,12 @@ impl BeitLayer {
         })
     }
 
+    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
+        self.attention.quantize_int8()?;
+        self.intermediate.quantize_int8()?;
+        self.output.quantize_int8()
+    }
+
     pub fn forward(
         &self,
         xs: &Tensor,

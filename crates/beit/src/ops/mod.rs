@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod cpu_data;
 pub mod gelu;
+pub mod int8_linear;
 pub mod interpolate;
 pub mod layer_norm;
 pub mod linear;
