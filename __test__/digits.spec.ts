@@ -60,4 +60,21 @@ describe('the bundled digits model', () => {
     for (const [i, w] of want.entries())
       expect(Math.abs((logits.data[i] ?? Number.NaN) - w)).toBeLessThan(1e-4 + 1e-4 * Math.abs(w));
   });
+
+  it('keeps every label in q8, with logits near the fp32 ones of PyTorch', async () => {
+    using model = await BeitForImageClassification.fromPretrained(bundledModelDir(), { dtype: 'q8' });
+    const { pixelValues } = await (model.processor ?? expect.unreachable()).preprocess(
+      reference.samples.map((s) => join(root, s.file)),
+    );
+    const { logits } = await model.forward({ pixelValues });
+    let maxError = 0;
+    for (const [i, sample] of reference.samples.entries()) {
+      const row = Array.from(logits.data.slice(i * 10, (i + 1) * 10));
+      expect(String(row.indexOf(Math.max(...row))), sample.file).toBe(sample.label);
+      for (const [j, w] of sample.logits.entries()) maxError = Math.max(maxError, Math.abs((row[j] ?? Number.NaN) - w));
+    }
+    // Quantized (not fp32 under another name), and within 2% of the logits' scale (about 13).
+    expect(maxError).toBeGreaterThan(1e-3);
+    expect(maxError).toBeLessThan(0.25);
+  });
 });

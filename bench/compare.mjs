@@ -49,8 +49,8 @@ async function seconds(fn) {
 }
 
 // A contender: `run(mode, batch)` does one call and resolves to its seconds; `close()` frees it.
-async function beitNode() {
-  const model = await BeitForImageClassification.fromPretrained(modelDir, { batching: { maxBatchSize: 64 } });
+async function beitNode(dtype) {
+  const model = await BeitForImageClassification.fromPretrained(modelDir, { dtype, batching: { maxBatchSize: 64 } });
   const pixels = new Map(batches.map((b) => [b, new Tensor(randomPixels(b), [b, 3, 224, 224])]));
   return {
     run: (mode, b) =>
@@ -107,7 +107,8 @@ async function pytorch() {
 }
 
 const contenders = {
-  'beit-node fp32': await beitNode(),
+  'beit-node fp32': await beitNode('float32'),
+  'beit-node q8': await beitNode('q8'),
   'transformers.js fp32': await transformersJs('fp32'),
   'transformers.js q8': await transformersJs('q8'),
 };
@@ -131,6 +132,12 @@ for (const b of batches) {
 }
 for (const contender of Object.values(contenders)) await contender.close();
 
+const ratios = [
+  ['beit-node fp32', torch?.name],
+  ['beit-node fp32', 'transformers.js fp32'],
+  ['beit-node q8', 'transformers.js q8'],
+  ['beit-node q8', 'transformers.js fp32'],
+];
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 console.log(
   `beit-node ${version}, Node ${process.version}, ${runs} interleaved timed rounds per figure (median), images/s\n`,
@@ -141,10 +148,10 @@ for (const mode of modes) {
   for (const [name, f] of Object.entries(figures)) {
     console.log([name, ...batches.map((b) => f[mode][b].toFixed(2))].join(' | '));
   }
-  const ours = figures['beit-node fp32'][mode];
-  for (const [name, f] of Object.entries(figures)) {
-    if (name === 'beit-node fp32') continue;
-    console.log([`beit-node / ${name}`, ...batches.map((b) => `${(ours[b] / f[mode][b]).toFixed(2)}x`)].join(' | '));
+  for (const [ours, theirs] of ratios) {
+    const [a, b] = [figures[ours]?.[mode], figures[theirs]?.[mode]];
+    if (!a || !b) continue;
+    console.log([`${ours} / ${theirs}`, ...batches.map((n) => `${(a[n] / b[n]).toFixed(2)}x`)].join(' | '));
   }
   console.log('');
 }
