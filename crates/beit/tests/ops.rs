@@ -122,25 +122,25 @@ fn fused_linear_adds_bias_and_residual_as_the_reference() {
     assert!(err.contains("residual"), "{err}");
 }
 
-/// Integers within int8 with a 127 in every row quantize with scale 1, exactly: the int8 layer
-/// must then give the f32 result to the last bit, whatever the shapes (odd inputs, a partial tile
-/// of channels, a partial group of rows).
+/// Integers that quantize with scale 1 (weights in -127..=127 with a 127 in every row, inputs
+/// spanning exactly -63..=64) go through the int8 layer exactly: it must give the f32 result to
+/// the last bit, whatever the shapes (odd inputs, a partial tile of channels, a partial group of
+/// rows).
 #[test]
 fn int8_linear_is_exact_on_integer_values_of_any_shape() {
-    let ints = |rows: usize, cols: usize, seed: usize| {
+    let ints = |rows: usize, cols: usize, lo: i64, hi: i64, seed: usize| {
+        let span = (hi - lo + 1) as usize;
         let v: Vec<f32> = (0..rows * cols)
-            .map(|i| {
-                if i % cols == 0 {
-                    127.0
-                } else {
-                    ((i * 7919 + seed) % 255) as f32 - 127.0
-                }
+            .map(|i| match i % cols {
+                0 => hi as f32,
+                1 => lo as f32,
+                _ => (((i * 7919 + seed) % span) as i64 + lo) as f32,
             })
             .collect();
         Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
     };
-    for (rows, n_in, n_out) in [(13, 23, 37), (1, 2, 16), (7, 64, 33)] {
-        let (x, w) = (ints(rows, n_in, 1), ints(n_out, n_in, 2));
+    for (rows, n_in, n_out) in [(13, 23, 37), (1, 2, 16), (7, 64, 33), (6, 9, 48)] {
+        let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));
         let b = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
         let r = Tensor::randn(0f32, 1.0, (rows, n_out), &Device::Cpu).unwrap();
         let layer = Int8Linear::new(&w, Some(&b)).unwrap();

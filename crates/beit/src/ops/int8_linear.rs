@@ -1,12 +1,13 @@
-//! A linear layer in int8: weights quantized per output channel at load, activations per row
-//! at each call (symmetric, dynamic), products summed in i32 and scaled back to f32 with the bias
-//! and residual added. The reduced-precision path (`LoadOptions::quantize`).
+//! A linear layer in int8: weights quantized per output channel at load (symmetric), activations
+//! per row at each call (asymmetric, 7 bits), products summed in i32 and scaled back to f32 with
+//! the bias and residual added. The reduced-precision path (`LoadOptions::quantization`).
 //!
 //! Neither candle's quantized matmul (per-row dot products without VNNI: 20-25 GFLOP/s here,
 //! against 100-160 for its f32 gemm; `examples/qmatmul_timing.rs`) nor another crate offers a
-//! blocked int8 GEMM for AVX2, so the kernel is our own: i16 operands (int8 values, so no
-//! `vpmaddubsw` saturation) through `vpmaddwd`, 16 multiply-adds per instruction against 8 for an
-//! f32 FMA, on weights packed 16 output channels by 2 inputs per vector.
+//! blocked int8 GEMM for AVX2, so the kernel is our own: `vpmaddubsw` multiplies 32 unsigned
+//! activation bytes by 32 signed weight bytes, `vpmaddwd` widens the pairs to i32. Activations get
+//! 7 bits (0..=127) so that no pair sum (at most 2 x 127 x 127) saturates its i16; the zero point
+//! is taken out in the epilogue through each channel's weight sum.
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -16,19 +17,30 @@ use crate::ops::simd::dispatch;
 
 /// Output channels per packed tile: two AVX2 vectors of eight i32 sums.
 const NR: usize = 16;
-/// Rows per microkernel call: 12 accumulators, 2 weight vectors and a broadcast fit in the 16
-/// AVX2 registers.
-const MR: usize = 6;
+/// Rows per microkernel call: 8 accumulators, 2 weight vectors, the broadcast, the ones and two
+/// temporaries fit in the 16 AVX2 registers.
+const MR: usize = 4;
+/// Inputs per i32 lane: `vpmaddubsw` + `vpmaddwd` sum four byte products.
+const KG: usize = 4;
 
 #[derive(Debug)]
 pub struct Int8Linear {
-    /// `[tiles][k_pad / 2][NR][2]`: for each pair of inputs, 16 channels' two weights side by side.
-    packed: Vec<i16>,
+    /// `[tiles][k_pad / 4][NR][4]`: for each group of four inputs, 16 channels' weights.
+    packed: Vec<i8>,
     /// Per output channel: the weight that the int8 value 1 stands for.
     scales: Vec<f32>,
+    /// Per output channel: the sum of its int8 weights, to remove the activations' zero point.
+    sums: Vec<i32>,
     bias: Vec<f32>,
     n_in: usize,
     n_out: usize,
+}
+
+/// One row of quantized activations: `x = (q - zero) * scale`.
+#[derive(Clone, Copy, Debug, Default)]
+struct RowQuant {
+    scale: f32,
+    zero: i32,
 }
 
 impl Int8Linear {
@@ -49,10 +61,11 @@ impl Int8Linear {
                 bias.len()
             );
         }
-        let (packed, scales) = with_f32(&weight, |w| pack(w, n_out, n_in))?;
+        let (packed, scales, sums) = with_f32(&weight, |w| pack(w, n_out, n_in))?;
         Ok(Self {
             packed,
             scales,
+            sums,
             bias,
             n_in,
             n_out,
@@ -79,22 +92,22 @@ impl Int8Linear {
             }
         }
         let rows = xs.elem_count() / self.n_in;
-        let (xq, row_scales) = with_f32(xs, |x| quantize_rows(x, self.n_in))?;
+        let (xq, quants) = with_f32(xs, |x| quantize_rows(x, self.n_in))?;
         let mut dst = match residual {
             Some(r) => with_f32(r, |r| r.to_vec())?,
             None => vec![0f32; rows * self.n_out],
         };
-        self.matmul(&xq, &row_scales, &mut dst);
+        self.matmul(&xq, &quants, &mut dst);
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
 
-    fn k_pairs(&self) -> usize {
-        self.n_in.div_ceil(2)
+    fn k_groups(&self) -> usize {
+        self.n_in.div_ceil(KG)
     }
 
-    /// `dst += (xq W^T) * scales + bias`, blocks of rows in parallel.
-    fn matmul(&self, xq: &[i16], row_scales: &[f32], dst: &mut [f32]) {
-        let rows = row_scales.len();
+    /// `dst += dequantized(xq W^T) + bias`, blocks of rows in parallel.
+    fn matmul(&self, xq: &[u8], quants: &[RowQuant], dst: &mut [f32]) {
+        let rows = quants.len();
         let threads = rayon::current_num_threads().max(1);
         // Four blocks per thread for balance, whole microkernel row groups, at most 96 rows so
         // that a block's activations stay in L2.
@@ -103,7 +116,7 @@ impl Int8Linear {
         (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
             let rows_here = block.min(rows - b * block);
             // SAFETY: block b writes only its own rows of `dst`.
-            unsafe { self.matmul_block(xq, row_scales, b * block, rows_here, out) }
+            unsafe { self.matmul_block(xq, quants, b * block, rows_here, out) }
         });
     }
 
@@ -111,135 +124,162 @@ impl Int8Linear {
     /// `out` is the `[rows, n_out]` destination; no other thread writes rows `first..first+count`.
     unsafe fn matmul_block(
         &self,
-        xq: &[i16],
-        row_scales: &[f32],
+        xq: &[u8],
+        quants: &[RowQuant],
         first: usize,
         count: usize,
         out: SharedMut,
     ) {
-        let k_pad = 2 * self.k_pairs();
-        let tile_len = self.k_pairs() * 2 * NR;
+        let k_pad = KG * self.k_groups();
+        let tile_len = self.k_groups() * KG * NR;
         for (tile, w) in self.packed.chunks_exact(tile_len).enumerate() {
             let mut row = first;
             while row < first + count {
                 let mr = MR.min(first + count - row);
+                #[cfg(target_arch = "x86_64")]
+                if (tile + 1) * NR <= self.n_out && std::arch::is_x86_feature_detected!("avx2") {
+                    let c0 = tile * NR;
+                    let epilogue = avx2::Epilogue {
+                        dst: out.0.add(row * self.n_out + c0),
+                        stride: self.n_out,
+                        quants: &quants[row..row + mr],
+                        scales: &self.scales[c0..c0 + NR],
+                        bias: &self.bias[c0..c0 + NR],
+                        weight_sums: &self.sums[c0..c0 + NR],
+                    };
+                    assert!(xq.len() >= (row + mr - 1) * k_pad + k_pad && w.len() >= tile_len);
+                    // SAFETY: AVX2 is present; the assert bounds the reads; the destination rows
+                    // are this block's and the tile's 16 columns lie within them.
+                    avx2::microkernel_into(
+                        xq[row * k_pad..].as_ptr(),
+                        k_pad,
+                        mr,
+                        w.as_ptr(),
+                        self.k_groups(),
+                        &epilogue,
+                    );
+                    row += mr;
+                    continue;
+                }
                 let mut sums = [[0i32; NR]; MR];
-                microkernel(&xq[row * k_pad..], k_pad, mr, w, self.k_pairs(), &mut sums);
+                microkernel(&xq[row * k_pad..], k_pad, mr, w, self.k_groups(), &mut sums);
                 for (r, sums) in sums.iter().enumerate().take(mr) {
-                    self.store(tile, row + r, row_scales[row + r], sums, out);
+                    self.store(tile, row + r, quants[row + r], sums, out);
                 }
                 row += mr;
             }
         }
     }
 
-    /// Scales one row's sums for one tile back to f32 and adds them (with the bias) to `out`.
-    unsafe fn store(&self, tile: usize, row: usize, row_scale: f32, sums: &[i32; NR], out: SharedMut) {
+    /// Scales one row's sums for one tile back to f32 and adds them (with the bias) to `out`
+    /// (the AVX2 kernel does this itself for whole tiles, in the same order of operations).
+    unsafe fn store(&self, tile: usize, row: usize, q: RowQuant, sums: &[i32; NR], out: SharedMut) {
         let c0 = tile * NR;
         let n = NR.min(self.n_out - c0);
         let dst = out.0.add(row * self.n_out + c0);
-        if n == NR {
-            // A whole tile: fixed-size arrays, so the loop is unrolled into vector instructions.
-            let dst = &mut *(dst as *mut [f32; NR]);
-            let scales: &[f32; NR] = self.scales[c0..c0 + NR].try_into().expect("a whole tile");
-            let bias: &[f32; NR] = self.bias[c0..c0 + NR].try_into().expect("a whole tile");
-            dispatch(|| {
-                for c in 0..NR {
-                    dst[c] += sums[c] as f32 * row_scale * scales[c] + bias[c];
-                }
-            });
-            return;
-        }
-        let dst = std::slice::from_raw_parts_mut(dst, n);
-        let (scales, bias) = (&self.scales[c0..c0 + n], &self.bias[c0..c0 + n]);
-        for (((y, &s), &scale), &b) in dst.iter_mut().zip(sums).zip(scales).zip(bias) {
-            *y += s as f32 * row_scale * scale + b;
+        for (c, &sum) in sums.iter().enumerate().take(n) {
+            let s = sum - q.zero * self.sums[c0 + c];
+            *dst.add(c) += s as f32 * q.scale * self.scales[c0 + c] + self.bias[c0 + c];
         }
     }
 }
 
-/// Packs `w` `[n_out, n_in]` into tiles of `NR` channels, int8 values in i16, with per-channel
-/// scales; channels and inputs past the ends are zero.
-fn pack(w: &[f32], n_out: usize, n_in: usize) -> (Vec<i16>, Vec<f32>) {
-    let k_pairs = n_in.div_ceil(2);
+/// Packs `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8 sums;
+/// channels and inputs past the ends are zero.
+fn pack(w: &[f32], n_out: usize, n_in: usize) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
+    let k_groups = n_in.div_ceil(KG);
     let tiles = n_out.div_ceil(NR);
-    let scales: Vec<f32> = w.chunks_exact(n_in).map(scale_of).collect();
-    let mut packed = vec![0i16; tiles * k_pairs * 2 * NR];
-    let mut row_q = vec![0i16; n_in];
+    let mut packed = vec![0i8; tiles * k_groups * KG * NR];
+    let mut scales = Vec::with_capacity(n_out);
+    let mut sums = Vec::with_capacity(n_out);
+    let mut row_q = vec![0i8; n_in];
     for (o, row) in w.chunks_exact(n_in).enumerate() {
-        dispatch(|| quantize_row(row, &mut row_q));
+        scales.push(dispatch(|| quantize_weights(row, &mut row_q)));
+        sums.push(row_q.iter().map(|&q| q as i32).sum());
         let (tile, lane) = (o / NR, o % NR);
         for (k, &q) in row_q.iter().enumerate() {
-            packed[((tile * k_pairs + k / 2) * NR + lane) * 2 + k % 2] = q;
+            packed[((tile * k_groups + k / KG) * NR + lane) * KG + k % KG] = q;
         }
     }
-    (packed, scales)
+    (packed, scales, sums)
 }
 
-/// The scale that maps the largest magnitude of `values` to 127 (1 for all zeros).
-fn scale_of(values: &[f32]) -> f32 {
-    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-    if max > 0.0 {
-        max / 127.0
-    } else {
-        1.0
-    }
-}
-
-/// Quantizes each row of `x` (`n_in` values) with its own scale, padded to an even length.
-fn quantize_rows(x: &[f32], n_in: usize) -> (Vec<i16>, Vec<f32>) {
-    let k_pad = n_in.next_multiple_of(2);
-    let rows = x.len() / n_in;
-    let mut xq = vec![0i16; rows * k_pad];
-    let mut scales = vec![0f32; rows];
-    xq.par_chunks_mut(k_pad)
-        .zip(x.par_chunks(n_in))
-        .zip(scales.par_iter_mut())
-        .for_each(|((q, row), scale)| dispatch(|| *scale = quantize_row(row, q)));
-    (xq, scales)
-}
-
-/// Quantizes one row into `q`, returning its scale.
+/// Symmetric int8 (-127..=127) for one channel's weights; returns the scale.
 #[inline(always)]
-fn quantize_row(row: &[f32], q: &mut [i16]) -> f32 {
-    let scale = scale_of(row);
+fn quantize_weights(row: &[f32], q: &mut [i8]) -> f32 {
+    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
     let inv = 1.0 / scale;
     for (q, &v) in q.iter_mut().zip(row) {
         // Ties to even: one vector instruction, where `round` is a libm call per value.
-        *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i16;
+        *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
     }
     scale
 }
 
+/// Quantizes each row of `x` (`n_in` values) to 0..=127 with its own scale and zero point,
+/// padded with zeros to a multiple of `KG` (the padded weights are zero).
+fn quantize_rows(x: &[f32], n_in: usize) -> (Vec<u8>, Vec<RowQuant>) {
+    let k_pad = n_in.next_multiple_of(KG);
+    let rows = x.len() / n_in;
+    let mut xq = vec![0u8; rows * k_pad];
+    let mut quants = vec![RowQuant::default(); rows];
+    xq.par_chunks_mut(k_pad)
+        .zip(x.par_chunks(n_in))
+        .zip(quants.par_iter_mut())
+        .for_each(|((q, row), quant)| dispatch(|| *quant = quantize_activations(row, q)));
+    (xq, quants)
+}
+
+/// One row to 0..=127, the range stretched to include 0 so that 0 is exact (as padding needs).
+#[inline(always)]
+fn quantize_activations(row: &[f32], q: &mut [u8]) -> RowQuant {
+    let (min, max) = row
+        .iter()
+        .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let scale = if max > min { (max - min) / 127.0 } else { 1.0 };
+    let inv = 1.0 / scale;
+    let zero = (-min * inv).round_ties_even().clamp(0.0, 127.0);
+    for (q, &v) in q.iter_mut().zip(row) {
+        *q = (v * inv + zero).round_ties_even().clamp(0.0, 127.0) as u8;
+    }
+    RowQuant {
+        scale,
+        zero: zero as i32,
+    }
+}
+
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of `x` (row stride `k_pad`) and one
 /// packed tile `w`.
-fn microkernel(x: &[i16], k_pad: usize, mr: usize, w: &[i16], k_pairs: usize, sums: &mut [[i32; NR]; MR]) {
-    assert!(x.len() >= (mr - 1) * k_pad + 2 * k_pairs && w.len() >= k_pairs * 2 * NR);
+fn microkernel(x: &[u8], k_pad: usize, mr: usize, w: &[i8], k_groups: usize, sums: &mut [[i32; NR]; MR]) {
+    assert!(x.len() >= (mr - 1) * k_pad + KG * k_groups && w.len() >= k_groups * KG * NR);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 is present; the assert above bounds every read.
-            unsafe { avx2::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_pairs, sums) };
+            unsafe { avx2::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups, sums) };
             return;
         }
     }
-    microkernel_scalar(x, k_pad, mr, w, k_pairs, sums);
+    microkernel_scalar(x, k_pad, mr, w, k_groups, sums);
 }
 
 fn microkernel_scalar(
-    x: &[i16],
+    x: &[u8],
     k_pad: usize,
     mr: usize,
-    w: &[i16],
-    k_pairs: usize,
+    w: &[i8],
+    k_groups: usize,
     sums: &mut [[i32; NR]; MR],
 ) {
     for (r, sums) in sums.iter_mut().enumerate().take(mr) {
         let x = &x[r * k_pad..];
-        for p in 0..k_pairs {
-            let w = &w[p * 2 * NR..(p + 1) * 2 * NR];
+        for g in 0..k_groups {
+            let w = &w[g * KG * NR..(g + 1) * KG * NR];
             for (c, sum) in sums.iter_mut().enumerate() {
-                *sum += x[2 * p] as i32 * w[2 * c] as i32 + x[2 * p + 1] as i32 * w[2 * c + 1] as i32;
+                for j in 0..KG {
+                    *sum += x[KG * g + j] as i32 * w[KG * c + j] as i32;
+                }
             }
         }
     }
@@ -249,47 +289,93 @@ fn microkernel_scalar(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{MR, NR};
+    use super::{RowQuant, KG, MR, NR};
 
+    /// Where a whole tile's results go: `dst[r][c] += ((sum - zero_r * weight_sums[c]) as f32 *
+    /// scale_r * scales[c] + bias[c])`, row `r` at `dst + r * stride`.
+    pub struct Epilogue<'a> {
+        pub dst: *mut f32,
+        pub stride: usize,
+        pub quants: &'a [RowQuant],
+        pub scales: &'a [f32],
+        pub bias: &'a [f32],
+        pub weight_sums: &'a [i32],
+    }
+
+    /// The microkernel with the epilogue in registers, for a whole tile of `NR` channels.
+    ///
     /// # Safety
-    /// AVX2 is available; `x` holds `mr` rows of `2 * k_pairs` values at stride `k_pad`, `w` a
-    /// packed tile of `k_pairs` pairs.
+    /// As `microkernel`; `e.dst` points to `mr` rows of at least `NR` writable values at `e.stride`,
+    /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel(
-        x: *const i16,
+    pub unsafe fn microkernel_into(
+        x: *const u8,
         k_pad: usize,
         mr: usize,
-        w: *const i16,
-        k_pairs: usize,
+        w: *const i8,
+        k_groups: usize,
+        e: &Epilogue,
+    ) {
+        let mut sums = [[0i32; NR]; MR];
+        microkernel(x, k_pad, mr, w, k_groups, &mut sums);
+        let load_f = |v: &[f32], at: usize| _mm256_loadu_ps(v.as_ptr().add(at));
+        let load_i = |v: &[i32], at: usize| _mm256_loadu_si256(v.as_ptr().add(at) as *const __m256i);
+        for (r, (sums, q)) in sums.iter().zip(e.quants).enumerate().take(mr) {
+            let (zero, scale) = (_mm256_set1_epi32(q.zero), _mm256_set1_ps(q.scale));
+            for half in [0, 8] {
+                let s = _mm256_sub_epi32(
+                    load_i(sums, half),
+                    _mm256_mullo_epi32(zero, load_i(e.weight_sums, half)),
+                );
+                let mut y = _mm256_mul_ps(_mm256_cvtepi32_ps(s), scale);
+                y = _mm256_mul_ps(y, load_f(e.scales, half));
+                y = _mm256_add_ps(y, load_f(e.bias, half));
+                let dst = e.dst.add(r * e.stride + half);
+                _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), y));
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX2 is available; `x` holds `mr` rows of `KG * k_groups` values at stride `k_pad`, `w` a
+    /// packed tile of `k_groups` groups.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn microkernel(
+        x: *const u8,
+        k_pad: usize,
+        mr: usize,
+        w: *const i8,
+        k_groups: usize,
         sums: &mut [[i32; NR]; MR],
     ) {
         match mr {
-            6 => rows::<6>(x, k_pad, w, k_pairs, sums),
-            5 => rows::<5>(x, k_pad, w, k_pairs, sums),
-            4 => rows::<4>(x, k_pad, w, k_pairs, sums),
-            3 => rows::<3>(x, k_pad, w, k_pairs, sums),
-            2 => rows::<2>(x, k_pad, w, k_pairs, sums),
-            _ => rows::<1>(x, k_pad, w, k_pairs, sums),
+            4 => rows::<4>(x, k_pad, w, k_groups, sums),
+            3 => rows::<3>(x, k_pad, w, k_groups, sums),
+            2 => rows::<2>(x, k_pad, w, k_groups, sums),
+            _ => rows::<1>(x, k_pad, w, k_groups, sums),
         }
     }
 
     #[target_feature(enable = "avx2")]
     unsafe fn rows<const R: usize>(
-        x: *const i16,
+        x: *const u8,
         k_pad: usize,
-        w: *const i16,
-        k_pairs: usize,
+        w: *const i8,
+        k_groups: usize,
         sums: &mut [[i32; NR]; MR],
     ) {
+        let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
-        for p in 0..k_pairs {
-            let w0 = _mm256_loadu_si256(w.add(p * 2 * NR) as *const __m256i);
-            let w1 = _mm256_loadu_si256(w.add(p * 2 * NR + NR) as *const __m256i);
+        for g in 0..k_groups {
+            let w0 = _mm256_loadu_si256(w.add(g * KG * NR) as *const __m256i);
+            let w1 = _mm256_loadu_si256(w.add(g * KG * NR + 32) as *const __m256i);
             for (r, acc) in acc.iter_mut().enumerate() {
-                // Inputs 2p and 2p+1 of row r, as one i32 in every lane.
-                let pair = _mm256_set1_epi32((x.add(r * k_pad + 2 * p) as *const i32).read_unaligned());
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(w0, pair));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(w1, pair));
+                // Inputs 4g..4g+4 of row r, as one i32 in every lane.
+                let quad = _mm256_set1_epi32((x.add(r * k_pad + KG * g) as *const i32).read_unaligned());
+                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(quad, w0), ones);
+                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(quad, w1), ones);
+                acc[0] = _mm256_add_epi32(acc[0], p0);
+                acc[1] = _mm256_add_epi32(acc[1], p1);
             }
         }
         for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
