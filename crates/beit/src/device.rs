@@ -1,6 +1,6 @@
 //! Device and dtype names as users write them (`cpu`, `cuda`, `cuda:1`; `float32`, `float16`,
-//! `bfloat16`), resolved to candle's types. Every model constructor takes both, so nothing in the
-//! crate assumes the CPU.
+//! `bfloat16`, and `q8` for the int8 path), resolved to candle's types. Every model constructor takes
+//! both, so nothing in the crate assumes the CPU.
 
 use candle_core::{DType, Device};
 
@@ -41,7 +41,12 @@ fn bad_device(name: &str) -> BeitError {
 pub fn parse_precision(name: &str) -> Result<(DType, Option<Quantization>)> {
     match name.trim().to_ascii_lowercase().as_str() {
         "q8" | "int8" => Ok((DType::F32, Some(Quantization::Int8))),
-        _ => Ok((parse_dtype(name)?, None)),
+        _ => match parse_dtype(name) {
+            Ok(dtype) => Ok((dtype, None)),
+            Err(_) => Err(BeitError::InvalidArgument(format!(
+                "unknown dtype {name:?}: use 'float32', 'float16', 'bfloat16' or 'q8'"
+            ))),
+        },
     }
 }
 
@@ -51,7 +56,7 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
         "float16" | "f16" | "fp16" | "half" => Ok(DType::F16),
         "bfloat16" | "bf16" => Ok(DType::BF16),
         other => Err(BeitError::InvalidArgument(format!(
-            "unknown dtype {other:?}: use 'float32', 'float16', 'bfloat16' or 'q8'"
+            "unknown dtype {other:?}: use 'float32', 'float16' or 'bfloat16'"
         ))),
     }
 }

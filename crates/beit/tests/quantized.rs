@@ -77,4 +77,7 @@ fn q8_needs_the_cpu_and_float32() {
         beit::parse_precision("q8").unwrap(),
         (DType::F32, Some(Quantization::Int8))
     );
+    assert_eq!(beit::parse_precision("bf16").unwrap(), (DType::BF16, None));
+    let err = beit::parse_precision("fp8").unwrap_err().to_string();
+    assert!(err.contains("'bfloat16' or 'q8'"), "{err}");
 }

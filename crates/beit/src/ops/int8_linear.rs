@@ -130,44 +130,86 @@ impl Int8Linear {
         count: usize,
         out: SharedMut,
     ) {
-        let k_pad = KG * self.k_groups();
         let tile_len = self.k_groups() * KG * NR;
         for (tile, w) in self.packed.chunks_exact(tile_len).enumerate() {
-            let mut row = first;
-            while row < first + count {
-                let mr = MR.min(first + count - row);
-                #[cfg(target_arch = "x86_64")]
-                if (tile + 1) * NR <= self.n_out && std::arch::is_x86_feature_detected!("avx2") {
-                    let c0 = tile * NR;
-                    let epilogue = avx2::Epilogue {
-                        dst: out.0.add(row * self.n_out + c0),
-                        stride: self.n_out,
-                        quants: &quants[row..row + mr],
-                        scales: &self.scales[c0..c0 + NR],
-                        bias: &self.bias[c0..c0 + NR],
-                        weight_sums: &self.sums[c0..c0 + NR],
-                    };
-                    assert!(xq.len() >= (row + mr - 1) * k_pad + k_pad && w.len() >= tile_len);
-                    // SAFETY: AVX2 is present; the assert bounds the reads; the destination rows
-                    // are this block's and the tile's 16 columns lie within them.
-                    avx2::microkernel_into(
-                        xq[row * k_pad..].as_ptr(),
-                        k_pad,
-                        mr,
-                        w.as_ptr(),
-                        self.k_groups(),
-                        &epilogue,
-                    );
-                    row += mr;
-                    continue;
+            for row in (first..first + count).step_by(MR) {
+                let rows = &quants[row..(row + MR).min(first + count)];
+                if !self.rows_direct(tile, w, xq, row, rows, out) {
+                    self.rows_via_sums(tile, w, xq, row, rows, out);
                 }
-                let mut sums = [[0i32; NR]; MR];
-                microkernel(&xq[row * k_pad..], k_pad, mr, w, self.k_groups(), &mut sums);
-                for (r, sums) in sums.iter().enumerate().take(mr) {
-                    self.store(tile, row + r, quants[row + r], sums, out);
-                }
-                row += mr;
             }
+        }
+    }
+
+    /// Rows `row..row + quants.len()` of one tile through the AVX2 kernel with the epilogue in
+    /// registers; false (nothing done) without AVX2 or for a partial tile.
+    ///
+    /// # Safety
+    /// As `matmul_block`, for these rows.
+    unsafe fn rows_direct(
+        &self,
+        tile: usize,
+        w: &[i8],
+        xq: &[u8],
+        row: usize,
+        quants: &[RowQuant],
+        out: SharedMut,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if (tile + 1) * NR <= self.n_out && std::arch::is_x86_feature_detected!("avx2") {
+            let (c0, k_pad) = (tile * NR, KG * self.k_groups());
+            let epilogue = avx2::Epilogue {
+                dst: out.0.add(row * self.n_out + c0),
+                stride: self.n_out,
+                quants,
+                scales: &self.scales[c0..c0 + NR],
+                bias: &self.bias[c0..c0 + NR],
+                weight_sums: &self.sums[c0..c0 + NR],
+            };
+            let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
+            assert!(w.len() >= self.k_groups() * KG * NR);
+            // SAFETY: AVX2 is present; `x` and `w` hold what the kernel reads; the destination
+            // rows are the caller's and the tile's 16 columns lie within them.
+            avx2::microkernel_into(
+                x.as_ptr(),
+                k_pad,
+                quants.len(),
+                w.as_ptr(),
+                self.k_groups(),
+                &epilogue,
+            );
+            return true;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (tile, w, xq, row, quants, out);
+        false
+    }
+
+    /// The same rows through the portable path: sums, then `store`.
+    ///
+    /// # Safety
+    /// As `matmul_block`, for these rows.
+    unsafe fn rows_via_sums(
+        &self,
+        tile: usize,
+        w: &[i8],
+        xq: &[u8],
+        row: usize,
+        quants: &[RowQuant],
+        out: SharedMut,
+    ) {
+        let k_pad = KG * self.k_groups();
+        let mut sums = [[0i32; NR]; MR];
+        microkernel(
+            &xq[row * k_pad..],
+            k_pad,
+            quants.len(),
+            w,
+            self.k_groups(),
+            &mut sums,
+        );
+        for (r, (sums, &q)) in sums.iter().zip(quants).enumerate() {
+            self.store(tile, row + r, q, sums, out);
         }
     }
 
