@@ -13,7 +13,7 @@ mod tasks;
 mod tensor;
 
 // Inference frees and reallocates tensors of tens of MiB in every layer. glibc serves each from a
-// fresh mmap that the kernel zeroes page by page (about a million page faults per BEiT-base batch
+// fresh mmap that the kernel zeroes page by page (about 230k page faults per BEiT-base batch
 // of 8, a sixth of the forward's time); mimalloc keeps the freed blocks for the next layer.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
