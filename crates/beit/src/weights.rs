@@ -26,20 +26,12 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
         // SAFETY: the file is mapped read-only; like every reader of safetensors we assume
         // nobody truncates it while the model is alive.
         let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
-        Ok(VarBuilder::from_backend(
-            Box::new(MappedSafetensors(st)),
-            dtype,
-            device.clone(),
-        ))
+        Ok(mapped(st, dtype, device))
     } else if index.is_file() {
         let shards = shard_files(dir, &index)?;
         // SAFETY: as above.
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
-        Ok(VarBuilder::from_backend(
-            Box::new(MappedSafetensors(st)),
-            dtype,
-            device.clone(),
-        ))
+        Ok(mapped(st, dtype, device))
     } else if pytorch.is_file() {
         VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))
     } else {
@@ -48,6 +40,11 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
             dir.display()
         )))
     }
+}
+
+/// A `VarBuilder` over mapped safetensors that gives each tensor's pages back once copied.
+fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> VarBuilder<'static> {
+    VarBuilder::from_backend(Box::new(MappedSafetensors(st)), dtype, device.clone())
 }
 
 /// The distinct shard files named by a `model.safetensors.index.json`, in order, each checked.

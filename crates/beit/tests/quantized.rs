@@ -17,6 +17,12 @@ fn q8() -> LoadOptions {
     }
 }
 
+/// The mean over rows of each row's largest magnitude.
+fn mean_row_max(t: &Tensor) -> f32 {
+    let row_max = t.abs().unwrap().max_keepdim(1).unwrap();
+    row_max.mean_all().unwrap().to_scalar().unwrap()
+}
+
 #[test]
 fn q8_logits_stay_close_to_the_fp32_reference() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(CASE);
@@ -31,25 +37,7 @@ fn q8_logits_stay_close_to_the_fp32_reference() {
         .forward(&ForwardInputs::new(inputs["pixel_values"].clone()))
         .unwrap();
     let (got, want) = (out.logits.unwrap(), &expected["logits"]);
-    let scale: f32 = want
-        .abs()
-        .unwrap()
-        .max_keepdim(1)
-        .unwrap()
-        .mean_all()
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    let err: f32 = (&got - want)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_keepdim(1)
-        .unwrap()
-        .mean_all()
-        .unwrap()
-        .to_scalar()
-        .unwrap();
+    let (scale, err) = (mean_row_max(want), mean_row_max(&(&got - want).unwrap()));
     assert!(err > 0.0, "the q8 path computed in f32");
     assert!(
         err < 0.05 * scale,

@@ -8,9 +8,10 @@
 //! of the exact function.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::ops::cpu_data::is_cpu_f32;
 use crate::ops::simd::dispatch;
 
 /// Elements per parallel task: large enough that splitting costs nothing measurable.
@@ -18,7 +19,7 @@ const CHUNK: usize = 1 << 14;
 
 /// GELU (erf form) of `xs`, elementwise.
 pub fn gelu_erf(xs: &Tensor) -> candle_core::Result<Tensor> {
-    if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+    if is_cpu_f32(xs) {
         xs.contiguous()?.apply_op1_no_bwd(&GeluErf)
     } else {
         gelu_erf_slow(xs)

@@ -13,6 +13,7 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::linear::{output_shape, prefill};
 use crate::ops::simd::dispatch;
 
 /// Output channels per packed tile: two AVX2 vectors of eight i32 sums.
@@ -74,29 +75,10 @@ impl Int8Linear {
 
     /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let mut shape = xs.dims().to_vec();
-        match shape.last_mut() {
-            Some(last) if *last == self.n_in => *last = self.n_out,
-            _ => candle_core::bail!(
-                "int8 linear: input {:?} does not end in {} features",
-                xs.dims(),
-                self.n_in
-            ),
-        }
-        if let Some(r) = residual {
-            if r.dims() != shape.as_slice() {
-                candle_core::bail!(
-                    "int8 linear: residual {:?} is not the output shape {shape:?}",
-                    r.dims()
-                );
-            }
-        }
+        let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
         let (xq, quants) = with_f32(xs, |x| quantize_rows(x, self.n_in))?;
-        let mut dst = match residual {
-            Some(r) => with_f32(r, |r| r.to_vec())?,
-            None => vec![0f32; rows * self.n_out],
-        };
+        let mut dst = prefill(rows, self.n_out, None, residual)?;
         self.matmul(&xq, &quants, &mut dst);
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }

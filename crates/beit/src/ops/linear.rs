@@ -24,22 +24,10 @@ pub fn linear(
         return linear_slow(xs, weight, bias, residual);
     }
     let (n_out, n_in) = weight.dims2()?;
-    let mut shape = xs.dims().to_vec();
-    match shape.last_mut() {
-        Some(last) if *last == n_in => *last = n_out,
-        _ => candle_core::bail!("linear: input {:?} does not end in {n_in} features", xs.dims()),
-    }
+    let shape = output_shape(xs, n_in, n_out, residual)?;
     if let Some(b) = bias {
         if b.elem_count() != n_out {
             candle_core::bail!("linear: bias has {} elements for {n_out} outputs", b.elem_count());
-        }
-    }
-    if let Some(r) = residual {
-        if r.dims() != shape.as_slice() {
-            candle_core::bail!(
-                "linear: residual {:?} is not the output shape {shape:?}",
-                r.dims()
-            );
         }
     }
     let rows = xs.elem_count() / n_in;
@@ -99,8 +87,31 @@ pub fn linear_slow(
     }
 }
 
+/// The shape of `xs W^T` for `xs` ending in `n_in` features, checked against the residual's.
+pub(crate) fn output_shape(
+    xs: &Tensor,
+    n_in: usize,
+    n_out: usize,
+    residual: Option<&Tensor>,
+) -> candle_core::Result<Vec<usize>> {
+    let mut shape = xs.dims().to_vec();
+    match shape.last_mut() {
+        Some(last) if *last == n_in => *last = n_out,
+        _ => candle_core::bail!("linear: input {:?} does not end in {n_in} features", xs.dims()),
+    }
+    if let Some(r) = residual {
+        if r.dims() != shape.as_slice() {
+            candle_core::bail!(
+                "linear: residual {:?} is not the output shape {shape:?}",
+                r.dims()
+            );
+        }
+    }
+    Ok(shape)
+}
+
 /// `rows x n_out` values holding `bias + residual` (zeros when there is neither).
-fn prefill(
+pub(crate) fn prefill(
     rows: usize,
     n_out: usize,
     bias: Option<&Tensor>,

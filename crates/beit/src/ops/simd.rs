@@ -18,9 +18,8 @@ pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    // std caches the detection: each call is an atomic load.
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
 #[cfg(target_arch = "x86_64")]
