@@ -57,7 +57,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
 
     fn config(&self) -> &BeitConfig;
 
-    /// The transformer layers, for load-time rewrites such as quantization.
+    /// The transformer layers, for load-time rewrites (weight packing, quantization).
     fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
         None
     }
@@ -81,7 +81,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
             )),
             other => other,
         })?;
-        quantize(model, options)
+        prepare(model, options)
     }
 
     /// A model with random weights, initialised as HF initialises a new model.
@@ -92,7 +92,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
         cfg.validate()?;
         Self::check_config(cfg)?;
         check_quantization(options)?;
-        quantize(
+        prepare(
             Self::load(cfg, random_weights(cfg, options.dtype, &options.device))?,
             options,
         )
@@ -109,16 +109,16 @@ fn check_quantization(options: &LoadOptions) -> Result<()> {
     Ok(())
 }
 
-fn quantize<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions) -> Result<M> {
-    if options.quantization == Some(Quantization::Int8) {
-        match model.encoder_mut() {
-            Some(encoder) => encoder.quantize_int8()?,
-            None => {
-                return Err(BeitError::InvalidArgument(
-                    "this model has no encoder to quantize".into(),
-                ))
-            }
+/// Puts the encoder's linear layers in the form the CPU kernels read (see `Dense::prepare`).
+fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions) -> Result<M> {
+    match model.encoder_mut() {
+        Some(encoder) => encoder.prepare(options.quantization)?,
+        None if options.quantization.is_some() => {
+            return Err(BeitError::InvalidArgument(
+                "this model has no encoder to quantize".into(),
+            ))
         }
+        None => {}
     }
     Ok(model)
 }

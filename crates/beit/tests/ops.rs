@@ -4,6 +4,7 @@
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
 use beit::ops::int8_linear::Int8Linear;
+use beit::ops::packed_linear::PackedLinear;
 use beit::ops::{
     adaptive_avg_pool2d, attention, attention_slow, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow,
     linear, linear_slow, resize_bicubic, resize_bilinear,
@@ -122,23 +123,50 @@ fn fused_linear_adds_bias_and_residual_as_the_reference() {
     assert!(err.contains("residual"), "{err}");
 }
 
+/// `rows x cols` integers in `lo..=hi`, with `hi` and `lo` in the first two columns.
+fn ints(rows: usize, cols: usize, lo: i64, hi: i64, seed: usize) -> Tensor {
+    let span = (hi - lo + 1) as usize;
+    let v: Vec<f32> = (0..rows * cols)
+        .map(|i| match i % cols {
+            0 => hi as f32,
+            1 => lo as f32,
+            _ => (((i * 7919 + seed) % span) as i64 + lo) as f32,
+        })
+        .collect();
+    Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
+}
+
+/// On integers every sum is exact in f32 whatever its order, so the packed layer must give the
+/// reference to the last bit on shapes that cut every block, tile and panel short: rows past a
+/// block of 96 and not a multiple of 6, inputs past a pass of 256, a partial tile of channels.
+#[test]
+fn packed_linear_is_exact_on_integer_values_of_any_shape() {
+    for (rows, n_in, n_out) in [(13, 23, 37), (1, 5, 16), (197, 600, 40), (250, 300, 130)] {
+        let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));
+        let b = ints(1, n_out, -9, 9, 3).flatten_all().unwrap();
+        let r = ints(rows, n_out, -99, 99, 4);
+        let layer = PackedLinear::new(&w, &b).unwrap();
+        for residual in [Some(&r), None] {
+            let got = layer.forward(&x, residual).unwrap();
+            let want = linear_slow(&x, &w, Some(&b), residual).unwrap();
+            assert_eq!(values(&got), values(&want), "{rows}x{n_in} -> {n_out}");
+        }
+    }
+    let layer = PackedLinear::new(&ints(4, 8, -1, 1, 0), &ints(1, 4, 0, 1, 0).flatten_all().unwrap());
+    let err = layer
+        .unwrap()
+        .forward(&ints(3, 7, 0, 1, 0), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not end in 8 features"), "{err}");
+}
+
 /// Integers that quantize with scale 1 (weights in -127..=127 with a 127 in every row, inputs
 /// spanning exactly -63..=64) go through the int8 layer exactly: it must give the f32 result to
 /// the last bit, whatever the shapes (odd inputs, a partial tile of channels, a partial group of
 /// rows).
 #[test]
 fn int8_linear_is_exact_on_integer_values_of_any_shape() {
-    let ints = |rows: usize, cols: usize, lo: i64, hi: i64, seed: usize| {
-        let span = (hi - lo + 1) as usize;
-        let v: Vec<f32> = (0..rows * cols)
-            .map(|i| match i % cols {
-                0 => hi as f32,
-                1 => lo as f32,
-                _ => (((i * 7919 + seed) % span) as i64 + lo) as f32,
-            })
-            .collect();
-        Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
-    };
     for (rows, n_in, n_out) in [(13, 23, 37), (1, 2, 16), (7, 64, 33), (6, 9, 48)] {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));
         let b = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();

@@ -10,6 +10,7 @@ use candle_nn::VarBuilder;
 use crate::config::BeitConfig;
 use crate::model::dense::Dense;
 use crate::model::relative_position::{RelativePositionBias, Window};
+use crate::pretrained::Quantization;
 
 #[derive(Debug)]
 pub struct BeitAttention {
@@ -55,9 +56,9 @@ impl BeitAttention {
         })
     }
 
-    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
-        self.qkv.quantize_int8()?;
-        self.output.quantize_int8()
+    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
+        self.qkv.prepare(quantization)?;
+        self.output.prepare(quantization)
     }
 
     /// `residual + lambda_1 * attention(xs)` over `[B, S, D]` tokens on patch grid `window`, plus

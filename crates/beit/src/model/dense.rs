@@ -1,15 +1,19 @@
 //! `nn.Linear` for the encoder, optionally followed by a learned per-channel scale that is folded
-//! into its weights at load, with the residual added by the matmul (see `ops::linear`), in f32 or
-//! (after `quantize_int8`) int8.
+//! into its weights at load, with the residual added by the matmul (see `ops::linear`). After
+//! `prepare`, on the CPU in f32, the weights are either packed for our matmul or quantized to int8.
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
+use crate::ops::cpu_data::is_cpu_f32;
 use crate::ops::int8_linear::Int8Linear;
+use crate::ops::packed_linear::PackedLinear;
+use crate::pretrained::Quantization;
 
 #[derive(Debug)]
 pub enum Dense {
     Float { weight: Tensor, bias: Tensor },
+    Packed(PackedLinear),
     Int8(Int8Linear),
 }
 
@@ -34,15 +38,23 @@ impl Dense {
                 weight: weight.broadcast_mul(&scale.unsqueeze(1)?)?,
                 bias: (&bias * scale)?,
             }),
-            (Self::Int8(_), Some(_)) => candle_core::bail!("scale a layer before quantizing it"),
+            (Self::Packed(_) | Self::Int8(_), Some(_)) => {
+                candle_core::bail!("scale a layer before preparing it")
+            }
             (dense, None) => Ok(dense),
         }
     }
 
-    /// Replaces the f32 weights by int8 ones (freeing the f32 copy).
-    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
+    /// Replaces f32 CPU weights by int8 ones (`quantization`) or by packed f32 ones, freeing the
+    /// originals; other devices and dtypes keep theirs.
+    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
         if let Self::Float { weight, bias } = self {
-            *self = Self::Int8(Int8Linear::new(weight, Some(bias))?);
+            if is_cpu_f32(weight) {
+                *self = match quantization {
+                    Some(Quantization::Int8) => Self::Int8(Int8Linear::new(weight, Some(bias))?),
+                    None => Self::Packed(PackedLinear::new(weight, bias)?),
+                };
+            }
         }
         Ok(())
     }
@@ -51,6 +63,7 @@ impl Dense {
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
         match self {
             Self::Float { weight, bias } => crate::ops::linear(xs, weight, Some(bias), residual),
+            Self::Packed(layer) => layer.forward(xs, residual),
             Self::Int8(layer) => layer.forward(xs, residual),
         }
     }

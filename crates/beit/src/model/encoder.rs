@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::config::BeitConfig;
 use crate::model::layer::BeitLayer;
 use crate::model::relative_position::{RelativePositionBias, Window};
+use crate::pretrained::Quantization;
 
 #[derive(Debug)]
 pub struct BeitEncoder {
@@ -45,9 +46,11 @@ impl BeitEncoder {
         Ok(Self { layers, shared_bias })
     }
 
-    /// Swaps every layer's linear layers for int8 ones.
-    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
-        self.layers.par_iter_mut().try_for_each(BeitLayer::quantize_int8)
+    /// Packs (or, with `quantization`, quantizes) every layer's linear layers for the CPU kernels.
+    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
+        self.layers
+            .par_iter_mut()
+            .try_for_each(|layer| layer.prepare(quantization))
     }
 
     pub fn forward(

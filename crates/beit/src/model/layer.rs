@@ -11,6 +11,7 @@ use crate::model::attention::{AttentionOutput, BeitAttention};
 use crate::model::dense::Dense;
 use crate::model::relative_position::Window;
 use crate::ops::LayerNorm;
+use crate::pretrained::Quantization;
 
 #[derive(Debug)]
 pub struct BeitLayer {
@@ -41,10 +42,10 @@ impl BeitLayer {
         })
     }
 
-    pub fn quantize_int8(&mut self) -> candle_core::Result<()> {
-        self.attention.quantize_int8()?;
-        self.intermediate.quantize_int8()?;
-        self.output.quantize_int8()
+    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
+        self.attention.prepare(quantization)?;
+        self.intermediate.prepare(quantization)?;
+        self.output.prepare(quantization)
     }
 
     pub fn forward(

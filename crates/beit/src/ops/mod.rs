@@ -9,6 +9,7 @@ pub mod int8_linear;
 pub mod interpolate;
 pub mod layer_norm;
 pub mod linear;
+pub mod packed_linear;
 pub mod pool;
 pub mod simd;
 

@@ -1,0 +1,303 @@
+//! A linear layer in f32 whose weights are packed once, at load, into the layout the matmul's
+//! microkernel reads: tiles of 16 output channels, each input's 16 weights in one cache line.
+//!
+//! The gemm crate (which `ops::linear` calls) takes its matrices as given and repacks the weights on
+//! every call: 12% of a batch-1 forward here, and its row/column split leaves one of two threads
+//! idle at the end of many layers. With the weights packed for good, a call only packs its
+//! activations (a small copy), and its blocks of rows and channels are sized for the thread pool.
+
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+
+use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::linear::{output_shape, prefill};
+
+/// Output channels per tile: two AVX vectors.
+const NR: usize = 16;
+/// Rows per microkernel call: 12 accumulators, 2 weight vectors and a broadcast fill 15 of the
+/// 16 AVX registers.
+const MR: usize = 6;
+/// Inputs per pass over a tile: its `KC x 16` weights (16 KiB) stay in L1 while every row panel of
+/// the block goes by.
+const KC: usize = 256;
+/// The most rows of one block: its packed activations (`MC x KC`, 96 KiB) stay in L2.
+const MC: usize = 96;
+
+/// The most tiles of one block: its outputs (`MC x 16 MAX_TILES`, 288 KiB) stay in L2 between the
+/// passes over the inputs.
+const MAX_TILES: usize = 48;
+
+/// The 16 weights of one input for one tile, on one cache line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Lane([f32; NR]);
+
+#[derive(Debug)]
+pub struct PackedLinear {
+    /// `[tiles][n_in]` lanes: W^T in column tiles, channels past `n_out` zero.
+    packed: Vec<Lane>,
+    bias: Tensor,
+    n_in: usize,
+    n_out: usize,
+}
+
+impl PackedLinear {
+    /// Packs `weight` `[out, in]` (as `torch.nn.Linear`); `bias` `[out]`.
+    pub fn new(weight: &Tensor, bias: &Tensor) -> candle_core::Result<Self> {
+        let (n_out, n_in) = weight.dims2()?;
+        if bias.elem_count() != n_out {
+            candle_core::bail!(
+                "linear: bias has {} elements for {n_out} outputs",
+                bias.elem_count()
+            );
+        }
+        let packed = with_f32(&weight.to_dtype(DType::F32)?, |w| pack(w, n_out, n_in))?;
+        Ok(Self {
+            packed,
+            bias: bias.to_dtype(DType::F32)?.flatten_all()?,
+            n_in,
+            n_out,
+        })
+    }
+
+    /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
+    pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
+        let rows = xs.elem_count() / self.n_in;
+        let mut dst = prefill(rows, self.n_out, Some(&self.bias), residual)?;
+        with_f32(xs, |x| self.matmul(x, &mut dst))?;
+        Tensor::from_vec(dst, shape, &Device::Cpu)
+    }
+
+    /// `dst += x W^T` in blocks of rows x tiles, in parallel.
+    fn matmul(&self, x: &[f32], dst: &mut [f32]) {
+        let split = Split::new(x.len() / self.n_in, self.n_out.div_ceil(NR));
+        let out = SharedMut(dst.as_mut_ptr());
+        (0..split.tasks())
+            .into_par_iter()
+            .for_each_init(Vec::new, |panels, task| {
+                let (rows, tiles) = split.task(task);
+                // SAFETY: task blocks are disjoint in rows x channels; `out` is `[rows, n_out]`.
+                unsafe { self.block(x, rows, tiles, panels, out) }
+            });
+    }
+
+    /// One block, a pass of `KC` inputs at a time: the activations packed into panels of `MR`
+    /// rows, then every tile over every panel.
+    ///
+    /// # Safety
+    /// No other thread writes these rows x tiles of `out`, the `[rows, n_out]` destination.
+    unsafe fn block(
+        &self,
+        x: &[f32],
+        rows: std::ops::Range<usize>,
+        tiles: std::ops::Range<usize>,
+        panels: &mut Vec<f32>,
+        out: SharedMut,
+    ) {
+        let count = rows.len();
+        for k0 in (0..self.n_in).step_by(KC) {
+            let kc = KC.min(self.n_in - k0);
+            pack_panels(
+                &x[rows.start * self.n_in..rows.end * self.n_in],
+                self.n_in,
+                k0,
+                kc,
+                panels,
+            );
+            for tile in tiles.clone() {
+                let w = &self.packed[tile * self.n_in + k0..tile * self.n_in + k0 + kc];
+                let cols = NR.min(self.n_out - tile * NR);
+                for (p, a) in panels.chunks_exact(MR * kc).enumerate() {
+                    let dst = out.0.add((rows.start + p * MR) * self.n_out + tile * NR);
+                    let c = Tile {
+                        dst,
+                        stride: self.n_out,
+                        rows: MR.min(count - p * MR),
+                        cols,
+                    };
+                    microkernel(a, w, c);
+                }
+            }
+        }
+    }
+}
+
+/// How one call's rows x tiles are cut into tasks: blocks of at most `MC` rows, as even as whole
+/// panels allow, and the tiles in groups so that there are enough tasks to keep every thread busy
+/// to the end (a batch of one image is 197 rows: two blocks would leave no slack).
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    rows: usize,
+    block: usize,
+    tiles: usize,
+    group: usize,
+}
+
+impl Split {
+    fn new(rows: usize, tiles: usize) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let block = rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(MR);
+        let row_blocks = rows.div_ceil(block);
+        let groups = (16 * threads)
+            .div_ceil(row_blocks)
+            .max(tiles.div_ceil(MAX_TILES))
+            .clamp(1, tiles);
+        Self {
+            rows,
+            block,
+            tiles,
+            group: tiles.div_ceil(groups),
+        }
+    }
+
+    fn groups(&self) -> usize {
+        self.tiles.div_ceil(self.group)
+    }
+
+    fn tasks(&self) -> usize {
+        self.rows.div_ceil(self.block) * self.groups()
+    }
+
+    fn task(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (b, g) = (i / self.groups(), i % self.groups());
+        let rows = b * self.block..((b + 1) * self.block).min(self.rows);
+        let tiles = g * self.group..((g + 1) * self.group).min(self.tiles);
+        (rows, tiles)
+    }
+}
+
+/// `w` `[n_out, n_in]` as `[tiles][n_in]` lanes of 16 channels.
+fn pack(w: &[f32], n_out: usize, n_in: usize) -> Vec<Lane> {
+    let tiles = n_out.div_ceil(NR);
+    let mut packed = vec![Lane([0.0; NR]); tiles * n_in];
+    packed.par_chunks_mut(n_in).enumerate().for_each(|(tile, lanes)| {
+        for c in 0..NR.min(n_out - tile * NR) {
+            let channel = &w[(tile * NR + c) * n_in..][..n_in];
+            for (lane, &v) in lanes.iter_mut().zip(channel) {
+                lane.0[c] = v;
+            }
+        }
+    });
+    packed
+}
+
+/// Inputs `k0..k0 + kc` of every row of `x` (`n_in` per row) as panels `[panel][k][MR]`, the
+/// last panel padded with zero rows. Written in order, read from `MR` rows at once.
+fn pack_panels(x: &[f32], n_in: usize, k0: usize, kc: usize, panels: &mut Vec<f32>) {
+    let rows = x.len() / n_in;
+    panels.resize(rows.div_ceil(MR) * MR * kc, 0.0);
+    for (p, panel) in panels.chunks_exact_mut(MR * kc).enumerate() {
+        let full = MR.min(rows - p * MR);
+        let src: [&[f32]; MR] = std::array::from_fn(|r| {
+            let row = p * MR + r.min(full - 1);
+            &x[row * n_in + k0..][..kc]
+        });
+        for (k, dst) in panel.chunks_exact_mut(MR).enumerate() {
+            for (r, d) in dst.iter_mut().enumerate() {
+                *d = if r < full { src[r][k] } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// Where a microkernel call adds its `rows x cols` results: row `r` at `dst + r * stride`.
+#[derive(Clone, Copy)]
+struct Tile {
+    dst: *mut f32,
+    stride: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// `c += a w` for one panel `a` (`[k][MR]`) and one tile's lanes `w` (`[k][NR]`).
+///
+/// # Safety
+/// `c` describes `rows x cols` writable values that no other thread touches.
+unsafe fn microkernel(a: &[f32], w: &[Lane], c: Tile) {
+    assert!(a.len() == w.len() * MR && c.rows <= MR && c.cols <= NR);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if c.rows == MR && c.cols == NR {
+                avx2::microkernel(a.as_ptr(), w.as_ptr() as *const f32, w.len(), c.dst, c.stride);
+            } else {
+                // Edges through a full tile on the stack, copied in and out.
+                let mut tmp = [0f32; MR * NR];
+                copy_tile(c, &mut tmp, true);
+                avx2::microkernel(
+                    a.as_ptr(),
+                    w.as_ptr() as *const f32,
+                    w.len(),
+                    tmp.as_mut_ptr(),
+                    NR,
+                );
+                copy_tile(c, &mut tmp, false);
+            }
+            return;
+        }
+    }
+    microkernel_scalar(a, w, c);
+}
+
+/// Copies the valid part of `c` into `tmp` (`[MR][NR]`), or back when `into_tmp` is false.
+unsafe fn copy_tile(c: Tile, tmp: &mut [f32; MR * NR], into_tmp: bool) {
+    for r in 0..c.rows {
+        let row = std::slice::from_raw_parts_mut(c.dst.add(r * c.stride), c.cols);
+        let t = &mut tmp[r * NR..r * NR + c.cols];
+        if into_tmp {
+            t.copy_from_slice(row);
+        } else {
+            row.copy_from_slice(t);
+        }
+    }
+}
+
+unsafe fn microkernel_scalar(a: &[f32], w: &[Lane], c: Tile) {
+    for r in 0..c.rows {
+        let row = std::slice::from_raw_parts_mut(c.dst.add(r * c.stride), c.cols);
+        for (col, y) in row.iter_mut().enumerate() {
+            *y += w
+                .iter()
+                .enumerate()
+                .map(|(k, lane)| a[k * MR + r] * lane.0[col])
+                .sum::<f32>();
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// `c[r][0..16] += sum_k a[k][r] w[k][0..16]` for the `MR` rows of `c` at `stride`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are present; `a` holds `kc * MR` values, `w` `kc * NR`, `c` `MR` rows of `NR`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn microkernel(a: *const f32, w: *const f32, kc: usize, c: *mut f32, stride: usize) {
+        // The destination rows are the only reads that miss the caches (a block's outputs outgrow
+        // L2): fetch them now, behind the multiply-adds, not at the end.
+        for r in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride + NR - 1) as *const i8);
+        }
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for k in 0..kc {
+            let w0 = _mm256_loadu_ps(w.add(k * NR));
+            let w1 = _mm256_loadu_ps(w.add(k * NR + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_broadcast_ss(&*a.add(k * MR + r));
+                acc[0] = _mm256_fmadd_ps(x, w0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(x, w1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = c.add(r * stride);
+            _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[0]));
+            _mm256_storeu_ps(dst.add(8), _mm256_add_ps(_mm256_loadu_ps(dst.add(8)), acc[1]));
+        }
+    }
+}
