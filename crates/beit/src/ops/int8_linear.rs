@@ -340,21 +340,27 @@ mod avx2 {
         k_groups: usize,
         e: &Epilogue,
     ) {
-        let mut sums = [[0i32; NR]; MR];
-        microkernel(x, k_pad, mr, w, k_groups, &mut sums);
-        let load_f = |v: &[f32], at: usize| _mm256_loadu_ps(v.as_ptr().add(at));
-        let load_i = |v: &[i32], at: usize| _mm256_loadu_si256(v.as_ptr().add(at) as *const __m256i);
-        for (r, (sums, q)) in sums.iter().zip(e.quants).enumerate().take(mr) {
+        match mr {
+            4 => epilogue(&rows::<4>(x, k_pad, w, k_groups), e),
+            3 => epilogue(&rows::<3>(x, k_pad, w, k_groups), e),
+            2 => epilogue(&rows::<2>(x, k_pad, w, k_groups), e),
+            _ => epilogue(&rows::<1>(x, k_pad, w, k_groups), e),
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn epilogue<const R: usize>(acc: &[[__m256i; 2]; R], e: &Epilogue) {
+        for (r, (acc, q)) in acc.iter().zip(e.quants).enumerate() {
             let (zero, scale) = (_mm256_set1_epi32(q.zero), _mm256_set1_ps(q.scale));
-            for half in [0, 8] {
-                let s = _mm256_sub_epi32(
-                    load_i(sums, half),
-                    _mm256_mullo_epi32(zero, load_i(e.weight_sums, half)),
-                );
+            for (half, &sums) in acc.iter().enumerate() {
+                let at = 8 * half;
+                let weight_sums = _mm256_loadu_si256(e.weight_sums.as_ptr().add(at) as *const __m256i);
+                let s = _mm256_sub_epi32(sums, _mm256_mullo_epi32(zero, weight_sums));
                 let mut y = _mm256_mul_ps(_mm256_cvtepi32_ps(s), scale);
-                y = _mm256_mul_ps(y, load_f(e.scales, half));
-                y = _mm256_add_ps(y, load_f(e.bias, half));
-                let dst = e.dst.add(r * e.stride + half);
+                y = _mm256_mul_ps(y, _mm256_loadu_ps(e.scales.as_ptr().add(at)));
+                y = _mm256_add_ps(y, _mm256_loadu_ps(e.bias.as_ptr().add(at)));
+                let dst = e.dst.add(r * e.stride + at);
                 _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), y));
             }
         }
@@ -373,21 +379,31 @@ mod avx2 {
         sums: &mut [[i32; NR]; MR],
     ) {
         match mr {
-            4 => rows::<4>(x, k_pad, w, k_groups, sums),
-            3 => rows::<3>(x, k_pad, w, k_groups, sums),
-            2 => rows::<2>(x, k_pad, w, k_groups, sums),
-            _ => rows::<1>(x, k_pad, w, k_groups, sums),
+            4 => store(&rows::<4>(x, k_pad, w, k_groups), sums),
+            3 => store(&rows::<3>(x, k_pad, w, k_groups), sums),
+            2 => store(&rows::<2>(x, k_pad, w, k_groups), sums),
+            _ => store(&rows::<1>(x, k_pad, w, k_groups), sums),
         }
     }
 
     #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store<const R: usize>(acc: &[[__m256i; 2]; R], sums: &mut [[i32; NR]; MR]) {
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, acc[0]);
+            _mm256_storeu_si256(sums.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
+        }
+    }
+
+    /// The i32 sums of `R` rows by one tile, in registers.
+    #[target_feature(enable = "avx2")]
+    #[inline]
     unsafe fn rows<const R: usize>(
         x: *const u8,
         k_pad: usize,
         w: *const i8,
         k_groups: usize,
-        sums: &mut [[i32; NR]; MR],
-    ) {
+    ) -> [[__m256i; 2]; R] {
         let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         for g in 0..k_groups {
@@ -402,9 +418,6 @@ mod avx2 {
                 acc[1] = _mm256_add_epi32(acc[1], p1);
             }
         }
-        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
-            _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, acc[0]);
-            _mm256_storeu_si256(sums.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
-        }
+        acc
     }
 }
