@@ -150,7 +150,10 @@ unsafe fn attend_head(
         Parallelism::None,
     );
     let bias = bias.map(|all| &all[head * s * s..(head + 1) * s * s]);
-    dispatch(|| softmax_rows(scores, bias, s));
+    dispatch(
+        #[inline(always)]
+        || softmax_rows(scores, bias, s),
+    );
     let context = out.0.add(image * s * d + head * head_dim);
     gemm::gemm(
         s,

@@ -86,11 +86,14 @@ impl CustomOp1 for GeluErf {
             .par_chunks_mut(CHUNK)
             .zip(input.par_chunks(CHUNK))
             .for_each(|(out, x)| {
-                dispatch(|| {
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        *o = 0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2));
-                    }
-                })
+                dispatch(
+                    #[inline(always)]
+                    || {
+                        for (o, &v) in out.iter_mut().zip(x) {
+                            *o = 0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2));
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(output), layout.shape().clone()))
     }

@@ -218,7 +218,10 @@ fn pack(w: &[f32], n_out: usize, n_in: usize) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
     let mut sums = Vec::with_capacity(n_out);
     let mut row_q = vec![0i8; n_in];
     for (o, row) in w.chunks_exact(n_in).enumerate() {
-        scales.push(dispatch(|| quantize_weights(row, &mut row_q)));
+        scales.push(dispatch(
+            #[inline(always)]
+            || quantize_weights(row, &mut row_q),
+        ));
         sums.push(row_q.iter().map(|&q| q as i32).sum());
         let (tile, lane) = (o / NR, o % NR);
         for (k, &q) in row_q.iter().enumerate() {
@@ -236,7 +239,9 @@ fn quantize_weights(row: &[f32], q: &mut [i8]) -> f32 {
     let inv = 1.0 / scale;
     for (q, &v) in q.iter_mut().zip(row) {
         // Ties to even: one vector instruction, where `round` is a libm call per value.
-        *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+        let level = (v * inv).round_ties_even().clamp(-127.0, 127.0);
+        // SAFETY: a whole number in -127..=127 (see `quantize_activations`).
+        *q = unsafe { level.to_int_unchecked::<i32>() } as i8;
     }
     scale
 }
@@ -251,26 +256,51 @@ fn quantize_rows(x: &[f32], n_in: usize) -> (Vec<u8>, Vec<RowQuant>) {
     xq.par_chunks_mut(k_pad)
         .zip(x.par_chunks(n_in))
         .zip(quants.par_iter_mut())
-        .for_each(|((q, row), quant)| dispatch(|| *quant = quantize_activations(row, q)));
+        .for_each(|((q, row), quant)| {
+            dispatch(
+                #[inline(always)]
+                || *quant = quantize_activations(row, q),
+            )
+        });
     (xq, quants)
 }
 
 /// One row to 0..=127, the range stretched to include 0 so that 0 is exact (as padding needs).
 #[inline(always)]
 fn quantize_activations(row: &[f32], q: &mut [u8]) -> RowQuant {
-    let (min, max) = row
-        .iter()
-        .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (min, max) = min_max(row);
     let scale = if max > min { (max - min) / 127.0 } else { 1.0 };
     let inv = 1.0 / scale;
     let zero = (-min * inv).round_ties_even().clamp(0.0, 127.0);
     for (q, &v) in q.iter_mut().zip(row) {
-        *q = (v * inv + zero).round_ties_even().clamp(0.0, 127.0) as u8;
+        let level = (v * inv + zero).round_ties_even().clamp(0.0, 127.0);
+        // SAFETY: `level` is a whole number in 0..=127. (`as` would add NaN and range checks
+        // that keep the loop from vectorizing.)
+        *q = unsafe { level.to_int_unchecked::<i32>() } as u8;
     }
     RowQuant {
         scale,
         zero: zero as i32,
     }
+}
+
+/// The smallest and largest value of `row` and 0, over eight lanes so that the loop vectorizes
+/// (`f32::min` has to order NaN, which no vector instruction does).
+#[inline(always)]
+fn min_max(row: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = ([0f32; 8], [0f32; 8]);
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..8 {
+            lo[i] = if chunk[i] < lo[i] { chunk[i] } else { lo[i] };
+            hi[i] = if chunk[i] > hi[i] { chunk[i] } else { hi[i] };
+        }
+    }
+    let fold = |lanes: [f32; 8], pick: fn(f32, f32) -> f32| {
+        lanes.into_iter().chain(rest.iter().copied()).fold(0.0, pick)
+    };
+    (fold(lo, f32::min), fold(hi, f32::max))
 }
 
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of `x` (row stride `k_pad`) and one

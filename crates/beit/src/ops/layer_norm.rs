@@ -100,7 +100,12 @@ fn cpu_layer_norm<T: WithDType>(
     let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(dim)
         .zip(x.par_chunks(dim))
-        .for_each(|(dst, src)| dispatch(|| normalize_row(src, dst, &w, &b, eps)));
+        .for_each(|(dst, src)| {
+            dispatch(
+                #[inline(always)]
+                || normalize_row(src, dst, &w, &b, eps),
+            )
+        });
     Ok((T::to_cpu_storage_owned(out), lx.shape().clone()))
 }
 

@@ -4,6 +4,10 @@
 //! are compiled a second time with AVX2 and FMA enabled and chosen at run time.
 
 /// Runs `body` in a function compiled with AVX2 and FMA when the CPU has them.
+///
+/// Mark the closure `#[inline(always)]`: it is called from two places (this path and the
+/// baseline one), and once its loop is inlined into it LLVM may judge it too big to inline
+/// into the AVX2 function, which then calls a baseline copy (with a libm call per `floor`).
 #[inline(always)]
 pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
