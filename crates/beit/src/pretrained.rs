@@ -35,8 +35,8 @@ impl Default for LoadOptions {
 /// How the encoder's linear layers are quantized at load (see `ops::int8_linear`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quantization {
-    /// int8 weights per output channel, 7-bit activations per token, i32 sums: about 1.6x the f32
-    /// speed here, at under 2% error per layer (bench/README.md).
+    /// 7-bit weights per output channel, 7-bit activations per token, i32 sums: about 2x the f32
+    /// speed here, at about 2% error per layer (bench/README.md).
     Int8,
 }
 
