@@ -152,6 +152,12 @@ fn packed_linear_is_exact_on_integer_values_of_any_shape() {
             assert_eq!(values(&got), values(&want), "{rows}x{n_in} -> {n_out}");
         }
     }
+    let empty = Tensor::zeros((0, 300), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let layer = PackedLinear::new(
+        &ints(130, 300, -63, 63, 2),
+        &ints(1, 130, -9, 9, 3).flatten_all().unwrap(),
+    );
+    assert_eq!(layer.unwrap().forward(&empty, None).unwrap().dims(), &[0, 130]);
     let layer = PackedLinear::new(&ints(4, 8, -1, 1, 0), &ints(1, 4, 0, 1, 0).flatten_all().unwrap());
     let err = layer
         .unwrap()

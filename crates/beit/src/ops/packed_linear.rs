@@ -74,6 +74,9 @@ impl PackedLinear {
     /// `dst += x W^T` in blocks of rows x tiles, in parallel, over the activations packed once.
     fn matmul(&self, x: &[f32], dst: &mut [f32]) {
         let rows = x.len() / self.n_in;
+        if rows == 0 {
+            return;
+        }
         let panels = pack_panels(x, self.n_in);
         let split = Split::new(rows, self.n_out.div_ceil(NR));
         let out = SharedMut(dst.as_mut_ptr());
@@ -97,8 +100,8 @@ impl PackedLinear {
         out: SharedMut,
     ) {
         let n_in = self.n_in;
-        let block_panels =
-            &panels[rows.start * n_in..rows.len().div_ceil(MR) * MR * n_in + rows.start * n_in];
+        let start = rows.start * n_in;
+        let block_panels = &panels[start..start + rows.len().div_ceil(MR) * MR * n_in];
         for k0 in (0..n_in).step_by(KC) {
             let kc = KC.min(n_in - k0);
             for tile in tiles.clone() {
