@@ -382,6 +382,8 @@ mod avx2 {
         k_groups: usize,
         e: &Epilogue,
     ) {
+        // The same match as in `microkernel`, on purpose: a shared helper returning the sums is
+        // not inlined into both callers, and its result then goes through memory on every call.
         match mr {
             4 => epilogue(&rows::<4>(x, k_pad, w, k_groups), e),
             3 => epilogue(&rows::<3>(x, k_pad, w, k_groups), e),

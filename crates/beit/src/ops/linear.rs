@@ -26,9 +26,7 @@ pub fn linear(
     let (n_out, n_in) = weight.dims2()?;
     let shape = output_shape(xs, n_in, n_out, residual)?;
     if let Some(b) = bias {
-        if b.elem_count() != n_out {
-            candle_core::bail!("linear: bias has {} elements for {n_out} outputs", b.elem_count());
-        }
+        check_bias(b, n_out)?;
     }
     let rows = xs.elem_count() / n_in;
     let mut dst = prefill(rows, n_out, bias, residual)?;
@@ -108,6 +106,17 @@ pub(crate) fn output_shape(
         }
     }
     Ok(shape)
+}
+
+/// Rejects a bias that is not one value per output.
+pub(crate) fn check_bias(bias: &Tensor, n_out: usize) -> candle_core::Result<()> {
+    if bias.elem_count() != n_out {
+        candle_core::bail!(
+            "linear: bias has {} elements for {n_out} outputs",
+            bias.elem_count()
+        );
+    }
+    Ok(())
 }
 
 /// `rows x n_out` values holding `bias + residual` (zeros when there is neither).

@@ -10,7 +10,9 @@ use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{with_f32, SharedMut};
-use crate::ops::linear::{output_shape, prefill};
+use crate::ops::linear::{check_bias, output_shape, prefill};
+#[cfg(target_arch = "x86_64")]
+use crate::ops::simd::has_avx2_fma;
 
 /// Output channels per tile: two AVX vectors.
 const NR: usize = 16;
@@ -47,12 +49,7 @@ impl PackedLinear {
     /// Packs `weight` `[out, in]` (as `torch.nn.Linear`); `bias` `[out]`.
     pub fn new(weight: &Tensor, bias: &Tensor) -> candle_core::Result<Self> {
         let (n_out, n_in) = weight.dims2()?;
-        if bias.elem_count() != n_out {
-            candle_core::bail!(
-                "linear: bias has {} elements for {n_out} outputs",
-                bias.elem_count()
-            );
-        }
+        check_bias(bias, n_out)?;
         let packed = with_f32(&weight.to_dtype(DType::F32)?, |w| pack(w, n_out, n_in))?;
         Ok(Self {
             packed,
@@ -237,13 +234,15 @@ unsafe fn microkernel(a: &[f32], w: &[Lane], c: Tile) {
     assert!(a.len() == w.len() * MR && c.rows <= MR && c.cols <= NR);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if has_avx2_fma() {
             if c.rows == MR && c.cols == NR {
                 avx2::microkernel(a.as_ptr(), w.as_ptr() as *const f32, w.len(), c.dst, c.stride);
             } else {
                 // Edges through a full tile on the stack, copied in and out.
                 let mut tmp = [0f32; MR * NR];
-                copy_tile(c, &mut tmp, true);
+                for (row, t) in tile_rows(c).zip(tmp.chunks_exact_mut(NR)) {
+                    t[..c.cols].copy_from_slice(row);
+                }
                 avx2::microkernel(
                     a.as_ptr(),
                     w.as_ptr() as *const f32,
@@ -251,7 +250,9 @@ unsafe fn microkernel(a: &[f32], w: &[Lane], c: Tile) {
                     tmp.as_mut_ptr(),
                     NR,
                 );
-                copy_tile(c, &mut tmp, false);
+                for (row, t) in tile_rows(c).zip(tmp.chunks_exact(NR)) {
+                    row.copy_from_slice(&t[..c.cols]);
+                }
             }
             return;
         }
@@ -259,22 +260,16 @@ unsafe fn microkernel(a: &[f32], w: &[Lane], c: Tile) {
     microkernel_scalar(a, w, c);
 }
 
-/// Copies the valid part of `c` into `tmp` (`[MR][NR]`), or back when `into_tmp` is false.
-unsafe fn copy_tile(c: Tile, tmp: &mut [f32; MR * NR], into_tmp: bool) {
-    for r in 0..c.rows {
-        let row = std::slice::from_raw_parts_mut(c.dst.add(r * c.stride), c.cols);
-        let t = &mut tmp[r * NR..r * NR + c.cols];
-        if into_tmp {
-            t.copy_from_slice(row);
-        } else {
-            row.copy_from_slice(t);
-        }
-    }
+/// The rows of `c`, `cols` values each.
+///
+/// # Safety
+/// As `microkernel`: the rows are valid and no one else touches them while these slices live.
+unsafe fn tile_rows<'a>(c: Tile) -> impl Iterator<Item = &'a mut [f32]> {
+    (0..c.rows).map(move |r| std::slice::from_raw_parts_mut(c.dst.add(r * c.stride), c.cols))
 }
 
 unsafe fn microkernel_scalar(a: &[f32], w: &[Lane], c: Tile) {
-    for r in 0..c.rows {
-        let row = std::slice::from_raw_parts_mut(c.dst.add(r * c.stride), c.cols);
+    for (r, row) in tile_rows(c).enumerate() {
         for (col, y) in row.iter_mut().enumerate() {
             *y += w
                 .iter()

@@ -21,7 +21,7 @@ pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
+pub(crate) fn has_avx2_fma() -> bool {
     // std caches the detection: each call is an atomic load.
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
