@@ -6,15 +6,18 @@
 //! (`MADV_DONTNEED` on a read-only file mapping: the page cache keeps them, a later read would
 //! fault them back in) leaves one copy.
 
+use std::sync::Arc;
+
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::Init;
 
-pub struct MappedSafetensors(pub MmapedSafetensors);
+/// Shared with `Weights`, which packs some tensors straight from the map.
+pub struct MappedSafetensors(pub Arc<MmapedSafetensors>);
 
 impl MappedSafetensors {
-    fn release(&self, name: &str) {
+    pub fn release(&self, name: &str) {
         if let Ok(view) = self.0.get(name) {
             release_pages(view.data());
         }
@@ -30,26 +33,26 @@ impl SimpleBackend for MappedSafetensors {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let tensor = SimpleBackend::get(&self.0, shape, name, hint, dtype, dev);
+        let tensor = SimpleBackend::get(&*self.0, shape, name, hint, dtype, dev);
         self.release(name);
         tensor
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let tensor = SimpleBackend::get_unchecked(&self.0, name, dtype, dev);
+        let tensor = SimpleBackend::get_unchecked(&*self.0, name, dtype, dev);
         self.release(name);
         tensor
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        SimpleBackend::contains_tensor(&self.0, name)
+        SimpleBackend::contains_tensor(&*self.0, name)
     }
 }
 
 /// Drops the process's mapping of the pages under `bytes` (a read-only file mapping); the data
 /// stays readable.
 #[cfg(unix)]
-fn release_pages(bytes: &[u8]) {
+pub fn release_pages(bytes: &[u8]) {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
     // Only whole pages inside the tensor: a neighbour's pages may still be in use.
@@ -63,4 +66,4 @@ fn release_pages(bytes: &[u8]) {
 }
 
 #[cfg(not(unix))]
-fn release_pages(_: &[u8]) {}
+pub fn release_pages(_: &[u8]) {}

@@ -11,7 +11,7 @@ use crate::error::{BeitError, Result};
 use crate::model::encoder::BeitEncoder;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::random_init::random_weights;
-use crate::weights::load_weights;
+use crate::weights::{load_weights, Weights};
 
 /// Where a model lives and in which precision it computes.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
 
     fn config(&self) -> &BeitConfig;
 
-    /// The transformer layers, for load-time rewrites (weight packing, quantization).
+    /// The transformer layers, whose linear weights are read after `load` (see `Dense`).
     fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
         None
     }
@@ -73,15 +73,16 @@ pub trait BeitPreTrainedModel: Send + Sync {
         let cfg = BeitConfig::from_pretrained(dir)?;
         Self::check_config(&cfg)?;
         check_quantization(options)?;
-        let vb = load_weights(dir, options.dtype, &options.device)?;
-        let model = Self::load(&cfg, vb).map_err(|e| match e {
+        let weights = load_weights(dir, options.dtype, &options.device)?;
+        let does_not_fit = |e| match e {
             BeitError::Candle(e) => BeitError::Weights(format!(
                 "the weights in {} do not fit this model: {e}",
                 dir.display()
             )),
             other => other,
-        })?;
-        prepare(model, options)
+        };
+        let model = Self::load(&cfg, weights.vb.clone()).map_err(does_not_fit)?;
+        prepare(model, options, &weights).map_err(does_not_fit)
     }
 
     /// A model with random weights, initialised as HF initialises a new model.
@@ -92,10 +93,8 @@ pub trait BeitPreTrainedModel: Send + Sync {
         cfg.validate()?;
         Self::check_config(cfg)?;
         check_quantization(options)?;
-        prepare(
-            Self::load(cfg, random_weights(cfg, options.dtype, &options.device))?,
-            options,
-        )
+        let weights = Weights::from_vb(random_weights(cfg, options.dtype, &options.device));
+        prepare(Self::load(cfg, weights.vb.clone())?, options, &weights)
     }
 }
 
@@ -109,10 +108,10 @@ fn check_quantization(options: &LoadOptions) -> Result<()> {
     Ok(())
 }
 
-/// Puts the encoder's linear layers in the form the CPU kernels read (see `Dense::prepare`).
-fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions) -> Result<M> {
+/// Reads the encoder's linear weights into the form the kernels take (see `Dense::prepare`).
+fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions, weights: &Weights) -> Result<M> {
     match model.encoder_mut() {
-        Some(encoder) => encoder.prepare(options.quantization)?,
+        Some(encoder) => encoder.prepare(options.quantization, weights)?,
         None if options.quantization.is_some() => {
             return Err(BeitError::InvalidArgument(
                 "this model has no encoder to quantize".into(),

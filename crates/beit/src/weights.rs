@@ -2,23 +2,66 @@
 //! `model.safetensors.index.json`, or `pytorch_model.bin`. Safetensors files are memory-mapped;
 //! tensors are read (and cast to the target dtype, on the target device) only when a module asks
 //! for them by name, so buffers no module asks for (`relative_position_index`,
-//! `num_batches_tracked`) are never read.
+//! `num_batches_tracked`) are never read. The CPU packers read large f32 weights straight from the
+//! map (`Weights::mapped_f32`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
-use crate::mapped_safetensors::MappedSafetensors;
+use crate::mapped_safetensors::{release_pages, MappedSafetensors};
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
 pub const PYTORCH: &str = "pytorch_model.bin";
 
-/// A `VarBuilder` over the weights in `dir`, producing tensors of `dtype` on `device`.
-pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+/// A checkpoint's weights, opened.
+#[derive(Clone)]
+pub struct Weights {
+    /// Reads tensors by full name, copied and cast to the target dtype, on the target device.
+    pub vb: VarBuilder<'static>,
+    /// The memory map under `vb`, for safetensors checkpoints.
+    mapped: Option<Arc<MmapedSafetensors>>,
+}
+
+impl Weights {
+    /// Weights that only `vb` reads (random ones, `pytorch_model.bin`).
+    pub fn from_vb(vb: VarBuilder<'static>) -> Self {
+        Self { vb, mapped: None }
+    }
+
+    /// The little-endian bytes of tensor `name`, when it lies in a mapped file as f32 (`None`
+    /// otherwise: read it through `vb`); an error if it is missing or not of `shape`.
+    pub fn mapped_f32(&self, name: &str, shape: &[usize]) -> candle_core::Result<Option<&[u8]>> {
+        let Some(mapped) = &self.mapped else {
+            return Ok(None);
+        };
+        let view = mapped.get(name)?;
+        if view.shape() != shape {
+            candle_core::bail!(
+                "shape mismatch for {name}: the checkpoint has {:?}, the model expects {shape:?}",
+                view.shape()
+            );
+        }
+        let f32 = DType::try_from(view.dtype()).is_ok_and(|d| d == DType::F32);
+        Ok(f32.then(|| view.data()))
+    }
+
+    /// Gives back the pages of mapped tensor `name` once nothing reads it any more (see
+    /// `mapped_safetensors`).
+    pub fn release(&self, name: &str) {
+        if let Some(view) = self.mapped.as_ref().and_then(|m| m.get(name).ok()) {
+            release_pages(view.data());
+        }
+    }
+}
+
+/// The weights in `dir`, read as tensors of `dtype` on `device`.
+pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights> {
     let single = dir.join(SAFETENSORS);
     let index = dir.join(SAFETENSORS_INDEX);
     let pytorch = dir.join(PYTORCH);
@@ -33,7 +76,8 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
         Ok(mapped(st, dtype, device))
     } else if pytorch.is_file() {
-        VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))
+        let vb = VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))?;
+        Ok(Weights::from_vb(vb))
     } else {
         Err(BeitError::Weights(format!(
             "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}",
@@ -42,9 +86,14 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<VarBuil
     }
 }
 
-/// A `VarBuilder` over mapped safetensors that gives each tensor's pages back once copied.
-fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> VarBuilder<'static> {
-    VarBuilder::from_backend(Box::new(MappedSafetensors(st)), dtype, device.clone())
+/// Mapped safetensors behind a `VarBuilder` that gives each tensor's pages back once copied.
+fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> Weights {
+    let st = Arc::new(st);
+    let backend = Box::new(MappedSafetensors(Arc::clone(&st)));
+    Weights {
+        vb: VarBuilder::from_backend(backend, dtype, device.clone()),
+        mapped: Some(st),
+    }
 }
 
 /// The distinct shard files named by a `model.safetensors.index.json`, in order, each checked.

@@ -26,7 +26,7 @@ fn loaded_tensors_do_not_stay_mapped() {
         .collect();
     candle_core::safetensors::save(&weights, dir.path().join("model.safetensors")).unwrap();
 
-    let vb = load_weights(dir.path(), DType::F32, &Device::Cpu).unwrap();
+    let vb = load_weights(dir.path(), DType::F32, &Device::Cpu).unwrap().vb;
     let before = rss_file_kib();
     for i in 0..4 {
         let t = vb.get((2048, 2048), &format!("w{i}")).unwrap();

@@ -204,3 +204,75 @@ fn the_base_model_loads_from_a_head_checkpoint() {
         .unwrap();
     assert!(same.iter().all(|d| *d == 0.0));
 }
+
+#[test]
+fn a_misshaped_encoder_weight_is_named() {
+    // The encoder's linear weights are read straight from the mapped file, past candle's checks.
+    let name = "beit.encoder.layer.1.intermediate.dense.weight";
+    let mut tensors = reference_tensors();
+    let (rows, cols) = tensors[name].dims2().unwrap();
+    tensors.insert(
+        name.into(),
+        Tensor::zeros((rows, cols + 1), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    let msg = weights_error(load(checkpoint_with(&tensors).path()));
+    assert!(msg.contains(name) && msg.contains("shape"), "{msg}");
+}
+
+#[test]
+fn a_float16_checkpoint_loads_as_its_float32_values() {
+    // Float16 weights take the copying path, float32 ones the direct one: same values, same model.
+    let cast = |dtype| {
+        let tensors: HashMap<String, Tensor> = reference_tensors()
+            .into_iter()
+            .map(|(name, t)| {
+                (
+                    name,
+                    t.to_dtype(candle_core::DType::F16)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap(),
+                )
+            })
+            .collect();
+        checkpoint_with(&tensors)
+    };
+    let half = cast(candle_core::DType::F16);
+    let single = cast(candle_core::DType::F32);
+    assert_eq!(
+        logits(&load(half.path()).unwrap()),
+        logits(&load(single.path()).unwrap())
+    );
+}
+
+#[test]
+fn a_model_in_float16_computes_what_float32_does() {
+    // Other dtypes and devices keep plain weight tensors (`Dense::Float`), not packed ones.
+    let options = LoadOptions {
+        dtype: candle_core::DType::F16,
+        ..LoadOptions::default()
+    };
+    let model = BeitForImageClassification::from_pretrained(reference_case(), &options).unwrap();
+    let inputs =
+        candle_core::safetensors::load(reference_case().join("inputs.safetensors"), &Device::Cpu).unwrap();
+    let pixels = inputs["pixel_values"].to_dtype(candle_core::DType::F16).unwrap();
+    let out = model
+        .forward(&ForwardInputs::new(pixels))
+        .unwrap()
+        .logits
+        .unwrap();
+    let half: Vec<f32> = out
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let reference = logits(&load(&reference_case()).unwrap());
+    let worst = half
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-2, "{half:?} vs {reference:?}");
+}

@@ -11,6 +11,7 @@ use crate::config::BeitConfig;
 use crate::model::dense::Dense;
 use crate::model::relative_position::{RelativePositionBias, Window};
 use crate::pretrained::Quantization;
+use crate::weights::Weights;
 
 #[derive(Debug)]
 pub struct BeitAttention {
@@ -33,12 +34,9 @@ impl BeitAttention {
     ) -> candle_core::Result<Self> {
         let d = cfg.hidden_size;
         let sa = vb.pp("attention");
-        let q_w = sa.get((d, d), "query.weight")?;
+        let qkv_w = ["query", "key", "value"].map(|p| (sa.pp(p).pp("weight").prefix(), d));
         let q_b = sa.get(d, "query.bias")?;
-        let k_w = sa.get((d, d), "key.weight")?;
-        let v_w = sa.get((d, d), "value.weight")?;
         let v_b = sa.get(d, "value.bias")?;
-        let qkv_w = Tensor::cat(&[&q_w, &k_w, &v_w], 0)?;
         let qkv_b = Tensor::cat(&[&q_b, &q_b.zeros_like()?, &v_b], 0)?;
         let relative_position_bias = match window {
             Some(w) => Some(RelativePositionBias::new(
@@ -49,16 +47,20 @@ impl BeitAttention {
             None => None,
         };
         Ok(Self {
-            qkv: Dense::from_parts(qkv_w, qkv_b),
+            qkv: Dense::stacked(qkv_w.to_vec(), d, qkv_b),
             output: Dense::new(d, d, vb.pp("output.dense"))?.scaled(output_scale)?,
             relative_position_bias,
             num_heads: cfg.num_attention_heads,
         })
     }
 
-    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
-        self.qkv.prepare(quantization)?;
-        self.output.prepare(quantization)
+    pub fn prepare(
+        &mut self,
+        quantization: Option<Quantization>,
+        weights: &Weights,
+    ) -> candle_core::Result<()> {
+        self.qkv.prepare(quantization, weights)?;
+        self.output.prepare(quantization, weights)
     }
 
     /// `residual + lambda_1 * attention(xs)` over `[B, S, D]` tokens on patch grid `window`, plus

@@ -9,6 +9,7 @@ use crate::config::BeitConfig;
 use crate::model::layer::BeitLayer;
 use crate::model::relative_position::{RelativePositionBias, Window};
 use crate::pretrained::Quantization;
+use crate::weights::Weights;
 
 #[derive(Debug)]
 pub struct BeitEncoder {
@@ -37,20 +38,23 @@ impl BeitEncoder {
             None
         };
         let layer_window = cfg.use_relative_position_bias.then_some(window);
-        // In parallel: loading is copying weights out of the mapped file (and folding them), and
-        // a single thread leaves the other cores idle for a fifth of the cold start.
+        // The large weights are read later, by `prepare`, in parallel.
         let layers = (0..cfg.num_hidden_layers)
-            .into_par_iter()
             .map(|i| BeitLayer::new(cfg, layer_window, vb.pp(format!("layer.{i}"))))
             .collect::<crate::error::Result<Vec<_>>>()?;
         Ok(Self { layers, shared_bias })
     }
 
-    /// Packs (or, with `quantization`, quantizes) every layer's linear layers for the CPU kernels.
-    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
+    /// Reads every layer's linear weights from `weights`: packed (or, with `quantization`,
+    /// quantized) for the CPU kernels.
+    pub fn prepare(
+        &mut self,
+        quantization: Option<Quantization>,
+        weights: &Weights,
+    ) -> candle_core::Result<()> {
         self.layers
             .par_iter_mut()
-            .try_for_each(|layer| layer.prepare(quantization))
+            .try_for_each(|layer| layer.prepare(quantization, weights))
     }
 
     pub fn forward(

@@ -12,6 +12,7 @@ use crate::model::dense::Dense;
 use crate::model::relative_position::Window;
 use crate::ops::LayerNorm;
 use crate::pretrained::Quantization;
+use crate::weights::Weights;
 
 #[derive(Debug)]
 pub struct BeitLayer {
@@ -42,10 +43,14 @@ impl BeitLayer {
         })
     }
 
-    pub fn prepare(&mut self, quantization: Option<Quantization>) -> candle_core::Result<()> {
-        self.attention.prepare(quantization)?;
-        self.intermediate.prepare(quantization)?;
-        self.output.prepare(quantization)
+    pub fn prepare(
+        &mut self,
+        quantization: Option<Quantization>,
+        weights: &Weights,
+    ) -> candle_core::Result<()> {
+        self.attention.prepare(quantization, weights)?;
+        self.intermediate.prepare(quantization, weights)?;
+        self.output.prepare(quantization, weights)
     }
 
     pub fn forward(

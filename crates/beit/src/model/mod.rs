@@ -7,6 +7,7 @@ pub mod dense;
 pub mod embeddings;
 pub mod encoder;
 pub mod layer;
+pub mod pending_dense;
 pub mod pixel_values;
 pub mod pooler;
 pub mod relative_position;

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::linear::{output_shape, prefill};
 use crate::ops::simd::dispatch;
+use crate::ops::weight_rows::WeightRows;
 
 /// Output channels per packed tile: two AVX2 vectors of eight i32 sums.
 const NR: usize = 16;
@@ -53,8 +54,15 @@ struct RowQuant {
 impl Int8Linear {
     /// Quantizes `weight` `[out, in]` (as `torch.nn.Linear`) per output channel.
     pub fn new(weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Self> {
-        let (n_out, n_in) = weight.dims2()?;
-        let weight = weight.to_dtype(candle_core::DType::F32)?;
+        let n_in = weight.dims2()?.1;
+        with_f32(&weight.to_dtype(candle_core::DType::F32)?, |w| {
+            Self::from_rows(&WeightRows::dense(w, n_in)?, bias)
+        })?
+    }
+
+    /// Quantizes the weight that `rows` reads, per output channel.
+    pub fn from_rows(rows: &WeightRows, bias: Option<&Tensor>) -> candle_core::Result<Self> {
+        let (n_out, n_in) = (rows.n_out(), rows.n_in());
         let bias = match bias {
             Some(b) => b
                 .to_dtype(candle_core::DType::F32)?
@@ -68,7 +76,7 @@ impl Int8Linear {
                 bias.len()
             );
         }
-        let (packed, scales, sums) = with_f32(&weight, |w| pack(w, n_out, n_in))?;
+        let (packed, scales, sums) = pack(rows);
         Ok(Self {
             packed,
             scales,
@@ -216,17 +224,20 @@ impl Int8Linear {
 
 /// Packs `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8 sums;
 /// channels and inputs past the ends are zero.
-fn pack(w: &[f32], n_out: usize, n_in: usize) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
+fn pack(w: &WeightRows) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
+    let (n_out, n_in) = (w.n_out(), w.n_in());
     let k_groups = k_groups(n_in);
     let tiles = n_out.div_ceil(NR);
     let mut packed = vec![0i8; tiles * k_groups * KG * NR];
     let mut scales = Vec::with_capacity(n_out);
     let mut sums = Vec::with_capacity(n_out);
+    let mut row = vec![0f32; n_in];
     let mut row_q = vec![0i8; n_in];
-    for (o, row) in w.chunks_exact(n_in).enumerate() {
+    for o in 0..n_out {
+        w.read(o, 0, &mut row);
         scales.push(dispatch(
             #[inline(always)]
-            || quantize_weights(row, &mut row_q),
+            || quantize_weights(&row, &mut row_q),
         ));
         sums.push(row_q.iter().map(|&q| q as i32).sum());
         let (tile, lane) = (o / NR, o % NR);

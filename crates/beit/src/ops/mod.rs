@@ -12,6 +12,7 @@ pub mod linear;
 pub mod packed_linear;
 pub mod pool;
 pub mod simd;
+pub mod weight_rows;
 
 pub use attention::{attention, attention_slow};
 pub use gelu::{gelu_erf, gelu_erf_slow};
