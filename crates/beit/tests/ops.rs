@@ -5,6 +5,7 @@
 
 use beit::ops::int8_linear::Int8Linear;
 use beit::ops::packed_linear::PackedLinear;
+use beit::ops::weight_rows::{RowBlock, WeightRows};
 use beit::ops::{
     adaptive_avg_pool2d, attention, attention_slow, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow,
     linear, linear_slow, resize_bicubic, resize_bilinear,
@@ -297,4 +298,70 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
         .to_scalar()
         .unwrap()
+}
+
+/// The packers read a weight stacked from blocks (floats, or little-endian bytes at any alignment, as
+/// in a mapped file) with a scale per output row.
+#[test]
+fn weight_rows_read_stacked_blocks_with_their_scale() {
+    let floats: Vec<f32> = (0..6).map(|v| v as f32).collect();
+    let mut bytes = vec![0xffu8];
+    bytes.extend((6..15).flat_map(|v| (v as f32).to_le_bytes()));
+    let scale = [1.0, 2.0, 3.0, 4.0, 5.0];
+    let blocks = vec![RowBlock::F32(&floats), RowBlock::LeBytes(&bytes[1..])];
+    let rows = WeightRows::new(blocks, 3, Some(&scale)).unwrap();
+    assert_eq!((rows.n_out(), rows.n_in()), (5, 3));
+    for row in 0..5 {
+        let mut out = [0f32; 2];
+        rows.read(row, 1, &mut out);
+        let want = [
+            (3 * row + 1) as f32 * scale[row],
+            (3 * row + 2) as f32 * scale[row],
+        ];
+        assert_eq!(out, want, "row {row}");
+    }
+    let err = WeightRows::new(vec![RowBlock::F32(&floats[..5])], 3, None).unwrap_err();
+    assert!(err.to_string().contains("rows of 3 inputs"), "{err}");
+    assert!(WeightRows::new(vec![RowBlock::F32(&floats)], 3, Some(&scale)).is_err());
+}
+
+/// A weight read through `WeightRows` from stacked, scaled blocks packs to the same layer as the
+/// one tensor they make.
+#[test]
+fn layers_from_stacked_scaled_rows_equal_layers_from_one_tensor() {
+    let (top, bottom) = (ints(16, 20, -63, 63, 3), ints(21, 20, -63, 63, 4));
+    let scale = Tensor::randn(0f32, 1.0, 37, &Device::Cpu).unwrap();
+    let whole = Tensor::cat(&[&top, &bottom], 0)
+        .unwrap()
+        .broadcast_mul(&scale.unsqueeze(1).unwrap())
+        .unwrap();
+    let bias = Tensor::randn(0f32, 1.0, 37, &Device::Cpu).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (9, 20), &Device::Cpu).unwrap();
+    let (top, bottom, scale) = (values(&top), values(&bottom), values(&scale));
+    let rows = || {
+        WeightRows::new(
+            vec![RowBlock::F32(&top), RowBlock::F32(&bottom)],
+            20,
+            Some(&scale),
+        )
+        .unwrap()
+    };
+    let packed = PackedLinear::from_rows(&rows(), &bias)
+        .unwrap()
+        .forward(&x, None)
+        .unwrap();
+    let want = PackedLinear::new(&whole, &bias)
+        .unwrap()
+        .forward(&x, None)
+        .unwrap();
+    assert_eq!(values(&packed), values(&want));
+    let int8 = Int8Linear::from_rows(&rows(), Some(&bias))
+        .unwrap()
+        .forward(&x, None)
+        .unwrap();
+    let want = Int8Linear::new(&whole, Some(&bias))
+        .unwrap()
+        .forward(&x, None)
+        .unwrap();
+    assert_eq!(values(&int8), values(&want));
 }

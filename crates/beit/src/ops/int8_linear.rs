@@ -223,29 +223,45 @@ impl Int8Linear {
 }
 
 /// Packs `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8 sums;
-/// channels and inputs past the ends are zero.
+/// channels and inputs past the ends are zero. Tiles in parallel.
 fn pack(w: &WeightRows) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
-    let (n_out, n_in) = (w.n_out(), w.n_in());
-    let k_groups = k_groups(n_in);
-    let tiles = n_out.div_ceil(NR);
-    let mut packed = vec![0i8; tiles * k_groups * KG * NR];
-    let mut scales = Vec::with_capacity(n_out);
-    let mut sums = Vec::with_capacity(n_out);
-    let mut row = vec![0f32; n_in];
-    let mut row_q = vec![0i8; n_in];
-    for o in 0..n_out {
-        w.read(o, 0, &mut row);
-        scales.push(dispatch(
+    let k_pad = KG * k_groups(w.n_in());
+    let tiles = w.n_out().div_ceil(NR);
+    let mut packed = vec![0i8; tiles * k_pad * NR];
+    let mut scales = vec![1f32; tiles * NR];
+    let mut sums = vec![0i32; tiles * NR];
+    packed
+        .par_chunks_mut(k_pad * NR)
+        .zip(scales.par_chunks_mut(NR))
+        .zip(sums.par_chunks_mut(NR))
+        .enumerate()
+        .for_each(|(tile, ((packed, scales), sums))| pack_tile(w, tile, packed, scales, sums));
+    scales.truncate(w.n_out());
+    sums.truncate(w.n_out());
+    (packed, scales, sums)
+}
+
+/// One tile's channels quantized side by side, then interleaved as the kernel reads them
+/// (`[k / KG][channel][k % KG]`), so that the packed tile is written in order.
+fn pack_tile(w: &WeightRows, tile: usize, packed: &mut [i8], scales: &mut [f32], sums: &mut [i32]) {
+    let k_pad = packed.len() / NR;
+    let mut levels = vec![0i8; NR * k_pad];
+    let mut row = vec![0f32; w.n_in()];
+    let channels = tile * NR..((tile + 1) * NR).min(w.n_out());
+    for (lane, channel) in channels.enumerate() {
+        w.read(channel, 0, &mut row);
+        let q = &mut levels[lane * k_pad..lane * k_pad + w.n_in()];
+        scales[lane] = dispatch(
             #[inline(always)]
-            || quantize_weights(&row, &mut row_q),
-        ));
-        sums.push(row_q.iter().map(|&q| q as i32).sum());
-        let (tile, lane) = (o / NR, o % NR);
-        for (k, &q) in row_q.iter().enumerate() {
-            packed[((tile * k_groups + k / KG) * NR + lane) * KG + k % KG] = q;
+            || quantize_weights(&row, q),
+        );
+        sums[lane] = q.iter().map(|&v| v as i32).sum();
+    }
+    for (group, dst) in packed.chunks_exact_mut(NR * KG).enumerate() {
+        for (lane, dst) in dst.chunks_exact_mut(KG).enumerate() {
+            dst.copy_from_slice(&levels[lane * k_pad + group * KG..][..KG]);
         }
     }
-    (packed, scales, sums)
 }
 
 /// Groups of `KG` inputs, padded to an even count for the kernel's steps of two.
