@@ -311,13 +311,10 @@ fn weight_rows_read_stacked_blocks_with_their_scale() {
     let blocks = vec![RowBlock::F32(&floats), RowBlock::LeBytes(&bytes[1..])];
     let rows = WeightRows::new(blocks, 3, Some(&scale)).unwrap();
     assert_eq!((rows.n_out(), rows.n_in()), (5, 3));
-    for row in 0..5 {
+    for (row, s) in scale.iter().enumerate() {
         let mut out = [0f32; 2];
         rows.read(row, 1, &mut out);
-        let want = [
-            (3 * row + 1) as f32 * scale[row],
-            (3 * row + 2) as f32 * scale[row],
-        ];
+        let want = [(3 * row + 1) as f32 * s, (3 * row + 2) as f32 * s];
         assert_eq!(out, want, "row {row}");
     }
     let err = WeightRows::new(vec![RowBlock::F32(&floats[..5])], 3, None).unwrap_err();
