@@ -1,15 +1,15 @@
 // One contender in a fresh process: seconds from `import` to the first top-5 result for one photo
 // (page cache warm: compare.mjs runs it twice and keeps the second), then the peak RSS after a
 // batch-8 forward pass on random pixels (Linux). Prints one JSON line.
-//   node bench/cold_start.mjs beit-node|transformers.js MODEL_DIR PHOTO
-const [contender, modelDir, photo] = process.argv.slice(2);
+//   node bench/cold_start.mjs beit-node|transformers.js MODEL_DIR PHOTO [fp32|q8]
+const [contender, modelDir, photo, dtype = 'fp32'] = process.argv.slice(2);
 const start = performance.now();
 let firstResult;
 let batch8;
 
 if (contender === 'beit-node') {
   const { BeitForImageClassification, Tensor } = await import('../dist/index.js');
-  const model = await BeitForImageClassification.fromPretrained(modelDir);
+  const model = await BeitForImageClassification.fromPretrained(modelDir, dtype === 'q8' ? { dtype } : {});
   firstResult = await model.classify(photo, { topK: 5 });
   const pixels = new Tensor(new Float32Array(8 * 3 * 224 * 224), [8, 3, 224, 224]);
   batch8 = () => model.forward({ pixelValues: pixels });
@@ -18,7 +18,7 @@ if (contender === 'beit-node') {
   const { basename, dirname } = await import('node:path');
   env.allowRemoteModels = false;
   env.localModelPath = dirname(modelDir);
-  const classifier = await pipeline('image-classification', basename(modelDir), { dtype: 'fp32' });
+  const classifier = await pipeline('image-classification', basename(modelDir), { dtype });
   firstResult = await classifier(photo, { top_k: 5 });
   const pixels = new Tensor('float32', new Float32Array(8 * 3 * 224 * 224), [8, 3, 224, 224]);
   batch8 = () => classifier.model({ pixel_values: pixels });

@@ -5,8 +5,8 @@
 // to end (decode + preprocess + model + top-5), at batch 1, 8 and 32; images/s and ratios.
 //   npm run build && (cd bench && npm install --ignore-scripts)
 //   python scripts/make_bench_model.py && node bench/compare.mjs
-// Then each contender in a fresh process: import to first result for one photo (cold start, page
-// cache warm) and peak RSS after a batch-8 forward pass.
+// Then each contender in a fresh process, in turns, RUNS times: import to first result for one photo
+// (cold start, page cache warm) and peak RSS after a batch-8 forward pass; the medians.
 // The contenders take turns, one timed call each per round (see below); the figure is the median.
 // Environment: RUNS (timed rounds per figure, default 5), BATCHES (default 1,8,32).
 import { spawn, spawnSync } from 'node:child_process';
@@ -156,28 +156,42 @@ for (const mode of modes) {
   console.log('');
 }
 
-/** A fresh process, twice (the first warms the page cache); the second's JSON line. */
-function coldStart(command, args) {
-  let line;
-  for (let i = 0; i < 2; i++) {
-    const r = spawnSync(command, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 });
-    if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${r.stderr}`);
-    line = r.stdout.trim().split('\n').at(-1);
-  }
-  return JSON.parse(line);
+/** One cold start: a fresh process's JSON line. */
+function coldStart([command, ...args]) {
+  const r = spawnSync(command, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }
 
 const photo = photos[2];
-const starts = {
-  'beit-node fp32': coldStart(process.execPath, ['bench/cold_start.mjs', 'beit-node', modelDir, photo]),
-  'transformers.js fp32': coldStart(process.execPath, ['bench/cold_start.mjs', 'transformers.js', modelDir, photo]),
-};
-if (torch) {
-  const python = process.env.BENCH_PYTHON ?? 'python3';
-  starts[torch.name] = coldStart(python, ['bench/torch_cold_start.py', modelDir, photo]);
+const starters = {};
+for (const dtype of ['fp32', 'q8']) {
+  for (const contender of ['beit-node', 'transformers.js']) {
+    starters[`${contender} ${dtype}`] = [process.execPath, 'bench/cold_start.mjs', contender, modelDir, photo, dtype];
+  }
 }
+if (torch) {
+  starters[torch.name] = [process.env.BENCH_PYTHON ?? 'python3', 'bench/torch_cold_start.py', modelDir, photo];
+}
+// A first round warms the page cache; then `runs` rounds, contenders in turn, as above.
+const coldRuns = Object.fromEntries(Object.keys(starters).map((name) => [name, []]));
+for (let round = 0; round <= runs; round++) {
+  for (const [name, command] of Object.entries(starters)) {
+    const result = coldStart(command);
+    if (round > 0) coldRuns[name].push(result);
+  }
+}
+const starts = Object.fromEntries(
+  Object.entries(coldRuns).map(([name, results]) => [
+    name,
+    {
+      seconds: median(results.map((r) => r.seconds)),
+      peakRssMiB: median(results.map((r) => r.peakRssMiB)),
+    },
+  ]),
+);
 const weightsMiB = statSync(join(modelDir, 'model.safetensors')).size / 2 ** 20;
-console.log(`cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward (weights: ${weightsMiB.toFixed(0)} MiB):`);
+console.log(`cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward, medians of ${runs} (weights: ${weightsMiB.toFixed(0)} MiB):`);
 console.log('contender | cold start | peak RSS');
 for (const [name, s] of Object.entries(starts)) {
   console.log(`${name} | ${s.seconds.toFixed(2)} s | ${s.peakRssMiB.toFixed(0)} MiB`);
