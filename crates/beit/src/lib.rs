@@ -17,6 +17,7 @@ pub mod ops;
 pub mod output;
 pub mod pretrained;
 pub mod random_init;
+pub mod small_pages;
 pub mod weights;
 
 pub use architecture::Architecture;
