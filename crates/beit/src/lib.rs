@@ -15,9 +15,9 @@ pub mod mapped_safetensors;
 pub mod model;
 pub mod ops;
 pub mod output;
+pub mod pages;
 pub mod pretrained;
 pub mod random_init;
-pub mod small_pages;
 pub mod weights;
 
 pub use architecture::Architecture;

@@ -13,11 +13,13 @@ use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::Init;
 
+use crate::pages::release_pages;
+
 /// Shared with `Weights`, which packs some tensors straight from the map.
 pub struct MappedSafetensors(pub Arc<MmapedSafetensors>);
 
 impl MappedSafetensors {
-    pub fn release(&self, name: &str) {
+    fn release(&self, name: &str) {
         if let Ok(view) = self.0.get(name) {
             release_pages(view.data());
         }
@@ -48,22 +50,3 @@ impl SimpleBackend for MappedSafetensors {
         SimpleBackend::contains_tensor(&*self.0, name)
     }
 }
-
-/// Drops the process's mapping of the pages under `bytes` (a read-only file mapping); the data
-/// stays readable.
-#[cfg(unix)]
-pub fn release_pages(bytes: &[u8]) {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
-    // Only whole pages inside the tensor: a neighbour's pages may still be in use.
-    let start = (bytes.as_ptr() as usize).next_multiple_of(page);
-    let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
-    if end > start {
-        // SAFETY: [start, end) lies within a read-only file mapping that stays alive; dropping
-        // its pages changes no contents, only residency. Failure is harmless, so it is ignored.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-    }
-}
-
-#[cfg(not(unix))]
-pub fn release_pages(_: &[u8]) {}

@@ -13,7 +13,8 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
-use crate::mapped_safetensors::{release_pages, MappedSafetensors};
+use crate::mapped_safetensors::MappedSafetensors;
+use crate::pages::release_pages;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";

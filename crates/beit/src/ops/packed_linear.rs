@@ -14,7 +14,7 @@ use crate::ops::linear::{check_bias, output_shape, prefill};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::simd::has_avx2_fma;
 use crate::ops::weight_rows::WeightRows;
-use crate::small_pages::small_pages;
+use crate::pages::small_pages;
 
 /// Output channels per tile: two AVX vectors.
 const NR: usize = 16;
