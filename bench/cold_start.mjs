@@ -1,5 +1,5 @@
 // One contender in a fresh process: seconds from `import` to the first top-5 result for one photo
-// (page cache warm: compare.mjs runs it twice and keeps the second), then the peak RSS after a
+// (page cache warm: compare.mjs runs a warm-up round first), then the peak RSS after a
 // batch-8 forward pass on random pixels (Linux). Prints one JSON line.
 //   node bench/cold_start.mjs beit-node|transformers.js MODEL_DIR PHOTO [fp32|q8]
 const [contender, modelDir, photo, dtype = 'fp32'] = process.argv.slice(2);

@@ -15,11 +15,13 @@ use candle_nn::Init;
 
 use crate::pages::release_pages;
 
-/// Shared with `Weights`, which packs some tensors straight from the map.
+/// One copy behind the `VarBuilder`, one in `Weights`, which packs some tensors straight from the map.
+#[derive(Clone)]
 pub struct MappedSafetensors(pub Arc<MmapedSafetensors>);
 
 impl MappedSafetensors {
-    fn release(&self, name: &str) {
+    /// Gives back the pages of tensor `name` once nothing reads them any more.
+    pub fn release(&self, name: &str) {
         if let Ok(view) = self.0.get(name) {
             release_pages(view.data());
         }

@@ -14,19 +14,17 @@ use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
-use crate::pages::release_pages;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
 pub const PYTORCH: &str = "pytorch_model.bin";
 
 /// A checkpoint's weights, opened.
-#[derive(Clone)]
 pub struct Weights {
     /// Reads tensors by full name, copied and cast to the target dtype, on the target device.
     pub vb: VarBuilder<'static>,
     /// The memory map under `vb`, for safetensors checkpoints.
-    mapped: Option<Arc<MmapedSafetensors>>,
+    mapped: Option<MappedSafetensors>,
 }
 
 impl Weights {
@@ -41,7 +39,7 @@ impl Weights {
         let Some(mapped) = &self.mapped else {
             return Ok(None);
         };
-        let view = mapped.get(name)?;
+        let view = mapped.0.get(name)?;
         if view.shape() != shape {
             candle_core::bail!(
                 "shape mismatch for {name}: the checkpoint has {:?}, the model expects {shape:?}",
@@ -52,11 +50,10 @@ impl Weights {
         Ok(f32.then(|| view.data()))
     }
 
-    /// Gives back the pages of mapped tensor `name` once nothing reads it any more (see
-    /// `mapped_safetensors`).
+    /// Gives back the pages of mapped tensor `name` once nothing reads it any more.
     pub fn release(&self, name: &str) {
-        if let Some(view) = self.mapped.as_ref().and_then(|m| m.get(name).ok()) {
-            release_pages(view.data());
+        if let Some(mapped) = &self.mapped {
+            mapped.release(name);
         }
     }
 }
@@ -89,11 +86,10 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
 
 /// Mapped safetensors behind a `VarBuilder` that gives each tensor's pages back once copied.
 fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> Weights {
-    let st = Arc::new(st);
-    let backend = Box::new(MappedSafetensors(Arc::clone(&st)));
+    let mapped = MappedSafetensors(Arc::new(st));
     Weights {
-        vb: VarBuilder::from_backend(backend, dtype, device.clone()),
-        mapped: Some(st),
+        vb: VarBuilder::from_backend(Box::new(mapped.clone()), dtype, device.clone()),
+        mapped: Some(mapped),
     }
 }
 
