@@ -12,6 +12,7 @@ pub mod hub;
 pub mod image;
 pub mod loss;
 pub mod mapped_safetensors;
+pub mod mapped_weight;
 pub mod model;
 pub mod ops;
 pub mod output;

@@ -19,6 +19,12 @@ use crate::pages::release_pages;
 #[derive(Clone)]
 pub struct MappedSafetensors(pub Arc<MmapedSafetensors>);
 
+impl std::fmt::Debug for MappedSafetensors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MappedSafetensors")
+    }
+}
+
 impl MappedSafetensors {
     /// Gives back the pages of tensor `name` once nothing reads them any more.
     pub fn release(&self, name: &str) {

@@ -1,6 +1,7 @@
 //! Advice to the kernel about the pages under a buffer (Unix; elsewhere nothing): give back the
 //! pages of a read-only file mapping once its data was read, and back a fresh buffer with ordinary
-//! 4 KiB pages rather than transparent huge pages.
+//! 4 KiB pages rather than transparent huge pages. And `prefault`, to map a file's pages ahead of
+//! the reader.
 //!
 //! Small pages go under the packed weights, which are written once and then only read. mimalloc
 //! requests huge pages for large blocks. On a VM whose hypervisor takes back free guest memory (free
@@ -19,6 +20,18 @@ pub fn release_pages(bytes: &[u8]) {
     advise(bytes.as_ptr(), bytes.len(), Advice::DontNeed);
 }
 
+/// Maps the pages under `bytes` (a file mapping) into the process, so that a later reader takes no
+/// page faults there.
+pub fn prefault(bytes: &[u8]) {
+    if advise(bytes.as_ptr(), bytes.len(), Advice::PopulateRead) {
+        return;
+    }
+    // Kernels before 5.14: a read of each page. The value is unused: the read is the point.
+    for offset in (0..bytes.len()).step_by(4096) {
+        std::hint::black_box(bytes[offset]);
+    }
+}
+
 /// Asks for 4 KiB pages under `buffer`, which nothing has written yet.
 pub fn small_pages<T>(buffer: &mut [MaybeUninit<T>]) {
     advise(
@@ -31,11 +44,13 @@ pub fn small_pages<T>(buffer: &mut [MaybeUninit<T>]) {
 enum Advice {
     DontNeed,
     NoHugePage,
+    PopulateRead,
 }
 
-/// `madvise` over the whole pages inside `len` bytes at `start`: a neighbour's pages may be in use.
+/// `madvise` over the whole pages inside `len` bytes at `start` (a neighbour's pages may be in use);
+/// whether the kernel took the advice.
 #[cfg(unix)]
-fn advise(start: *const u8, len: usize, advice: Advice) {
+fn advise(start: *const u8, len: usize, advice: Advice) -> bool {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
     let first = (start as usize).next_multiple_of(page);
@@ -44,17 +59,19 @@ fn advise(start: *const u8, len: usize, advice: Advice) {
         Advice::DontNeed => libc::MADV_DONTNEED,
         #[cfg(target_os = "linux")]
         Advice::NoHugePage => libc::MADV_NOHUGEPAGE,
-        // Only Linux has transparent huge pages.
+        #[cfg(target_os = "linux")]
+        Advice::PopulateRead => libc::MADV_POPULATE_READ,
+        // Only Linux has transparent huge pages and populating advice.
         #[cfg(not(target_os = "linux"))]
-        Advice::NoHugePage => return,
+        Advice::NoHugePage | Advice::PopulateRead => return false,
     };
-    if end > first {
-        // SAFETY: [first, end) lies inside a live buffer or read-only file mapping of the caller's;
-        // dropping a read-only mapping's pages or choosing the page size of unwritten memory changes
-        // no contents. Failure is harmless, so it is ignored.
-        unsafe { libc::madvise(first as *mut libc::c_void, end - first, advice) };
-    }
+    // SAFETY: [first, end) lies inside a live buffer or read-only file mapping of the caller's;
+    // dropping a read-only mapping's pages, choosing the page size of unwritten memory or mapping
+    // a file's pages changes no contents. Failure is harmless: the caller may only fall back.
+    end <= first || unsafe { libc::madvise(first as *mut libc::c_void, end - first, advice) } == 0
 }
 
 #[cfg(not(unix))]
-fn advise(_: *const u8, _: usize, _: Advice) {}
+fn advise(_: *const u8, _: usize, _: Advice) -> bool {
+    false
+}

@@ -111,7 +111,10 @@ fn check_quantization(options: &LoadOptions) -> Result<()> {
 /// Reads the encoder's linear weights into the form the kernels take (see `Dense::prepare`).
 fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions, weights: &Weights) -> Result<M> {
     match model.encoder_mut() {
-        Some(encoder) => encoder.prepare(options.quantization, weights)?,
+        Some(encoder) => {
+            encoder.prepare(options.quantization, weights)?;
+            weights.prefault_left_mapped();
+        }
         None if options.quantization.is_some() => {
             return Err(BeitError::InvalidArgument(
                 "this model has no encoder to quantize".into(),

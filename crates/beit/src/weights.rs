@@ -3,10 +3,10 @@
 //! tensors are read (and cast to the target dtype, on the target device) only when a module asks
 //! for them by name, so buffers no module asks for (`relative_position_index`,
 //! `num_batches_tracked`) are never read. The CPU packers read large f32 weights straight from the
-//! map (`Weights::mapped_f32`).
+//! map (`Weights::mapped_weight`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device};
@@ -14,6 +14,8 @@ use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
+use crate::mapped_weight::MappedWeight;
+use crate::pages::prefault;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
@@ -25,20 +27,23 @@ pub struct Weights {
     pub vb: VarBuilder<'static>,
     /// The memory map under `vb`, for safetensors checkpoints.
     mapped: Option<MappedSafetensors>,
+    /// The tensors that `mapped_weight` left in the map.
+    left_mapped: Mutex<Vec<String>>,
 }
 
 impl Weights {
     /// Weights that only `vb` reads (random ones, `pytorch_model.bin`).
     pub fn from_vb(vb: VarBuilder<'static>) -> Self {
-        Self { vb, mapped: None }
+        Self {
+            vb,
+            mapped: None,
+            left_mapped: Mutex::default(),
+        }
     }
 
-    /// The little-endian bytes of tensor `name`, when it lies in a mapped file as f32 (`None`
-    /// otherwise: read it through `vb`); an error if it is missing or not of `shape`.
-    pub fn mapped_f32(&self, name: &str, shape: &[usize]) -> candle_core::Result<Option<&[u8]>> {
-        let Some(mapped) = &self.mapped else {
-            return Ok(None);
-        };
+    /// Whether tensor `name` lies in `mapped` as f32 (if not, read it through `vb`); an error if
+    /// it is missing or not of `shape`.
+    fn is_mapped_f32(mapped: &MappedSafetensors, name: &str, shape: &[usize]) -> candle_core::Result<bool> {
         let view = mapped.0.get(name)?;
         if view.shape() != shape {
             candle_core::bail!(
@@ -46,15 +51,54 @@ impl Weights {
                 view.shape()
             );
         }
-        let f32 = DType::try_from(view.dtype()).is_ok_and(|d| d == DType::F32);
-        Ok(f32.then(|| view.data()))
+        Ok(DType::try_from(view.dtype()).is_ok_and(|d| d == DType::F32))
     }
 
-    /// Gives back the pages of mapped tensor `name` once nothing reads it any more.
-    pub fn release(&self, name: &str) {
-        if let Some(mapped) = &self.mapped {
-            mapped.release(name);
+    /// The weight stacked from `blocks` (full name, rows) of `n_in` columns, times `scale` per row,
+    /// left in the map, when every block lies there as f32 (`None` otherwise); an error if one is
+    /// missing or misshaped.
+    pub fn mapped_weight(
+        &self,
+        blocks: &[(String, usize)],
+        n_in: usize,
+        scale: Option<Vec<f32>>,
+    ) -> candle_core::Result<Option<MappedWeight>> {
+        let Some(mapped) = &self.mapped else {
+            return Ok(None);
+        };
+        for (name, rows) in blocks {
+            if !Self::is_mapped_f32(mapped, name, &[*rows, n_in])? {
+                return Ok(None);
+            }
         }
+        let names: Vec<String> = blocks.iter().map(|(name, _)| name.clone()).collect();
+        let weight = MappedWeight::new(mapped.clone(), names.clone(), n_in, scale)?;
+        self.left_mapped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(names);
+        Ok(Some(weight))
+    }
+
+    /// Maps the pages of the weights left in the map into the process, on a thread of its own:
+    /// the first forward pass, which reads them there, then takes no page faults (5% of it for
+    /// BEiT-base), and this costs nothing on the way to it while the load and the image
+    /// preprocessing leave a core idle.
+    pub fn prefault_left_mapped(&self) {
+        let Some(mapped) = self.mapped.clone() else {
+            return;
+        };
+        let names = std::mem::take(&mut *self.left_mapped.lock().unwrap_or_else(|e| e.into_inner()));
+        if names.is_empty() {
+            return;
+        }
+        std::thread::spawn(move || {
+            for name in names {
+                if let Ok(view) = mapped.0.get(&name) {
+                    prefault(view.data());
+                }
+            }
+        });
     }
 }
 
@@ -90,6 +134,7 @@ fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> Weights {
     Weights {
         vb: VarBuilder::from_backend(Box::new(mapped.clone()), dtype, device.clone()),
         mapped: Some(mapped),
+        left_mapped: Mutex::default(),
     }
 }
 

@@ -362,3 +362,80 @@ fn layers_from_stacked_scaled_rows_equal_layers_from_one_tensor() {
         .unwrap();
     assert_eq!(values(&int8), values(&want));
 }
+
+/// A weight that a deferred layer reads where it lies: floats in place, or little-endian bytes one
+/// byte off alignment (read through a copy), with a scale per output; counts its releases.
+#[derive(Debug)]
+struct CountingSource {
+    floats: Vec<f32>,
+    bytes: Vec<u8>,
+    scale: Vec<f32>,
+    unaligned: bool,
+    n_in: usize,
+    releases: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingSource {
+    fn new(weight: &Tensor, scale: &Tensor, unaligned: bool) -> Self {
+        let floats = values(weight);
+        let mut bytes = vec![0u8];
+        bytes.extend(floats.iter().flat_map(|v| v.to_le_bytes()));
+        Self {
+            floats,
+            bytes,
+            scale: values(scale),
+            unaligned,
+            n_in: weight.dims()[1],
+            releases: Default::default(),
+        }
+    }
+
+    fn releases(&self) -> usize {
+        self.releases.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The layer's handle on a source the test keeps watching.
+#[derive(Debug)]
+struct Shared(std::sync::Arc<CountingSource>);
+
+impl beit::ops::weight_rows::RowSource for Shared {
+    fn rows(&self) -> candle_core::Result<WeightRows<'_>> {
+        let block = match self.0.unaligned {
+            true => RowBlock::LeBytes(&self.0.bytes[1..]),
+            false => RowBlock::F32(&self.0.floats),
+        };
+        WeightRows::new(vec![block], self.0.n_in, Some(&self.0.scale))
+    }
+
+    fn release(&self) {
+        self.0.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A deferred layer gives, call after call, what the layer packed at once gives: its first call
+/// of at most one image's rows reads the weight where it lies (nothing packed, nothing released),
+/// the next packs it and releases the source once; a first call of more rows packs at once.
+#[test]
+fn deferred_layers_read_the_weight_in_place_once_then_pack_it() {
+    let (n_out, n_in) = (37, 300);
+    let weight = ints(n_out, n_in, -63, 63, 5);
+    let scale = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
+    let bias = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
+    let scaled = weight.broadcast_mul(&scale.unsqueeze(1).unwrap()).unwrap();
+    let packed = PackedLinear::new(&scaled, &bias).unwrap();
+    let (small, large) = (ints(197, n_in, -63, 64, 6), ints(250, n_in, -63, 64, 7));
+    let want = |x: &Tensor| values(&packed.forward(x, None).unwrap());
+    for unaligned in [false, true] {
+        let source = std::sync::Arc::new(CountingSource::new(&weight, &scale, unaligned));
+        let layer = PackedLinear::deferred(Box::new(Shared(source.clone())), &bias).unwrap();
+        for (call, (x, releases)) in [(&small, 0), (&small, 1), (&large, 1)].into_iter().enumerate() {
+            assert_eq!(values(&layer.forward(x, None).unwrap()), want(x), "call {call}");
+            assert_eq!(source.releases(), releases, "releases after call {call}");
+        }
+        let source = std::sync::Arc::new(CountingSource::new(&weight, &scale, unaligned));
+        let layer = PackedLinear::deferred(Box::new(Shared(source.clone())), &bias).unwrap();
+        assert_eq!(values(&layer.forward(&large, None).unwrap()), want(&large));
+        assert_eq!(source.releases(), 1, "a first call of 250 rows packs");
+    }
+}

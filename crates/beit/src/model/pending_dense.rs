@@ -8,7 +8,7 @@ use crate::model::dense::Dense;
 use crate::ops::cpu_data::with_f32;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
-use crate::ops::weight_rows::{RowBlock, WeightRows};
+use crate::ops::weight_rows::{RowBlock, RowSource, WeightRows};
 use crate::pretrained::Quantization;
 use crate::weights::Weights;
 
@@ -41,8 +41,9 @@ impl PendingDense {
         })
     }
 
-    /// Reads the weight from `weights`: packed (or, with `quantization`, int8) for the CPU in f32,
-    /// as a plain tensor elsewhere.
+    /// Reads the weight from `weights`: for the CPU in f32, packed (deferred to the layer's second
+    /// call when the weight lies in a mapped file, see `PackedLinear::deferred`) or quantized to
+    /// int8; as a plain tensor elsewhere.
     pub fn prepare(
         &self,
         quantization: Option<Quantization>,
@@ -55,44 +56,30 @@ impl PendingDense {
                 bias: self.bias.clone(),
             });
         }
-        match self.mapped(weights)? {
-            Some(blocks) => {
-                let scale = self.scale.as_ref().map(|s| s.to_vec1::<f32>()).transpose()?;
-                let dense = self.pack(blocks, scale.as_deref(), quantization);
-                self.blocks.iter().for_each(|(name, _)| weights.release(name));
-                dense
+        let scale = self.scale.as_ref().map(|s| s.to_vec1::<f32>()).transpose()?;
+        match (
+            weights.mapped_weight(&self.blocks, self.n_in, scale)?,
+            quantization,
+        ) {
+            (Some(weight), None) => Ok(Dense::Packed(PackedLinear::deferred(
+                Box::new(weight),
+                &self.bias,
+            )?)),
+            // A quarter of the size, the int8 weights are quick to write: quantized now.
+            (Some(weight), Some(Quantization::Int8)) => {
+                let layer = Int8Linear::from_rows(&weight.rows()?, Some(&self.bias));
+                weight.release();
+                Ok(Dense::Int8(layer?))
             }
             // `read` has applied the scale.
-            None => with_f32(&self.read(weights)?, |w| {
-                self.pack(vec![RowBlock::F32(w)], None, quantization)
+            (None, _) => with_f32(&self.read(weights)?, |w| {
+                let rows = WeightRows::new(vec![RowBlock::F32(w)], self.n_in, None)?;
+                Ok(match quantization {
+                    Some(Quantization::Int8) => Dense::Int8(Int8Linear::from_rows(&rows, Some(&self.bias))?),
+                    None => Dense::Packed(PackedLinear::from_rows(&rows, &self.bias)?),
+                })
             })?,
         }
-    }
-
-    /// The weight of `blocks` times `scale`, packed or quantized.
-    fn pack(
-        &self,
-        blocks: Vec<RowBlock>,
-        scale: Option<&[f32]>,
-        quantization: Option<Quantization>,
-    ) -> candle_core::Result<Dense> {
-        let rows = WeightRows::new(blocks, self.n_in, scale)?;
-        Ok(match quantization {
-            Some(Quantization::Int8) => Dense::Int8(Int8Linear::from_rows(&rows, Some(&self.bias))?),
-            None => Dense::Packed(PackedLinear::from_rows(&rows, &self.bias)?),
-        })
-    }
-
-    /// The blocks as little-endian bytes in the mapped file, if all of them lie there as f32.
-    fn mapped<'w>(&self, weights: &'w Weights) -> candle_core::Result<Option<Vec<RowBlock<'w>>>> {
-        let mut blocks = Vec::with_capacity(self.blocks.len());
-        for (name, rows) in &self.blocks {
-            match weights.mapped_f32(name, &[*rows, self.n_in])? {
-                Some(bytes) => blocks.push(RowBlock::LeBytes(bytes)),
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(blocks))
     }
 
     /// The whole weight `[n_out, n_in]`, scaled, as a tensor of the target dtype and device.

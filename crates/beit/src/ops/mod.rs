@@ -11,6 +11,7 @@ pub mod layer_norm;
 pub mod linear;
 pub mod packed_linear;
 pub mod pool;
+pub mod prefetch;
 pub mod simd;
 pub mod weight_rows;
 

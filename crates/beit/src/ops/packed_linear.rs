@@ -1,19 +1,26 @@
-//! A linear layer in f32 whose weights are packed once, at load, into the layout the matmul's
-//! microkernel reads: tiles of 16 output channels, each input's 16 weights in one cache line.
+//! A linear layer in f32 whose weights are packed once into the layout the matmul's microkernel
+//! reads: tiles of 16 output channels, each input's 16 weights in one cache line. Packed at load,
+//! or, for a weight that stays readable in a mapped checkpoint, on the layer's second call (see
+//! `PackedLinear::deferred`): the first reads each tile where the file has it.
 //!
 //! The gemm crate (which `ops::linear` calls) takes its matrices as given and repacks the weights on
 //! every call: 12% of a batch-1 forward here, and its row/column split leaves one of two threads
 //! idle at the end of many layers. With the weights packed for good, a call only packs its
 //! activations (a small copy), and its blocks of rows and channels are sized for the thread pool.
 
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::linear::{check_bias, output_shape, prefill};
+use crate::ops::prefetch::RowPrefetch;
 #[cfg(target_arch = "x86_64")]
 use crate::ops::simd::has_avx2_fma;
-use crate::ops::weight_rows::WeightRows;
+use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
 /// Output channels per tile: two AVX vectors.
@@ -41,7 +48,11 @@ struct Lane([f32; NR]);
 #[derive(Debug)]
 pub struct PackedLinear {
     /// `[tiles][n_in]` lanes: W^T in column tiles, channels past `n_out` zero.
-    packed: Vec<Lane>,
+    packed: OnceLock<Vec<Lane>>,
+    /// Where the weight lies until it is packed (see `deferred`).
+    source: Option<Box<dyn RowSource>>,
+    /// Whether a call has read the weight from `source` instead of packing it.
+    streamed: AtomicBool,
     bias: Tensor,
     n_in: usize,
     n_out: usize,
@@ -58,13 +69,31 @@ impl PackedLinear {
 
     /// Packs the weight that `rows` reads; `bias` `[out]`.
     pub fn from_rows(rows: &WeightRows, bias: &Tensor) -> candle_core::Result<Self> {
-        let (n_out, n_in) = (rows.n_out(), rows.n_in());
-        check_bias(bias, n_out)?;
+        let layer = Self::unpacked(rows, bias)?;
+        let _ = layer.packed.set(pack(rows));
+        Ok(layer)
+    }
+
+    /// A layer that packs the weight of `source` on its second call, not now: the packed weights
+    /// of BEiT-base are 344 MB of fresh memory, and writing them was most of the time to a first
+    /// result. Its first call, if it has at most one block of rows (one image), reads each tile's
+    /// rows from `source` as it needs them instead (at that size every weight is used once per
+    /// call anyway, so the call costs about what it costs packed).
+    pub fn deferred(source: Box<dyn RowSource>, bias: &Tensor) -> candle_core::Result<Self> {
+        let mut layer = Self::unpacked(&source.rows()?, bias)?;
+        layer.source = Some(source);
+        Ok(layer)
+    }
+
+    fn unpacked(rows: &WeightRows, bias: &Tensor) -> candle_core::Result<Self> {
+        check_bias(bias, rows.n_out())?;
         Ok(Self {
-            packed: pack(rows),
+            packed: OnceLock::new(),
+            source: None,
+            streamed: AtomicBool::new(false),
             bias: bias.to_dtype(DType::F32)?.flatten_all()?,
-            n_in,
-            n_out,
+            n_in: rows.n_in(),
+            n_out: rows.n_out(),
         })
     }
 
@@ -73,12 +102,31 @@ impl PackedLinear {
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
         let mut dst = prefill(rows, self.n_out, Some(&self.bias), residual)?;
-        with_f32(xs, |x| self.matmul(x, &mut dst))?;
+        let weight = self.weight(rows)?;
+        with_f32(xs, |x| self.matmul(x, &mut dst, &weight))?;
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
 
+    /// The weight for a call of `rows` rows: packed, unless this is a deferred layer's first call
+    /// and `rows` fit one block.
+    fn weight(&self, rows: usize) -> candle_core::Result<Weight<'_>> {
+        if let Some(packed) = self.packed.get() {
+            return Ok(Weight::Packed(packed));
+        }
+        let Some(source) = &self.source else {
+            candle_core::bail!("a packed linear layer has neither packed weights nor their source");
+        };
+        let unpacked = source.rows()?;
+        if rows <= MC && !self.streamed.swap(true, Ordering::Relaxed) {
+            return Ok(Weight::Rows(unpacked));
+        }
+        let packed = self.packed.get_or_init(|| pack(&unpacked));
+        source.release();
+        Ok(Weight::Packed(packed))
+    }
+
     /// `dst += x W^T` in blocks of rows x tiles, in parallel, over the activations packed once.
-    fn matmul(&self, x: &[f32], dst: &mut [f32]) {
+    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &Weight) {
         let rows = x.len() / self.n_in;
         if rows == 0 {
             return;
@@ -86,24 +134,53 @@ impl PackedLinear {
         let panels = pack_panels(x, self.n_in);
         let split = Split::new(rows, self.n_out.div_ceil(NR));
         let out = SharedMut(dst.as_mut_ptr());
-        (0..split.tasks()).into_par_iter().for_each(|task| {
-            let (rows, tiles) = split.task(task);
-            // SAFETY: task blocks are disjoint in rows x channels; `out` is `[rows, n_out]`.
-            unsafe { self.block(&panels, rows, tiles, out) }
-        });
+        let tasks = (0..split.tasks()).into_par_iter();
+        match weight {
+            Weight::Packed(packed) => tasks.for_each(|task| {
+                let (rows, tiles) = split.task(task);
+                // SAFETY: task blocks are disjoint in rows x channels; `out` is `[rows, n_out]`.
+                unsafe { self.block(&panels, rows, tiles, |t| lanes(packed, t, self.n_in), out, || {}) }
+            }),
+            Weight::Rows(w) => tasks.for_each_init(
+                || TileBuffer::new(self.n_in),
+                |buffer, task| {
+                    let (rows, tiles) = split.task(task);
+                    let steps = rows.len().div_ceil(MR) * self.n_in.div_ceil(KC);
+                    for tile in tiles {
+                        let lanes = buffer.read(w, tile);
+                        // The next tile's rows come in while this one computes (the next task
+                        // is this thread's next tile, unless another thread steals it).
+                        let mut next = RowPrefetch::new(tile_rows_in_place(w, tile + 1), steps);
+                        // SAFETY: as above.
+                        unsafe {
+                            self.block(
+                                &panels,
+                                rows.clone(),
+                                tile..tile + 1,
+                                |_| lanes,
+                                out,
+                                || next.step(),
+                            )
+                        }
+                    }
+                },
+            ),
+        }
     }
 
-    /// One block (rows starting on a panel), a pass of `KC` inputs at a time: every tile over
-    /// every panel of the block.
+    /// One block (rows starting on a panel), a pass of `KC` inputs at a time: every tile (its
+    /// lanes from `lanes`) over every panel of the block, `each` called after every panel.
     ///
     /// # Safety
     /// No other thread writes these rows x tiles of `out`, the `[rows, n_out]` destination.
-    unsafe fn block(
+    unsafe fn block<'w>(
         &self,
         panels: &[f32],
         rows: std::ops::Range<usize>,
         tiles: std::ops::Range<usize>,
+        lanes: impl Fn(usize) -> &'w [Lane],
         out: SharedMut,
+        mut each: impl FnMut(),
     ) {
         let n_in = self.n_in;
         let start = rows.start * n_in;
@@ -111,7 +188,7 @@ impl PackedLinear {
         for k0 in (0..n_in).step_by(KC) {
             let kc = KC.min(n_in - k0);
             for tile in tiles.clone() {
-                let w = &self.packed[tile * n_in + k0..tile * n_in + k0 + kc];
+                let w = &lanes(tile)[k0..k0 + kc];
                 let cols = NR.min(self.n_out - tile * NR);
                 for (p, panel) in block_panels.chunks_exact(MR * n_in).enumerate() {
                     let a = &panel[k0 * MR..(k0 + kc) * MR];
@@ -127,6 +204,7 @@ impl PackedLinear {
                             cols,
                         },
                     );
+                    each();
                 }
             }
         }
@@ -177,6 +255,18 @@ impl Split {
     }
 }
 
+/// What a call multiplies by.
+enum Weight<'a> {
+    Packed(&'a [Lane]),
+    /// As the checkpoint lays it out, each tile read when it is needed.
+    Rows(WeightRows<'a>),
+}
+
+/// The `n_in` lanes of tile `tile` in `packed`.
+fn lanes(packed: &[Lane], tile: usize, n_in: usize) -> &[Lane] {
+    &packed[tile * n_in..(tile + 1) * n_in]
+}
+
 /// The weight `[n_out, n_in]` as `[tiles][n_in]` lanes of 16 channels.
 fn pack(w: &WeightRows) -> Vec<Lane> {
     let (n_out, n_in) = (w.n_out(), w.n_in());
@@ -189,36 +279,78 @@ fn pack(w: &WeightRows) -> Vec<Lane> {
         .enumerate()
         .for_each_init(
             || vec![0f32; NR * n_in],
-            |rows, (tile, lanes)| {
-                // The tile's channels are consecutive rows: read them in one sequential pass (from
-                // the mapped file, at memory speed; in 64-value pieces of 16 rows at once they
-                // were 16 streams, and reading took a third of the load).
-                let channels = NR.min(n_out - tile * NR);
-                for (c, row) in rows.chunks_exact_mut(n_in).take(channels).enumerate() {
-                    w.read(tile * NR + c, 0, row);
-                }
-                transpose_tile(&rows[..channels * n_in], n_in, lanes);
-            },
+            |rows, (tile, lanes)| read_tile(w, tile, rows, lanes),
         );
-    // SAFETY: every lane of `0..len` was written above.
+    // SAFETY: `read_tile` wrote every lane of `0..len`.
     unsafe { packed.set_len(len) };
     packed
 }
 
-/// Writes `channels` (up to 16 rows of `n_in` values) into `lanes` as `[n_in][16]`, channels past
-/// the given ones zero.
-fn transpose_tile(channels: &[f32], n_in: usize, lanes: &mut [std::mem::MaybeUninit<Lane>]) {
+/// Writes tile `tile` of `w` into `lanes` (`n_in` of them), through `rows` (`16 n_in` values)
+/// if its rows cannot be read where they lie.
+fn read_tile(w: &WeightRows, tile: usize, rows: &mut [f32], lanes: &mut [MaybeUninit<Lane>]) {
+    let n_in = w.n_in();
+    let channels = (tile * NR..w.n_out().min(tile * NR + NR)).collect::<Vec<_>>();
+    let in_place: Option<Vec<&[f32]>> = channels.iter().map(|&c| w.row_in_place(c)).collect();
+    let scale: [f32; NR] = std::array::from_fn(|c| channels.get(c).map_or(1.0, |&c| w.scale(c)));
+    match in_place {
+        Some(sources) => transpose_tile(&sources, &scale, lanes),
+        None => {
+            // One sequential pass over the tile's consecutive rows, which `read` scales.
+            for (&c, row) in channels.iter().zip(rows.chunks_exact_mut(n_in)) {
+                w.read(c, 0, row);
+            }
+            let sources: Vec<&[f32]> = rows.chunks_exact(n_in).take(channels.len()).collect();
+            transpose_tile(&sources, &[1.0; NR], lanes);
+        }
+    }
+}
+
+/// The rows of tile `tile` of `w` that lie in place (none past the last tile).
+fn tile_rows_in_place<'a>(w: &'a WeightRows, tile: usize) -> Vec<&'a [f32]> {
+    (tile * NR..w.n_out().min(tile * NR + NR))
+        .filter_map(|c| w.row_in_place(c))
+        .collect()
+}
+
+/// One task's room to read a weight's tiles in, one at a time.
+struct TileBuffer {
+    rows: Vec<f32>,
+    lanes: Vec<MaybeUninit<Lane>>,
+}
+
+impl TileBuffer {
+    fn new(n_in: usize) -> Self {
+        let mut lanes = Vec::with_capacity(n_in);
+        lanes.resize_with(n_in, MaybeUninit::uninit);
+        Self {
+            rows: vec![0f32; NR * n_in],
+            lanes,
+        }
+    }
+
+    /// The lanes of tile `tile` of `w`.
+    fn read(&mut self, w: &WeightRows, tile: usize) -> &[Lane] {
+        read_tile(w, tile, &mut self.rows, &mut self.lanes);
+        // SAFETY: `read_tile` wrote every lane; `MaybeUninit<Lane>` has the layout of `Lane`.
+        unsafe { std::slice::from_raw_parts(self.lanes.as_ptr().cast(), self.lanes.len()) }
+    }
+}
+
+/// Writes `channels` (up to 16 rows of `n_in` values), times `scale`, into `lanes` as
+/// `[n_in][16]`, channels past the given ones zero.
+fn transpose_tile(channels: &[&[f32]], scale: &[f32; NR], lanes: &mut [MaybeUninit<Lane>]) {
     // Through a 4 KiB block: reading the 16 rows side by side, value by value, hit rows whose
     // strides (3 or 12 KiB) share a few L1 sets.
     const STEP: usize = 64;
     let mut block = [[0f32; STEP]; NR];
     for (chunk, lanes) in lanes.chunks_mut(STEP).enumerate() {
         let k0 = chunk * STEP;
-        for (row, channel) in block.iter_mut().zip(channels.chunks_exact(n_in)) {
+        for (row, channel) in block.iter_mut().zip(channels) {
             row[..lanes.len()].copy_from_slice(&channel[k0..k0 + lanes.len()]);
         }
         for (k, lane) in lanes.iter_mut().enumerate() {
-            lane.write(Lane(std::array::from_fn(|c| block[c][k])));
+            lane.write(Lane(std::array::from_fn(|c| block[c][k] * scale[c])));
         }
     }
 }

@@ -23,6 +23,18 @@ impl RowBlock<'_> {
         }
     }
 
+    /// Values `start..start + len` where they lie, when they are f32 as they are (aligned, and in
+    /// the machine's byte order).
+    fn slice(&self, start: usize, len: usize) -> Option<&[f32]> {
+        match self {
+            Self::F32(v) => Some(&v[start..start + len]),
+            Self::LeBytes(b) if cfg!(target_endian = "little") => {
+                bytemuck::try_cast_slice(&b[4 * start..4 * (start + len)]).ok()
+            }
+            Self::LeBytes(_) => None,
+        }
+    }
+
     /// Copies values `start..start + out.len()`.
     fn read(&self, start: usize, out: &mut [f32]) {
         match self {
@@ -93,18 +105,44 @@ impl<'a> WeightRows<'a> {
 
     /// Writes `W[row, k0..k0 + out.len()]`, scaled, into `out`.
     pub fn read(&self, row: usize, k0: usize, out: &mut [f32]) {
+        let (block, first) = self.locate(row);
+        block.read(first * self.n_in + k0, out);
+        if self.scale.is_some() {
+            let scale = self.scale(row);
+            out.iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+
+    /// Row `row` before its scale, where it lies, if it can be read without a conversion.
+    pub fn row_in_place(&self, row: usize) -> Option<&[f32]> {
+        let (block, first) = self.locate(row);
+        block.slice(first * self.n_in, self.n_in)
+    }
+
+    /// The scale of row `row` (1 without one).
+    pub fn scale(&self, row: usize) -> f32 {
+        self.scale.map_or(1.0, |scale| scale[row])
+    }
+
+    /// The block that holds row `row`, and the row's index in it.
+    fn locate(&self, row: usize) -> (&RowBlock<'a>, usize) {
         let mut first = row;
         for block in &self.blocks {
             let rows = block.values() / self.n_in;
             if first < rows {
-                block.read(first * self.n_in + k0, out);
-                if let Some(scale) = self.scale {
-                    out.iter_mut().for_each(|v| *v *= scale[row]);
-                }
-                return;
+                return (block, first);
             }
             first -= rows;
         }
         panic!("row {row} of a weight with {} rows", self.n_out);
     }
+}
+
+/// A weight that stays readable after loading, for a layer that packs it later (see
+/// `PackedLinear::deferred`): the rows on demand, and its pages given back once packed.
+pub trait RowSource: Send + Sync + std::fmt::Debug {
+    fn rows(&self) -> candle_core::Result<WeightRows<'_>>;
+
+    /// Nothing reads the rows any more: their memory may go.
+    fn release(&self);
 }
