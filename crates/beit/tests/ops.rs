@@ -413,29 +413,80 @@ impl beit::ops::weight_rows::RowSource for Shared {
     }
 }
 
-/// A deferred layer gives, call after call, what the layer packed at once gives: its first call
-/// of at most one image's rows reads the weight where it lies (nothing packed, nothing released),
-/// the next packs it and releases the source once; a first call of more rows packs at once.
-#[test]
-fn deferred_layers_read_the_weight_in_place_once_then_pack_it() {
-    let (n_out, n_in) = (37, 300);
-    let weight = ints(n_out, n_in, -63, 63, 5);
-    let scale = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
-    let bias = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
-    let scaled = weight.broadcast_mul(&scale.unsqueeze(1).unwrap()).unwrap();
-    let packed = PackedLinear::new(&scaled, &bias).unwrap();
-    let (small, large) = (ints(197, n_in, -63, 64, 6), ints(250, n_in, -63, 64, 7));
-    let want = |x: &Tensor| values(&packed.forward(x, None).unwrap());
+/// A layer's forward pass as a plain function of its input.
+type Forward = Box<dyn Fn(&Tensor) -> Vec<f32>>;
+
+fn forward_of(layer: impl Fn(&Tensor) -> candle_core::Result<Tensor> + 'static) -> Forward {
+    Box::new(move |x| values(&layer(x).unwrap()))
+}
+
+/// A weight with a scale per output, and a call of one image's rows and one of more.
+struct DeferredCase {
+    weight: Tensor,
+    scale: Tensor,
+    small: Tensor,
+    large: Tensor,
+}
+
+/// Checks a kind of deferred layer (`deferred` builds one over a source) against `want`.
+fn check_deferred(case: &DeferredCase, kind: &str, want: Forward, deferred: impl Fn(Shared) -> Forward) {
     for unaligned in [false, true] {
-        let source = std::sync::Arc::new(CountingSource::new(&weight, &scale, unaligned));
-        let layer = PackedLinear::deferred(Box::new(Shared(source.clone())), &bias).unwrap();
-        for (call, (x, releases)) in [(&small, 0), (&small, 1), (&large, 1)].into_iter().enumerate() {
-            assert_eq!(values(&layer.forward(x, None).unwrap()), want(x), "call {call}");
-            assert_eq!(source.releases(), releases, "releases after call {call}");
+        let source = || std::sync::Arc::new(CountingSource::new(&case.weight, &case.scale, unaligned));
+        let watched = source();
+        let layer = deferred(Shared(watched.clone()));
+        let calls = [(&case.small, 0), (&case.small, 1), (&case.large, 1)];
+        for (call, (x, releases)) in calls.into_iter().enumerate() {
+            assert_eq!(layer(x), want(x), "{kind}, call {call}");
+            assert_eq!(watched.releases(), releases, "{kind}, releases after call {call}");
         }
-        let source = std::sync::Arc::new(CountingSource::new(&weight, &scale, unaligned));
-        let layer = PackedLinear::deferred(Box::new(Shared(source.clone())), &bias).unwrap();
-        assert_eq!(values(&layer.forward(&large, None).unwrap()), want(&large));
-        assert_eq!(source.releases(), 1, "a first call of 250 rows packs");
+        let watched = source();
+        let layer = deferred(Shared(watched.clone()));
+        assert_eq!(layer(&case.large), want(&case.large), "{kind}");
+        assert_eq!(
+            watched.releases(),
+            1,
+            "{kind}: a first call of 250 rows makes the weight"
+        );
     }
+}
+
+/// A deferred layer (f32 packed, or int8) gives, call after call, what the layer made at once
+/// gives: its first call of at most one image's rows reads the weight where it lies (nothing made,
+/// nothing released), the next makes it and releases the source once; a first call of more rows
+/// makes it at once.
+#[test]
+fn deferred_layers_read_the_weight_in_place_once_then_make_it() {
+    let (n_out, n_in) = (37, 300);
+    let case = DeferredCase {
+        weight: ints(n_out, n_in, -63, 63, 5),
+        scale: Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap(),
+        small: ints(197, n_in, -63, 64, 6),
+        large: ints(250, n_in, -63, 64, 7),
+    };
+    let bias = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
+    let scaled = case
+        .weight
+        .broadcast_mul(&case.scale.unsqueeze(1).unwrap())
+        .unwrap();
+
+    let packed = PackedLinear::new(&scaled, &bias).unwrap();
+    check_deferred(
+        &case,
+        "f32",
+        forward_of(move |x| packed.forward(x, None)),
+        |source| {
+            let layer = PackedLinear::deferred(Box::new(source), &bias).unwrap();
+            forward_of(move |x| layer.forward(x, None))
+        },
+    );
+    let int8 = Int8Linear::new(&scaled, Some(&bias)).unwrap();
+    check_deferred(
+        &case,
+        "int8",
+        forward_of(move |x| int8.forward(x, None)),
+        |source| {
+            let layer = Int8Linear::deferred(Box::new(source), Some(&bias)).unwrap();
+            forward_of(move |x| layer.forward(x, None))
+        },
+    );
 }

@@ -8,7 +8,7 @@ use crate::model::dense::Dense;
 use crate::ops::cpu_data::with_f32;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
-use crate::ops::weight_rows::{RowBlock, RowSource, WeightRows};
+use crate::ops::weight_rows::{RowBlock, WeightRows};
 use crate::pretrained::Quantization;
 use crate::weights::Weights;
 
@@ -41,9 +41,9 @@ impl PendingDense {
         })
     }
 
-    /// Reads the weight from `weights`: for the CPU in f32, packed (deferred to the layer's second
-    /// call when the weight lies in a mapped file, see `PackedLinear::deferred`) or quantized to
-    /// int8; as a plain tensor elsewhere.
+    /// Reads the weight from `weights`: for the CPU in f32, packed or quantized to int8 (on the
+    /// layer's second call when the weight lies in a mapped file, see `DeferredWeight`); as a plain
+    /// tensor elsewhere.
     pub fn prepare(
         &self,
         quantization: Option<Quantization>,
@@ -57,29 +57,21 @@ impl PendingDense {
             });
         }
         let scale = self.scale.as_ref().map(|s| s.to_vec1::<f32>()).transpose()?;
-        match (
-            weights.mapped_weight(&self.blocks, self.n_in, scale)?,
-            quantization,
-        ) {
-            (Some(weight), None) => Ok(Dense::Packed(PackedLinear::deferred(
-                Box::new(weight),
-                &self.bias,
-            )?)),
-            // A quarter of the size, the int8 weights are quick to write: quantized now.
-            (Some(weight), Some(Quantization::Int8)) => {
-                let layer = Int8Linear::from_rows(&weight.rows()?, Some(&self.bias));
-                weight.release();
-                Ok(Dense::Int8(layer?))
-            }
-            // `read` has applied the scale.
-            (None, _) => with_f32(&self.read(weights)?, |w| {
-                let rows = WeightRows::new(vec![RowBlock::F32(w)], self.n_in, None)?;
-                Ok(match quantization {
-                    Some(Quantization::Int8) => Dense::Int8(Int8Linear::from_rows(&rows, Some(&self.bias))?),
-                    None => Dense::Packed(PackedLinear::from_rows(&rows, &self.bias)?),
-                })
-            })?,
+        if let Some(weight) = weights.mapped_weight(&self.blocks, self.n_in, scale)? {
+            let source = Box::new(weight);
+            return Ok(match quantization {
+                Some(Quantization::Int8) => Dense::Int8(Int8Linear::deferred(source, Some(&self.bias))?),
+                None => Dense::Packed(PackedLinear::deferred(source, &self.bias)?),
+            });
         }
+        // `read` has applied the scale.
+        with_f32(&self.read(weights)?, |w| {
+            let rows = WeightRows::new(vec![RowBlock::F32(w)], self.n_in, None)?;
+            Ok(match quantization {
+                Some(Quantization::Int8) => Dense::Int8(Int8Linear::from_rows(&rows, Some(&self.bias))?),
+                None => Dense::Packed(PackedLinear::from_rows(&rows, &self.bias)?),
+            })
+        })?
     }
 
     /// The whole weight `[n_out, n_in]`, scaled, as a tensor of the target dtype and device.

@@ -16,9 +16,10 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{output_shape, prefill};
 use crate::ops::simd::dispatch;
-use crate::ops::weight_rows::WeightRows;
+use crate::ops::weight_rows::{RowSource, WeightRows};
 
 /// Output channels per packed tile: two AVX2 vectors of eight i32 sums.
 const NR: usize = 16;
@@ -28,20 +29,47 @@ const MR: usize = 4;
 /// Inputs per i32 lane and `vpmaddubsw`: four byte products. The kernel takes two groups (eight
 /// inputs) per step, so the inputs are padded to a multiple of `2 * KG`.
 const KG: usize = 4;
+/// The most rows of a first call that quantizes the weight as it goes: one image of BEiT-base.
+const STREAM_ROWS: usize = 198;
 /// The largest weight level: 6 bits and the sign (see the module comment).
 const W_MAX: f32 = 63.0;
 
 #[derive(Debug)]
 pub struct Int8Linear {
+    quantized: DeferredWeight<Quantized>,
+    bias: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+}
+
+/// The weight quantized, in tiles of `NR` channels.
+#[derive(Debug)]
+struct Quantized {
     /// `[tiles][k_pad / 4][NR][4]`: for each group of four inputs, 16 channels' weights.
     packed: Vec<i8>,
     /// Per output channel: the weight that the int8 value 1 stands for.
     scales: Vec<f32>,
     /// Per output channel: the sum of its int8 weights, to remove the activations' zero point.
     sums: Vec<i32>,
-    bias: Vec<f32>,
-    n_in: usize,
-    n_out: usize,
+}
+
+/// One tile of a quantized weight: its packed values, and the scales and sums of its channels.
+#[derive(Clone, Copy)]
+struct TileWeights<'a> {
+    packed: &'a [i8],
+    scales: &'a [f32],
+    sums: &'a [i32],
+}
+
+impl Quantized {
+    fn tile(&self, tile: usize, k_pad: usize) -> TileWeights<'_> {
+        let channels = tile * NR..((tile + 1) * NR).min(self.scales.len());
+        TileWeights {
+            packed: &self.packed[tile * k_pad * NR..(tile + 1) * k_pad * NR],
+            scales: &self.scales[channels.clone()],
+            sums: &self.sums[channels],
+        }
+    }
 }
 
 /// One row of quantized activations: `x = (q - zero) * scale`.
@@ -62,7 +90,24 @@ impl Int8Linear {
 
     /// Quantizes the weight that `rows` reads, per output channel.
     pub fn from_rows(rows: &WeightRows, bias: Option<&Tensor>) -> candle_core::Result<Self> {
-        let (n_out, n_in) = (rows.n_out(), rows.n_in());
+        let quantized = DeferredWeight::ready(quantize(rows));
+        Self::with(quantized, rows.n_in(), rows.n_out(), bias)
+    }
+
+    /// A layer that quantizes the weight of `source` on its second call (see `DeferredWeight`);
+    /// its first call, if it has at most `STREAM_ROWS` rows (one image), quantizes each tile as it
+    /// goes, into a buffer that stays in L2.
+    pub fn deferred(source: Box<dyn RowSource>, bias: Option<&Tensor>) -> candle_core::Result<Self> {
+        let (n_in, n_out) = source.rows().map(|r| (r.n_in(), r.n_out()))?;
+        Self::with(DeferredWeight::deferred(source), n_in, n_out, bias)
+    }
+
+    fn with(
+        quantized: DeferredWeight<Quantized>,
+        n_in: usize,
+        n_out: usize,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Self> {
         let bias = match bias {
             Some(b) => b
                 .to_dtype(candle_core::DType::F32)?
@@ -76,11 +121,8 @@ impl Int8Linear {
                 bias.len()
             );
         }
-        let (packed, scales, sums) = pack(rows);
         Ok(Self {
-            packed,
-            scales,
-            sums,
+            quantized,
             bias,
             n_in,
             n_out,
@@ -91,9 +133,14 @@ impl Int8Linear {
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
+        let weight = self.quantized.for_call(rows, STREAM_ROWS, quantize)?;
         let (xq, quants) = with_f32(xs, |x| quantize_rows(x, self.n_in))?;
         let mut dst = prefill(rows, self.n_out, None, residual)?;
-        self.matmul(&xq, &quants, &mut dst);
+        let out = SharedMut(dst.as_mut_ptr());
+        match weight {
+            CallWeight::Ready(quantized) => self.matmul(&xq, &quants, quantized, out),
+            CallWeight::Rows(w) => self.matmul_streamed(&xq, &quants, &w, out),
+        }
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
 
@@ -101,38 +148,65 @@ impl Int8Linear {
         k_groups(self.n_in)
     }
 
-    /// `dst += dequantized(xq W^T) + bias`, blocks of rows in parallel.
-    fn matmul(&self, xq: &[u8], quants: &[RowQuant], dst: &mut [f32]) {
+    fn k_pad(&self) -> usize {
+        KG * self.k_groups()
+    }
+
+    /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
+    fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut) {
         let rows = quants.len();
         let threads = rayon::current_num_threads().max(1);
         // Four blocks per thread for balance, whole microkernel row groups, at most 96 rows so
         // that a block's activations stay in L2.
         let block = rows.div_ceil(threads * 4).next_multiple_of(MR).clamp(MR, 96);
-        let out = SharedMut(dst.as_mut_ptr());
+        let tiles = self.n_out.div_ceil(NR);
         (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
-            let rows_here = block.min(rows - b * block);
-            // SAFETY: block b writes only its own rows of `dst`.
-            unsafe { self.matmul_block(xq, quants, b * block, rows_here, out) }
+            let rows = b * block..rows.min((b + 1) * block);
+            for tile in 0..tiles {
+                // SAFETY: block b writes only its own rows of `out`.
+                unsafe { self.tile_rows(tile, w.tile(tile, self.k_pad()), xq, quants, rows.clone(), out) }
+            }
         });
     }
 
+    /// As `matmul`, quantizing the weight of `w` tile by tile as it goes: tiles in parallel, each
+    /// over every row (the first call's way, see `deferred`).
+    fn matmul_streamed(&self, xq: &[u8], quants: &[RowQuant], w: &WeightRows, out: SharedMut) {
+        let k_pad = self.k_pad();
+        (0..self.n_out.div_ceil(NR)).into_par_iter().for_each_init(
+            || (vec![0i8; k_pad * NR], [1f32; NR], [0i32; NR]),
+            |(packed, scales, sums), tile| {
+                quantize_tile(w, tile, packed, scales, sums);
+                let channels = NR.min(self.n_out - tile * NR);
+                let weights = TileWeights {
+                    packed,
+                    scales: &scales[..channels],
+                    sums: &sums[..channels],
+                };
+                // SAFETY: tile `tile` writes only its own columns of `out`.
+                unsafe { self.tile_rows(tile, weights, xq, quants, 0..quants.len(), out) }
+            },
+        );
+    }
+
+    /// `rows` of `out` times one tile, in groups of `MR`.
+    ///
     /// # Safety
-    /// `out` is the `[rows, n_out]` destination; no other thread writes rows `first..first+count`.
-    unsafe fn matmul_block(
+    /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile's
+    /// columns.
+    unsafe fn tile_rows(
         &self,
+        tile: usize,
+        w: TileWeights,
         xq: &[u8],
         quants: &[RowQuant],
-        first: usize,
-        count: usize,
+        rows: std::ops::Range<usize>,
         out: SharedMut,
     ) {
-        let tile_len = self.k_groups() * KG * NR;
-        for (tile, w) in self.packed.chunks_exact(tile_len).enumerate() {
-            for row in (first..first + count).step_by(MR) {
-                let rows = &quants[row..(row + MR).min(first + count)];
-                if !self.rows_direct(tile, w, xq, row, rows, out) {
-                    self.rows_via_sums(tile, w, xq, row, rows, out);
-                }
+        for row in rows.clone().step_by(MR) {
+            let quants = &quants[row..(row + MR).min(rows.end)];
+            if !self.rows_direct(tile, w, xq, row, quants, out) {
+                self.rows_via_sums(tile, w, xq, row, quants, out);
             }
         }
     }
@@ -141,11 +215,11 @@ impl Int8Linear {
     /// registers; false (nothing done) without AVX2 or for a partial tile.
     ///
     /// # Safety
-    /// As `matmul_block`, for these rows.
+    /// As `tile_rows`, for these rows.
     unsafe fn rows_direct(
         &self,
         tile: usize,
-        w: &[i8],
+        w: TileWeights,
         xq: &[u8],
         row: usize,
         quants: &[RowQuant],
@@ -158,11 +232,12 @@ impl Int8Linear {
                 dst: out.0.add(row * self.n_out + c0),
                 stride: self.n_out,
                 quants,
-                scales: &self.scales[c0..c0 + NR],
+                scales: &w.scales[..NR],
                 bias: &self.bias[c0..c0 + NR],
-                weight_sums: &self.sums[c0..c0 + NR],
+                weight_sums: &w.sums[..NR],
             };
             let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
+            let w = w.packed;
             assert!(w.len() >= self.k_groups() * KG * NR);
             // SAFETY: AVX2 is present; `x` and `w` hold what the kernel reads; the destination
             // rows are the caller's and the tile's 16 columns lie within them.
@@ -184,11 +259,11 @@ impl Int8Linear {
     /// The same rows through the portable path: sums, then `store`.
     ///
     /// # Safety
-    /// As `matmul_block`, for these rows.
+    /// As `tile_rows`, for these rows.
     unsafe fn rows_via_sums(
         &self,
         tile: usize,
-        w: &[i8],
+        w: TileWeights,
         xq: &[u8],
         row: usize,
         quants: &[RowQuant],
@@ -200,31 +275,38 @@ impl Int8Linear {
             &xq[row * k_pad..],
             k_pad,
             quants.len(),
-            w,
+            w.packed,
             self.k_groups(),
             &mut sums,
         );
         for (r, (sums, &q)) in sums.iter().zip(quants).enumerate() {
-            self.store(tile, row + r, q, sums, out);
+            self.store(tile, w, row + r, q, sums, out);
         }
     }
 
     /// Scales one row's sums for one tile back to f32 and adds them (with the bias) to `out`
     /// (the AVX2 kernel does this itself for whole tiles, in the same order of operations).
-    unsafe fn store(&self, tile: usize, row: usize, q: RowQuant, sums: &[i32; NR], out: SharedMut) {
+    unsafe fn store(
+        &self,
+        tile: usize,
+        w: TileWeights,
+        row: usize,
+        q: RowQuant,
+        sums: &[i32; NR],
+        out: SharedMut,
+    ) {
         let c0 = tile * NR;
-        let n = NR.min(self.n_out - c0);
         let dst = out.0.add(row * self.n_out + c0);
-        for (c, &sum) in sums.iter().enumerate().take(n) {
-            let s = sum - q.zero * self.sums[c0 + c];
-            *dst.add(c) += s as f32 * q.scale * self.scales[c0 + c] + self.bias[c0 + c];
+        for (c, (&sum, (&w_sum, &w_scale))) in sums.iter().zip(w.sums.iter().zip(w.scales)).enumerate() {
+            let s = sum - q.zero * w_sum;
+            *dst.add(c) += s as f32 * q.scale * w_scale + self.bias[c0 + c];
         }
     }
 }
 
-/// Packs `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8 sums;
-/// channels and inputs past the ends are zero. Tiles in parallel.
-fn pack(w: &WeightRows) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
+/// Quantizes `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8
+/// sums; channels and inputs past the ends are zero. Tiles in parallel.
+fn quantize(w: &WeightRows) -> Quantized {
     let k_pad = KG * k_groups(w.n_in());
     let tiles = w.n_out().div_ceil(NR);
     let mut packed = vec![0i8; tiles * k_pad * NR];
@@ -235,15 +317,15 @@ fn pack(w: &WeightRows) -> (Vec<i8>, Vec<f32>, Vec<i32>) {
         .zip(scales.par_chunks_mut(NR))
         .zip(sums.par_chunks_mut(NR))
         .enumerate()
-        .for_each(|(tile, ((packed, scales), sums))| pack_tile(w, tile, packed, scales, sums));
+        .for_each(|(tile, ((packed, scales), sums))| quantize_tile(w, tile, packed, scales, sums));
     scales.truncate(w.n_out());
     sums.truncate(w.n_out());
-    (packed, scales, sums)
+    Quantized { packed, scales, sums }
 }
 
 /// One tile's channels quantized side by side, then interleaved as the kernel reads them
 /// (`[k / KG][channel][k % KG]`), so that the packed tile is written in order.
-fn pack_tile(w: &WeightRows, tile: usize, packed: &mut [i8], scales: &mut [f32], sums: &mut [i32]) {
+fn quantize_tile(w: &WeightRows, tile: usize, packed: &mut [i8], scales: &mut [f32], sums: &mut [i32]) {
     let k_pad = packed.len() / NR;
     let mut levels = vec![0i8; NR * k_pad];
     let mut row = vec![0f32; w.n_in()];

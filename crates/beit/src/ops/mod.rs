@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod cpu_data;
+pub mod deferred_weight;
 pub mod gelu;
 pub mod int8_linear;
 pub mod interpolate;

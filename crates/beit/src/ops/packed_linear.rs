@@ -9,13 +9,12 @@
 //! activations (a small copy), and its blocks of rows and channels are sized for the thread pool.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
 use crate::ops::prefetch::RowPrefetch;
 #[cfg(target_arch = "x86_64")]
@@ -48,11 +47,7 @@ struct Lane([f32; NR]);
 #[derive(Debug)]
 pub struct PackedLinear {
     /// `[tiles][n_in]` lanes: W^T in column tiles, channels past `n_out` zero.
-    packed: OnceLock<Vec<Lane>>,
-    /// Where the weight lies until it is packed (see `deferred`).
-    source: Option<Box<dyn RowSource>>,
-    /// Whether a call has read the weight from `source` instead of packing it.
-    streamed: AtomicBool,
+    packed: DeferredWeight<Vec<Lane>>,
     bias: Tensor,
     n_in: usize,
     n_out: usize,
@@ -69,31 +64,30 @@ impl PackedLinear {
 
     /// Packs the weight that `rows` reads; `bias` `[out]`.
     pub fn from_rows(rows: &WeightRows, bias: &Tensor) -> candle_core::Result<Self> {
-        let layer = Self::unpacked(rows, bias)?;
-        let _ = layer.packed.set(pack(rows));
-        Ok(layer)
+        let packed = DeferredWeight::ready(pack(rows));
+        Self::with(packed, rows.n_in(), rows.n_out(), bias)
     }
 
-    /// A layer that packs the weight of `source` on its second call, not now: the packed weights
-    /// of BEiT-base are 344 MB of fresh memory, and writing them was most of the time to a first
-    /// result. Its first call, if it has at most one block of rows (one image), reads each tile's
-    /// rows from `source` as it needs them instead (at that size every weight is used once per
-    /// call anyway, so the call costs about what it costs packed).
+    /// A layer that packs the weight of `source` on its second call (see `DeferredWeight`); its
+    /// first call, if it has at most one block of rows (one image), reads each tile where the
+    /// source has it, into an L2-sized buffer, as it goes.
     pub fn deferred(source: Box<dyn RowSource>, bias: &Tensor) -> candle_core::Result<Self> {
-        let mut layer = Self::unpacked(&source.rows()?, bias)?;
-        layer.source = Some(source);
-        Ok(layer)
+        let (n_in, n_out) = source.rows().map(|r| (r.n_in(), r.n_out()))?;
+        Self::with(DeferredWeight::deferred(source), n_in, n_out, bias)
     }
 
-    fn unpacked(rows: &WeightRows, bias: &Tensor) -> candle_core::Result<Self> {
-        check_bias(bias, rows.n_out())?;
+    fn with(
+        packed: DeferredWeight<Vec<Lane>>,
+        n_in: usize,
+        n_out: usize,
+        bias: &Tensor,
+    ) -> candle_core::Result<Self> {
+        check_bias(bias, n_out)?;
         Ok(Self {
-            packed: OnceLock::new(),
-            source: None,
-            streamed: AtomicBool::new(false),
+            packed,
             bias: bias.to_dtype(DType::F32)?.flatten_all()?,
-            n_in: rows.n_in(),
-            n_out: rows.n_out(),
+            n_in,
+            n_out,
         })
     }
 
@@ -102,31 +96,13 @@ impl PackedLinear {
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
         let mut dst = prefill(rows, self.n_out, Some(&self.bias), residual)?;
-        let weight = self.weight(rows)?;
+        let weight = self.packed.for_call(rows, MC, pack)?;
         with_f32(xs, |x| self.matmul(x, &mut dst, &weight))?;
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
 
-    /// The weight for a call of `rows` rows: packed, unless this is a deferred layer's first call
-    /// and `rows` fit one block.
-    fn weight(&self, rows: usize) -> candle_core::Result<Weight<'_>> {
-        if let Some(packed) = self.packed.get() {
-            return Ok(Weight::Packed(packed));
-        }
-        let Some(source) = &self.source else {
-            candle_core::bail!("a packed linear layer has neither packed weights nor their source");
-        };
-        let unpacked = source.rows()?;
-        if rows <= MC && !self.streamed.swap(true, Ordering::Relaxed) {
-            return Ok(Weight::Rows(unpacked));
-        }
-        let packed = self.packed.get_or_init(|| pack(&unpacked));
-        source.release();
-        Ok(Weight::Packed(packed))
-    }
-
     /// `dst += x W^T` in blocks of rows x tiles, in parallel, over the activations packed once.
-    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &Weight) {
+    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &CallWeight<Vec<Lane>>) {
         let rows = x.len() / self.n_in;
         if rows == 0 {
             return;
@@ -136,12 +112,12 @@ impl PackedLinear {
         let out = SharedMut(dst.as_mut_ptr());
         let tasks = (0..split.tasks()).into_par_iter();
         match weight {
-            Weight::Packed(packed) => tasks.for_each(|task| {
+            CallWeight::Ready(packed) => tasks.for_each(|task| {
                 let (rows, tiles) = split.task(task);
                 // SAFETY: task blocks are disjoint in rows x channels; `out` is `[rows, n_out]`.
                 unsafe { self.block(&panels, rows, tiles, |t| lanes(packed, t, self.n_in), out, || {}) }
             }),
-            Weight::Rows(w) => tasks.for_each_init(
+            CallWeight::Rows(w) => tasks.for_each_init(
                 || TileBuffer::new(self.n_in),
                 |buffer, task| {
                     let (rows, tiles) = split.task(task);
@@ -253,13 +229,6 @@ impl Split {
         let tiles = g * self.group..((g + 1) * self.group).min(self.tiles);
         (rows, tiles)
     }
-}
-
-/// What a call multiplies by.
-enum Weight<'a> {
-    Packed(&'a [Lane]),
-    /// As the checkpoint lays it out, each tile read when it is needed.
-    Rows(WeightRows<'a>),
 }
 
 /// The `n_in` lanes of tile `tile` in `packed`.
