@@ -62,6 +62,20 @@ pub trait BeitPreTrainedModel: Send + Sync {
         None
     }
 
+    fn encoder(&self) -> Option<&BeitEncoder> {
+        None
+    }
+
+    /// Packs (or quantizes) the encoder weights that the load left in the mapped checkpoint, if
+    /// any are left: the work the second forward pass would otherwise start with (see
+    /// `DeferredWeight`). The request queue calls it when it falls idle.
+    fn finish_loading(&self) -> Result<()> {
+        if let Some(encoder) = self.encoder() {
+            encoder.finish_loading()?;
+        }
+        Ok(())
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput>;
 
     /// Loads `config.json` and the weights from a checkpoint directory.

@@ -13,10 +13,12 @@ use candle_nn::VarBuilder;
 
 const CASE: &str = "tests/fixtures/reference/cls_relpos_meanpool";
 
-/// A model that records the batch size of every forward pass, and can be held back.
+/// A model that records the batch size of every forward pass, and how many had run each time the
+/// queue finished its loading; its passes can be held back.
 struct Recording {
     inner: Box<dyn BeitPreTrainedModel>,
     batches: Mutex<Vec<usize>>,
+    finished_after: Mutex<Vec<usize>>,
     gate: Mutex<()>,
 }
 
@@ -34,6 +36,12 @@ impl BeitPreTrainedModel for Recording {
         self.batches.lock().unwrap().push(inputs.pixel_values.dims()[0]);
         self.inner.forward(inputs)
     }
+
+    fn finish_loading(&self) -> Result<()> {
+        let batches = self.batches.lock().unwrap().len();
+        self.finished_after.lock().unwrap().push(batches);
+        self.inner.finish_loading()
+    }
 }
 
 fn recording() -> Arc<Recording> {
@@ -43,6 +51,7 @@ fn recording() -> Arc<Recording> {
     Arc::new(Recording {
         inner,
         batches: Mutex::new(Vec::new()),
+        finished_after: Mutex::new(Vec::new()),
         gate: Mutex::new(()),
     })
 }
@@ -111,6 +120,12 @@ fn concurrent_requests_share_batches_and_get_exactly_their_own_rows() {
         );
     }
     assert_eq!(*model.batches.lock().unwrap(), [4, 4, 2]);
+    // Once no request waits, the queue packs what the load deferred; not between batches.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while model.finished_after.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(*model.finished_after.lock().unwrap(), [3]);
 }
 
 #[test]

@@ -490,3 +490,39 @@ fn deferred_layers_read_the_weight_in_place_once_then_make_it() {
         },
     );
 }
+
+/// `finish_loading` makes a deferred weight ready at once (what the request queue does when it
+/// falls idle), once: the source is released, and the layer computes as one made at load.
+#[test]
+fn finishing_the_load_makes_a_deferred_weight_ready_once() {
+    let weight = ints(37, 300, -63, 63, 8);
+    let scale = Tensor::randn(0f32, 1.0, 37, &Device::Cpu).unwrap();
+    let bias = Tensor::randn(0f32, 1.0, 37, &Device::Cpu).unwrap();
+    let scaled = weight.broadcast_mul(&scale.unsqueeze(1).unwrap()).unwrap();
+    let x = ints(5, 300, -63, 64, 9);
+    let source = || std::sync::Arc::new(CountingSource::new(&weight, &scale, false));
+
+    let watched = source();
+    let layer = PackedLinear::deferred(Box::new(Shared(watched.clone())), &bias).unwrap();
+    for _ in 0..2 {
+        layer.finish_loading().unwrap();
+        assert_eq!(watched.releases(), 1);
+    }
+    let want = PackedLinear::new(&scaled, &bias)
+        .unwrap()
+        .forward(&x, None)
+        .unwrap();
+    assert_eq!(values(&layer.forward(&x, None).unwrap()), values(&want));
+
+    let watched = source();
+    let layer = Int8Linear::deferred(Box::new(Shared(watched.clone())), Some(&bias)).unwrap();
+    for _ in 0..2 {
+        layer.finish_loading().unwrap();
+        assert_eq!(watched.releases(), 1);
+    }
+    let want = Int8Linear::new(&scaled, Some(&bias))
+        .unwrap()
+        .forward(&x, None)
+        .unwrap();
+    assert_eq!(values(&layer.forward(&x, None).unwrap()), values(&want));
+}

@@ -168,6 +168,9 @@ impl Shared {
     fn run(&self, model: &dyn BeitPreTrainedModel) {
         while let Some(batch) = self.next_batch() {
             run_batch(model, batch);
+            if self.lock().waiting.is_empty() {
+                finish_loading(model);
+            }
         }
     }
 
@@ -239,6 +242,13 @@ fn forward(model: &dyn BeitPreTrainedModel, inputs: &ForwardInputs) -> Result<Mo
             "the forward pass panicked on these inputs; please report it".into(),
         ))
     })
+}
+
+/// Packs the weights that the load left for later (see `DeferredWeight`), now that no request
+/// waits, rather than at the start of the next one: a no-op once done. A failure here is not
+/// this request's: the next forward pass meets it again and reports it.
+fn finish_loading(model: &dyn BeitPreTrainedModel) {
+    let _ = catch_unwind(AssertUnwindSafe(|| model.finish_loading()));
 }
 
 /// Runs a batch and replies to each request. If the joined batch fails, each request runs alone,

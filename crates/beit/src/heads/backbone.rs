@@ -87,6 +87,10 @@ impl BeitPreTrainedModel for BeitBackbone {
         Some(&mut self.encoder)
     }
 
+    fn encoder(&self) -> Option<&BeitEncoder> {
+        Some(&self.encoder)
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         Self::check_inputs(inputs)?;
         let pixels = prepare_pixel_values(

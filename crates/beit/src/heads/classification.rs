@@ -69,6 +69,10 @@ impl BeitPreTrainedModel for BeitForImageClassification {
         self.beit.encoder_mut()
     }
 
+    fn encoder(&self) -> Option<&BeitEncoder> {
+        self.beit.encoder()
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         let base = self.beit.forward_base(inputs)?;
         let pooled = base

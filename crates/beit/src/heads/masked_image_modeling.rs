@@ -55,6 +55,10 @@ impl BeitPreTrainedModel for BeitForMaskedImageModeling {
         self.beit.encoder_mut()
     }
 
+    fn encoder(&self) -> Option<&BeitEncoder> {
+        self.beit.encoder()
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         let base = self.beit.forward_base(inputs)?;
         let sequence = self.layernorm.forward(&base.last_hidden_state)?;

@@ -115,6 +115,10 @@ impl BeitPreTrainedModel for BeitForSemanticSegmentation {
         self.beit.encoder_mut()
     }
 
+    fn encoder(&self) -> Option<&BeitEncoder> {
+        self.beit.encoder()
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         let mut encoder_inputs = inputs.clone();
         encoder_inputs.output_hidden_states = true;

@@ -63,6 +63,11 @@ impl BeitAttention {
         self.output.prepare(quantization, weights)
     }
 
+    pub fn finish_loading(&self) -> candle_core::Result<()> {
+        self.qkv.finish_loading()?;
+        self.output.finish_loading()
+    }
+
     /// `residual + lambda_1 * attention(xs)` over `[B, S, D]` tokens on patch grid `window`, plus
     /// an optional bias shared by all layers.
     pub fn forward(

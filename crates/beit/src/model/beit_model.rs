@@ -133,6 +133,10 @@ impl BeitPreTrainedModel for BeitModel {
         Some(&mut self.encoder)
     }
 
+    fn encoder(&self) -> Option<&BeitEncoder> {
+        Some(&self.encoder)
+    }
+
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         Ok(self.forward_base(inputs)?.into())
     }

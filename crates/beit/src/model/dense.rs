@@ -54,6 +54,15 @@ impl Dense {
         Ok(())
     }
 
+    /// Packs or quantizes a weight that `prepare` left in the mapped file (see `DeferredWeight`).
+    pub fn finish_loading(&self) -> candle_core::Result<()> {
+        match self {
+            Self::Packed(layer) => layer.finish_loading(),
+            Self::Int8(layer) => layer.finish_loading(),
+            Self::Pending(_) | Self::Float { .. } => Ok(()),
+        }
+    }
+
     /// `xs W^T + b (+ residual)`.
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
         match self {

@@ -57,6 +57,12 @@ impl BeitEncoder {
             .try_for_each(|layer| layer.prepare(quantization, weights))
     }
 
+    /// Packs or quantizes the weights that `prepare` left in the mapped file (see
+    /// `DeferredWeight`), layer by layer (each in parallel).
+    pub fn finish_loading(&self) -> candle_core::Result<()> {
+        self.layers.iter().try_for_each(BeitLayer::finish_loading)
+    }
+
     pub fn forward(
         &self,
         embeddings: &Tensor,

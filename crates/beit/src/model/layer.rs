@@ -53,6 +53,12 @@ impl BeitLayer {
         self.output.prepare(quantization, weights)
     }
 
+    pub fn finish_loading(&self) -> candle_core::Result<()> {
+        self.attention.finish_loading()?;
+        self.intermediate.finish_loading()?;
+        self.output.finish_loading()
+    }
+
     pub fn forward(
         &self,
         xs: &Tensor,

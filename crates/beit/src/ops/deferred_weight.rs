@@ -54,15 +54,36 @@ impl<T> DeferredWeight<T> {
         if let Some(ready) = self.ready.get() {
             return Ok(CallWeight::Ready(ready));
         }
-        let Some(source) = &self.source else {
-            candle_core::bail!("a linear layer has neither its weight nor where to read it");
-        };
-        let rows_of_source = source.rows()?;
+        let source = self.source()?;
         if rows <= stream_rows && !self.streamed.swap(true, Ordering::Relaxed) {
-            return Ok(CallWeight::Rows(rows_of_source));
+            return Ok(CallWeight::Rows(source.rows()?));
         }
-        let ready = self.ready.get_or_init(|| make(&rows_of_source));
+        self.make_ready(source, make).map(CallWeight::Ready)
+    }
+
+    /// Makes the weight ready now if it is not (what the next call would do first).
+    pub fn finish(&self, make: impl FnOnce(&WeightRows) -> T) -> candle_core::Result<()> {
+        if self.ready.get().is_none() {
+            self.make_ready(self.source()?, make)?;
+        }
+        Ok(())
+    }
+
+    fn source(&self) -> candle_core::Result<&dyn RowSource> {
+        match &self.source {
+            Some(source) => Ok(source.as_ref()),
+            None => candle_core::bail!("a linear layer has neither its weight nor where to read it"),
+        }
+    }
+
+    fn make_ready(
+        &self,
+        source: &dyn RowSource,
+        make: impl FnOnce(&WeightRows) -> T,
+    ) -> candle_core::Result<&T> {
+        let rows = source.rows()?;
+        let ready = self.ready.get_or_init(|| make(&rows));
         source.release();
-        Ok(CallWeight::Ready(ready))
+        Ok(ready)
     }
 }

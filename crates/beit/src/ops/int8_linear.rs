@@ -129,6 +129,11 @@ impl Int8Linear {
         })
     }
 
+    /// Quantizes the weight now if it is deferred and not quantized yet.
+    pub fn finish_loading(&self) -> candle_core::Result<()> {
+        self.quantized.finish(quantize)
+    }
+
     /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;

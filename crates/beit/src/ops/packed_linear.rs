@@ -91,6 +91,11 @@ impl PackedLinear {
         })
     }
 
+    /// Packs the weight now if it is deferred and not packed yet.
+    pub fn finish_loading(&self) -> candle_core::Result<()> {
+        self.packed.finish(pack)
+    }
+
     /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
