@@ -173,10 +173,15 @@ for (const dtype of ['fp32', 'q8']) {
 if (torch) {
   starters[torch.name] = [process.env.BENCH_PYTHON ?? 'python3', 'bench/torch_cold_start.py', modelDir, photo];
 }
-// A first round warms the page cache; then `runs` rounds, contenders in turn, as above.
+// A first round warms the page cache; then `runs` rounds, contenders in turn, as above. Each round
+// starts one further down the list: on this kind of VM a process that follows one that freed a lot
+// of memory (PyTorch, 1.2 GiB) pays for touching fresh memory again, and that should not always be
+// the same contender.
 const coldRuns = Object.fromEntries(Object.keys(starters).map((name) => [name, []]));
+const order = Object.entries(starters);
 for (let round = 0; round <= runs; round++) {
-  for (const [name, command] of Object.entries(starters)) {
+  const shift = round % order.length;
+  for (const [name, command] of [...order.slice(shift), ...order.slice(0, shift)]) {
     const result = coldStart(command);
     if (round > 0) coldRuns[name].push(result);
   }

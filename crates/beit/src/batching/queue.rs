@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::assemble::{batch_key, images_in, join, split, BatchKey};
 use super::options::BatchOptions;
@@ -168,10 +168,28 @@ impl Shared {
     fn run(&self, model: &dyn BeitPreTrainedModel) {
         while let Some(batch) = self.next_batch() {
             run_batch(model, batch);
-            if self.lock().waiting.is_empty() {
+            if self.stays_idle(IDLE_BEFORE_FINISHING) {
                 finish_loading(model);
             }
         }
+    }
+
+    /// Whether no request arrives (and the queue stays open) for `wait`.
+    fn stays_idle(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut state = self.lock();
+        while state.waiting.is_empty() && !state.closed {
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        false
     }
 
     /// Blocks until a batch is due: full, or its first request has waited `max_wait`.
@@ -243,6 +261,11 @@ fn forward(model: &dyn BeitPreTrainedModel, inputs: &ForwardInputs) -> Result<Mo
         ))
     })
 }
+
+/// How long the queue waits, idle, before it packs what the load deferred: time for the caller's own
+/// work on a first result (in Node: converting it, a softmax and a sort, about 10 ms cold), which
+/// packing on every core would otherwise slow down.
+const IDLE_BEFORE_FINISHING: Duration = Duration::from_millis(100);
 
 /// Packs the weights that the load left for later (see `DeferredWeight`), now that no request
 /// waits, rather than at the start of the next one: a no-op once done. A failure here is not

@@ -160,13 +160,20 @@ impl Int8Linear {
     /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
     fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut) {
         let rows = quants.len();
+        let groups = rows.div_ceil(MR);
         let threads = rayon::current_num_threads().max(1);
-        // Four blocks per thread for balance, whole microkernel row groups, at most 96 rows so
-        // that a block's activations stay in L2.
-        let block = rows.div_ceil(threads * 4).next_multiple_of(MR).clamp(MR, 96);
+        // Blocks of whole microkernel row groups, at most 96 rows so that a block's activations
+        // stay in L2, at least four per thread, a multiple of the threads and as even as the groups
+        // allow: 96-row blocks made 17 of a batch of 8 images, and one of two threads waited a
+        // seventeenth of every layer.
+        let blocks = groups
+            .div_ceil(96 / MR)
+            .max(threads * 4)
+            .next_multiple_of(threads)
+            .min(groups);
         let tiles = self.n_out.div_ceil(NR);
-        (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
-            let rows = b * block..rows.min((b + 1) * block);
+        (0..blocks).into_par_iter().for_each(|b| {
+            let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);
             for tile in 0..tiles {
                 // SAFETY: block b writes only its own rows of `out`.
                 unsafe { self.tile_rows(tile, w.tile(tile, self.k_pad()), xq, quants, rows.clone(), out) }
