@@ -15,7 +15,6 @@ use candle_nn::VarBuilder;
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
 use crate::mapped_weight::MappedWeight;
-use crate::pages::prefault;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
@@ -72,7 +71,7 @@ impl Weights {
             }
         }
         let names: Vec<String> = blocks.iter().map(|(name, _)| name.clone()).collect();
-        let weight = MappedWeight::new(mapped.clone(), names.clone(), n_in, scale)?;
+        let weight = MappedWeight::new(mapped.clone(), names.clone(), n_in, scale);
         self.left_mapped
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -94,9 +93,7 @@ impl Weights {
         }
         std::thread::spawn(move || {
             for name in names {
-                if let Ok(view) = mapped.0.get(&name) {
-                    prefault(view.data());
-                }
+                mapped.prefault(&name);
             }
         });
     }

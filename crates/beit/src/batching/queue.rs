@@ -166,10 +166,11 @@ impl Shared {
     }
 
     fn run(&self, model: &dyn BeitPreTrainedModel) {
+        let mut loaded = false;
         while let Some(batch) = self.next_batch() {
             run_batch(model, batch);
-            if self.stays_idle(IDLE_BEFORE_FINISHING) {
-                finish_loading(model);
+            if !loaded && self.stays_idle(IDLE_BEFORE_FINISHING) {
+                loaded = finish_loading(model);
             }
         }
     }
@@ -268,10 +269,13 @@ fn forward(model: &dyn BeitPreTrainedModel, inputs: &ForwardInputs) -> Result<Mo
 const IDLE_BEFORE_FINISHING: Duration = Duration::from_millis(100);
 
 /// Packs the weights that the load left for later (see `DeferredWeight`), now that no request
-/// waits, rather than at the start of the next one: a no-op once done. A failure here is not
+/// waits, rather than at the start of the next one; whether that is done. A failure here is not
 /// this request's: the next forward pass meets it again and reports it.
-fn finish_loading(model: &dyn BeitPreTrainedModel) {
-    let _ = catch_unwind(AssertUnwindSafe(|| model.finish_loading()));
+fn finish_loading(model: &dyn BeitPreTrainedModel) -> bool {
+    matches!(
+        catch_unwind(AssertUnwindSafe(|| model.finish_loading())),
+        Ok(Ok(()))
+    )
 }
 
 /// Runs a batch and replies to each request. If the joined batch fails, each request runs alone,

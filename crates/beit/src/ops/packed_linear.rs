@@ -131,7 +131,8 @@ impl PackedLinear {
                         let lanes = buffer.read(w, tile);
                         // The next tile's rows come in while this one computes (the next task
                         // is this thread's next tile, unless another thread steals it).
-                        let mut next = RowPrefetch::new(tile_rows_in_place(w, tile + 1), steps);
+                        let next_rows = tile_rows_in_place(w, tile + 1).unwrap_or_default();
+                        let mut next = RowPrefetch::new(next_rows, steps);
                         // SAFETY: as above.
                         unsafe {
                             self.block(
@@ -263,15 +264,16 @@ fn pack(w: &WeightRows) -> Vec<Lane> {
 /// Writes tile `tile` of `w` into `lanes` (`n_in` of them), through `rows` (`16 n_in` values)
 /// if its rows cannot be read where they lie.
 fn read_tile(w: &WeightRows, tile: usize, rows: &mut [f32], lanes: &mut [MaybeUninit<Lane>]) {
-    let n_in = w.n_in();
-    let channels = (tile * NR..w.n_out().min(tile * NR + NR)).collect::<Vec<_>>();
-    let in_place: Option<Vec<&[f32]>> = channels.iter().map(|&c| w.row_in_place(c)).collect();
-    let scale: [f32; NR] = std::array::from_fn(|c| channels.get(c).map_or(1.0, |&c| w.scale(c)));
-    match in_place {
-        Some(sources) => transpose_tile(&sources, &scale, lanes),
+    let channels = tile_channels(w, tile);
+    match tile_rows_in_place(w, tile) {
+        Some(sources) => {
+            let scale = std::array::from_fn(|c| channels.clone().nth(c).map_or(1.0, |c| w.scale(c)));
+            transpose_tile(&sources, &scale, lanes)
+        }
         None => {
             // One sequential pass over the tile's consecutive rows, which `read` scales.
-            for (&c, row) in channels.iter().zip(rows.chunks_exact_mut(n_in)) {
+            let n_in = w.n_in();
+            for (c, row) in channels.clone().zip(rows.chunks_exact_mut(n_in)) {
                 w.read(c, 0, row);
             }
             let sources: Vec<&[f32]> = rows.chunks_exact(n_in).take(channels.len()).collect();
@@ -280,11 +282,14 @@ fn read_tile(w: &WeightRows, tile: usize, rows: &mut [f32], lanes: &mut [MaybeUn
     }
 }
 
-/// The rows of tile `tile` of `w` that lie in place (none past the last tile).
-fn tile_rows_in_place<'a>(w: &'a WeightRows, tile: usize) -> Vec<&'a [f32]> {
-    (tile * NR..w.n_out().min(tile * NR + NR))
-        .filter_map(|c| w.row_in_place(c))
-        .collect()
+/// The output channels of tile `tile` of `w` (none past the last tile).
+fn tile_channels(w: &WeightRows, tile: usize) -> std::ops::Range<usize> {
+    (tile * NR).min(w.n_out())..w.n_out().min(tile * NR + NR)
+}
+
+/// The rows of tile `tile` of `w` where they lie, if all of them can be read there.
+fn tile_rows_in_place<'a>(w: &'a WeightRows, tile: usize) -> Option<Vec<&'a [f32]>> {
+    tile_channels(w, tile).map(|c| w.row_in_place(c)).collect()
 }
 
 /// One task's room to read a weight's tiles in, one at a time.
