@@ -19,6 +19,7 @@ export type BeitErrorCode =
   | 'E_CUDA_UNAVAILABLE'
   | 'E_IO'
   | 'E_COMPUTE'
+  | 'E_NATIVE_BINDING'
   | 'E_INTERNAL';
 
 /**

@@ -3,14 +3,13 @@
  * the generated loader and its `Native*` names never leak into the public API.
  * @module
  */
-import { createRequire } from 'node:module';
+import { loadNativeBinding } from './native_loader.js';
 
+/** The addon's exports, as napi-rs declares them in `native/index.d.cts`. */
 type Binding = typeof import('../native/index.cjs');
 
-const require = createRequire(import.meta.url);
-
-/** The compiled addon (`native/index.cjs` picks the binary for this platform). */
-export const native: Binding = require('../native/index.cjs') as Binding;
+/** The compiled addon for this platform (`native_loader.ts` decides which binary that is). */
+export const native: Binding = loadNativeBinding<Binding>();
 
 export type {
   NativeForwardInputs,

@@ -1,0 +1,30 @@
+/**
+ * The `beit` command line's usage text, apart from the commands so that `--help` works even where
+ * the native addon cannot load.
+ * @module
+ */
+
+/** The model the commands use when `--model` is not given. */
+export const DEFAULT_MODEL = 'microsoft/beit-base-patch16-224';
+
+/** What `beit --help` prints. */
+export const USAGE = `Usage: beit <command> [options] <images...>
+
+Commands:
+  classify   the top labels of each image
+  segment    a colour PNG label map per image (--out DIR)
+  embed      pooled features of each image (JSON, or --npy FILE)
+  mim        masked image modeling: predicted visual tokens of randomly masked patches
+  bench      model-only throughput (images/s) on random pixels
+
+Options:
+  --model <dir|repo id>  checkpoint directory or HuggingFace repo id (default ${DEFAULT_MODEL})
+  --revision <rev>       branch, tag or commit of a repo id      --cache-dir <dir>  HuggingFace cache
+  --offline              only the cache, no download (as HF_HUB_OFFLINE=1; HF_ENDPOINT, HF_TOKEN also apply)
+  --device <name>        cpu, cuda or cuda:N (default cpu)       --dtype <name>     float32, float16, bfloat16, q8
+  --batch-size <n>       images per forward pass (default 8)     --json             machine-readable output
+  --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment writes PNGs
+  --npy <file>           embed: write features as .npy           --mask-ratio <r>   mim: share masked (0.4)
+  --seed <n>             mim: mask seed (default 0)              --runs <n>         bench: timed runs (5)
+  --random               bench: a BEiT-base config with random weights instead of --model
+  -h, --help             this text`;

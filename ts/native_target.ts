@@ -1,0 +1,72 @@
+/**
+ * Which prebuilt binary fits this process: the platform, CPU and C library Node runs on, named the
+ * way napi-rs names its per-platform packages (`linux-x64-gnu`, `darwin-arm64`, ...).
+ * @module
+ */
+
+/** The C library of a Linux process; `null` elsewhere. */
+export type Libc = 'glibc' | 'musl' | null;
+
+/** What the loader needs to know about the running process. */
+export interface HostInfo {
+  platform: NodeJS.Platform;
+  arch: string;
+  libc: Libc;
+  /** The glibc version the process runs with (`'2.36'`), when it is glibc. */
+  glibcVersion: string | null;
+}
+
+/** The targets `beit-node` publishes a binary for: napi-rs's platform-arch-abi names. */
+export const PUBLISHED_TARGETS = [
+  'linux-x64-gnu',
+  'linux-x64-musl',
+  'linux-arm64-gnu',
+  'linux-arm64-musl',
+  'darwin-x64',
+  'darwin-arm64',
+  'win32-x64-msvc',
+] as const;
+
+/** The oldest glibc the Linux gnu binaries run on (they are linked against 2.17's symbols). */
+export const GLIBC_FLOOR = '2.17';
+
+/** This process's platform, CPU and C library. */
+export function currentHost(): HostInfo {
+  const { libc, glibcVersion } = detectLibc();
+  return { platform: process.platform, arch: process.arch, libc, glibcVersion };
+}
+
+/**
+ * The napi-rs target name for a host: `linux-x64-gnu`, `linux-arm64-musl`, `win32-x64-msvc`,
+ * `darwin-arm64`. Hosts without a published binary get a name too, so errors can say what was
+ * looked for.
+ */
+export function targetName(host: HostInfo): string {
+  const base = `${host.platform}-${host.arch}`;
+  if (host.platform === 'linux') return `${base}-${host.libc === 'musl' ? 'musl' : 'gnu'}`;
+  if (host.platform === 'win32') return `${base}-msvc`;
+  return base;
+}
+
+/** A host in words for error messages: `linux x64 (glibc 2.36)`, `linux arm64 (musl)`. */
+export function describeHost(host: HostInfo): string {
+  const words = `${host.platform} ${host.arch}`;
+  if (host.libc === 'glibc') return `${words} (glibc${host.glibcVersion ? ` ${host.glibcVersion}` : ''})`;
+  if (host.libc === 'musl') return `${words} (musl libc)`;
+  return words;
+}
+
+/**
+ * Linux processes report the glibc they run with in `process.report`'s header; a process without
+ * that field runs on another C library, which on Linux means musl (Alpine and friends).
+ */
+function detectLibc(): { libc: Libc; glibcVersion: string | null } {
+  if (process.platform !== 'linux') return { libc: null, glibcVersion: null };
+  const report = process.report as { excludeNetwork?: boolean; getReport(): object } | undefined;
+  if (!report) return { libc: 'glibc', glibcVersion: null };
+  // The report would otherwise resolve the host names of open sockets, which can block.
+  report.excludeNetwork = true;
+  const header = (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  const glibcVersion = header?.glibcVersionRuntime ?? null;
+  return { libc: glibcVersion ? 'glibc' : 'musl', glibcVersion };
+}
