@@ -5,18 +5,21 @@
 // Then the bundled digits are classified through require (CommonJS), import (ESM) and npx, the
 // .d.ts files are checked by a strict tsc, and a missing binary gives an error that says what to do.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { currentHost, describeHost, targetName } from '../ts/native_target.js';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 const host = currentHost();
 const target = targetName(host);
 /** The binary to pack: the build in native/, or another one (the release build, in CI). */
 const artifacts = process.env.BEIT_INSTALL_TEST_ARTIFACTS ?? join(root, 'native');
 const closedRegistry = 'http://127.0.0.1:9';
+/** npm, npx and the .bin shims are .cmd files on Windows, which only a shell runs. */
+const shell = process.platform === 'win32';
 
 interface Sample {
   file: string;
@@ -43,6 +46,7 @@ function npm(args: string[]) {
   return execFileSync('npm', [...args, '--registry', closedRegistry, '--no-audit', '--no-fund'], {
     cwd: project,
     encoding: 'utf8',
+    shell,
   });
 }
 
@@ -112,6 +116,22 @@ describe(`npm install beit-node on ${describeHost(host)}`, () => {
     expect(listing).toContain('package/models/beit-digits/model.safetensors');
   });
 
+  it('passes publint --strict and arethetypeswrong on the packed tarball', () => {
+    const bin = (name: string) => join(root, 'node_modules/.bin', name);
+    const publint = spawnSync(bin('publint'), ['run', '--strict', tarballs.main], { encoding: 'utf8', shell });
+    expect(publint.status, publint.stdout + publint.stderr).toBe(0);
+    expect(publint.stdout).toContain('All good!');
+    // One ESM build that CommonJS loads through require(esm): Node >= 20.19 / 22.12 (the engines
+    // range) and TypeScript >= 5.8 under module nodenext (the .cts check below) accept it; attw
+    // still reports every require of ESM, so that one rule is off and every other one applies.
+    const attw = spawnSync(bin('attw'), [tarballs.main, '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'ascii'], {
+      encoding: 'utf8',
+      shell,
+    });
+    expect(attw.status, attw.stdout + attw.stderr).toBe(0);
+    expect(attw.stdout).toContain('No problems found');
+  });
+
   it('classifies the bundled digits through require (CommonJS)', () => {
     writeFileSync(
       join(project, 'classify.cjs'),
@@ -159,6 +179,7 @@ ${classifyBody}`,
         cwd: project,
         encoding: 'utf8',
         env: { ...process.env, npm_config_registry: closedRegistry, HF_HUB_OFFLINE: '1' },
+        shell,
       },
     );
     expect(r.status, r.stderr).toBe(0);
@@ -209,7 +230,7 @@ export async function top(file: string): Promise<string> {
   it('says which platform, C library and package is missing, and what to do, when the binary is not installed', () => {
     const moved = join(project, `node_modules/beit-node-${target}`);
     const keep = `${moved}.away`;
-    execFileSync('mv', [moved, keep]);
+    renameSync(moved, keep);
     try {
       const r = node([
         '-e',
@@ -221,14 +242,15 @@ export async function top(file: string): Promise<string> {
       expect(message).toContain(describeHost(host));
       expect(message).toMatch(/run npm install/);
       expect(message).not.toMatch(/npm has a bug/i);
-      const cli = spawnSync(join(project, 'node_modules/.bin/beit'), ['classify', 'x.png'], { encoding: 'utf8' });
+      const beit = join(project, 'node_modules/.bin/beit');
+      const cli = spawnSync(beit, ['classify', 'x.png'], { encoding: 'utf8', shell });
       expect(cli.status).toBe(1);
       expect(cli.stderr).toMatch(/^beit: beit-node found no native binary .* \[E_NATIVE_BINDING\]\n$/);
-      const help = spawnSync(join(project, 'node_modules/.bin/beit'), ['--help'], { encoding: 'utf8' });
+      const help = spawnSync(beit, ['--help'], { encoding: 'utf8', shell });
       expect(help.status).toBe(0);
       expect(help.stdout).toMatch(/^Usage: beit <command>/);
     } finally {
-      execFileSync('mv', [keep, moved]);
+      renameSync(keep, moved);
     }
   });
 

@@ -11,9 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const napi = join(root, 'node_modules/@napi-rs/cli/dist/cli.js');
 
 const { values } = parseArgs({
@@ -27,7 +28,9 @@ const artifacts = resolve(values.artifacts);
 const out = resolve(values.out);
 mkdirSync(out, { recursive: true });
 
-const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+// npm is npm.cmd on Windows, which only a shell runs.
+const run = (cmd, args, cwd) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], shell: process.platform === 'win32' && cmd === 'npm' });
 
 /** The files `npm pack` would put in the main package, as npm itself lists them. */
 function packedFiles() {

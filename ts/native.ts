@@ -1,6 +1,6 @@
 /**
  * The one module that loads the napi-rs addon. Everything else in `ts/` imports from here, so
- * the generated loader and its `Native*` names never leak into the public API.
+ * the addon's `Native*` names never leak into the public API.
  * @module
  */
 import { loadNativeBinding } from './native_loader.js';
