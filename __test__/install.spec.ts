@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { currentHost, describeHost, targetName } from '../ts/native_target.js';
+import { currentHost, describeHost, targetName, withGlibcVersion } from '../ts/native_target.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const host = currentHost();
+const host = withGlibcVersion(currentHost());
 const target = targetName(host);
 /** The binary to pack: the build in native/, or another one (the release build, in CI). */
 const artifacts = process.env.BEIT_INSTALL_TEST_ARTIFACTS ?? join(root, 'native');

@@ -21,6 +21,7 @@ import {
   type HostInfo,
   PUBLISHED_TARGETS,
   targetName,
+  withGlibcVersion,
 } from './native_target.js';
 
 /** The package's own name; platform packages are `${PACKAGE}-<target>`. */
@@ -72,6 +73,11 @@ export function loadNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): T {
   return loadFile(env, join(dirname(manifest), main), `the package ${name}`) as T;
 }
 
+/** The host in words, glibc version included (found only now: it costs a process report). */
+function hostWords(host: HostInfo): string {
+  return describeHost(withGlibcVersion(host));
+}
+
 function loadFile(env: LoaderEnv, file: string, what: string): unknown {
   try {
     return env.load(file);
@@ -79,7 +85,7 @@ function loadFile(env: LoaderEnv, file: string, what: string): unknown {
     const reason = err instanceof Error ? err.message : String(err);
     throw new BeitError(
       'E_NATIVE_BINDING',
-      `beit-node's native binary (${what}: ${file}) failed to load on ${describeHost(env.host)}: ${reason}. ` +
+      `beit-node's native binary (${what}: ${file}) failed to load on ${hostWords(env.host)}: ${reason}. ` +
         loadFailureAdvice(reason, env.host),
       { cause: err },
     );
@@ -101,7 +107,7 @@ function loadFailureAdvice(reason: string, host: HostInfo): string {
 }
 
 function missingPackage(env: LoaderEnv, target: string): BeitError {
-  const host = describeHost(env.host);
+  const host = hostWords(env.host);
   if (!(PUBLISHED_TARGETS as readonly string[]).includes(target)) {
     return new BeitError(
       'E_NATIVE_BINDING',

@@ -3,6 +3,7 @@
  * way napi-rs names its per-platform packages (`linux-x64-gnu`, `darwin-arm64`, ...).
  * @module
  */
+import { readFileSync } from 'node:fs';
 
 /** The C library of a Linux process; `null` elsewhere. */
 export type Libc = 'glibc' | 'musl' | null;
@@ -30,10 +31,18 @@ export const PUBLISHED_TARGETS = [
 /** The oldest glibc the Linux gnu binaries run on (they are linked against 2.17's symbols). */
 export const GLIBC_FLOOR = '2.17';
 
-/** This process's platform, CPU and C library. */
+/**
+ * This process's platform, CPU and C library. The glibc version is left out (it costs a
+ * `process.report`, some milliseconds at every import); `withGlibcVersion` adds it for messages.
+ */
 export function currentHost(): HostInfo {
-  const { libc, glibcVersion } = detectLibc();
-  return { platform: process.platform, arch: process.arch, libc, glibcVersion };
+  return { platform: process.platform, arch: process.arch, libc: detectLibc(), glibcVersion: null };
+}
+
+/** The host with the glibc version this process runs with filled in, when it runs on glibc. */
+export function withGlibcVersion(host: HostInfo): HostInfo {
+  if (host.libc !== 'glibc' || host.glibcVersion || host.platform !== process.platform) return host;
+  return { ...host, glibcVersion: reportedGlibcVersion() };
 }
 
 /**
@@ -57,16 +66,27 @@ export function describeHost(host: HostInfo): string {
 }
 
 /**
- * Linux processes report the glibc they run with in `process.report`'s header; a process without
- * that field runs on another C library, which on Linux means musl (Alpine and friends).
+ * Which C library a Linux process runs on. `ldd` names its C library in its own text (Alpine's is
+ * musl's, every glibc distribution's says GNU C Library); without one (distroless images), the
+ * process report tells: it names the glibc the process runs with, and nothing on musl.
  */
-function detectLibc(): { libc: Libc; glibcVersion: string | null } {
-  if (process.platform !== 'linux') return { libc: null, glibcVersion: null };
+function detectLibc(): Libc {
+  if (process.platform !== 'linux') return null;
+  try {
+    const ldd = readFileSync('/usr/bin/ldd', 'utf8');
+    if (ldd.includes('musl')) return 'musl';
+    if (ldd.includes('GNU C Library') || ldd.includes('glibc')) return 'glibc';
+  } catch {
+    // No ldd: ask the process report.
+  }
+  return reportedGlibcVersion() ? 'glibc' : 'musl';
+}
+
+function reportedGlibcVersion(): string | null {
   const report = process.report as { excludeNetwork?: boolean; getReport(): object } | undefined;
-  if (!report) return { libc: 'glibc', glibcVersion: null };
+  if (!report) return null;
   // The report would otherwise resolve the host names of open sockets, which can block.
   report.excludeNetwork = true;
   const header = (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
-  const glibcVersion = header?.glibcVersionRuntime ?? null;
-  return { libc: glibcVersion ? 'glibc' : 'musl', glibcVersion };
+  return header?.glibcVersionRuntime ?? null;
 }
