@@ -124,6 +124,23 @@ fn fused_linear_adds_bias_and_residual_as_the_reference() {
     assert!(err.contains("residual"), "{err}");
 }
 
+#[test]
+fn linear_gives_each_batch_item_what_it_gives_alone() {
+    // A classifier over pooled features ([B, 768] -> 1000) and a token head ([B, 197, 768]): the
+    // request queue batches calls and promises each its unbatched result, bit for bit (gemm's
+    // kernels by row count broke this on arm64).
+    let w = Tensor::randn(0f32, 0.05, (1000, 768), &Device::Cpu).unwrap();
+    let b = Tensor::randn(0f32, 1.0, 1000, &Device::Cpu).unwrap();
+    for dims in [vec![5, 768], vec![3, 197, 768]] {
+        let xs = Tensor::randn(0f32, 1.0, dims.as_slice(), &Device::Cpu).unwrap();
+        let batched = linear(&xs, &w, Some(&b), None).unwrap();
+        for i in 0..dims[0] {
+            let alone = linear(&xs.narrow(0, i, 1).unwrap(), &w, Some(&b), None).unwrap();
+            assert_eq!(values(&batched.narrow(0, i, 1).unwrap()), values(&alone), "item {i} of {dims:?}");
+        }
+    }
+}
+
 /// `rows x cols` integers in `lo..=hi`, with `hi` and `lo` in the first two columns.
 fn ints(rows: usize, cols: usize, lo: i64, hi: i64, seed: usize) -> Tensor {
     let span = (hi - lo + 1) as usize;

@@ -1,7 +1,7 @@
 //! `BeitForImageClassification` (modeling_beit.py): a linear classifier on the pooled output, and
 //! the loss HF picks from `problem_type` (or infers from the labels' dtype and `num_labels`).
 
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
 use candle_nn::{Linear, VarBuilder};
 
 use crate::config::BeitConfig;
@@ -79,7 +79,8 @@ impl BeitPreTrainedModel for BeitForImageClassification {
             .pooler_output
             .ok_or_else(|| BeitError::Shape("the base model produced no pooled output".into()))?;
         let logits = match &self.classifier {
-            Some(c) => c.forward(&pooled)?,
+            // ops::linear rather than candle's: each image's logits equal what it gets alone.
+            Some(c) => crate::ops::linear::linear(&pooled, c.weight(), c.bias(), None)?,
             None => pooled,
         };
         let loss = match &inputs.labels {

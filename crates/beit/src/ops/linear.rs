@@ -30,42 +30,79 @@ pub fn linear(
     }
     let rows = xs.elem_count() / n_in;
     let mut dst = prefill(rows, n_out, bias, residual)?;
+    // gemm picks its kernels, and with them the order of the sums, by the number of rows: on
+    // arm64 a row computed among four rounds differently from the same row alone. One call per
+    // item of the leading (batch) dimension gives each image the result it gets alone, which the
+    // request queue promises when it batches calls.
+    let item_rows = match xs.dims() {
+        [batch, ..] if xs.rank() > 1 && *batch > 0 => rows / batch,
+        _ => rows,
+    };
+    if rows == 0 {
+        return Tensor::from_vec(dst, shape, &Device::Cpu);
+    }
     with_f32(xs, |x| {
         with_f32(weight, |w| {
-            let threads = rayon::current_num_threads();
-            let parallelism = if threads > 1 {
-                Parallelism::Rayon(threads)
-            } else {
-                Parallelism::None
-            };
-            // SAFETY: the pointers and strides describe `dst` [rows, out], `x` [rows, in] and
-            // W^T [in, out] (W [out, in] read through its strides), all within their buffers.
-            unsafe {
-                gemm::gemm(
-                    rows,
-                    n_out,
+            let items = x
+                .chunks_exact(item_rows * n_in)
+                .zip(dst.chunks_exact_mut(item_rows * n_out));
+            for (x, dst) in items {
+                gemm_rows(
+                    x,
+                    w,
+                    dst,
+                    item_rows,
                     n_in,
-                    dst.as_mut_ptr(),
-                    1,
-                    n_out as isize,
+                    n_out,
                     bias.is_some() || residual.is_some(),
-                    x.as_ptr(),
-                    1,
-                    n_in as isize,
-                    w.as_ptr(),
-                    n_in as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                )
+                );
             }
         })
     })??;
     Tensor::from_vec(dst, shape, &Device::Cpu)
+}
+
+/// `dst (+)= x W^T` for `rows` rows through gemm, `accumulate` when `dst` holds a prefill.
+fn gemm_rows(
+    x: &[f32],
+    w: &[f32],
+    dst: &mut [f32],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+    accumulate: bool,
+) {
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the pointers and strides describe `dst` [rows, out], `x` [rows, in] and
+    // W^T [in, out] (W [out, in] read through its strides), all within their buffers.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n_out,
+            n_in,
+            dst.as_mut_ptr(),
+            1,
+            n_out as isize,
+            accumulate,
+            x.as_ptr(),
+            1,
+            n_in as isize,
+            w.as_ptr(),
+            n_in as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
 }
 
 /// Reference implementation from tensor ops.
