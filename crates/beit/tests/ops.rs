@@ -136,7 +136,11 @@ fn linear_gives_each_batch_item_what_it_gives_alone() {
         let batched = linear(&xs, &w, Some(&b), None).unwrap();
         for i in 0..dims[0] {
             let alone = linear(&xs.narrow(0, i, 1).unwrap(), &w, Some(&b), None).unwrap();
-            assert_eq!(values(&batched.narrow(0, i, 1).unwrap()), values(&alone), "item {i} of {dims:?}");
+            assert_eq!(
+                values(&batched.narrow(0, i, 1).unwrap()),
+                values(&alone),
+                "item {i} of {dims:?}"
+            );
         }
     }
 }
