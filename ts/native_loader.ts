@@ -62,7 +62,7 @@ export function processLoaderEnv(): LoaderEnv {
 /** Loads the native binding for this process, or throws a `BeitError` (`E_NATIVE_BINDING`) that says what to do. */
 export function loadNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): T {
   const target = targetName(env.host);
-  if (env.override) return loadFile(env, env.override, `BEIT_NODE_BINARY=${env.override}`) as T;
+  if (env.override) return loadFile(env, env.override, 'BEIT_NODE_BINARY') as T;
   const local = join(env.packageRoot, 'native', `${PACKAGE}.${target}.node`);
   if (existsSync(local)) return loadFile(env, local, 'the build in native/') as T;
   const name = `${PACKAGE}-${target}`;
