@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentHost, describeHost, targetName, withGlibcVersion } from '../ts/native_target.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -31,6 +31,7 @@ const reference = JSON.parse(readFileSync(join(root, '__test__/fixtures/digits-r
 };
 
 let project = '';
+let tarballDir = '';
 let tarballs: { main: string; platforms: Record<string, string> } = { main: '', platforms: {} };
 
 /** Runs node in the test project, with npm's registry closed and no path back to this tree. */
@@ -80,10 +81,12 @@ function softmax(logits: number[]): number[] {
 describe(`npm install beit-node on ${describeHost(host)}`, () => {
   beforeAll(() => {
     const out = mkdtempSync(join(tmpdir(), 'beit-node-tarballs-'));
+    tarballDir = out;
     const packed = execFileSync(
       process.execPath,
       [join(root, 'scripts/pack_release.mjs'), '--artifacts', artifacts, '--out', out, '--only-built'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+      // stderr piped: napi's progress stays out of the test's output, and a failure's message carries it.
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 },
     );
     tarballs = JSON.parse(packed);
     const platform = tarballs.platforms[target];
@@ -100,6 +103,10 @@ describe(`npm install beit-node on ${describeHost(host)}`, () => {
     );
     npm(['install', tarballs.main]);
   }, 300_000);
+
+  afterAll(() => {
+    for (const dir of [project, tarballDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('declares exact-version optional dependencies on the platform packages, written by napi pre-publish', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules/beit-node/package.json'), 'utf8'));
