@@ -1,31 +1,15 @@
 // The bundled digits model does real work offline: the CLI names the held-out sample digits, and
 // the whole pipeline (PNG decode, bicubic resize, normalize, model) gives PyTorch's logits.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BeitForImageClassification, bundledModelDir } from '../ts/index.js';
+import { digitsReference, softmax } from './helpers/digits.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'dist/cli.js');
 
-interface Sample {
-  file: string;
-  label: string;
-  logits: number[];
-  predicted: string;
-}
-
-const reference = JSON.parse(readFileSync(join(root, '__test__/fixtures/digits-reference.json'), 'utf8')) as {
-  samples: Sample[];
-};
-
-function softmax(logits: number[]): number[] {
-  const max = Math.max(...logits);
-  const exps = logits.map((x) => Math.exp(x - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
-}
+const reference = digitsReference;
 
 describe('the bundled digits model', () => {
   it('ships ten held-out samples, one per digit', () => {

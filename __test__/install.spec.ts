@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentHost, describeHost, targetName, withGlibcVersion } from '../ts/native_target.js';
+import { digitsReference, softmax } from './helpers/digits.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const host = withGlibcVersion(currentHost());
@@ -21,14 +22,7 @@ const closedRegistry = 'http://127.0.0.1:9';
 /** npm, npx and the .bin shims are .cmd files on Windows, which only a shell runs. */
 const shell = process.platform === 'win32';
 
-interface Sample {
-  file: string;
-  predicted: string;
-  logits: number[];
-}
-const reference = JSON.parse(readFileSync(join(root, '__test__/fixtures/digits-reference.json'), 'utf8')) as {
-  samples: Sample[];
-};
+const reference = digitsReference;
 
 let project = '';
 let tarballDir = '';
@@ -69,13 +63,6 @@ function expectReferenceResults(stdout: string) {
     expect(got[0]?.label).toBe(sample.predicted);
     for (const { label, score } of got) expect(score).toBeCloseTo(scores[Number(label)] ?? Number.NaN, 4);
   });
-}
-
-function softmax(logits: number[]): number[] {
-  const max = Math.max(...logits);
-  const exps = logits.map((x) => Math.exp(x - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
 }
 
 describe(`npm install beit-node on ${describeHost(host)}`, () => {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseTriple } from '@napi-rs/cli';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const napi = join(root, 'node_modules/@napi-rs/cli/dist/cli.js');
@@ -58,8 +59,7 @@ const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
 delete manifest.scripts;
 if (values['only-built']) {
   const built = new Set(builtTargets(artifacts));
-  const abi = (triple) => napiTargetName(triple);
-  manifest.napi.targets = manifest.napi.targets.filter((triple) => built.has(abi(triple)));
+  manifest.napi.targets = manifest.napi.targets.filter((triple) => built.has(napiTargetName(triple)));
   if (manifest.napi.targets.length === 0) throw new Error(`no beit-node.<target>.node in ${artifacts}`);
 }
 writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -80,18 +80,7 @@ const main = tarball(stage);
 rmSync(stage, { recursive: true, force: true });
 console.log(JSON.stringify({ main, platforms }, null, 2));
 
-/** napi-rs's platform-arch-abi name of a Rust target triple (the subset beit-node publishes). */
+/** napi-rs's platform-arch-abi name of a Rust target triple (`linux-x64-gnu`), as napi-rs derives it. */
 function napiTargetName(triple) {
-  const names = {
-    'x86_64-unknown-linux-gnu': 'linux-x64-gnu',
-    'x86_64-unknown-linux-musl': 'linux-x64-musl',
-    'aarch64-unknown-linux-gnu': 'linux-arm64-gnu',
-    'aarch64-unknown-linux-musl': 'linux-arm64-musl',
-    'x86_64-apple-darwin': 'darwin-x64',
-    'aarch64-apple-darwin': 'darwin-arm64',
-    'x86_64-pc-windows-msvc': 'win32-x64-msvc',
-  };
-  const name = names[triple];
-  if (!name) throw new Error(`pack_release.mjs does not know the napi name of ${triple}`);
-  return name;
+  return parseTriple(triple).platformArchABI;
 }

@@ -68,8 +68,9 @@ export function loadNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): T {
   const name = `${PACKAGE}-${target}`;
   const manifest = env.resolvePackageJson(name);
   if (!manifest) throw missingPackage(env, target);
-  checkVersion(env, name, manifest);
-  const main = (JSON.parse(readFileSync(manifest, 'utf8')) as { main?: string }).main ?? `${PACKAGE}.${target}.node`;
+  const platform = JSON.parse(readFileSync(manifest, 'utf8')) as { version?: string; main?: string };
+  checkVersion(env, name, manifest, platform.version);
+  const main = platform.main ?? `${PACKAGE}.${target}.node`;
   return loadFile(env, join(dirname(manifest), main), `the package ${name}`) as T;
 }
 
@@ -136,10 +137,9 @@ function otherLibcNote(env: LoaderEnv, target: string): string {
 }
 
 /** The platform package must be the version the JS side was released with: their API moves together. */
-function checkVersion(env: LoaderEnv, name: string, manifest: string): void {
-  const read = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version;
-  const wanted = read(join(env.packageRoot, 'package.json'));
-  const found = read(manifest);
+function checkVersion(env: LoaderEnv, name: string, manifest: string, found: string | undefined): void {
+  const own = JSON.parse(readFileSync(join(env.packageRoot, 'package.json'), 'utf8')) as { version?: string };
+  const wanted = own.version;
   if (wanted === found) return;
   throw new BeitError(
     'E_NATIVE_BINDING',
