@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config_file::read_config;
 use crate::error::{BeitError, Result};
+use crate::limits;
 
 /// The configuration of a BEiT model, field for field as in HuggingFace `transformers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +134,8 @@ impl BeitConfig {
             };
             BeitError::Config(format!("config is not valid BEiT config JSON{at}: {}", e.inner()))
         })?;
+        // Bounds first: `complete` builds one stage name per layer and one label per class.
+        config.check_limits()?;
         config.complete()?;
         config.validate()?;
         Ok(config)
@@ -241,8 +244,68 @@ impl BeitConfig {
             })
     }
 
+    /// Rejects sizes beyond `crate::limits`, before anything is allocated from them.
+    fn check_limits(&self) -> Result<()> {
+        for (field, value, limit) in [
+            ("num_hidden_layers", self.num_hidden_layers, limits::MAX_LAYERS),
+            ("hidden_size", self.hidden_size, limits::MAX_HIDDEN_SIZE),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                limits::MAX_INTERMEDIATE_SIZE,
+            ),
+            (
+                "num_attention_heads",
+                self.num_attention_heads,
+                limits::MAX_ATTENTION_HEADS,
+            ),
+            ("image_size", self.image_size, limits::MAX_IMAGE_SIZE),
+            ("patch_size", self.patch_size, limits::MAX_IMAGE_SIZE),
+            ("num_channels", self.num_channels, limits::MAX_CHANNELS),
+            ("vocab_size", self.vocab_size, limits::MAX_VOCAB_SIZE),
+            ("num_labels", self.num_labels.unwrap_or(0), limits::MAX_LABELS),
+            (
+                "pool_scales (count)",
+                self.pool_scales.len(),
+                limits::MAX_POOL_SCALES,
+            ),
+            (
+                "auxiliary_channels",
+                self.auxiliary_channels,
+                limits::MAX_AUXILIARY_CHANNELS,
+            ),
+            (
+                "auxiliary_num_convs",
+                self.auxiliary_num_convs,
+                limits::MAX_AUXILIARY_CONVS,
+            ),
+        ] {
+            limits::check_at_most(field, value, limit)?;
+        }
+        for &scale in &self.pool_scales {
+            limits::check_at_most("pool_scales", scale, limits::MAX_POOL_SCALE)?;
+            if scale == 0 {
+                return Err(BeitError::Config(
+                    "pool_scales contains 0; scales must be positive".into(),
+                ));
+            }
+        }
+        let tokens = (self.image_size / self.patch_size.max(1)).pow(2) as u64 + 1;
+        if tokens > limits::max_tokens() {
+            return Err(BeitError::Config(format!(
+                "image_size {} at patch_size {} makes {tokens} tokens per image, over the limit of {} \
+                 (raise it with setLimits({{ maxTokens }}) if you need inputs this large)",
+                self.image_size,
+                self.patch_size,
+                limits::max_tokens()
+            )));
+        }
+        Ok(())
+    }
+
     /// Rejects values no BEiT model can be built from, naming the field.
     pub fn validate(&self) -> Result<()> {
+        self.check_limits()?;
         let bad = |msg: String| Err(BeitError::Config(msg));
         if self.model_type != "beit" {
             return bad(format!(

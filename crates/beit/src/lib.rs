@@ -10,6 +10,7 @@ pub mod error;
 pub mod heads;
 pub mod hub;
 pub mod image;
+pub mod limits;
 pub mod loss;
 pub mod mapped_safetensors;
 pub mod mapped_weight;

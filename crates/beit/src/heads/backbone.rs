@@ -12,7 +12,7 @@ use crate::heads::semantic_segmentation::require_four_out_indices;
 use crate::model::beit_model::base_model_weights;
 use crate::model::embeddings::BeitEmbeddings;
 use crate::model::encoder::BeitEncoder;
-use crate::model::pixel_values::{prepare_pixel_values, tokens_to_map};
+use crate::model::pixel_values::{check_sequence, prepare_pixel_values, tokens_to_map};
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
 
@@ -99,6 +99,7 @@ impl BeitPreTrainedModel for BeitBackbone {
             &self.device,
             self.embeddings.dtype(),
         )?;
+        check_sequence(&self.config, &pixels, inputs.output_attentions)?;
         let (embeddings, grid) = self.embeddings.forward(&pixels, None)?;
         let encoded = self
             .encoder

@@ -68,7 +68,7 @@ fn check_size(width: usize, height: usize, max_pixels: u64) -> Result<()> {
             "the image is {width}x{height}: it has no pixels"
         )));
     }
-    let pixels = width as u64 * height as u64;
+    let pixels = (width as u64).saturating_mul(height as u64);
     if pixels > max_pixels {
         return Err(BeitError::Image(format!(
             "the image is {width}x{height} = {pixels} pixels, over the limit of {max_pixels} \
@@ -95,12 +95,21 @@ fn open(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage> {
         check_jpeg_complete(bytes)?;
     }
     let mut reader = reader()?;
-    reader.no_limits();
+    reader.limits(decoder_limits(max_pixels));
     reader.decode().map_err(|e| {
         BeitError::Image(format!(
             "cannot decode the {format:?} data (truncated or corrupted?): {e}"
         ))
     })
+}
+
+/// The decoder's own bounds: the header check above sees only the declared size, but a GIF's
+/// frames may be larger than its screen and a TIFF's strips larger than its image. Every
+/// allocation of one decode together stays within 8 bytes (16-bit RGBA) per allowed pixel.
+fn decoder_limits(max_pixels: u64) -> image::Limits {
+    let mut limits = image::Limits::no_limits();
+    limits.max_alloc = Some(max_pixels.saturating_mul(8));
+    limits
 }
 
 /// Refuses a JPEG cut short, as Pillow does ("image file is truncated"); our decoder would
@@ -148,8 +157,12 @@ fn raw(data: &[u8], width: usize, height: usize, channels: usize) -> Result<()> 
             "raw images have 1, 3 or 4 channels, got {channels}"
         )));
     }
-    let expected = width * height * channels;
-    if data.len() != expected {
+    let Some(expected) = crate::limits::checked_product(&[width, height, channels]) else {
+        return Err(BeitError::Image(format!(
+            "a raw image of {width}x{height}x{channels} is larger than any buffer: check width and height"
+        )));
+    };
+    if data.len() as u64 != expected {
         return Err(BeitError::Image(format!(
             "the raw buffer holds {} bytes, but {width}x{height}x{channels} needs {expected}",
             data.len()

@@ -10,7 +10,7 @@ use crate::image::crop::center_crop;
 use crate::image::decode::{decode_label_map, decode_rgb, ImageSource, Pixels, DEFAULT_MAX_PIXELS};
 use crate::image::processor_config::ImageProcessorConfig;
 use crate::image::resample::Resample;
-use crate::image::resize::resize;
+use crate::image::resize::{resize, working_pixels};
 
 /// The processor's output: HF's `pixel_values` and `labels`, plus each image's size before
 /// processing (for post-processing back to it).
@@ -53,11 +53,12 @@ impl BeitImageProcessor {
     }
 
     /// Resize and crop as configured, on u8 pixels.
-    fn geometry(&self, img: Pixels, filter: Resample) -> Pixels {
+    fn geometry(&self, img: Pixels, filter: Resample) -> Result<Pixels> {
         let cfg = &self.config;
         let mut img = img;
         if cfg.do_resize {
             let (h, w) = cfg.size.resolve((img.height, img.width));
+            self.check_resize(&img, (w, h), filter)?;
             let data = resize(&img.data, (img.width, img.height, img.channels), (w, h), filter);
             img = Pixels {
                 width: w,
@@ -70,7 +71,20 @@ impl BeitImageProcessor {
             let (h, w) = cfg.crop_size.resolve((img.height, img.width));
             img = center_crop(&img, h, w);
         }
-        img
+        Ok(img)
+    }
+
+    /// Refuses a resize whose working memory would exceed what `max_pixels` allows an image.
+    fn check_resize(&self, img: &Pixels, (w, h): (usize, usize), filter: Resample) -> Result<()> {
+        let needed = working_pixels((img.width, img.height), (w, h), filter);
+        if needed > self.max_pixels {
+            return Err(BeitError::Image(format!(
+                "resizing the {}x{} image to {h}x{w} would hold {needed} pixels at once, over the limit \
+                 of {} (maxPixels): the image's aspect ratio is too extreme for this processor's size",
+                img.height, img.width, self.max_pixels
+            )));
+        }
+        Ok(())
     }
 
     /// Decodes and resizes every image in parallel; an error names the image.
@@ -78,7 +92,7 @@ impl BeitImageProcessor {
         &self,
         sources: &[ImageSource],
         decode: fn(&ImageSource, u64) -> Result<Pixels>,
-        transform: impl Fn(Pixels) -> Pixels + Sync,
+        transform: impl Fn(Pixels) -> Result<Pixels> + Sync,
     ) -> Result<Prepared> {
         if sources.is_empty() {
             return Err(BeitError::Image("no images were given".into()));
@@ -90,7 +104,9 @@ impl BeitImageProcessor {
                 let img = decode(src, self.max_pixels)
                     .map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))?;
                 let size = (img.height, img.width);
-                Ok((transform(img), size))
+                let img =
+                    transform(img).map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))?;
+                Ok((img, size))
             })
             .collect::<Result<_>>()?;
         let sizes = done.iter().map(|(_, s)| *s).collect();

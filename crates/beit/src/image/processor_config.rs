@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config_file::read_config;
 use crate::error::{BeitError, Result};
 use crate::image::resample::Resample;
+use crate::limits::MAX_PROCESSOR_SIDE;
 
 /// A target size as HF's `get_size_dict` accepts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,16 @@ impl SizeSpec {
         if zero {
             return Err(BeitError::Config(format!(
                 "{field} must be positive, got {self:?}"
+            )));
+        }
+        let largest = match self {
+            SizeSpec::Dims { height, width } => height.max(width),
+            SizeSpec::ShortestEdge { shortest_edge: s } | SizeSpec::Square(s) => s,
+        };
+        if largest > MAX_PROCESSOR_SIDE {
+            return Err(BeitError::Config(format!(
+                "{field} is {self:?}, over the limit of {MAX_PROCESSOR_SIDE} pixels a side: BEiT models \
+                 take inputs of a few hundred pixels"
             )));
         }
         Ok(())

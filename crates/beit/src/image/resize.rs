@@ -19,6 +19,29 @@ struct Taps {
     weights: Vec<i32>,
 }
 
+/// Taps per output pixel of a pass from `in_size` to `out_size`, as `precompute` sizes them.
+fn kernel_size(in_size: usize, out_size: usize, filter: Resample) -> u64 {
+    let filterscale = (in_size as f64 / out_size as f64).max(1.0);
+    (filter.support() * filterscale).ceil() as u64 * 2 + 1
+}
+
+/// The most values `resize` holds at once, in pixels: the output, the image between the passes
+/// (every source row at the output width) and the weight tables (taps x output pixels). Bounded
+/// by the caller: a 1-pixel-wide, million-row PNG is a small file whose resize would otherwise
+/// take gigabytes and minutes.
+pub fn working_pixels((w, h): (usize, usize), (out_w, out_h): (usize, usize), filter: Resample) -> u64 {
+    let (w, h, out_w, out_h) = (w as u64, h as u64, out_w as u64, out_h as u64);
+    let output = out_w.saturating_mul(out_h);
+    if filter == Resample::Nearest {
+        return output;
+    }
+    let between = h.saturating_mul(out_w);
+    let taps = out_w
+        .saturating_mul(kernel_size(w as usize, out_w as usize, filter))
+        .saturating_add(out_h.saturating_mul(kernel_size(h as usize, out_h as usize, filter)));
+    output.max(between).max(taps)
+}
+
 /// Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`.
 fn precompute(in_size: usize, out_size: usize, filter: Resample) -> Taps {
     let scale = in_size as f64 / out_size as f64;

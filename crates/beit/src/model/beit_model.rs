@@ -8,7 +8,7 @@ use crate::config::BeitConfig;
 use crate::error::Result;
 use crate::model::embeddings::BeitEmbeddings;
 use crate::model::encoder::BeitEncoder;
-use crate::model::pixel_values::prepare_pixel_values;
+use crate::model::pixel_values::{check_sequence, prepare_pixel_values};
 use crate::model::pooler::BeitPooler;
 use crate::ops::LayerNorm;
 use crate::output::{ForwardInputs, ModelOutput};
@@ -81,6 +81,7 @@ impl BeitModel {
             &self.device,
             self.embeddings.dtype(),
         )?;
+        check_sequence(&self.config, &pixels, inputs.output_attentions)?;
         let mask = match &inputs.bool_masked_pos {
             Some(m) => Some(m.to_device(&self.device)?),
             None => None,

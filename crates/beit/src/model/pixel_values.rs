@@ -5,6 +5,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
+use crate::limits;
 
 /// Checks `[B, C, H, W]` against the config and moves it to the model's device and dtype.
 pub fn prepare_pixel_values(
@@ -42,6 +43,35 @@ pub fn prepare_pixel_values(
         )));
     }
     Ok(pixels.to_device(device)?.to_dtype(dtype)?)
+}
+
+/// Refuses an input resolution whose sequence is over `limits::max_tokens`, and attention outputs
+/// over `limits::max_attention_bytes`: attention memory grows with the square of the sequence, so a
+/// 2048x2048 input would take tens of gigabytes.
+pub fn check_sequence(cfg: &BeitConfig, pixels: &Tensor, output_attentions: bool) -> Result<()> {
+    let (b, _, h, w) = pixels.dims4()?;
+    let (rows, cols) = patch_grid(cfg, pixels)?;
+    let tokens = (rows * cols) as u64 + 1;
+    if tokens > limits::max_tokens() {
+        return Err(BeitError::Shape(format!(
+            "pixelValues is {h}x{w}: {rows}x{cols} patches and CLS make {tokens} tokens per image, over \
+             the limit of {} (resize the images, or raise it with setLimits({{ maxTokens }}))",
+            limits::max_tokens()
+        )));
+    }
+    if output_attentions {
+        let s = tokens as usize;
+        let bytes = limits::checked_product(&[cfg.num_hidden_layers, b, cfg.num_attention_heads, s, s, 4]);
+        let limit = limits::max_attention_bytes();
+        if bytes.is_none_or(|bytes| bytes > limit) {
+            return Err(BeitError::Shape(format!(
+                "outputAttentions for {b} images of {tokens} tokens would return {} bytes, over the limit \
+                 of {limit} (send fewer images per call, or raise setLimits({{ maxAttentionBytes }}))",
+                bytes.map_or_else(|| "more than 2^64".into(), |b| b.to_string())
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The patch grid (rows, columns) of an input: the conv's floor of H/p and W/p.

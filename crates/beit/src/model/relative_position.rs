@@ -3,14 +3,17 @@
 //! A table of (2Wh-1)(2Ww-1)+3 rows x heads: one row per relative offset between two patches,
 //! then CLS query, CLS key and CLS-to-CLS. For a patch grid other than the trained one, the offset
 //! part of the table is resized bilinearly first. The gathered `[1, heads, S, S]` bias depends
-//! only on the grid, so it is built once per grid and cached.
+//! only on the grid, so it is built once per grid and cached: for the few most recently used
+//! grids only (`limits::BIAS_CACHE_SIZES`), since each input size would otherwise keep its own
+//! `heads x S x S` floats for the life of the model.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::limits::BIAS_CACHE_SIZES;
 use crate::ops::resize_bilinear;
 
 /// A patch grid: (height, width) in patches.
@@ -20,7 +23,8 @@ pub type Window = (usize, usize);
 pub struct RelativePositionBias {
     table: Tensor,
     window: Window,
-    cache: Mutex<HashMap<Window, Tensor>>,
+    /// Most recently used first.
+    cache: Mutex<VecDeque<(Window, Tensor)>>,
 }
 
 impl RelativePositionBias {
@@ -30,7 +34,7 @@ impl RelativePositionBias {
         let this = Self {
             table,
             window,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(VecDeque::new()),
         };
         this.bias(window)?;
         Ok(this)
@@ -38,15 +42,30 @@ impl RelativePositionBias {
 
     /// The bias `[1, heads, S, S]` (S = Wh*Ww + 1) for a patch grid, cached per grid.
     pub fn bias(&self, window: Window) -> candle_core::Result<Tensor> {
-        if let Some(bias) = self.lock_cache().get(&window) {
-            return Ok(bias.clone());
+        {
+            let mut cache = self.lock_cache();
+            let hit = cache.iter().position(|(w, _)| *w == window);
+            if let Some(entry) = hit.and_then(|i| cache.remove(i)) {
+                let bias = entry.1.clone();
+                cache.push_front(entry);
+                return Ok(bias);
+            }
         }
         let bias = self.compute_bias(window)?;
-        self.lock_cache().insert(window, bias.clone());
+        let mut cache = self.lock_cache();
+        cache.retain(|(w, _)| *w != window);
+        cache.push_front((window, bias.clone()));
+        cache.truncate(BIAS_CACHE_SIZES);
         Ok(bias)
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<Window, Tensor>> {
+    /// The grids whose bias is cached now, most recently used first.
+    #[cfg(test)]
+    fn cached_windows(&self) -> Vec<Window> {
+        self.lock_cache().iter().map(|(w, _)| *w).collect()
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, VecDeque<(Window, Tensor)>> {
         // A panic while holding the lock cannot leave a half-written entry: recover the map.
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -118,5 +137,22 @@ mod tests {
             10, 8, 7, 5, 4,
         ];
         assert_eq!(relative_position_index((2, 2)), expected);
+    }
+
+    #[test]
+    fn the_bias_cache_keeps_the_most_recently_used_grids_only() {
+        let vb = VarBuilder::zeros(DType::F32, &candle_core::Device::Cpu);
+        let rpb = RelativePositionBias::new((2, 2), 2, vb).unwrap();
+        for side in 3..3 + 2 * BIAS_CACHE_SIZES {
+            rpb.bias((side, side)).unwrap();
+        }
+        rpb.bias((4 + BIAS_CACHE_SIZES, 4 + BIAS_CACHE_SIZES)).unwrap();
+        let cached = rpb.cached_windows();
+        assert_eq!(cached.len(), BIAS_CACHE_SIZES);
+        assert_eq!(cached[0], (4 + BIAS_CACHE_SIZES, 4 + BIAS_CACHE_SIZES));
+        assert!(
+            !cached.contains(&(3, 3)),
+            "the oldest grid was evicted: {cached:?}"
+        );
     }
 }
