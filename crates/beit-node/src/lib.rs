@@ -5,6 +5,7 @@ mod config;
 mod error;
 mod host_output;
 mod hub;
+mod limits;
 mod model;
 mod options;
 mod postprocess;
