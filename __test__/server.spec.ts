@@ -1,19 +1,43 @@
-// examples/server answers as documented: top-5 JSON for an image, 400 for bytes that are none.
+// examples/server answers as documented, and no client can take it down or hold it: top-5 JSON for
+// an image, 400 for bytes that are none (no server detail in the answer), 413 for an upload over
+// the limit before it is read, a slow client cut off, a client that hangs up costing no one else.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
+const digit = (d: string) => readFileSync(join(root, `samples/digits/digit-${d}.png`));
+const MAX_BODY_BYTES = 65_536;
+/** Generous: the limits below are 1-1.5 s, and a server without them would hold on for minutes. */
+const HANG_GUARD_MS = 20_000;
+
+/** Resolves once `done()` holds, checking every 10 ms. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
 
 describe('examples/server', () => {
   let server: ChildProcess;
   let url = '';
+  let log = '';
   beforeAll(async () => {
     server = spawn(process.execPath, [join(root, 'examples/server/server.mjs')], {
-      env: { ...process.env, PORT: '0' },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        PORT: '0',
+        MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+        HEADERS_TIMEOUT_MS: '1000',
+        REQUEST_TIMEOUT_MS: '1500',
+        IDLE_TIMEOUT_MS: '1000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stderr?.on('data', (d) => {
+      log += d;
     });
     const [banner] = await once(server.stdout ?? server, 'data');
     url = /http:\S+/.exec(String(banner))?.[0] ?? '';
@@ -22,13 +46,25 @@ describe('examples/server', () => {
     server.kill('SIGTERM');
   });
 
+  /** A raw connection: sends `head`, then whatever `drive` writes; resolves with all it got back. */
+  async function rawExchange(head: string, drive?: (write: (s: string) => boolean) => void): Promise<string> {
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => {
+      answer += d;
+    });
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    socket.write(head);
+    drive?.((s) => socket.write(s));
+    await once(socket, 'close');
+    return answer;
+  }
+
   it('classifies concurrent uploads with the bundled model', async () => {
     const digits = ['3', '7', '9'];
-    const answers = await Promise.all(
-      digits.map((d) =>
-        fetch(url, { method: 'POST', body: readFileSync(join(root, `samples/digits/digit-${d}.png`)) }),
-      ),
-    );
+    const answers = await Promise.all(digits.map((d) => fetch(url, { method: 'POST', body: digit(d) })));
     for (const [i, answer] of answers.entries()) {
       expect(answer.status).toBe(200);
       const labels = (await answer.json()) as { label: string; score: number }[];
@@ -37,9 +73,85 @@ describe('examples/server', () => {
     }
   });
 
-  it('answers 400 with the reason for bytes that are not an image', async () => {
-    const answer = await fetch(url, { method: 'POST', body: 'not an image' });
-    expect(answer.status).toBe(400);
-    expect(await answer.json()).toMatchObject({ code: 'E_IMAGE' });
+  it('answers 400 with a code and a request id for bytes that are not an image, the details only in its log', async () => {
+    for (const body of ['not an image', digit('7').subarray(0, 200)]) {
+      const answer = await fetch(url, { method: 'POST', body });
+      expect(answer.status).toBe(400);
+      const text = await answer.text();
+      const json = JSON.parse(text) as { code: string; requestId: string; error: string };
+      expect(json).toMatchObject({ code: 'E_IMAGE', requestId: expect.stringMatching(/^r\d+$/) });
+      expect(text).not.toContain(root);
+      expect(text).not.toMatch(/\/[\w.-]+\/|\n\s+at /);
+      await until(() => log.includes(`${json.requestId}: 400 E_IMAGE`));
+    }
   });
+
+  it(
+    'keeps answering others when a client hangs up mid-upload',
+    async () => {
+      const { port } = new URL(url);
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      // The 100 Continue says that the handler runs: the hang-up then comes mid-upload.
+      socket.write('POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\nExpect: 100-continue\r\n\r\n');
+      expect(String((await once(socket, 'data'))[0])).toMatch(/^HTTP\/1\.1 100/);
+      socket.write('x'.repeat(20_000));
+      socket.destroy();
+      await until(() => log.includes('upload broke off') || server.exitCode !== null);
+      expect(server.exitCode).toBeNull();
+      const answer = await fetch(url, { method: 'POST', body: digit('4') });
+      expect(answer.status).toBe(200);
+    },
+    HANG_GUARD_MS,
+  );
+
+  it(
+    'answers 413 to an upload over MAX_BODY_BYTES without waiting for the rest of it',
+    async () => {
+      /** Sends the head and `sent` bytes of body, never ends the upload, and resolves with the answer. */
+      const upload = async (headers: Record<string, string | number>, sent: number) => {
+        const req = request(url, { method: 'POST', headers });
+        req.on('error', () => {});
+        req.flushHeaders();
+        if (sent > 0) req.write(Buffer.alloc(sent, 1));
+        const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
+        let text = '';
+        for await (const chunk of res) text += chunk;
+        req.destroy();
+        return { status: res.statusCode, json: JSON.parse(text) };
+      };
+      const declared = await upload({ 'content-length': 100 * MAX_BODY_BYTES }, 0);
+      expect(declared).toMatchObject({ status: 413, json: { code: 'E_TOO_LARGE', limit: MAX_BODY_BYTES } });
+      const streamed = await upload({ 'transfer-encoding': 'chunked' }, MAX_BODY_BYTES + 1);
+      expect(streamed).toMatchObject({ status: 413, json: { code: 'E_TOO_LARGE', limit: MAX_BODY_BYTES } });
+      const answer = await fetch(url, { method: 'POST', body: digit('2') });
+      expect(answer.status).toBe(200);
+    },
+    HANG_GUARD_MS,
+  );
+
+  it(
+    'cuts off a client that is silent or too slow',
+    async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const headersTrickled = await rawExchange('POST /classify HTTP/1.1\r\n', (write) => {
+        timer = setInterval(() => write('X'), 100);
+      });
+      clearInterval(timer);
+      expect(headersTrickled).toMatch(/^HTTP\/1\.1 408/);
+      const bodyStalled = await rawExchange('POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab');
+      expect(bodyStalled).toBe('');
+      const trickled = await rawExchange(
+        'POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n',
+        (write) => {
+          timer = setInterval(() => write('a'), 100);
+        },
+      );
+      clearInterval(timer);
+      expect(trickled).toMatch(/^HTTP\/1\.1 408/);
+      expect(server.exitCode).toBeNull();
+    },
+    HANG_GUARD_MS,
+  );
 });
