@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
 const digit = (d: string) => readFileSync(join(root, `samples/digits/digit-${d}.png`));
-const MAX_BODY_BYTES = 65_536;
+const MAX_BODY_BYTES = 1 << 20;
+/** The digits are 32x32; the 451x300 photo below is over this. */
+const MAX_IMAGE_PIXELS = 100_000;
 /** Generous: the limits below are 1-1.5 s, and a server without them would hold on for minutes. */
 const HANG_GUARD_MS = 20_000;
 
@@ -30,6 +32,7 @@ describe('examples/server', () => {
         ...process.env,
         PORT: '0',
         MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+        MAX_IMAGE_PIXELS: String(MAX_IMAGE_PIXELS),
         HEADERS_TIMEOUT_MS: '1000',
         REQUEST_TIMEOUT_MS: '1500',
         IDLE_TIMEOUT_MS: '1000',
@@ -84,6 +87,14 @@ describe('examples/server', () => {
       expect(text).not.toMatch(/\/[\w.-]+\/|\n\s+at /);
       await until(() => log.includes(`${json.requestId}: 400 E_IMAGE`));
     }
+  });
+
+  it('refuses an image over MAX_IMAGE_PIXELS with 400, saying why in its log', async () => {
+    const photo = readFileSync(join(root, 'crates/beit/tests/fixtures/images/chelsea.png'));
+    const answer = await fetch(url, { method: 'POST', body: photo });
+    expect(answer.status).toBe(400);
+    const { requestId } = (await answer.json()) as { requestId: string };
+    await until(() => new RegExp(`${requestId}: 400 E_IMAGE: .*100000`).test(log));
   });
 
   it(

@@ -19,6 +19,13 @@ function fromEnv(name, fallback) {
  */
 export const MAX_BODY_BYTES = fromEnv('MAX_BODY_BYTES', 20 * 1024 * 1024);
 
+/**
+ * Largest image in pixels, refused from its header before it is decoded. The byte limit does not
+ * bound memory: a PNG of a few KB can declare a canvas of 100 million pixels. 40 million holds a
+ * 24-megapixel camera's photo; decoded as RGBA it is 160 MB, times the uploads decoded at once.
+ */
+export const MAX_IMAGE_PIXELS = fromEnv('MAX_IMAGE_PIXELS', 40_000_000);
+
 /** Time to receive the request line and headers (Node's `headersTimeout`): cuts off slowloris clients. */
 export const HEADERS_TIMEOUT_MS = fromEnv('HEADERS_TIMEOUT_MS', 10_000);
 

@@ -1,20 +1,21 @@
 // A small image-classification service: POST the bytes of an image (JPEG, PNG, WebP, ...) to
 // /classify and get the top 5 labels as JSON. Concurrent requests share forward passes through the
-// model's batching queue. Each request fails alone: a full queue answers 503, a bad image 400, an
-// upload over MAX_BODY_BYTES 413 (without being read), a slow or silent client is cut off (408 or a
+// model's batching queue. Each request fails alone: a full queue answers 503, a bad image (or one over
+// MAX_IMAGE_PIXELS) 400, an upload over MAX_BODY_BYTES 413 (without being read), a slow or silent client is cut off (408 or a
 // closed connection), and a client that hangs up withdraws its request from the queue. Clients get a
 // code and a request id; details and stacks go to stderr under that id. Limits: limits.mjs.
 //   node examples/server/server.mjs                 # the bundled digits model, port 3000
 //   MODEL=microsoft/beit-base-patch16-224 PORT=8080 MAX_BODY_BYTES=5000000 node examples/server/server.mjs
 //   curl --data-binary @samples/digits/digit-7.png http://127.0.0.1:3000/classify
 import { createServer } from 'node:http';
-import { BeitForImageClassification, bundledModelDir } from 'beit-node';
+import { BeitForImageClassification, BeitImageProcessor, bundledModelDir } from 'beit-node';
 import {
   CLASSIFY_TIMEOUT_MS,
   HEADERS_TIMEOUT_MS,
   IDLE_TIMEOUT_MS,
   MAX_BATCH,
   MAX_BODY_BYTES,
+  MAX_IMAGE_PIXELS,
   MAX_QUEUE,
   REQUEST_TIMEOUT_MS,
 } from './limits.mjs';
@@ -22,9 +23,12 @@ import { readBody } from './read_body.mjs';
 import { reply, replyError } from './replies.mjs';
 
 const port = Number(process.env.PORT ?? 3000);
-const model = await BeitForImageClassification.fromPretrained(process.env.MODEL ?? bundledModelDir(), {
+const modelName = process.env.MODEL ?? bundledModelDir();
+const model = await BeitForImageClassification.fromPretrained(modelName, {
   batching: { maxBatchSize: MAX_BATCH, maxWaitMs: 2, maxQueue: MAX_QUEUE },
 });
+// The checkpoint's processor again (from the cache), with the server's pixel limit.
+const processor = await BeitImageProcessor.fromPretrained(modelName, { maxPixels: MAX_IMAGE_PIXELS });
 
 let requests = 0;
 
@@ -37,7 +41,7 @@ async function classify(req, res, id) {
   res.on('close', () => hangUp.abort());
   const signal = AbortSignal.any([hangUp.signal, AbortSignal.timeout(CLASSIFY_TIMEOUT_MS)]);
   try {
-    const [labels] = await model.classify(body, { topK: 5, signal });
+    const [labels] = await model.classify(body, { topK: 5, processor, signal });
     reply(res, 200, labels);
   } catch (err) {
     if (hangUp.signal.aborted) return void console.error(`${id}: the client hung up before its answer`);
