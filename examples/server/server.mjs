@@ -1,9 +1,10 @@
 // A small image-classification service: POST the bytes of an image (JPEG, PNG, WebP, ...) to
 // /classify and get the top 5 labels as JSON. Concurrent requests share forward passes through the
-// model's batching queue. Each request fails alone: a full queue answers 503, a bad image (or one over
-// MAX_IMAGE_PIXELS) 400, an upload over MAX_BODY_BYTES 413 (without being read), a slow or silent client is cut off (408 or a
-// closed connection), and a client that hangs up withdraws its request from the queue. Clients get a
-// code and a request id; details and stacks go to stderr under that id. Limits: limits.mjs.
+// model's batching queue. Each request fails alone: a full queue answers 503, a bad image (or one
+// over MAX_IMAGE_PIXELS) 400, an upload over MAX_BODY_BYTES 413 (without being read), a slow or
+// silent client is cut off (408 or a closed connection), and a client that hangs up withdraws its
+// request from the queue. Clients get a code and a request id; details and stacks go to stderr
+// under that id. The limits and their environment variables: limits.mjs.
 //   node examples/server/server.mjs                 # the bundled digits model, port 3000
 //   MODEL=microsoft/beit-base-patch16-224 PORT=8080 MAX_BODY_BYTES=5000000 node examples/server/server.mjs
 //   curl --data-binary @samples/digits/digit-7.png http://127.0.0.1:3000/classify
