@@ -22,28 +22,39 @@ async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
+/** examples/server in a child process, with `env` on top of the test's limits; its stderr in `log`. */
+async function startServer(env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [join(root, 'examples/server/server.mjs')], {
+    env: {
+      ...process.env,
+      PORT: '0',
+      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+      MAX_IMAGE_PIXELS: String(MAX_IMAGE_PIXELS),
+      HEADERS_TIMEOUT_MS: '1000',
+      REQUEST_TIMEOUT_MS: '1500',
+      IDLE_TIMEOUT_MS: '1000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const started = { child, url: '', log: '' };
+  child.stderr?.on('data', (d) => {
+    started.log += d;
+  });
+  const [banner] = await once(child.stdout ?? child, 'data');
+  started.url = /http:\S+/.exec(String(banner))?.[0] ?? '';
+  return started;
+}
+
 describe('examples/server', () => {
   let server: ChildProcess;
   let url = '';
-  let log = '';
+  let started: Awaited<ReturnType<typeof startServer>>;
+  const log = () => started.log;
   beforeAll(async () => {
-    server = spawn(process.execPath, [join(root, 'examples/server/server.mjs')], {
-      env: {
-        ...process.env,
-        PORT: '0',
-        MAX_BODY_BYTES: String(MAX_BODY_BYTES),
-        MAX_IMAGE_PIXELS: String(MAX_IMAGE_PIXELS),
-        HEADERS_TIMEOUT_MS: '1000',
-        REQUEST_TIMEOUT_MS: '1500',
-        IDLE_TIMEOUT_MS: '1000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stderr?.on('data', (d) => {
-      log += d;
-    });
-    const [banner] = await once(server.stdout ?? server, 'data');
-    url = /http:\S+/.exec(String(banner))?.[0] ?? '';
+    started = await startServer();
+    server = started.child;
+    url = started.url;
   });
   afterAll(() => {
     server.kill('SIGTERM');
@@ -85,7 +96,7 @@ describe('examples/server', () => {
       expect(json).toMatchObject({ code: 'E_IMAGE', requestId: expect.stringMatching(/^r\d+$/) });
       expect(text).not.toContain(root);
       expect(text).not.toMatch(/\/[\w.-]+\/|\n\s+at /);
-      await until(() => log.includes(`${json.requestId}: 400 E_IMAGE`));
+      await until(() => log().includes(`${json.requestId}: 400 E_IMAGE`));
     }
   });
 
@@ -94,7 +105,7 @@ describe('examples/server', () => {
     const answer = await fetch(url, { method: 'POST', body: photo });
     expect(answer.status).toBe(400);
     const { requestId } = (await answer.json()) as { requestId: string };
-    await until(() => new RegExp(`${requestId}: 400 E_IMAGE: .*100000`).test(log));
+    await until(() => new RegExp(`${requestId}: 400 E_IMAGE: .*100000`).test(log()));
   });
 
   it(
@@ -109,7 +120,7 @@ describe('examples/server', () => {
       expect(String((await once(socket, 'data'))[0])).toMatch(/^HTTP\/1\.1 100/);
       socket.write('x'.repeat(20_000));
       socket.destroy();
-      await until(() => log.includes('upload broke off') || server.exitCode !== null);
+      await until(() => log().includes('upload broke off') || server.exitCode !== null);
       expect(server.exitCode).toBeNull();
       const answer = await fetch(url, { method: 'POST', body: digit('4') });
       expect(answer.status).toBe(200);
@@ -166,4 +177,21 @@ describe('examples/server', () => {
     },
     HANG_GUARD_MS,
   );
+});
+
+describe('examples/server under CLASSIFY_TIMEOUT_MS', () => {
+  it('answers 503 with a code to calls that wait past it, and keeps serving', async () => {
+    const { child, url } = await startServer({ CLASSIFY_TIMEOUT_MS: '1', MAX_BATCH: '1' });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, () => fetch(url, { method: 'POST', body: digit('5') })),
+      );
+      const late = answers.filter((a) => a.status === 503);
+      expect(late.length).toBeGreaterThan(0);
+      for (const a of late) expect(await a.json()).toMatchObject({ code: 'E_TIMEOUT' });
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
 });
