@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -44,6 +44,16 @@ async function startServer(env: Record<string, string> = {}) {
   const [banner] = await once(child.stdout ?? child, 'data');
   started.url = /http:\S+/.exec(String(banner))?.[0] ?? '';
   return started;
+}
+
+/** Opens an upload and sends its head; resolves once the server's handler runs (its 100 Continue). */
+async function openUpload(url: string): Promise<Socket> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write('POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\nExpect: 100-continue\r\n\r\n');
+  expect(String((await once(socket, 'data'))[0])).toMatch(/^HTTP\/1\.1 100/);
+  return socket;
 }
 
 describe('examples/server', () => {
@@ -111,13 +121,8 @@ describe('examples/server', () => {
   it(
     'keeps answering others when a client hangs up mid-upload',
     async () => {
-      const { port } = new URL(url);
-      const socket = connect(Number(port), '127.0.0.1');
-      socket.on('error', () => {});
-      await once(socket, 'connect');
       // The 100 Continue says that the handler runs: the hang-up then comes mid-upload.
-      socket.write('POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\nExpect: 100-continue\r\n\r\n');
-      expect(String((await once(socket, 'data'))[0])).toMatch(/^HTTP\/1\.1 100/);
+      const socket = await openUpload(url);
       socket.write('x'.repeat(20_000));
       socket.destroy();
       await until(() => log().includes('upload broke off') || server.exitCode !== null);
@@ -179,8 +184,24 @@ describe('examples/server', () => {
   );
 });
 
-describe('examples/server under CLASSIFY_TIMEOUT_MS', () => {
-  it('answers 503 with a code to calls that wait past it, and keeps serving', async () => {
+describe('examples/server at its limits of concurrency and time', () => {
+  it('answers 503 beyond MAX_IN_FLIGHT requests at once, unread, and serves again when they end', async () => {
+    const started = await startServer({ MAX_IN_FLIGHT: '2' });
+    try {
+      const uploads = [await openUpload(started.url), await openUpload(started.url)];
+      const busy = await fetch(started.url, { method: 'POST', body: digit('6') });
+      expect(busy.status).toBe(503);
+      expect(await busy.json()).toMatchObject({ code: 'E_OVERLOADED' });
+      for (const socket of uploads) socket.destroy();
+      await until(() => started.log.split('upload broke off').length === 3);
+      const answer = await fetch(started.url, { method: 'POST', body: digit('6') });
+      expect(answer.status).toBe(200);
+    } finally {
+      started.child.kill('SIGTERM');
+    }
+  });
+
+  it('answers 503 with a code to calls that wait past CLASSIFY_TIMEOUT_MS, and keeps serving', async () => {
     const { child, url } = await startServer({ CLASSIFY_TIMEOUT_MS: '1', MAX_BATCH: '1' });
     try {
       const answers = await Promise.all(

@@ -1,10 +1,11 @@
 // A small image-classification service: POST the bytes of an image (JPEG, PNG, WebP, ...) to
 // /classify and get the top 5 labels as JSON. Concurrent requests share forward passes through the
-// model's batching queue. Each request fails alone: a full queue answers 503, a bad image (or one
-// over MAX_IMAGE_PIXELS) 400, an upload over MAX_BODY_BYTES 413 (without being read), a slow or
-// silent client is cut off (408 or a closed connection), and a client that hangs up withdraws its
-// request from the queue. Clients get a code and a request id; details and stacks go to stderr
-// under that id. The limits and their environment variables: limits.mjs.
+// model's batching queue. Each request fails alone: MAX_IN_FLIGHT requests at once or a full queue
+// answer 503, a bad image (or one over MAX_IMAGE_PIXELS) 400, an upload over MAX_BODY_BYTES 413
+// (without being read), a slow or silent client is cut off (408 or a closed connection), and a
+// client that hangs up withdraws its request from the queue. Clients get a code and a request id;
+// details and stacks go to stderr under that id. The limits and their environment variables:
+// limits.mjs.
 //   node examples/server/server.mjs                 # the bundled digits model, port 3000
 //   MODEL=microsoft/beit-base-patch16-224 PORT=8080 MAX_BODY_BYTES=5000000 node examples/server/server.mjs
 //   curl --data-binary @samples/digits/digit-7.png http://127.0.0.1:3000/classify
@@ -17,6 +18,7 @@ import {
   MAX_BATCH,
   MAX_BODY_BYTES,
   MAX_IMAGE_PIXELS,
+  MAX_IN_FLIGHT,
   MAX_QUEUE,
   REQUEST_TIMEOUT_MS,
 } from './limits.mjs';
@@ -32,8 +34,30 @@ const model = await BeitForImageClassification.fromPretrained(modelName, {
 const processor = await BeitImageProcessor.fromPretrained(modelName, { maxPixels: MAX_IMAGE_PIXELS });
 
 let requests = 0;
+let inFlight = 0;
+
+/** The answer to a request beyond MAX_IN_FLIGHT: 503 before reading it. */
+class Busy extends Error {
+  code = 'E_OVERLOADED';
+  constructor() {
+    super(`${MAX_IN_FLIGHT} requests in flight (MAX_IN_FLIGHT)`);
+  }
+}
 
 async function classify(req, res, id) {
+  if (inFlight >= MAX_IN_FLIGHT) {
+    res.setHeader('connection', 'close');
+    throw new Busy();
+  }
+  inFlight++;
+  try {
+    await classifyUpload(req, res, id);
+  } finally {
+    inFlight--;
+  }
+}
+
+async function classifyUpload(req, res, id) {
   req.socket.setTimeout(IDLE_TIMEOUT_MS);
   const body = await readBody(req, MAX_BODY_BYTES);
   // The model's time is bounded by CLASSIFY_TIMEOUT_MS; a silent socket now is the client waiting.
@@ -73,9 +97,10 @@ const server = createServer(
   (req, res) => void handle(req, res),
 );
 server.timeout = IDLE_TIMEOUT_MS;
-// "Expect: 100-continue": a declared size over the limit is refused before the client sends it.
+// "Expect: 100-continue": a declared size over the limit, or a busy server, refuses before the
+// client sends the body.
 server.on('checkContinue', (req, res) => {
-  if (!(Number(req.headers['content-length']) > MAX_BODY_BYTES)) res.writeContinue();
+  if (!(Number(req.headers['content-length']) > MAX_BODY_BYTES) && inFlight < MAX_IN_FLIGHT) res.writeContinue();
   void handle(req, res);
 });
 server.listen(port, '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${server.address().port}/classify`));
