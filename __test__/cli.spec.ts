@@ -1,7 +1,7 @@
 // The `beit` command line, run as a user runs it: a child process, its output and its exit code.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,20 @@ function model(name: string): string {
   for (const file of ['config.json', 'model.safetensors'])
     copyFileSync(join(referenceDir, name, file), join(dir, file));
   writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ size: 32, do_center_crop: false }));
+  return dir;
+}
+
+/** A checkpoint directory without preprocessor_config.json, as some repos are. */
+function bareModel(name: string): string {
+  const dir = model(name);
+  rmSync(join(dir, 'preprocessor_config.json'));
+  return dir;
+}
+
+/** A directory with only a preprocessor_config.json of `config`. */
+function processorDir(config: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'beit-cli-processor-'));
+  writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(config));
   return dir;
 }
 
@@ -140,6 +154,61 @@ describe('beit CLI', () => {
     } finally {
       await hub.close();
     }
+  });
+
+  it('takes the image processor from --processor or, with --default-processor, HF defaults when the model has none', () => {
+    const bare = bareModel('cls_relpos_meanpool');
+    const image = images[0] as string;
+    for (const command of ['classify', 'embed']) {
+      const none = beit(command, image, '--model', bare);
+      expect(none.code).toBe(1);
+      expect(none.err).toMatch(
+        /has no preprocessor_config\.json .*pass --processor <dir\|repo> .*or --default-processor .*\[E_CONFIG\]\n$/,
+      );
+      expect(none.err).not.toMatch(/\{ processor \}/);
+    }
+
+    const own = beit('classify', image, '--model', model('cls_relpos_meanpool'), '--json');
+    const given = beit(
+      'classify',
+      image,
+      '--model',
+      bare,
+      '--processor',
+      processorDir({ size: 32, do_center_crop: false }),
+      '--json',
+    );
+    expect(given.code, given.err).toBe(0);
+    expect(given.out).toBe(own.out);
+    expect(given.err).toBe('');
+
+    // HF's BeitImageProcessor() resizes to 256 and crops 224; for this 32x32 model, 37 and 32.
+    const hfDefaults = processorDir({
+      size: { height: 37, width: 37 },
+      resample: 3,
+      do_center_crop: true,
+      crop_size: { height: 32, width: 32 },
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.5, 0.5, 0.5],
+    });
+    const expected = beit('classify', image, '--model', bare, '--processor', hfDefaults, '--json');
+    const defaults = beit('classify', image, '--model', bare, '--default-processor', '--json');
+    expect(defaults.code, defaults.err).toBe(0);
+    expect(defaults.out).toBe(expected.out);
+    expect(defaults.err).toMatch(
+      /^beit: warning: .* has no preprocessor_config\.json; using HF's BeitImageProcessor defaults \(bicubic resize to 37x37, centre crop 32x32, mean and std 0\.5\)/,
+    );
+    expect(beit('embed', image, '--model', bare, '--default-processor').code).toBe(0);
+
+    const both = beit('classify', image, '--model', bare, '--processor', hfDefaults, '--default-processor');
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/--processor and --default-processor exclude each other/);
+    const empty = beit('classify', image, '--model', bare, '--processor', tmpdir());
+    expect(empty.code).toBe(1);
+    expect(empty.err).toMatch(
+      /^beit: --processor .*: no preprocessor_config\.json in .*: give a checkpoint directory .*--default-processor \[E_CONFIG\]\n$/,
+    );
+    expect(beit('--help').out).toMatch(/--processor <dir\|repo>[\s\S]*--default-processor/);
   });
 
   it('exits 2 on bad usage and 1 on failure, saying why', () => {

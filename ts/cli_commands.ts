@@ -8,9 +8,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { chooseProcessor } from './cli_processor.js';
 import { DEFAULT_MODEL, USAGE } from './cli_usage.js';
 import { BeitConfig } from './config.js';
 import { BeitError } from './errors.js';
+import type { HubOptions } from './hub.js';
 import {
   BeitForImageClassification,
   BeitForMaskedImageModeling,
@@ -47,6 +49,8 @@ function parse(argv: string[]) {
       seed: { type: 'string', default: '0' },
       runs: { type: 'string', default: '5' },
       random: { type: 'boolean', default: false },
+      processor: { type: 'string' },
+      'default-processor': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -58,14 +62,21 @@ function positiveInt(name: string, value: string | undefined): number {
   return n;
 }
 
+/** Where repo ids come from; `--revision` is the model's, not the processor's. */
+function hubOptions(o: Options): HubOptions {
+  return {
+    ...(o['cache-dir'] ? { cacheDir: o['cache-dir'] } : {}),
+    localFilesOnly: o.offline,
+    onProgress: progressBar(),
+  };
+}
+
 function loadOptions(o: Options): LoadOptions {
   return {
     device: o.device as DeviceName,
     dtype: o.dtype as DTypeName,
     ...(o.revision ? { revision: o.revision } : {}),
-    ...(o['cache-dir'] ? { cacheDir: o['cache-dir'] } : {}),
-    localFilesOnly: o.offline,
-    onProgress: progressBar(),
+    ...hubOptions(o),
   };
 }
 
@@ -77,11 +88,13 @@ function requireImages(images: string[]): void {
   if (images.length === 0) throw new UsageError('no images given');
 }
 
-function processorOf(model: { processor: BeitImageProcessor | undefined }): BeitImageProcessor {
-  if (!model.processor) {
-    throw new BeitError('E_CONFIG', 'the model directory has no preprocessor_config.json to process images with');
-  }
-  return model.processor;
+/** The processor for `model`: see cli_processor.ts; a warning goes to stderr. */
+function processorOf(
+  o: Options,
+  model: { processor: BeitImageProcessor | undefined; config: BeitConfig },
+): Promise<BeitImageProcessor> {
+  const choice = { processor: o.processor, defaultProcessor: o['default-processor'] ?? false };
+  return chooseProcessor(model, o.model ?? DEFAULT_MODEL, choice, hubOptions(o), (line) => console.error(line));
 }
 
 async function classify(o: Options, images: string[]): Promise<void> {
@@ -89,9 +102,10 @@ async function classify(o: Options, images: string[]): Promise<void> {
   const topK = positiveInt('top-k', o['top-k']);
   const batchSize = positiveInt('batch-size', o['batch-size']);
   const model = await BeitForImageClassification.fromPretrained(o.model ?? DEFAULT_MODEL, loadOptions(o));
+  const processor = await processorOf(o, model);
   const results: { image: string; predictions: { label: string; score: number }[] }[] = [];
   for (const group of batches(images, batchSize)) {
-    const predictions = await model.classify(group, { topK });
+    const predictions = await model.classify(group, { topK, processor });
     for (const [i, image] of group.entries()) results.push({ image, predictions: predictions[i] ?? [] });
   }
   if (o.json) return console.log(JSON.stringify(results, null, 2));
@@ -107,9 +121,10 @@ async function segment(o: Options, images: string[]): Promise<void> {
   const batchSize = positiveInt('batch-size', o['batch-size']);
   mkdirSync(o.out, { recursive: true });
   const model = await BeitForSemanticSegmentation.fromPretrained(o.model ?? DEFAULT_MODEL, loadOptions(o));
+  const processor = await processorOf(o, model);
   const written: { image: string; labelMap: string; height: number; width: number }[] = [];
   for (const group of batches(images, batchSize)) {
-    const maps = await model.segment(group);
+    const maps = await model.segment(group, { processor });
     group.forEach((image, i) => {
       const map = maps[i] as Tensor;
       const file = join(o.out as string, `${basename(image, extname(image))}.png`);
@@ -141,7 +156,7 @@ async function embed(o: Options, images: string[]): Promise<void> {
   requireImages(images);
   const batchSize = positiveInt('batch-size', o['batch-size']);
   const model = await BeitModel.fromPretrained(o.model ?? DEFAULT_MODEL, loadOptions(o));
-  const processor = processorOf(model);
+  const processor = await processorOf(o, model);
   const rows: Float32Array[] = [];
   for (const group of batches(images, batchSize)) {
     const { pixelValues } = await processor.preprocess(group);
@@ -180,7 +195,7 @@ async function mim(o: Options, images: string[]): Promise<void> {
   const seed = Number(o.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${o.seed}`);
   const model = await BeitForMaskedImageModeling.fromPretrained(o.model ?? DEFAULT_MODEL, loadOptions(o));
-  const { pixelValues } = await processorOf(model).preprocess(images);
+  const { pixelValues } = await (await processorOf(o, model)).preprocess(images);
   const [batch = 0, , height = 0, width = 0] = pixelValues.dims;
   const patches = Math.floor(height / model.config.patchSize) * Math.floor(width / model.config.patchSize);
   const boolMaskedPos = randomMask(batch, patches, ratio, seed);
@@ -249,6 +264,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     const run = COMMANDS[command];
     if (!run) throw new UsageError(`unknown command ${command}`);
+    if (values.processor !== undefined && values['default-processor']) {
+      throw new UsageError('--processor and --default-processor exclude each other: give one');
+    }
     await run(values, images);
     return 0;
   } catch (err) {

@@ -27,4 +27,8 @@ Options:
   --npy <file>           embed: write features as .npy           --mask-ratio <r>   mim: share masked (0.4)
   --seed <n>             mim: mask seed (default 0)              --runs <n>         bench: timed runs (5)
   --random               bench: a BEiT-base config with random weights instead of --model
+  --processor <dir|repo> image processor of this checkpoint's preprocessor_config.json instead of
+                         the model's own (which a model may lack)
+  --default-processor    for a model without preprocessor_config.json: HF's BeitImageProcessor
+                         defaults at the model's image size (bicubic, centre crop, mean/std 0.5); warns
   -h, --help             this text`;
