@@ -32,6 +32,9 @@ export declare class NativeModel {
   get disposed(): boolean
 }
 
+/** The limits in force now. */
+export declare function getLimits(): NativeLimits
+
 /** Reads and validates `config.json` from a checkpoint directory; returns the complete config. */
 export declare function loadConfig(dir: string): string
 
@@ -101,6 +104,12 @@ export interface NativeIntTensor {
   data: Int32Array
 }
 
+/** `{ maxTokens, maxAttentionBytes }`. */
+export interface NativeLimits {
+  maxTokens: number
+  maxAttentionBytes: number
+}
+
 /** `{ device?, dtype?, batching? }` of `fromPretrained` / `fromConfig`. */
 export interface NativeLoadOptions {
   device?: string
@@ -148,6 +157,9 @@ export declare function postProcessSemanticSegmentationNative(logits: NativeTens
  * (`"model"`, `"config"` or `"processor"`), downloaded first where the cache lacks them.
  */
 export declare function resolveModelDir(nameOrDir: string, files: string, options?: NativeHubOptions | undefined | null, onProgress?: (((arg: NativeDownloadProgress) => void)) | undefined | null): Promise<string>
+
+/** Sets the limits given; the others stay as they are. */
+export declare function setLimits(maxTokens?: number | undefined | null, maxAttentionBytes?: number | undefined | null): void
 
 /** Writes an int32 `[height, width]` label map as a colour PNG (one fixed colour per class). */
 export declare function writeLabelMapPng(map: NativeTensorInput, path: string): void
