@@ -378,3 +378,57 @@ fn run_alone(model: &dyn BeitPreTrainedModel, request: &mut Request) {
     let output = forward(model, &request.inputs);
     request.reply.send(output);
 }
+
+/// The last-resort guards, which no public path reaches unless the code above has a bug.
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, Receiver};
+
+    use super::*;
+
+    fn reply() -> (ReplyOnce, Receiver<Result<ModelOutput>>) {
+        let (tx, rx) = channel();
+        (ReplyOnce(Some(Box::new(move |r| drop(tx.send(r))))), rx)
+    }
+
+    #[test]
+    fn a_reply_dropped_unsent_answers_e_internal_and_a_sent_one_only_once() {
+        let (unsent, rx) = reply();
+        drop(unsent);
+        assert_eq!(rx.recv().unwrap().unwrap_err().code(), "E_INTERNAL");
+        let (mut sent, rx) = reply();
+        sent.send(Err(BeitError::Aborted("first".into())));
+        drop(sent);
+        assert_eq!(rx.recv().unwrap().unwrap_err().code(), "E_ABORTED");
+        assert!(rx.try_recv().is_err(), "one reply only");
+    }
+
+    #[test]
+    fn an_unwinding_inference_loop_closes_the_queue_and_fails_what_waits() {
+        let shared = Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            options: BatchOptions::default(),
+        };
+        let (reply, rx) = reply();
+        let pixels =
+            candle_core::Tensor::zeros((1, 3, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu);
+        shared.lock().waiting.push_back(Request {
+            id: 0,
+            inputs: ForwardInputs::new(pixels.unwrap()),
+            key: None,
+            images: 1,
+            arrived: Instant::now(),
+            reply,
+        });
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            let _closes = CloseOnUnwind(&shared);
+            panic!("a bug in the loop");
+        }));
+        assert!(unwound.is_err());
+        assert!(shared.lock().closed);
+        let err = rx.recv().unwrap().unwrap_err();
+        assert_eq!(err.code(), "E_INTERNAL");
+        assert!(err.to_string().contains("please report it"), "{err}");
+    }
+}
