@@ -197,28 +197,33 @@ impl Shared {
     }
 
     /// The inference thread: batches until the queue is closed. Each step is caught, so that a
-    /// panic fails only the requests it touched (those of a batch it dropped are answered by
-    /// `ReplyOnce`); should the loop itself ever unwind, the queue closes and fails what waits,
-    /// rather than leave it waiting for a thread that is gone.
+    /// panic fails only the requests it touched; should the loop itself ever unwind, the queue
+    /// closes and fails what waits, rather than leave it waiting for a thread that is gone.
     fn run(&self, model: &dyn BeitPreTrainedModel) {
         let _closes = CloseOnUnwind(self);
         let mut loaded = false;
         loop {
-            let batch = match catch_unwind(AssertUnwindSafe(|| self.next_batch())) {
+            let mut batch = match catch_unwind(AssertUnwindSafe(|| self.next_batch())) {
                 Ok(Some(batch)) => batch,
                 Ok(None) => return,
                 Err(payload) => {
+                    // Choosing a batch looks at every waiting request; failing them all also keeps
+                    // a panic that would recur on the same queue from spinning.
                     let err = BeitError::from_panic("choosing the next batch", &*payload);
                     self.fail_waiting(&err.to_string());
                     continue;
                 }
             };
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                run_batch(model, batch);
-                if !loaded && self.stays_idle(IDLE_BEFORE_FINISHING) {
-                    loaded = finish_loading(model);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| run_batch(model, &mut batch))) {
+                let err = BeitError::from_panic("answering a batch", &*payload).to_string();
+                for request in &mut batch {
+                    request.reply.send(Err(BeitError::Internal(err.clone())));
                 }
-            }));
+            }
+            drop(batch); // its inputs' memory goes back before the idle wait
+            if !loaded && self.stays_idle(IDLE_BEFORE_FINISHING) {
+                loaded = finish_loading(model);
+            }
         }
     }
 
@@ -349,16 +354,16 @@ fn finish_loading(model: &dyn BeitPreTrainedModel) -> bool {
 /// Runs a batch and replies to each request. If the joined batch fails (an error or a panic in
 /// joining, the forward pass or splitting), each request runs alone, so the one at fault gets its
 /// own error and the others their results.
-fn run_batch(model: &dyn BeitPreTrainedModel, mut batch: Vec<Request>) {
+fn run_batch(model: &dyn BeitPreTrainedModel, batch: &mut [Request]) {
     if batch.len() > 1 {
-        if let Ok(parts) = run_joined(model, &batch) {
+        if let Ok(parts) = run_joined(model, batch) {
             for (request, part) in batch.iter_mut().zip(parts) {
                 request.reply.send(Ok(part));
             }
             return;
         }
     }
-    for request in &mut batch {
+    for request in batch {
         run_alone(model, request);
     }
 }
