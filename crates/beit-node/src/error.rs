@@ -15,22 +15,12 @@ pub fn to_js(err: BeitError) -> napi::Error {
     js_error(err.code(), err)
 }
 
+/// Runs `f`, turning a panic in it into `E_INTERNAL` (saying what panicked, while `during`).
+pub fn catch_panic<T>(during: &str, f: impl FnOnce() -> beit::Result<T>) -> beit::Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(BeitError::from_panic(during, &*payload)))
+}
+
 /// Runs `f`, turning its error or its panic into a JS error, so no panic reaches Node.
 pub fn guard<T>(f: impl FnOnce() -> beit::Result<T>) -> napi::Result<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(result) => result.map_err(to_js),
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(js_error(
-                "E_INTERNAL",
-                format!(
-                    "internal error in beit-node ({what}); please report it with the input that caused it"
-                ),
-            ))
-        }
-    }
+    catch_panic("handling this call from JavaScript", f).map_err(to_js)
 }

@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{AsyncTask, Object};
 use napi::{Env, JsDeferred};
 use napi_derive::napi;
 
-use crate::error::{guard, to_js};
+use crate::error::{catch_panic, guard, to_js};
 use crate::host_output::HostOutput;
 use crate::options::{batch_options, load_options, NativeLoadOptions};
 use crate::tasks::{LoadTask, ModelSource, SharedModel};
@@ -76,14 +76,19 @@ pub struct NativeModel {
 
 type Resolver = Box<dyn FnOnce(Env) -> napi::Result<NativeForwardOutput>>;
 
-/// Settles a JS promise with a request's output, converted on the inference thread.
+/// Settles a JS promise with a request's output, converted on the inference thread. The
+/// conversion's panic rejects it with `E_INTERNAL`: a deferred dropped unsettled would leave the
+/// promise pending for ever.
 fn reply_to(deferred: JsDeferred<NativeForwardOutput, Resolver>) -> Reply {
-    Box::new(
-        move |output| match output.and_then(|out| HostOutput::from_output(&out)) {
+    Box::new(move |output| {
+        let host = catch_panic("copying a forward pass's outputs", || {
+            output.and_then(|out| HostOutput::from_output(&out))
+        });
+        match host {
             Ok(host) => deferred.resolve(Box::new(move |_env| Ok(host.into_js()))),
             Err(err) => deferred.reject(to_js(err)),
-        },
-    )
+        }
+    })
 }
 
 impl NativeModel {

@@ -49,6 +49,10 @@ pub enum BeitError {
         #[source]
         source: std::io::Error,
     },
+    /// A bug in beit: code that should not fail did (a caught panic). The message says what
+    /// failed and asks for a report.
+    #[error("{0}")]
+    Internal(String),
     /// An error raised inside candle while running the model.
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
@@ -72,7 +76,22 @@ impl BeitError {
             BeitError::CudaUnavailable(_) => "E_CUDA_UNAVAILABLE",
             BeitError::Io { .. } => "E_IO",
             BeitError::Candle(_) => "E_COMPUTE",
+            BeitError::Internal(_) => "E_INTERNAL",
         }
+    }
+
+    /// The error for a panic caught while `during` (what the code was doing, e.g. "running a
+    /// forward pass"), with the panic's own message when it has one.
+    pub fn from_panic(during: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        BeitError::Internal(format!(
+            "internal error in beit while {during} ({what}); please report it with the input \
+             that caused it"
+        ))
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

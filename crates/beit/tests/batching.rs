@@ -14,12 +14,33 @@ use candle_nn::VarBuilder;
 const CASE: &str = "tests/fixtures/reference/cls_relpos_meanpool";
 
 /// A model that records the batch size of every forward pass, and how many had run each time the
-/// queue finished its loading; its passes can be held back.
+/// queue finished its loading; its passes can be held back, and it panics on any batch that holds
+/// an image whose first pixel is `PANIC_PIXEL`.
 struct Recording {
     inner: Box<dyn BeitPreTrainedModel>,
     batches: Mutex<Vec<usize>>,
     finished_after: Mutex<Vec<usize>>,
     gate: Mutex<()>,
+}
+
+/// The first pixel of an image that makes `Recording`'s forward pass panic.
+const PANIC_PIXEL: f32 = 42.0;
+
+fn panics_on(inputs: &ForwardInputs) -> bool {
+    let first = inputs
+        .pixel_values
+        .narrow(1, 0, 1)
+        .unwrap()
+        .narrow(2, 0, 1)
+        .unwrap();
+    let first: Vec<f32> = first
+        .narrow(3, 0, 1)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    first.contains(&PANIC_PIXEL)
 }
 
 impl BeitPreTrainedModel for Recording {
@@ -32,8 +53,11 @@ impl BeitPreTrainedModel for Recording {
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
-        let _held = self.gate.lock().unwrap();
+        let _held = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         self.batches.lock().unwrap().push(inputs.pixel_values.dims()[0]);
+        if panics_on(inputs) {
+            panic!("the test model panics on this image");
+        }
         self.inner.forward(inputs)
     }
 
@@ -222,5 +246,86 @@ fn closing_fails_what_waits_and_refuses_new_requests() {
     assert!(
         running.recv_timeout(Duration::from_secs(30)).unwrap().is_ok(),
         "the running batch completes"
+    );
+}
+
+/// An image on which `Recording` panics.
+fn panicking_image() -> ForwardInputs {
+    let mut pixels =
+        Tensor::zeros((1, 3, 32, 32), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    pixels = pixels
+        .slice_assign(
+            &[0..1, 0..1, 0..1, 0..1],
+            &Tensor::full(PANIC_PIXEL, (1, 1, 1, 1), &candle_core::Device::Cpu).unwrap(),
+        )
+        .unwrap();
+    ForwardInputs::new(pixels)
+}
+
+#[test]
+fn a_panicking_forward_fails_its_own_request_with_e_internal_and_the_queue_keeps_serving() {
+    let model = recording();
+    let held = model.gate.lock().unwrap();
+    let queue = BatchQueue::new(model.clone(), options(8, 0, 64)).unwrap();
+    let good = images(3);
+    let running = submit_and_start(&queue, 0, good[0].clone());
+    // These three wait together, so they are joined into one batch, which panics.
+    let mates = [
+        submit(&queue, 1, good[1].clone()),
+        submit(&queue, 2, panicking_image()),
+        submit(&queue, 3, good[2].clone()),
+    ];
+    drop(held);
+    assert!(running.recv_timeout(Duration::from_secs(30)).unwrap().is_ok());
+    let results: Vec<_> = mates
+        .iter()
+        .map(|r| r.recv_timeout(Duration::from_secs(30)).unwrap())
+        .collect();
+    assert!(
+        results[0].is_ok() && results[2].is_ok(),
+        "its batch mates are answered"
+    );
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!(err.code(), "E_INTERNAL");
+    let message = err.to_string();
+    assert!(
+        message.contains("the test model panics on this image"),
+        "{message}"
+    );
+    assert!(message.contains("please report it"), "{message}");
+    assert_eq!(*model.batches.lock().unwrap(), [1, 3, 1, 1, 1]);
+
+    let later = submit(&queue, 4, images(1).remove(0));
+    assert!(later.recv_timeout(Duration::from_secs(30)).unwrap().is_ok());
+}
+
+#[test]
+fn a_panicking_reply_costs_no_other_request_its_answer() {
+    let model = recording();
+    let held = model.gate.lock().unwrap();
+    let queue = BatchQueue::new(model.clone(), options(8, 0, 64)).unwrap();
+    let good = images(4);
+    let running = submit_and_start(&queue, 0, good[0].clone());
+    // One batch of three whose first reply panics, and one whose only request's reply panics.
+    queue.submit(
+        1,
+        good[1].clone(),
+        Box::new(|_| panic!("the caller's reply panics")),
+    );
+    let mate = submit(&queue, 2, good[2].clone());
+    let alone = {
+        let mut x = good[3].clone();
+        x.output_hidden_states = true;
+        x
+    };
+    queue.submit(3, alone, Box::new(|_| panic!("the caller's reply panics")));
+    drop(held);
+    assert!(running.recv_timeout(Duration::from_secs(30)).unwrap().is_ok());
+    assert!(mate.recv_timeout(Duration::from_secs(30)).unwrap().is_ok());
+
+    let later = submit(&queue, 4, images(1).remove(0));
+    assert!(
+        later.recv_timeout(Duration::from_secs(30)).unwrap().is_ok(),
+        "the inference thread still serves"
     );
 }

@@ -1,5 +1,6 @@
 //! Every reference case (computed with HF transformers,
-//! fp32, eager attention) matches through the Rust API within the case's tolerance.
+//! fp32, eager attention; `mim_abspos_masked` by scripts/make_reference_case.py) matches through
+//! the Rust API within the case's tolerance.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,7 @@ parity!(
     cls_regression_loss,
     model_shared_relpos_masked,
     mim_shared_relpos,
+    mim_abspos_masked,
     seg_upernet_aux,
     backbone_fpn,
     backbone_sequences,

@@ -3,6 +3,11 @@
 //! `max_batch_size` images, waiting at most `max_wait` for company), runs one forward pass and
 //! hands each request its own rows. The queue is bounded, requests can be cancelled while they
 //! wait, and closing it fails what waits and lets the thread end (dropping the model).
+//!
+//! Every step of the thread runs under `catch_unwind`: a panic (in a forward pass, in joining or
+//! splitting a batch, in a reply) fails the requests it touched with `E_INTERNAL` and the thread
+//! goes on serving the next ones. A reply that is never sent (a panic unwound past it) is sent as
+//! `E_INTERNAL` when it is dropped, so no request is left without an answer.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,7 +29,33 @@ struct Request {
     key: Option<BatchKey>,
     images: usize,
     arrived: Instant,
-    reply: Reply,
+    reply: ReplyOnce,
+}
+
+/// A request's reply, sent exactly once: by `send`, or as `E_INTERNAL` if it is dropped unsent.
+struct ReplyOnce(Option<Reply>);
+
+impl ReplyOnce {
+    fn send(&mut self, result: Result<ModelOutput>) {
+        if let Some(reply) = self.0.take() {
+            deliver(reply, result);
+        }
+    }
+}
+
+impl Drop for ReplyOnce {
+    fn drop(&mut self) {
+        self.send(Err(BeitError::Internal(
+            "internal error in beit: the inference thread dropped this request without an \
+             answer; please report it"
+                .into(),
+        )));
+    }
+}
+
+/// Calls a reply: a panic in it is the caller's and must not cost the other requests theirs.
+fn deliver(reply: Reply, result: Result<ModelOutput>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| reply(result)));
 }
 
 #[derive(Default)]
@@ -93,7 +124,7 @@ impl BatchQueue {
         };
         if let Some(err) = refusal {
             drop(state);
-            reply(Err(err));
+            deliver(reply, Err(err));
             return false;
         }
         state.waiting.push_back(Request {
@@ -102,7 +133,7 @@ impl BatchQueue {
             images: images_in(&inputs),
             inputs,
             arrived: Instant::now(),
-            reply,
+            reply: ReplyOnce(Some(reply)),
         });
         self.shared.changed.notify_all();
         true
@@ -117,8 +148,8 @@ impl BatchQueue {
             position.and_then(|i| state.waiting.remove(i))
         };
         match request {
-            Some(r) => {
-                (r.reply)(Err(BeitError::Aborted(
+            Some(mut r) => {
+                r.reply.send(Err(BeitError::Aborted(
                     "the request was aborted before it ran".into(),
                 )));
                 true
@@ -135,8 +166,8 @@ impl BatchQueue {
             self.shared.changed.notify_all();
             std::mem::take(&mut state.waiting)
         };
-        for request in waiting {
-            (request.reply)(Err(disposed()));
+        for mut request in waiting {
+            request.reply.send(Err(disposed()));
         }
     }
 
@@ -165,13 +196,42 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The inference thread: batches until the queue is closed. Each step is caught, so that a
+    /// panic fails only the requests it touched; should the loop itself ever unwind, the queue
+    /// closes and fails what waits, rather than leave it waiting for a thread that is gone.
     fn run(&self, model: &dyn BeitPreTrainedModel) {
+        let _closes = CloseOnUnwind(self);
         let mut loaded = false;
-        while let Some(batch) = self.next_batch() {
-            run_batch(model, batch);
+        loop {
+            let mut batch = match catch_unwind(AssertUnwindSafe(|| self.next_batch())) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return,
+                Err(payload) => {
+                    // Choosing a batch looks at every waiting request; failing them all also keeps
+                    // a panic that would recur on the same queue from spinning.
+                    let err = BeitError::from_panic("choosing the next batch", &*payload);
+                    self.fail_waiting(&err.to_string());
+                    continue;
+                }
+            };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| run_batch(model, &mut batch))) {
+                let err = BeitError::from_panic("answering a batch", &*payload).to_string();
+                for request in &mut batch {
+                    request.reply.send(Err(BeitError::Internal(err.clone())));
+                }
+            }
+            drop(batch); // its inputs' memory goes back before the idle wait
             if !loaded && self.stays_idle(IDLE_BEFORE_FINISHING) {
                 loaded = finish_loading(model);
             }
+        }
+    }
+
+    /// Takes every waiting request out of the queue and fails it with `E_INTERNAL`.
+    fn fail_waiting(&self, message: &str) {
+        let waiting = std::mem::take(&mut self.lock().waiting);
+        for mut request in waiting {
+            request.reply.send(Err(BeitError::Internal(message.into())));
         }
     }
 
@@ -231,6 +291,21 @@ impl Shared {
     }
 }
 
+/// Closes the queue when the inference thread unwinds (see `Shared::run`).
+struct CloseOnUnwind<'a>(&'a Shared);
+
+impl Drop for CloseOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().closed = true;
+            self.0.fail_waiting(
+                "internal error in beit: the inference thread stopped; load the model again, and \
+                 please report it",
+            );
+        }
+    }
+}
+
 /// The first request and, in arrival order, those that can join it within `max_images`.
 fn take_batch(waiting: &mut VecDeque<Request>, max_images: usize) -> Vec<Request> {
     let Some(first) = waiting.pop_front() else {
@@ -255,12 +330,10 @@ fn take_batch(waiting: &mut VecDeque<Request>, max_images: usize) -> Vec<Request
     batch
 }
 
+/// A forward pass whose panic is reported as `E_INTERNAL` (with what panicked).
 fn forward(model: &dyn BeitPreTrainedModel, inputs: &ForwardInputs) -> Result<ModelOutput> {
-    catch_unwind(AssertUnwindSafe(|| model.forward(inputs))).unwrap_or_else(|_| {
-        Err(BeitError::InvalidArgument(
-            "the forward pass panicked on these inputs; please report it".into(),
-        ))
-    })
+    catch_unwind(AssertUnwindSafe(|| model.forward(inputs)))
+        .unwrap_or_else(|payload| Err(BeitError::from_panic("running a forward pass", &*payload)))
 }
 
 /// How long the queue waits, idle, before it packs what the load deferred: time for the caller's own
@@ -278,22 +351,89 @@ fn finish_loading(model: &dyn BeitPreTrainedModel) -> bool {
     )
 }
 
-/// Runs a batch and replies to each request. If the joined batch fails, each request runs alone,
-/// so the one at fault gets its own error and the others their results.
-fn run_batch(model: &dyn BeitPreTrainedModel, batch: Vec<Request>) {
+/// Runs a batch and replies to each request. If the joined batch fails (an error or a panic in
+/// joining, the forward pass or splitting), each request runs alone, so the one at fault gets its
+/// own error and the others their results.
+fn run_batch(model: &dyn BeitPreTrainedModel, batch: &mut [Request]) {
     if batch.len() > 1 {
-        let inputs: Vec<&ForwardInputs> = batch.iter().map(|r| &r.inputs).collect();
-        let sizes: Vec<usize> = batch.iter().map(|r| r.images).collect();
-        let parts = join(&inputs).and_then(|joined| split(&forward(model, &joined)?, &sizes));
-        if let Ok(parts) = parts {
-            for (request, part) in batch.into_iter().zip(parts) {
-                (request.reply)(Ok(part));
+        if let Ok(parts) = run_joined(model, batch) {
+            for (request, part) in batch.iter_mut().zip(parts) {
+                request.reply.send(Ok(part));
             }
             return;
         }
     }
     for request in batch {
-        let output = forward(model, &request.inputs);
-        (request.reply)(output);
+        run_alone(model, request);
+    }
+}
+
+/// One forward pass over the joined inputs of `batch`, cut back into each request's output.
+fn run_joined(model: &dyn BeitPreTrainedModel, batch: &[Request]) -> Result<Vec<ModelOutput>> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let inputs: Vec<&ForwardInputs> = batch.iter().map(|r| &r.inputs).collect();
+        let sizes: Vec<usize> = batch.iter().map(|r| r.images).collect();
+        split(&forward(model, &join(&inputs)?)?, &sizes)
+    }))
+    .unwrap_or_else(|payload| Err(BeitError::from_panic("running a batch", &*payload)))
+}
+
+/// One request's own forward pass and reply (both caught: see `forward` and `deliver`).
+fn run_alone(model: &dyn BeitPreTrainedModel, request: &mut Request) {
+    let output = forward(model, &request.inputs);
+    request.reply.send(output);
+}
+
+/// The last-resort guards, which no public path reaches unless the code above has a bug.
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{channel, Receiver};
+
+    use super::*;
+
+    fn reply() -> (ReplyOnce, Receiver<Result<ModelOutput>>) {
+        let (tx, rx) = channel();
+        (ReplyOnce(Some(Box::new(move |r| drop(tx.send(r))))), rx)
+    }
+
+    #[test]
+    fn a_reply_dropped_unsent_answers_e_internal_and_a_sent_one_only_once() {
+        let (unsent, rx) = reply();
+        drop(unsent);
+        assert_eq!(rx.recv().unwrap().unwrap_err().code(), "E_INTERNAL");
+        let (mut sent, rx) = reply();
+        sent.send(Err(BeitError::Aborted("first".into())));
+        drop(sent);
+        assert_eq!(rx.recv().unwrap().unwrap_err().code(), "E_ABORTED");
+        assert!(rx.try_recv().is_err(), "one reply only");
+    }
+
+    #[test]
+    fn an_unwinding_inference_loop_closes_the_queue_and_fails_what_waits() {
+        let shared = Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            options: BatchOptions::default(),
+        };
+        let (reply, rx) = reply();
+        let pixels =
+            candle_core::Tensor::zeros((1, 3, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu);
+        shared.lock().waiting.push_back(Request {
+            id: 0,
+            inputs: ForwardInputs::new(pixels.unwrap()),
+            key: None,
+            images: 1,
+            arrived: Instant::now(),
+            reply,
+        });
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            let _closes = CloseOnUnwind(&shared);
+            panic!("a bug in the loop");
+        }));
+        assert!(unwound.is_err());
+        assert!(shared.lock().closed);
+        let err = rx.recv().unwrap().unwrap_err();
+        assert_eq!(err.code(), "E_INTERNAL");
+        assert!(err.to_string().contains("please report it"), "{err}");
     }
 }

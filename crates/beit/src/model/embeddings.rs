@@ -66,14 +66,16 @@ impl BeitEmbeddings {
         let (b, _, _, _) = pixel_values.dims4()?;
         let mut patches = self.projection.forward(pixel_values)?;
         let (_, d, ph, pw) = patches.dims4()?;
+        // As HF: the mask replaces patch embeddings first, and masked patches get their position
+        // embedding on top of the mask token like every other patch.
+        if let Some(mask) = bool_masked_pos {
+            patches = self.apply_mask(&patches, mask, (b, ph, pw))?;
+        }
         if let Some((_, pos)) = &self.position_embeddings {
             // HF resizes the patch position embeddings to the grid on every call (bicubic).
             patches = patches.broadcast_add(&resize_bicubic(pos, ph, pw)?)?;
         }
-        let mut tokens = patches.flatten_from(2)?.transpose(1, 2)?;
-        if let Some(mask) = bool_masked_pos {
-            tokens = self.apply_mask(&tokens, mask, (b, ph * pw))?;
-        }
+        let tokens = patches.flatten_from(2)?.transpose(1, 2)?;
         let mut cls = self.cls_token.broadcast_as((b, 1, d))?;
         if let Some((cls_pos, _)) = &self.position_embeddings {
             cls = cls.broadcast_add(cls_pos)?;
@@ -81,8 +83,9 @@ impl BeitEmbeddings {
         Ok((Tensor::cat(&[&cls, &tokens], 1)?, (ph, pw)))
     }
 
-    /// Replaces masked patch embeddings by the mask token: `e * (1 - w) + mask * w`, as HF.
-    fn apply_mask(&self, tokens: &Tensor, mask: &Tensor, expect: (usize, usize)) -> Result<Tensor> {
+    /// Replaces masked patch embeddings (`[B, D, Ph, Pw]`) by the mask token:
+    /// `e * (1 - w) + mask * w`, as HF.
+    fn apply_mask(&self, patches: &Tensor, mask: &Tensor, grid: (usize, usize, usize)) -> Result<Tensor> {
         let Some(mask_token) = &self.mask_token else {
             return Err(BeitError::InvalidArgument(
                 "boolMaskedPos was given, but this model has no mask token (use_mask_token is \
@@ -90,17 +93,18 @@ impl BeitEmbeddings {
                     .into(),
             ));
         };
-        if mask.dims() != [expect.0, expect.1] {
+        let (b, ph, pw) = grid;
+        if mask.dims() != [b, ph * pw] {
             return Err(BeitError::Shape(format!(
-                "boolMaskedPos has dims {:?}, expected [{}, {}] (batch size, number of patches)",
+                "boolMaskedPos has dims {:?}, expected [{b}, {}] (batch size, number of patches)",
                 mask.dims(),
-                expect.0,
-                expect.1
+                ph * pw
             )));
         }
-        let w = mask.ne(0u8)?.to_dtype(tokens.dtype())?.unsqueeze(2)?;
+        let w = mask.ne(0u8)?.to_dtype(patches.dtype())?.reshape((b, 1, ph, pw))?;
         let keep = (1.0 - &w)?;
-        Ok((tokens.broadcast_mul(&keep)? + w.broadcast_mul(mask_token)?)?)
+        let mask_token = mask_token.reshape((1, (), 1, 1))?;
+        Ok((patches.broadcast_mul(&keep)? + w.broadcast_mul(&mask_token)?)?)
     }
 
     pub fn dtype(&self) -> DType {

@@ -11,6 +11,13 @@
 //! -63..=63, so that four products (at most 4 x 127 x 63 = 32004) fit an i16, as onnxruntime's
 //! `reduce_range` does for CPUs without VNNI. The zero point is taken out in the epilogue through
 //! each channel's weight sum.
+//!
+//! NaN and infinities have no int8 level. A row of activations that holds one gets the scale NaN
+//! (its levels are zero), and so does a weight channel: the epilogue's multiply by the scale then
+//! makes every output of that row, or of that channel, NaN, as NaN propagates through an f32
+//! linear layer (where an infinity would give +-inf or NaN; here always NaN, which the model's
+//! next LayerNorm would make of it anyway). Levels are bounded in a way that maps NaN into range,
+//! so the float-to-int conversion never sees a value outside it.
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -363,19 +370,46 @@ fn k_groups(n_in: usize) -> usize {
     n_in.div_ceil(2 * KG) * 2
 }
 
-/// Symmetric levels -63..=63 for one channel's weights; returns the scale.
+/// Symmetric levels -63..=63 for one channel's weights; returns the scale, NaN (with every level
+/// zero) if a weight is NaN or infinite.
 #[inline(always)]
 fn quantize_weights(row: &[f32], q: &mut [i8]) -> f32 {
+    if !all_finite(row) {
+        q.fill(0);
+        return f32::NAN;
+    }
     let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
     let scale = if max > 0.0 { max / W_MAX } else { 1.0 };
     let inv = 1.0 / scale;
     for (q, &v) in q.iter_mut().zip(row) {
-        // Ties to even: one vector instruction, where `round` is a libm call per value.
-        let level = (v * inv).round_ties_even().clamp(-W_MAX, W_MAX);
-        // SAFETY: a whole number in -63..=63 (see `quantize_activations`).
-        *q = unsafe { level.to_int_unchecked::<i32>() } as i8;
+        // SAFETY: `level` is a whole number in -63..=63, whatever `v * inv` is.
+        *q = unsafe { level(v * inv, -W_MAX, W_MAX).to_int_unchecked::<i32>() } as i8;
     }
     scale
+}
+
+/// `x` rounded (ties to even: one vector instruction, where `round` is a libm call per value) and
+/// bounded to `lo..=hi`, NaN to `lo`: `f32::max` returns its other operand for NaN, where `clamp`
+/// passes NaN on (and a NaN given to `to_int_unchecked` is undefined behaviour).
+#[inline(always)]
+#[allow(clippy::manual_clamp)]
+fn level(x: f32, lo: f32, hi: f32) -> f32 {
+    x.round_ties_even().max(lo).min(hi)
+}
+
+/// Whether no value of `row` is NaN or infinite: `v * 0` is 0 for the others. Eight lanes, so
+/// that the loop vectorizes.
+#[inline(always)]
+fn all_finite(row: &[f32]) -> bool {
+    let mut probe = [0f32; 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..8 {
+            probe[i] += chunk[i] * 0.0;
+        }
+    }
+    probe.iter().chain(rest).fold(0f32, |acc, &v| acc + v * 0.0) == 0.0
 }
 
 /// Quantizes each row of `x` (`n_in` values) to 0..=127 with its own scale and zero point,
@@ -397,18 +431,33 @@ fn quantize_rows(x: &[f32], n_in: usize) -> (Vec<u8>, Vec<RowQuant>) {
     (xq, quants)
 }
 
-/// One row to 0..=127, the range stretched to include 0 so that 0 is exact (as padding needs).
+/// One row to 0..=127, the range stretched to include 0 so that 0 is exact (as padding needs);
+/// the scale NaN (every level zero) if a value is NaN or infinite.
 #[inline(always)]
 fn quantize_activations(row: &[f32], q: &mut [u8]) -> RowQuant {
+    if !all_finite(row) {
+        q.fill(0);
+        return RowQuant {
+            scale: f32::NAN,
+            zero: 0,
+        };
+    }
     let (min, max) = min_max(row);
-    let scale = if max > min { (max - min) / 127.0 } else { 1.0 };
+    let range = max - min;
+    let scale = if range.is_infinite() {
+        // Finite values more than f32::MAX apart: their range overflows, its 127th does not.
+        max / 127.0 - min / 127.0
+    } else if range > 0.0 {
+        range / 127.0
+    } else {
+        1.0
+    };
     let inv = 1.0 / scale;
-    let zero = (-min * inv).round_ties_even().clamp(0.0, 127.0);
+    let zero = level(-min * inv, 0.0, 127.0);
     for (q, &v) in q.iter_mut().zip(row) {
-        let level = (v * inv + zero).round_ties_even().clamp(0.0, 127.0);
-        // SAFETY: `level` is a whole number in 0..=127. (`as` would add NaN and range checks
-        // that keep the loop from vectorizing.)
-        *q = unsafe { level.to_int_unchecked::<i32>() } as u8;
+        // SAFETY: `level` is a whole number in 0..=127, whatever `v * inv + zero` is. (`as` would
+        // add NaN and range checks that keep the loop from vectorizing.)
+        *q = unsafe { level(v * inv + zero, 0.0, 127.0).to_int_unchecked::<i32>() } as u8;
     }
     RowQuant {
         scale,
@@ -591,5 +640,114 @@ mod avx2 {
             }
         }
         acc
+    }
+}
+
+/// The quantization and the portable kernel with NaN, infinities and extreme finite values; small
+/// enough to run under Miri, where no SIMD feature is detected and the scalar path runs:
+/// `MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks" cargo +nightly miri test -p beit --lib int8_linear`
+/// (rayon's pool threads outlive the tests, and its crossbeam-epoch breaks the stricter Stacked
+/// Borrows rules inside its own code; the first three tests pass under those rules too).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NON_FINITE: [f32; 3] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+
+    /// Twelve values: one chunk of eight and a remainder of four, so both loops are covered.
+    fn ramp() -> Vec<f32> {
+        (0..12).map(|i| i as f32 * 0.5 - 2.0).collect()
+    }
+
+    #[test]
+    fn a_non_finite_activation_gives_its_row_a_nan_scale_and_zero_levels() {
+        for bad in NON_FINITE {
+            for at in [0, 7, 11] {
+                let mut row = ramp();
+                row[at] = bad;
+                let mut q = vec![9u8; 16];
+                let quant = quantize_activations(&row, &mut q);
+                assert!(quant.scale.is_nan(), "{bad} at {at}: scale {}", quant.scale);
+                assert!(q.iter().all(|&v| v == 0), "{bad} at {at}: {q:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_non_finite_weight_gives_its_channel_a_nan_scale_and_zero_levels() {
+        for bad in NON_FINITE {
+            for at in [0, 7, 11] {
+                let mut row = ramp();
+                row[at] = bad;
+                let mut q = vec![9i8; 12];
+                assert!(quantize_weights(&row, &mut q).is_nan(), "{bad} at {at}");
+                assert!(q.iter().all(|&v| v == 0), "{bad} at {at}: {q:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn finite_values_quantize_within_half_a_level_even_at_the_extremes() {
+        let tiny = f32::from_bits(1);
+        let rows = [
+            ramp(),
+            vec![0.0; 12],
+            vec![tiny, -tiny, 0.0, tiny],
+            vec![f32::MAX, f32::MIN, 0.0, 1.0],
+            vec![1e30, -1e30, 3.0],
+        ];
+        for row in &rows {
+            let mut q = vec![0u8; row.len()];
+            let quant = quantize_activations(row, &mut q);
+            assert!(quant.scale.is_finite(), "{row:?}: scale {}", quant.scale);
+            assert!(q.iter().all(|&v| v <= 127) && (0..=127).contains(&quant.zero));
+            let mut w = vec![0i8; row.len()];
+            let scale = quantize_weights(row, &mut w);
+            assert!(scale >= 0.0, "{row:?}: scale {scale}");
+            assert!(w.iter().all(|&v| (-63..=63).contains(&v)), "{row:?}: {w:?}");
+        }
+        for row in [ramp(), vec![f32::MAX, f32::MIN, 0.0, 1e37]] {
+            let mut q = vec![0u8; row.len()];
+            let quant = quantize_activations(&row, &mut q);
+            assert!(quant.scale.is_finite(), "{row:?}: scale {}", quant.scale);
+            for (&v, &level) in row.iter().zip(&q) {
+                let back = (level as f64 - quant.zero as f64) * quant.scale as f64;
+                let error = (back - v as f64).abs();
+                assert!(error <= quant.scale as f64 * 0.501, "{v} came back as {back}");
+            }
+        }
+    }
+
+    /// The whole layer on the CPU: rows and channels with a non-finite value are NaN, the others
+    /// close to the f32 product.
+    #[test]
+    fn nan_and_infinities_come_out_as_nan_in_their_rows_and_channels_only() {
+        let (n_in, n_out) = (12, 3);
+        let mut weight: Vec<f32> = (0..n_in * n_out)
+            .map(|i| ((i * 7) % 11) as f32 * 0.1 - 0.5)
+            .collect();
+        weight[n_in + 4] = f32::NAN; // channel 1
+        let x: Vec<f32> = (0..4 * n_in).map(|i| ((i * 5) % 13) as f32 * 0.2 - 1.0).collect();
+        let mut x = x;
+        x[n_in + 3] = f32::INFINITY; // row 1
+        x[2 * n_in + 11] = f32::NEG_INFINITY; // row 2
+        x[3 * n_in] = f32::NAN; // row 3
+        let layer = Int8Linear::new(
+            &Tensor::from_vec(weight.clone(), (n_out, n_in), &Device::Cpu).unwrap(),
+            None,
+        )
+        .unwrap();
+        let xs = Tensor::from_vec(x.clone(), (4, n_in), &Device::Cpu).unwrap();
+        let out: Vec<Vec<f32>> = layer.forward(&xs, None).unwrap().to_vec2().unwrap();
+        for (r, row) in out.iter().enumerate() {
+            for (c, &y) in row.iter().enumerate() {
+                if r > 0 || c == 1 {
+                    assert!(y.is_nan(), "out[{r}][{c}] = {y}");
+                } else {
+                    let want: f32 = (0..n_in).map(|k| x[r * n_in + k] * weight[c * n_in + k]).sum();
+                    assert!((y - want).abs() < 0.05, "out[{r}][{c}] = {y}, f32 gives {want}");
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,129 @@
+"""Writes a parity reference case computed with HuggingFace transformers (PyTorch, CPU, fp32, eager
+attention), in the layout of the other cases under crates/beit/tests/fixtures/reference/:
+
+    config.json, model.safetensors   as save_pretrained writes them (hub layout and tensor names)
+    inputs.safetensors               pixel_values (f32 NCHW), bool_masked_pos (u8), labels (when used)
+    expected.safetensors             every output of model(..., output_hidden_states=True,
+                                     output_attentions=True): logits, loss ([1]), hidden_states.{i},
+                                     attentions.{i}, ...
+    case.json                        the class, forward arguments, tolerance
+
+Usage (from the repository root; needs torch 2.13.0, transformers 5.18.0, safetensors, numpy):
+
+    python scripts/make_reference_case.py [CASE ...] [--out crates/beit/tests/fixtures/reference]
+
+Every parameter is random (HF initialises mask / CLS tokens and position embeddings to constants,
+which would hide bugs in those paths), from a fixed seed per case, so a rerun writes the same data.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from transformers import BeitConfig, BeitForMaskedImageModeling, BeitModel
+
+CLASSES = {
+    "BeitModel": BeitModel,
+    "BeitForMaskedImageModeling": BeitForMaskedImageModeling,
+}
+
+TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
+            hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            drop_path_rate=0.0, attn_implementation="eager")
+
+# name: (class, config overrides, batch, (H, W), mask probability, MIM labels, seed)
+CASES = {
+    # Absolute position embeddings with the mask token: HF replaces the masked patches by the mask
+    # token BEFORE it adds the position embeddings, so masked patches keep their positions.
+    "mim_abspos_masked": ("BeitForMaskedImageModeling",
+                          dict(image_size=32, patch_size=4, use_absolute_position_embeddings=True,
+                               use_relative_position_bias=False, use_mask_token=True, vocab_size=50),
+                          2, (32, 32), 0.4, True, 2000),
+}
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "beit", "tests",
+                           "fixtures", "reference")
+
+
+def randomise(model, gen):
+    """Every parameter random: layer scales near 0.75, LayerNorms near identity, others ~ 1/sqrt(fan_in)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("lambda_1") or name.endswith("lambda_2"):
+                p.copy_(0.5 + 0.5 * torch.rand(p.shape, generator=gen))
+            elif "layernorm" in name:
+                if name.endswith("weight"):
+                    p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+                else:
+                    p.copy_(0.2 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else 1
+                std = 1.0 / np.sqrt(fan_in) if p.dim() > 1 else 0.3
+                p.copy_(std * torch.randn(p.shape, generator=gen))
+
+
+def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, seed):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    cfg = BeitConfig(**{**TINY, **overrides})
+    model = CLASSES[cls_name](cfg).eval()
+    randomise(model, gen)
+    folder = os.path.join(out, name)
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder)
+
+    pixel_values = torch.randn(batch, cfg.num_channels, hw[0], hw[1], generator=gen)
+    n_patches = (hw[0] // cfg.patch_size) * (hw[1] // cfg.patch_size)
+    bool_masked_pos = torch.rand(batch, n_patches, generator=gen) < mask_p
+    inputs = {"pixel_values": pixel_values, "bool_masked_pos": bool_masked_pos.to(torch.uint8)}
+    forward = {"bool_masked_pos": bool_masked_pos}
+    if mim_labels:
+        # One visual-token id per masked patch, as BeitForMaskedImageModeling's loss takes them.
+        labels = torch.randint(0, cfg.vocab_size, (int(bool_masked_pos.sum()),), generator=gen)
+        inputs["labels"] = labels
+        forward["labels"] = labels
+
+    with torch.no_grad():
+        res = model(pixel_values, output_hidden_states=True, output_attentions=True, **forward)
+    expected = {}
+    for key in ["loss", "logits", "last_hidden_state", "pooler_output"]:
+        v = getattr(res, key, None)
+        if v is not None:
+            expected[key] = v.detach().reshape(v.shape if v.dim() else (1,)).float().clone().contiguous()
+    for key in ["hidden_states", "attentions"]:
+        for i, v in enumerate(getattr(res, key, None) or []):
+            expected[f"{key}.{i}"] = v.detach().float().clone().contiguous()
+    save_file({k: v.contiguous() for k, v in inputs.items()}, os.path.join(folder, "inputs.safetensors"))
+    save_file(expected, os.path.join(folder, "expected.safetensors"))
+    case = {
+        "class": cls_name,
+        "forward": {"bool_masked_pos": True},
+        "uses_labels": mim_labels,
+        "label_kind": "mim" if mim_labels else None,
+        "outputs": sorted(expected.keys()),
+        "tolerance": {"atol": 1e-4, "rtol": 1e-4},
+        "note": "fp32 CPU reference; attentions are post-softmax (eager attention)",
+        "generated_with": {"transformers": __import__("transformers").__version__,
+                           "torch": torch.__version__, "script": "scripts/make_reference_case.py"},
+    }
+    with open(os.path.join(folder, "case.json"), "w") as f:
+        json.dump(case, f, indent=2)
+        f.write("\n")
+    print("model case", name, {k: tuple(v.shape) for k, v in expected.items() if "." not in k})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("cases", nargs="*", default=sorted(CASES), help="cases to write (default: all)")
+    ap.add_argument("--out", default=DEFAULT_OUT, help="the reference fixtures folder")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    for name in a.cases:
+        model_case(a.out, name, *CASES[name])
+
+
+if __name__ == "__main__":
+    main()
