@@ -34,6 +34,7 @@ const cases = [
   'cls_regression_loss',
   'model_shared_relpos_masked',
   'mim_shared_relpos',
+  'mim_abspos_masked',
   'seg_upernet_aux',
   'backbone_fpn',
   'backbone_sequences',
