@@ -17,7 +17,9 @@ pub mod model;
 pub mod ops;
 pub mod output;
 pub mod pages;
+pub mod pickle_scan;
 pub mod pretrained;
+pub mod pytorch_weights;
 pub mod random_init;
 pub mod weights;
 

@@ -15,6 +15,7 @@ use candle_nn::VarBuilder;
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
 use crate::mapped_weight::MappedWeight;
+use crate::pytorch_weights::open_pytorch;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
@@ -115,8 +116,7 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
         Ok(mapped(st, dtype, device))
     } else if pytorch.is_file() {
-        let vb = VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))?;
-        Ok(Weights::from_vb(vb))
+        Ok(Weights::from_vb(open_pytorch(&pytorch, dtype, device)?))
     } else {
         Err(BeitError::Weights(format!(
             "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}",

@@ -1,0 +1,68 @@
+#![allow(dead_code)] // Each test binary that includes this uses part of it.
+
+//! Runs one test again in a child process, for cases that would crash the test binary (abort on
+//! allocation failure, SIGBUS) before their fix: the parent asserts how the child exited.
+
+use std::process::{Command, Output};
+
+/// The variable that tells a re-run test it is the child.
+const CHILD: &str = "BEIT_TEST_CHILD";
+
+/// Whether this process is the child running `test`.
+pub fn is_child(test: &str) -> bool {
+    std::env::var(CHILD).as_deref() == Ok(test)
+}
+
+/// Runs `test` (the full name, module path included) alone in a child process of this binary.
+pub fn run_child(test: &str) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .output()
+        .expect("the test binary runs again")
+}
+
+/// Caps the child's address space at `gib` GiB, so that a case that allocates without bound
+/// fails fast (aborts) instead of taking the machine's memory.
+#[cfg(unix)]
+pub fn cap_address_space(gib: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: gib << 30,
+        rlim_max: gib << 30,
+    };
+    // SAFETY: setrlimit reads the struct it is given.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+}
+
+/// The process's peak resident set, in KiB (Linux: VmHWM).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The value the child printed as `key=value` at the end of a line (the test harness may have
+/// printed the test's name before it on the same line).
+pub fn printed<'a>(output: &'a str, key: &str) -> Option<&'a str> {
+    let key = format!("{key}=");
+    output
+        .lines()
+        .find_map(|line| line.find(&key).map(|at| &line[at + key.len()..]))
+}
+
+/// A description of how the child ended, for failure messages.
+pub fn describe(output: &Output) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    format!(
+        "status {:?} (signal {:?})\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        output.status.signal(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
