@@ -3,10 +3,12 @@
 //! tensors are read (and cast to the target dtype, on the target device) only when a module asks
 //! for them by name, so buffers no module asks for (`relative_position_index`,
 //! `num_batches_tracked`) are never read. The CPU packers read large f32 weights straight from the
-//! map (`Weights::mapped_weight`).
+//! map (`Weights::mapped_weight`). Every read of the map happens during the load (the model packs
+//! what it reads there before the load returns): a loaded model survives its file being truncated
+//! or rewritten, which would make a later read of the map fault (SIGBUS).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device};
@@ -27,18 +29,12 @@ pub struct Weights {
     pub vb: VarBuilder<'static>,
     /// The memory map under `vb`, for safetensors checkpoints.
     mapped: Option<MappedSafetensors>,
-    /// The tensors that `mapped_weight` left in the map.
-    left_mapped: Mutex<Vec<String>>,
 }
 
 impl Weights {
     /// Weights that only `vb` reads (random ones, `pytorch_model.bin`).
     pub fn from_vb(vb: VarBuilder<'static>) -> Self {
-        Self {
-            vb,
-            mapped: None,
-            left_mapped: Mutex::default(),
-        }
+        Self { vb, mapped: None }
     }
 
     /// Whether tensor `name` lies in `mapped` as f32 (if not, read it through `vb`); an error if
@@ -72,31 +68,7 @@ impl Weights {
             }
         }
         let names: Vec<String> = blocks.iter().map(|(name, _)| name.clone()).collect();
-        let weight = MappedWeight::new(mapped.clone(), names.clone(), n_in, scale);
-        self.left_mapped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(names);
-        Ok(Some(weight))
-    }
-
-    /// Maps the pages of the weights left in the map into the process, on a thread of its own:
-    /// the first forward pass, which reads them there, then takes no page faults (5% of it for
-    /// BEiT-base), and this costs nothing on the way to it while the load and the image
-    /// preprocessing leave a core idle.
-    pub fn prefault_left_mapped(&self) {
-        let Some(mapped) = self.mapped.clone() else {
-            return;
-        };
-        let names = std::mem::take(&mut *self.left_mapped.lock().unwrap_or_else(|e| e.into_inner()));
-        if names.is_empty() {
-            return;
-        }
-        std::thread::spawn(move || {
-            for name in names {
-                mapped.prefault(&name);
-            }
-        });
+        Ok(Some(MappedWeight::new(mapped.clone(), names, n_in, scale)))
     }
 }
 
@@ -106,8 +78,9 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
     let index = dir.join(SAFETENSORS_INDEX);
     let pytorch = dir.join(PYTORCH);
     if single.is_file() {
-        // SAFETY: the file is mapped read-only; like every reader of safetensors we assume
-        // nobody truncates it while the model is alive.
+        // SAFETY: the file is mapped read-only and read only while the model loads, after which
+        // nothing reads the map (see the module's doc). A truncation during the load itself
+        // would fault that read, as for every reader of mapped safetensors.
         let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
         Ok(mapped(st, dtype, device))
     } else if index.is_file() {
@@ -131,7 +104,6 @@ fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> Weights {
     Weights {
         vb: VarBuilder::from_backend(Box::new(mapped.clone()), dtype, device.clone()),
         mapped: Some(mapped),
-        left_mapped: Mutex::default(),
     }
 }
 
