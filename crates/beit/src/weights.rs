@@ -124,11 +124,14 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
     Ok(shards)
 }
 
-/// The distinct file names in the `weight_map` of a `model.safetensors.index.json`, in order.
+/// The largest `model.safetensors.index.json` read. The index names one file per tensor: some
+/// 30 KB for BEiT-large, a few MB for the largest language models on the hub.
+pub const MAX_INDEX_BYTES: u64 = 16 << 20;
+
+/// The distinct file names in the `weight_map` of a `model.safetensors.index.json`, in order, each
+/// a path relative to the index's folder that stays inside it.
 pub fn shard_names(index: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index).map_err(|e| BeitError::io(index, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))?;
+    let json = read_index(index)?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -141,11 +144,46 @@ pub fn shard_names(index: &Path) -> Result<Vec<String>> {
                 index.display()
             ))
         })?;
+        check_shard_name(index, name)?;
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }
     }
     Ok(names)
+}
+
+/// The index as JSON, read only if it is at most `MAX_INDEX_BYTES`.
+fn read_index(index: &Path) -> Result<serde_json::Value> {
+    let file = std::fs::File::open(index).map_err(|e| BeitError::io(index, e))?;
+    let len = file.metadata().map_err(|e| BeitError::io(index, e))?.len();
+    if len > MAX_INDEX_BYTES {
+        return Err(BeitError::Weights(format!(
+            "{} is {len} bytes, more than the limit of {MAX_INDEX_BYTES} for a shard index",
+            index.display()
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_INDEX_BYTES), &mut text)
+        .map_err(|e| BeitError::io(index, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))
+}
+
+/// A shard is named by a relative path of plain components (`model-00001-of-00002.safetensors`):
+/// no `..`, no root, no drive, which would read (and, from the hub, write) outside the checkpoint.
+fn check_shard_name(index: &Path, name: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && !name.contains('\\')
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain {
+        return Ok(());
+    }
+    Err(BeitError::Weights(format!(
+        "{} names the shard {name:?}, which is not a file name inside the checkpoint's folder",
+        index.display()
+    )))
 }
 
 fn corrupt(path: &Path, err: candle_core::Error) -> BeitError {
