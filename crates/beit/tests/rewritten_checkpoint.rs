@@ -40,8 +40,11 @@ fn copy_of_digits() -> (tempfile::TempDir, PathBuf) {
     (dir, weights)
 }
 
+/// A change to the weights file, and what it is.
+type Rewrite = (&'static str, fn(&Path));
+
 /// What users do to a checkpoint directory while a model from it is loaded.
-fn rewrites() -> [(&'static str, fn(&Path)); 3] {
+fn rewrites() -> [Rewrite; 3] {
     [
         ("truncated", |file| {
             std::fs::OpenOptions::new()
