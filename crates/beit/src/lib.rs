@@ -3,6 +3,7 @@
 
 pub mod architecture;
 pub mod batching;
+pub mod checkpoint_stamp;
 pub mod config;
 pub mod config_file;
 pub mod device;

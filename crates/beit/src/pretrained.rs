@@ -96,7 +96,9 @@ pub trait BeitPreTrainedModel: Send + Sync {
             other => other,
         };
         let model = Self::load(&cfg, weights.vb.clone()).map_err(does_not_fit)?;
-        prepare(model, options, &weights).map_err(does_not_fit)
+        let model = prepare(model, options, &weights).map_err(does_not_fit)?;
+        weights.check_unchanged()?;
+        Ok(model)
     }
 
     /// A model with random weights, initialised as HF initialises a new model.

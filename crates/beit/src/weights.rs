@@ -14,6 +14,7 @@ use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
+use crate::checkpoint_stamp::CheckpointStamps;
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
 use crate::mapped_weight::MappedWeight;
@@ -29,12 +30,24 @@ pub struct Weights {
     pub vb: VarBuilder<'static>,
     /// The memory map under `vb`, for safetensors checkpoints.
     mapped: Option<MappedSafetensors>,
+    /// The files read, as they were when opened.
+    stamps: CheckpointStamps,
 }
 
 impl Weights {
     /// Weights that only `vb` reads (random ones, `pytorch_model.bin`).
     pub fn from_vb(vb: VarBuilder<'static>) -> Self {
-        Self { vb, mapped: None }
+        Self {
+            vb,
+            mapped: None,
+            stamps: CheckpointStamps::default(),
+        }
+    }
+
+    /// An error if a file of the checkpoint changed since it was opened: call it once the model
+    /// has read what it keeps, to refuse a model built from a file rewritten meanwhile.
+    pub fn check_unchanged(&self) -> Result<()> {
+        self.stamps.check_unchanged()
     }
 
     /// Whether tensor `name` lies in `mapped` as f32 (if not, read it through `vb`); an error if
@@ -78,18 +91,25 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
     let index = dir.join(SAFETENSORS_INDEX);
     let pytorch = dir.join(PYTORCH);
     if single.is_file() {
+        let stamps = CheckpointStamps::of(std::slice::from_ref(&single))?;
         // SAFETY: the file is mapped read-only and read only while the model loads, after which
         // nothing reads the map (see the module's doc). A truncation during the load itself
         // would fault that read, as for every reader of mapped safetensors.
         let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
-        Ok(mapped(st, dtype, device))
+        Ok(mapped(st, stamps, dtype, device))
     } else if index.is_file() {
         let shards = shard_files(dir, &index)?;
+        let stamps = CheckpointStamps::of(&shards)?;
         // SAFETY: as above.
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
-        Ok(mapped(st, dtype, device))
+        Ok(mapped(st, stamps, dtype, device))
     } else if pytorch.is_file() {
-        Ok(Weights::from_vb(open_pytorch(&pytorch, dtype, device)?))
+        // candle's reader opens the file again for each tensor.
+        let stamps = CheckpointStamps::of(std::slice::from_ref(&pytorch))?;
+        Ok(Weights {
+            stamps,
+            ..Weights::from_vb(open_pytorch(&pytorch, dtype, device)?)
+        })
     } else {
         Err(BeitError::Weights(format!(
             "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}",
@@ -99,11 +119,12 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
 }
 
 /// Mapped safetensors behind a `VarBuilder` that gives each tensor's pages back once copied.
-fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> Weights {
+fn mapped(st: MmapedSafetensors, stamps: CheckpointStamps, dtype: DType, device: &Device) -> Weights {
     let mapped = MappedSafetensors(Arc::new(st));
     Weights {
         vb: VarBuilder::from_backend(Box::new(mapped.clone()), dtype, device.clone()),
         mapped: Some(mapped),
+        stamps,
     }
 }
 

@@ -315,3 +315,33 @@ fn a_shard_index_over_the_size_limit_is_not_read() {
     let msg = weights_error(load(dir.path()));
     assert!(msg.contains("more than the limit of"), "{msg}");
 }
+
+#[test]
+fn a_checkpoint_rewritten_while_loading_is_detected() {
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = if name == "pytorch_model.bin" {
+            fixtures().join("pytorch")
+        } else {
+            reference_case()
+        };
+        let file = dir.path().join(name);
+        std::fs::copy(source.join(name), &file).unwrap();
+        let weights = beit::weights::load_weights(dir.path(), candle_core::DType::F32, &Device::Cpu).unwrap();
+        weights.check_unchanged().unwrap();
+        // Rewritten in place (as `cp` or `save_pretrained` do), then replaced by a rename.
+        std::fs::write(&file, b"new").unwrap();
+        let msg = weights.check_unchanged().unwrap_err().to_string();
+        assert!(
+            msg.contains("changed on disk while the model was loading"),
+            "{msg}"
+        );
+        assert!(msg.contains(name), "{msg}");
+        std::fs::copy(source.join(name), &file).unwrap();
+        let weights = beit::weights::load_weights(dir.path(), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let replacement = dir.path().join("replacement");
+        std::fs::copy(source.join(name), &replacement).unwrap();
+        std::fs::rename(&replacement, &file).unwrap();
+        assert!(weights.check_unchanged().is_err(), "{name}: replaced by a rename");
+    }
+}
