@@ -282,3 +282,97 @@ fn hostile_safetensors_headers_are_refused_without_allocating() {
     }
     println!("peak_rss_kib={}", child::peak_rss_kib());
 }
+
+/// The test checkpoint's pickle with `flips` bytes replaced, drawn by xorshift from `seed`.
+fn mutated_pickle(pickle: &[u8], seed: u64, flips: usize) -> Vec<u8> {
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut bytes = pickle.to_vec();
+    for _ in 0..flips {
+        let at = (next() % bytes.len() as u64) as usize;
+        bytes[at] = next() as u8;
+    }
+    bytes
+}
+
+/// Random corruptions of a real state dict's pickle (tests/fixtures/pytorch), each opened and
+/// every tensor it declares read: an error or weights, never an abort, a panic that escapes, or a
+/// large allocation (the child's address space is capped, its peak RSS bounded).
+#[test]
+fn corrupted_real_pickles_give_errors_or_weights() {
+    const TEST: &str = "corrupted_real_pickles_give_errors_or_weights";
+    if !child::is_child(TEST) {
+        let stdout = in_bounded_child(TEST);
+        // Both outcomes occur: the corruptions reach candle's reader, not only the scan.
+        let count = |key| child::printed(&stdout, key).and_then(|v| v.split(' ').next()?.parse::<u32>().ok());
+        assert!(
+            count("opened") > Some(0) && count("tensors_read") > Some(0),
+            "{stdout}"
+        );
+        assert!(count("refused") > Some(0), "{stdout}");
+        return;
+    }
+    child::cap_address_space(8);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch/pytorch_model.bin");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(fixture).unwrap()).unwrap();
+    let entries: Vec<(String, Vec<u8>)> = (0..zip.len())
+        .map(|i| {
+            let mut entry = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            (entry.name().unwrap().into_owned(), bytes)
+        })
+        .collect();
+    let pickle = &entries
+        .iter()
+        .find(|(name, _)| name.ends_with("data.pkl"))
+        .unwrap()
+        .1;
+    // Silence the panic messages of malformed records that the reader catches.
+    std::panic::set_hook(Box::new(|_| {}));
+    let (mut opened, mut refused, mut read) = (0, 0, 0);
+    for seed in 1..=300u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("pytorch_model.bin")).unwrap();
+        let mut out = zip::ZipWriter::new(file);
+        let stored =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in &entries {
+            out.start_file(name, stored).unwrap();
+            let mutated;
+            let bytes = if name.ends_with("data.pkl") {
+                mutated = mutated_pickle(pickle, seed, 1 + (seed % 4) as usize);
+                &mutated
+            } else {
+                bytes
+            };
+            out.write_all(bytes).unwrap();
+        }
+        out.finish().unwrap();
+        match load_weights(dir.path(), DType::F32, &Device::Cpu) {
+            Ok(weights) => {
+                opened += 1;
+                // Read every tensor the file declares, at whatever shape it declares.
+                let names = [
+                    "beit.embeddings.cls_token",
+                    "classifier.weight",
+                    "classifier.bias",
+                ];
+                read += names
+                    .iter()
+                    .filter(|n| weights.vb.get_unchecked(n).is_ok())
+                    .count();
+            }
+            Err(BeitError::Weights(_)) => refused += 1,
+            Err(other) => panic!("seed {seed}: {other:?}"),
+        }
+    }
+    let _ = std::panic::take_hook();
+    println!("opened={opened} refused={refused} tensors_read={read}");
+    println!("peak_rss_kib={}", child::peak_rss_kib());
+}
