@@ -3,6 +3,7 @@
 
 pub mod architecture;
 pub mod batching;
+pub mod checkpoint_stamp;
 pub mod config;
 pub mod config_file;
 pub mod device;
@@ -18,7 +19,9 @@ pub mod model;
 pub mod ops;
 pub mod output;
 pub mod pages;
+pub mod pickle_scan;
 pub mod pretrained;
+pub mod pytorch_weights;
 pub mod random_init;
 pub mod weights;
 

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::Init;
 
-use crate::pages::{prefault, release_pages};
+use crate::pages::release_pages;
 
 /// One copy behind the `VarBuilder`, one in `Weights`, which packs some tensors straight from the map.
 #[derive(Clone)]
@@ -30,13 +30,6 @@ impl MappedSafetensors {
     pub fn release(&self, name: &str) {
         if let Ok(view) = self.0.get(name) {
             release_pages(view.data());
-        }
-    }
-
-    /// Maps the pages of tensor `name` into the process ahead of its reader.
-    pub fn prefault(&self, name: &str) {
-        if let Ok(view) = self.0.get(name) {
-            prefault(view.data());
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Advice to the kernel about the pages under a buffer (Unix; elsewhere nothing): give back the
 //! pages of a read-only file mapping once its data was read, and back a fresh buffer with ordinary
-//! 4 KiB pages rather than transparent huge pages. And `prefault`, to map a file's pages ahead of
-//! the reader.
+//! 4 KiB pages rather than transparent huge pages.
 //!
 //! Small pages go under the packed weights, which are written once and then only read. mimalloc
 //! requests huge pages for large blocks. On a VM whose hypervisor takes back free guest memory (free
@@ -20,18 +19,6 @@ pub fn release_pages(bytes: &[u8]) {
     advise(bytes.as_ptr(), bytes.len(), Advice::DontNeed);
 }
 
-/// Maps the pages under `bytes` (a file mapping) into the process, so that a later reader takes no
-/// page faults there.
-pub fn prefault(bytes: &[u8]) {
-    if advise(bytes.as_ptr(), bytes.len(), Advice::PopulateRead) {
-        return;
-    }
-    // Kernels before 5.14: a read of each page. The value is unused: the read is the point.
-    for offset in (0..bytes.len()).step_by(4096) {
-        std::hint::black_box(bytes[offset]);
-    }
-}
-
 /// Asks for 4 KiB pages under `buffer`, which nothing has written yet.
 pub fn small_pages<T>(buffer: &mut [MaybeUninit<T>]) {
     advise(
@@ -44,7 +31,6 @@ pub fn small_pages<T>(buffer: &mut [MaybeUninit<T>]) {
 enum Advice {
     DontNeed,
     NoHugePage,
-    PopulateRead,
 }
 
 /// `madvise` over the whole pages inside `len` bytes at `start` (a neighbour's pages may be in use);
@@ -59,15 +45,13 @@ fn advise(start: *const u8, len: usize, advice: Advice) -> bool {
         Advice::DontNeed => libc::MADV_DONTNEED,
         #[cfg(target_os = "linux")]
         Advice::NoHugePage => libc::MADV_NOHUGEPAGE,
-        #[cfg(target_os = "linux")]
-        Advice::PopulateRead => libc::MADV_POPULATE_READ,
-        // Only Linux has transparent huge pages and populating advice.
+        // Only Linux has transparent huge pages.
         #[cfg(not(target_os = "linux"))]
-        Advice::NoHugePage | Advice::PopulateRead => return false,
+        Advice::NoHugePage => return false,
     };
     // SAFETY: [first, end) lies inside a live buffer or read-only file mapping of the caller's;
-    // dropping a read-only mapping's pages, choosing the page size of unwritten memory or mapping
-    // a file's pages changes no contents. Failure is harmless: the caller may only fall back.
+    // dropping a read-only mapping's pages or choosing the page size of unwritten memory changes
+    // no contents. Failure is harmless: the caller may only fall back.
     end <= first || unsafe { libc::madvise(first as *mut libc::c_void, end - first, advice) } == 0
 }
 

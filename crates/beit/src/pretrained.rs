@@ -96,7 +96,9 @@ pub trait BeitPreTrainedModel: Send + Sync {
             other => other,
         };
         let model = Self::load(&cfg, weights.vb.clone()).map_err(does_not_fit)?;
-        prepare(model, options, &weights).map_err(does_not_fit)
+        let model = prepare(model, options, &weights).map_err(does_not_fit)?;
+        weights.check_unchanged()?;
+        Ok(model)
     }
 
     /// A model with random weights, initialised as HF initialises a new model.
@@ -122,12 +124,16 @@ fn check_quantization(options: &LoadOptions) -> Result<()> {
     Ok(())
 }
 
-/// Reads the encoder's linear weights into the form the kernels take (see `Dense::prepare`).
+/// Reads the encoder's linear weights into the form the kernels take (see `Dense::prepare`), all of
+/// them before the load returns: a loaded model reads nothing from its checkpoint file again, so
+/// rewriting that file (`cp`, `save_pretrained` over the directory, a truncation) cannot change or
+/// crash it (reading a truncated file's map is SIGBUS). What that costs, against packing the
+/// weights on the second call: README.md.
 fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions, weights: &Weights) -> Result<M> {
     match model.encoder_mut() {
         Some(encoder) => {
             encoder.prepare(options.quantization, weights)?;
-            weights.prefault_left_mapped();
+            encoder.finish_loading()?;
         }
         None if options.quantization.is_some() => {
             return Err(BeitError::InvalidArgument(

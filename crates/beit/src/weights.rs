@@ -3,18 +3,22 @@
 //! tensors are read (and cast to the target dtype, on the target device) only when a module asks
 //! for them by name, so buffers no module asks for (`relative_position_index`,
 //! `num_batches_tracked`) are never read. The CPU packers read large f32 weights straight from the
-//! map (`Weights::mapped_weight`).
+//! map (`Weights::mapped_weight`). Every read of the map happens during the load (the model packs
+//! what it reads there before the load returns): a loaded model survives its file being truncated
+//! or rewritten, which would make a later read of the map fault (SIGBUS).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use candle_core::safetensors::MmapedSafetensors;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
+use crate::checkpoint_stamp::CheckpointStamps;
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
 use crate::mapped_weight::MappedWeight;
+use crate::pytorch_weights::open_pytorch;
 
 pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
@@ -26,8 +30,8 @@ pub struct Weights {
     pub vb: VarBuilder<'static>,
     /// The memory map under `vb`, for safetensors checkpoints.
     mapped: Option<MappedSafetensors>,
-    /// The tensors that `mapped_weight` left in the map.
-    left_mapped: Mutex<Vec<String>>,
+    /// The files read, as they were when opened.
+    stamps: CheckpointStamps,
 }
 
 impl Weights {
@@ -36,8 +40,14 @@ impl Weights {
         Self {
             vb,
             mapped: None,
-            left_mapped: Mutex::default(),
+            stamps: CheckpointStamps::default(),
         }
+    }
+
+    /// An error if a file of the checkpoint changed since it was opened: call it once the model
+    /// has read what it keeps, to refuse a model built from a file rewritten meanwhile.
+    pub fn check_unchanged(&self) -> Result<()> {
+        self.stamps.check_unchanged()
     }
 
     /// Whether tensor `name` lies in `mapped` as f32 (if not, read it through `vb`); an error if
@@ -71,31 +81,7 @@ impl Weights {
             }
         }
         let names: Vec<String> = blocks.iter().map(|(name, _)| name.clone()).collect();
-        let weight = MappedWeight::new(mapped.clone(), names.clone(), n_in, scale);
-        self.left_mapped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(names);
-        Ok(Some(weight))
-    }
-
-    /// Maps the pages of the weights left in the map into the process, on a thread of its own:
-    /// the first forward pass, which reads them there, then takes no page faults (5% of it for
-    /// BEiT-base), and this costs nothing on the way to it while the load and the image
-    /// preprocessing leave a core idle.
-    pub fn prefault_left_mapped(&self) {
-        let Some(mapped) = self.mapped.clone() else {
-            return;
-        };
-        let names = std::mem::take(&mut *self.left_mapped.lock().unwrap_or_else(|e| e.into_inner()));
-        if names.is_empty() {
-            return;
-        }
-        std::thread::spawn(move || {
-            for name in names {
-                mapped.prefault(&name);
-            }
-        });
+        Ok(Some(MappedWeight::new(mapped.clone(), names, n_in, scale)))
     }
 }
 
@@ -105,18 +91,25 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
     let index = dir.join(SAFETENSORS_INDEX);
     let pytorch = dir.join(PYTORCH);
     if single.is_file() {
-        // SAFETY: the file is mapped read-only; like every reader of safetensors we assume
-        // nobody truncates it while the model is alive.
+        let stamps = CheckpointStamps::of(std::slice::from_ref(&single))?;
+        // SAFETY: the file is mapped read-only and read only while the model loads, after which
+        // nothing reads the map (see the module's doc). A truncation during the load itself
+        // would fault that read, as for every reader of mapped safetensors.
         let st = unsafe { MmapedSafetensors::new(&single) }.map_err(|e| corrupt(&single, e))?;
-        Ok(mapped(st, dtype, device))
+        Ok(mapped(st, stamps, dtype, device))
     } else if index.is_file() {
         let shards = shard_files(dir, &index)?;
+        let stamps = CheckpointStamps::of(&shards)?;
         // SAFETY: as above.
         let st = unsafe { MmapedSafetensors::multi(&shards) }.map_err(|e| corrupt(&index, e))?;
-        Ok(mapped(st, dtype, device))
+        Ok(mapped(st, stamps, dtype, device))
     } else if pytorch.is_file() {
-        let vb = VarBuilder::from_pth(&pytorch, dtype, device).map_err(|e| corrupt(&pytorch, e))?;
-        Ok(Weights::from_vb(vb))
+        // candle's reader opens the file again for each tensor.
+        let stamps = CheckpointStamps::of(std::slice::from_ref(&pytorch))?;
+        Ok(Weights {
+            stamps,
+            ..Weights::from_vb(open_pytorch(&pytorch, dtype, device)?)
+        })
     } else {
         Err(BeitError::Weights(format!(
             "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}",
@@ -126,12 +119,12 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
 }
 
 /// Mapped safetensors behind a `VarBuilder` that gives each tensor's pages back once copied.
-fn mapped(st: MmapedSafetensors, dtype: DType, device: &Device) -> Weights {
+fn mapped(st: MmapedSafetensors, stamps: CheckpointStamps, dtype: DType, device: &Device) -> Weights {
     let mapped = MappedSafetensors(Arc::new(st));
     Weights {
         vb: VarBuilder::from_backend(Box::new(mapped.clone()), dtype, device.clone()),
         mapped: Some(mapped),
-        left_mapped: Mutex::default(),
+        stamps,
     }
 }
 
@@ -152,11 +145,14 @@ fn shard_files(dir: &Path, index: &Path) -> Result<Vec<PathBuf>> {
     Ok(shards)
 }
 
-/// The distinct file names in the `weight_map` of a `model.safetensors.index.json`, in order.
+/// The largest `model.safetensors.index.json` read. The index names one file per tensor: some
+/// 30 KB for BEiT-large, a few MB for the largest language models on the hub.
+pub const MAX_INDEX_BYTES: u64 = 16 << 20;
+
+/// The distinct file names in the `weight_map` of a `model.safetensors.index.json`, in order, each
+/// a path relative to the index's folder that stays inside it.
 pub fn shard_names(index: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index).map_err(|e| BeitError::io(index, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))?;
+    let json = read_index(index)?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -169,11 +165,46 @@ pub fn shard_names(index: &Path) -> Result<Vec<String>> {
                 index.display()
             ))
         })?;
+        check_shard_name(index, name)?;
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }
     }
     Ok(names)
+}
+
+/// The index as JSON, read only if it is at most `MAX_INDEX_BYTES`.
+fn read_index(index: &Path) -> Result<serde_json::Value> {
+    let file = std::fs::File::open(index).map_err(|e| BeitError::io(index, e))?;
+    let len = file.metadata().map_err(|e| BeitError::io(index, e))?.len();
+    if len > MAX_INDEX_BYTES {
+        return Err(BeitError::Weights(format!(
+            "{} is {len} bytes, more than the limit of {MAX_INDEX_BYTES} for a shard index",
+            index.display()
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_INDEX_BYTES), &mut text)
+        .map_err(|e| BeitError::io(index, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))
+}
+
+/// A shard is named by a relative path of plain components (`model-00001-of-00002.safetensors`):
+/// no `..`, no root, no drive, which would read (and, from the hub, write) outside the checkpoint.
+fn check_shard_name(index: &Path, name: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && !name.contains('\\')
+        && Path::new(name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain {
+        return Ok(());
+    }
+    Err(BeitError::Weights(format!(
+        "{} names the shard {name:?}, which is not a file name inside the checkpoint's folder",
+        index.display()
+    )))
 }
 
 fn corrupt(path: &Path, err: candle_core::Error) -> BeitError {

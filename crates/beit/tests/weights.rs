@@ -276,3 +276,72 @@ fn a_model_in_float16_computes_what_float32_does() {
         .fold(0f32, f32::max);
     assert!(worst < 1e-2, "{half:?} vs {reference:?}");
 }
+
+#[test]
+fn a_shard_outside_the_checkpoint_folder_is_refused() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("checkpoint");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(reference_case().join("config.json"), dir.join("config.json")).unwrap();
+    // A complete checkpoint, one level up: the index must not reach it.
+    candle_core::safetensors::save(&reference_tensors(), outer.path().join("outside.safetensors")).unwrap();
+    for name in [
+        "../outside.safetensors",
+        "/etc/passwd",
+        "a/../../outside.safetensors",
+        "",
+    ] {
+        let index = serde_json::json!({ "weight_map": { "classifier.weight": name } });
+        std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+        let msg = weights_error(load(&dir));
+        assert!(
+            msg.contains("not a file name inside the checkpoint's folder"),
+            "{name}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn a_shard_index_over_the_size_limit_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        reference_case().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    // Sparse, one byte over the limit (an index of any size used to be read whole into memory).
+    let index = std::fs::File::create(dir.path().join("model.safetensors.index.json")).unwrap();
+    index.set_len(beit::weights::MAX_INDEX_BYTES + 1).unwrap();
+    let msg = weights_error(load(dir.path()));
+    assert!(msg.contains("more than the limit of"), "{msg}");
+}
+
+#[test]
+fn a_checkpoint_rewritten_while_loading_is_detected() {
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = if name == "pytorch_model.bin" {
+            fixtures().join("pytorch")
+        } else {
+            reference_case()
+        };
+        let file = dir.path().join(name);
+        std::fs::copy(source.join(name), &file).unwrap();
+        let weights = beit::weights::load_weights(dir.path(), candle_core::DType::F32, &Device::Cpu).unwrap();
+        weights.check_unchanged().unwrap();
+        // Rewritten in place (as `cp` or `save_pretrained` do), then replaced by a rename.
+        std::fs::write(&file, b"new").unwrap();
+        let msg = weights.check_unchanged().unwrap_err().to_string();
+        assert!(
+            msg.contains("changed on disk while the model was loading"),
+            "{msg}"
+        );
+        assert!(msg.contains(name), "{msg}");
+        std::fs::copy(source.join(name), &file).unwrap();
+        let weights = beit::weights::load_weights(dir.path(), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let replacement = dir.path().join("replacement");
+        std::fs::copy(source.join(name), &replacement).unwrap();
+        std::fs::rename(&replacement, &file).unwrap();
+        assert!(weights.check_unchanged().is_err(), "{name}: replaced by a rename");
+    }
+}

@@ -1,101 +1,92 @@
-//! Runs one test's body in a child process (the test binary itself, filtered to that test), so a
-//! case that would abort, die of a signal or exhaust memory without the fix under test fails the
-//! test instead of the whole suite. The child runs under an address-space limit, so an unbounded
-//! allocation fails at once instead of swapping the machine, and reports its peak resident memory.
+#![allow(dead_code)] // Each test binary that includes this uses part of it.
 
-use std::process::Command;
+//! Runs one test again in a child process, for cases that would crash the test binary (abort on
+//! allocation failure, SIGBUS) before their fix: the parent asserts how the child exited.
 
-/// Set in the child's environment: the test runs its body instead of spawning.
-const CHILD_VAR: &str = "BEIT_TEST_CHILD";
+use std::process::{Command, Output};
 
-/// How the child ended and the most memory it had resident.
-#[derive(Debug)]
-pub struct ChildRun {
-    pub success: bool,
-    pub signal: Option<i32>,
-    pub peak_rss_mb: u64,
-    pub output: String,
+/// The variable that tells a re-run test it is the child.
+const CHILD: &str = "BEIT_TEST_CHILD";
+
+/// Whether this process is the child running `test`.
+pub fn is_child(test: &str) -> bool {
+    std::env::var(CHILD).as_deref() == Ok(test)
 }
 
-/// True inside the child: the caller runs the body and returns.
-pub fn is_child() -> bool {
-    std::env::var_os(CHILD_VAR).is_some()
-}
-
-/// Runs the test `name` (its full path, e.g. `"decode::a_gif_frame"`) in a child with at most
-/// `address_space_mb` of virtual memory.
-pub fn run_child(name: &str, address_space_mb: u64) -> ChildRun {
+/// Runs `test` (the full name, module path included) alone in a child process of this binary.
+pub fn run_child(test: &str) -> Output {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new(exe)
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, "1")
-        .env("RAYON_NUM_THREADS", "2")
-        .env("BEIT_TEST_ADDRESS_SPACE_MB", address_space_mb.to_string())
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
         .output()
-        .expect("the child test runs");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peak_rss_mb = output
-        .lines()
-        .find_map(|l| l.strip_prefix("child peak rss kB: "))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024);
-    use std::os::unix::process::ExitStatusExt;
-    ChildRun {
-        success: out.status.success(),
-        signal: out.status.signal(),
-        peak_rss_mb,
-        output,
-    }
+        .expect("the test binary runs again")
 }
 
-/// In the child: caps the address space, runs `body`, prints the peak resident memory.
-pub fn child_body(body: impl FnOnce()) {
-    let mb: u64 = std::env::var("BEIT_TEST_ADDRESS_SPACE_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4096);
+/// Caps the child's address space at `gib` GiB, so that a case that allocates without bound
+/// fails fast (aborts) instead of taking the machine's memory.
+#[cfg(unix)]
+pub fn cap_address_space(gib: u64) {
     let limit = libc::rlimit {
-        rlim_cur: mb << 20,
-        rlim_max: mb << 20,
+        rlim_cur: gib << 30,
+        rlim_max: gib << 30,
     };
-    // SAFETY: setrlimit only reads the struct it is given.
-    unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
-    body();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
-        .unwrap_or_default();
-    println!("child peak rss kB: {peak}");
+    // SAFETY: setrlimit reads the struct it is given.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
 }
 
-/// The test `name` in a child: the body there, the spawn-and-check here. The child must exit
-/// cleanly within `address_space_mb` and peak under `max_rss_mb`.
-pub fn in_child(name: &str, address_space_mb: u64, max_rss_mb: u64, body: impl FnOnce()) {
-    if is_child() {
-        child_body(body);
+/// The process's peak resident set, in KiB (Linux: VmHWM).
+pub fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The value the child printed as `key=value` at the end of a line (the test harness may have
+/// printed the test's name before it on the same line).
+pub fn printed<'a>(output: &'a str, key: &str) -> Option<&'a str> {
+    let key = format!("{key}=");
+    output
+        .lines()
+        .find_map(|line| line.find(&key).map(|at| &line[at + key.len()..]))
+}
+
+/// A description of how the child ended, for failure messages.
+pub fn describe(output: &Output) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    format!(
+        "status {:?} (signal {:?})\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        output.status.signal(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The test `name` with its `body` in a child capped at `address_space_gib` GiB of address space:
+/// the child runs `body`; the parent requires that it passed and peaked under `max_rss_mib`.
+pub fn in_child(name: &str, address_space_gib: u64, max_rss_mib: u64, body: impl FnOnce()) {
+    if is_child(name) {
+        cap_address_space(address_space_gib);
+        body();
+        println!("peak_rss_kib={}", peak_rss_kib());
         return;
     }
-    let run = run_child(name, address_space_mb);
+    let output = run_child(name);
+    let report = describe(&output);
+    assert!(output.status.success(), "the child failed or died: {report}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 passed"), "the child did not run {name}: {report}");
+    let peak_kib: u64 = printed(&stdout, "peak_rss_kib")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(u64::MAX);
     assert!(
-        run.success,
-        "the child died (signal {:?}) or failed:\n{}",
-        run.signal, run.output
-    );
-    assert!(
-        run.output.contains("1 passed"),
-        "the child did not run the test {name}:\n{}",
-        run.output
-    );
-    assert!(
-        run.peak_rss_mb <= max_rss_mb,
-        "the child peaked at {} MB resident, over {max_rss_mb} MB:\n{}",
-        run.peak_rss_mb,
-        run.output
+        peak_kib <= max_rss_mib << 10,
+        "the child peaked at {} MiB resident, over {max_rss_mib} MiB: {report}",
+        peak_kib >> 10
     );
 }
