@@ -80,7 +80,10 @@ pub fn in_child(name: &str, address_space_gib: u64, max_rss_mib: u64, body: impl
     let report = describe(&output);
     assert!(output.status.success(), "the child failed or died: {report}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("1 passed"), "the child did not run {name}: {report}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child did not run {name}: {report}"
+    );
     let peak_kib: u64 = printed(&stdout, "peak_rss_kib")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(u64::MAX);
