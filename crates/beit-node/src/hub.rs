@@ -96,6 +96,7 @@ pub fn resolve_model_dir(
         token: options.token,
         local_files_only: options.local_files_only.unwrap_or(false),
         progress: on_progress.map(progress_callback),
+        ..HubOptions::default()
     };
     Ok(napi::bindgen_prelude::AsyncTask::new(ResolveTask {
         name_or_dir,
