@@ -136,11 +136,13 @@ pub fn location(reply: &Reply) -> Option<Url> {
     reply.url.join(reply.response.header("location")?).ok()
 }
 
+/// 127.0.0.1, ::1 or localhost: plain http that never leaves the machine. Only these names, not
+/// all of 127.0.0.0/8, so that the exception stays as narrow as it reads.
 fn is_this_machine(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
         None => false,
     }
 }
