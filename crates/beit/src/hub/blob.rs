@@ -85,7 +85,7 @@ impl Transfer<'_> {
         if start == size {
             return Ok(());
         }
-        let reply = match self.http.content(&self.meta.url, start) {
+        let reply = match self.http.content(&self.meta.url, start).map_err(|e| *e) {
             Ok(reply) => reply,
             Err(ureq::Error::Transport(t)) => return Err(Stop::Broken(transport_io(&t))),
             Err(e) => {

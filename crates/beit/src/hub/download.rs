@@ -77,7 +77,7 @@ impl<'a> Downloader<'a> {
         );
         let meta = match self.http.probe(&url) {
             Ok(reply) => metadata::read(&reply, &cx)?,
-            Err(err) => match classify(err, &cx) {
+            Err(err) => match classify(*err, &cx) {
                 Failure::EntryMissing(commit) => {
                     if let Some(commit) = commit {
                         self.cache.mark_absent(&commit, file);

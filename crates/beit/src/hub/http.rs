@@ -14,8 +14,9 @@ use super::settings::HubSettings;
 /// the CDN); more is a loop or a hostile server.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// What a request came to: an answer (maybe a redirect the caller reads), or why there is none.
-pub type Answer = std::result::Result<Reply, ureq::Error>;
+/// What a request came to: an answer (maybe a redirect the caller reads), or why there is none
+/// (boxed: ureq's error holds a whole response).
+pub type Answer = std::result::Result<Reply, Box<ureq::Error>>;
 
 /// An answer and the URL that gave it.
 pub struct Reply {
@@ -89,14 +90,14 @@ impl<'a> Http<'a> {
             if let Some(token) = self.token_for(&url, left_endpoint) {
                 request = request.set("Authorization", &format!("Bearer {token}"));
             }
-            let response = request.call()?;
+            let response = request.call().map_err(Box::new)?;
             let Some(next) = redirect(&response, &url, follow) else {
                 return Ok(Reply { response, url });
             };
             left_endpoint |= !self.is_endpoint(&next);
             url = next;
         }
-        Err(ureq::Error::from(too_many_redirects(&url)))
+        Err(Box::new(ureq::Error::from(too_many_redirects(&url))))
     }
 
     fn is_endpoint(&self, url: &Url) -> bool {
@@ -147,12 +148,12 @@ fn is_this_machine(url: &Url) -> bool {
     }
 }
 
-fn parse(url: &str) -> std::result::Result<Url, ureq::Error> {
+fn parse(url: &str) -> std::result::Result<Url, Box<ureq::Error>> {
     Url::parse(url).map_err(|e| {
-        ureq::Error::from(std::io::Error::new(
+        Box::new(ureq::Error::from(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!("{url} is not a URL ({e})"),
-        ))
+        )))
     })
 }
 

@@ -4,6 +4,9 @@
 //! faults: a connection dropped halfway through a file, and what a hostile or broken hub or
 //! mirror does (`Fault`).
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
