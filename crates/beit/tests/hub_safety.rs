@@ -526,3 +526,43 @@ fn an_aborted_download_stops_its_transfer() {
     assert_eq!(std::fs::read(dir.join(WEIGHTS)).unwrap(), read(WEIGHTS));
     assert!(hub.seen().last().unwrap().range.is_some(), "resumed");
 }
+
+#[test]
+fn a_held_lock_is_waited_for_within_the_lock_timeout_or_until_aborted() {
+    use fs4::fs_std::FileExt;
+    let hub = hub();
+    let cache = tempfile::tempdir().unwrap();
+    let locks = cache.path().join(".locks/models--org--tiny");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = std::fs::File::create(locks.join(format!("{}.lock", etag(&read("config.json"))))).unwrap();
+    assert!(FileExt::try_lock_exclusive(&lock).unwrap());
+    let opts = HubOptions {
+        lock_timeout: Some(Duration::from_millis(300)),
+        ..options(&hub, cache.path())
+    };
+
+    expect_err(
+        load(&opts),
+        "E_CACHE",
+        &["another download of config.json", "BEIT_HUB_LOCK_TIMEOUT"],
+    );
+
+    let cancel = CancelFlag::new();
+    let waiting = HubOptions {
+        lock_timeout: Some(HANG_GUARD * 10),
+        cancel: Some(cancel.clone()),
+        ..opts.clone()
+    };
+    let started = Instant::now();
+    let aborted = std::thread::scope(|s| {
+        let load = s.spawn(|| load(&waiting));
+        std::thread::sleep(Duration::from_millis(100));
+        cancel.cancel();
+        load.join().unwrap()
+    });
+    expect_err(aborted, "E_ABORTED", &["config.json"]);
+    assert!(started.elapsed() < HANG_GUARD);
+
+    FileExt::unlock(&lock).unwrap();
+    load(&opts).unwrap();
+}
