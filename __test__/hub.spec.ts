@@ -132,5 +132,32 @@ describe('downloads from the hub', () => {
         },
       }),
     ).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', cause: thrown });
+    await expect(resolveModelDir('org/tiny', { cacheDir, endpoint, stallTimeoutMs: 0 })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringMatching(/stallTimeoutMs/),
+    });
+  });
+
+  it('stops on an AbortSignal, and the next call completes the download', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'beit-dl-'));
+    const endpoint = hub.url;
+    const asked = hub.requests.length;
+    const reason = new Error('the user went away');
+    await expect(resolveModelDir('org/tiny', { cacheDir, endpoint, signal: AbortSignal.abort(reason) })).rejects.toBe(
+      reason,
+    );
+    expect(hub.requests.length).toBe(asked);
+
+    const controller = new AbortController();
+    const pending = BeitForImageClassification.fromPretrained('org/tiny', {
+      cacheDir,
+      endpoint,
+      signal: controller.signal,
+    });
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+
+    const model = await BeitForImageClassification.fromPretrained('org/tiny', { cacheDir, endpoint });
+    expect(model.config.numLabels).toBe(7);
   });
 });

@@ -4,8 +4,14 @@
  * what it lacks is downloaded from `HF_ENDPOINT` (default huggingface.co) with `HF_TOKEN`, unless
  * `HF_HUB_OFFLINE=1` or `localFilesOnly` forbids the network. A revision already cached is used
  * without asking the hub again; pass a commit hash as `revision` to pin one.
+ *
+ * The hub is not trusted: names it sends are checked before they become cache paths, every request
+ * has a timeout and every transfer a stall timeout, the token goes only to the endpoint's own host
+ * (over https, or plain http to this machine), and a file is linked into the cache only once its
+ * size (and sha256, for LFS files) is what the hub announced.
  * @module
  */
+import { abortable } from './abortable.js';
 import { BeitError, callNative } from './errors.js';
 import { native } from './native.js';
 
@@ -33,6 +39,23 @@ export interface HubOptions {
   localFilesOnly?: boolean;
   /** Called as files download: at the start, a few times a second, and at the end of each file. */
   onProgress?: (progress: DownloadProgress) => void;
+  /**
+   * Aborts the call: it rejects with `signal.reason` at once, and the download itself stops at its
+   * next chunk (within `stallTimeoutMs` on a stalled connection); the part received is kept, and the
+   * next call resumes it.
+   */
+  signal?: AbortSignal;
+  /** Connecting, and each metadata answer, at most this long. Default `HF_HUB_ETAG_TIMEOUT` (s), else 10 s. */
+  requestTimeoutMs?: number;
+  /** A transfer fails with `E_NETWORK` after this long without a byte. Default `HF_HUB_DOWNLOAD_TIMEOUT` (s), else 10 s. */
+  stallTimeoutMs?: number;
+  /** The longest wait for another download of the same file to finish. Default `BEIT_HUB_LOCK_TIMEOUT` (s), else 600 s. */
+  lockTimeoutMs?: number;
+  /**
+   * Send the token over plain http to a host other than this machine (also `BEIT_HUB_TOKEN_OVER_HTTP=1`).
+   * Default `false`: the token goes only over https, or to 127.0.0.1 / localhost.
+   */
+  tokenOverHttp?: boolean;
 }
 
 /** Which files of a repo the caller is about to load. */
@@ -42,15 +65,20 @@ export type RepoFiles = 'model' | 'config' | 'processor';
  * Resolves a directory or a repo id (e.g. `'microsoft/beit-base-patch16-224'`) to a local directory,
  * downloading the files that `files` needs if the cache lacks them.
  * @throws BeitError `E_NOT_FOUND` (no such directory, repo, revision or file; or not cached while
- *   offline), `E_NETWORK` (hub unreachable, transfer broken off: run again to resume), `E_HUB`
- *   (access refused), `E_CACHE` (cache not writable, stale partial file); each says what to do.
+ *   offline), `E_NETWORK` (hub unreachable, timed out or stalled, transfer broken off: run again to
+ *   resume), `E_HUB` (access refused, or an answer that is not the hub's: a bad etag, commit or
+ *   size, content that does not match its sha256), `E_CACHE` (cache not writable, stale partial
+ *   file, another download holding the lock too long); each says what to do. `options.signal.reason`
+ *   when aborted.
  */
 export async function resolveModelDir(
   nameOrDir: string,
   options: HubOptions = {},
   files: RepoFiles = 'model',
 ): Promise<string> {
-  const { revision, cacheDir, endpoint, token, localFilesOnly, onProgress } = options;
+  const { revision, cacheDir, endpoint, token, localFilesOnly, onProgress, signal } = options;
+  const { requestTimeoutMs, stallTimeoutMs, lockTimeoutMs, tokenOverHttp } = options;
+  signal?.throwIfAborted();
   let callbackError: unknown;
   // An exception escaping into the addon's thread-safe call would be fatal to the process: keep
   // the first one and reject with it once the download has settled.
@@ -63,9 +91,21 @@ export async function resolveModelDir(
         }
       }
     : undefined;
-  const dir = await callNative(() =>
-    native.resolveModelDir(nameOrDir, files, { revision, cacheDir, endpoint, token, localFilesOnly }, report),
-  );
+  const nativeOptions = {
+    revision,
+    cacheDir,
+    endpoint,
+    token,
+    localFilesOnly,
+    requestTimeoutMs,
+    stallTimeoutMs,
+    lockTimeoutMs,
+    tokenOverHttp,
+  };
+  const cancel = signal ? new native.NativeHubCancel() : undefined;
+  const pending = callNative(() => native.resolveModelDir(nameOrDir, files, nativeOptions, report, cancel));
+  // On abort the download's thread stops at its next check; its own E_ABORTED is then dropped.
+  const dir = await (signal && cancel ? abortable(pending, signal, () => cancel.cancel()) : pending);
   if (callbackError !== undefined) {
     throw new BeitError('E_INVALID_ARGUMENT', `the onProgress callback threw: ${String(callbackError)}`, {
       cause: callbackError,

@@ -1,17 +1,21 @@
 //! Repo ids to local directories through the HuggingFace cache, downloading what it lacks on
-//! the libuv thread pool; download progress reaches JS through a thread-safe function.
+//! the libuv thread pool; download progress reaches JS through a thread-safe function, and an
+//! abort reaches the download through a `NativeHubCancel` it checks as it reads.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use beit::hub::{resolve_model_dir as resolve, DownloadProgress, HubOptions, ProgressCallback, RepoFiles};
+use beit::hub::{
+    resolve_model_dir as resolve, CancelFlag, DownloadProgress, HubOptions, ProgressCallback, RepoFiles,
+};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status, Task};
 use napi_derive::napi;
 
 use crate::error::{guard, to_js};
 
-/// `{ revision?, cacheDir?, endpoint?, token?, localFilesOnly? }`.
+/// `{ revision?, cacheDir?, endpoint?, token?, localFilesOnly?, ... }`; timeouts in milliseconds.
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeHubOptions {
@@ -20,6 +24,31 @@ pub struct NativeHubOptions {
     pub endpoint: Option<String>,
     pub token: Option<String>,
     pub local_files_only: Option<bool>,
+    pub request_timeout_ms: Option<f64>,
+    pub stall_timeout_ms: Option<f64>,
+    pub lock_timeout_ms: Option<f64>,
+    pub token_over_http: Option<bool>,
+}
+
+/// Stops a `resolveModelDir` call: JS calls `cancel()` when its `AbortSignal` fires, and the
+/// download stops at its next chunk (or lock poll), failing with `E_ABORTED`.
+#[napi]
+#[derive(Default)]
+pub struct NativeHubCancel {
+    flag: CancelFlag,
+}
+
+#[napi]
+impl NativeHubCancel {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[napi]
+    pub fn cancel(&self) {
+        self.flag.cancel();
+    }
 }
 
 /// One progress event: bytes of `file` on disk so far, of `total`.
@@ -64,6 +93,17 @@ fn repo_files(files: &str) -> beit::Result<RepoFiles> {
     }
 }
 
+/// A timeout option in milliseconds; `None` leaves it to the environment and the default.
+fn millis(value: Option<f64>, name: &str) -> beit::Result<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e12 => Ok(Some(Duration::from_secs_f64(ms / 1000.0))),
+        Some(ms) => Err(beit::BeitError::InvalidArgument(format!(
+            "{name} must be a number of milliseconds above zero, not {ms}"
+        ))),
+    }
+}
+
 fn progress_callback(on_progress: ProgressFunction) -> ProgressCallback {
     let on_progress = Arc::new(on_progress);
     ProgressCallback(Arc::new(move |p: &DownloadProgress| {
@@ -86,6 +126,7 @@ pub fn resolve_model_dir(
     on_progress: Option<
         ThreadsafeFunction<NativeDownloadProgress, (), NativeDownloadProgress, Status, false>,
     >,
+    cancel: Option<&NativeHubCancel>,
 ) -> napi::Result<napi::bindgen_prelude::AsyncTask<ResolveTask>> {
     let files = repo_files(&files).map_err(to_js)?;
     let options = options.unwrap_or_default();
@@ -96,6 +137,11 @@ pub fn resolve_model_dir(
         token: options.token,
         local_files_only: options.local_files_only.unwrap_or(false),
         progress: on_progress.map(progress_callback),
+        cancel: cancel.map(|c| c.flag.clone()),
+        request_timeout: millis(options.request_timeout_ms, "requestTimeoutMs").map_err(to_js)?,
+        stall_timeout: millis(options.stall_timeout_ms, "stallTimeoutMs").map_err(to_js)?,
+        lock_timeout: millis(options.lock_timeout_ms, "lockTimeoutMs").map_err(to_js)?,
+        token_over_http: options.token_over_http.unwrap_or(false),
     };
     Ok(napi::bindgen_prelude::AsyncTask::new(ResolveTask {
         name_or_dir,

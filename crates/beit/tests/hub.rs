@@ -73,6 +73,7 @@ fn settings_follow_the_variables_huggingface_hub_reads() {
         HubSettings::resolve_with(&HubOptions::default(), |name| {
             vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
+        .unwrap()
     };
     let home = resolve(&[("HOME", "/home/u")]);
     assert_eq!(home.cache_root, Path::new("/home/u/.cache/huggingface/hub"));
@@ -111,7 +112,7 @@ fn options_win_over_the_environment_and_a_saved_login_is_read() {
         "HF_ENDPOINT" => Some("http://env".to_string()),
         _ => None,
     };
-    let saved = HubSettings::resolve_with(&HubOptions::default(), env);
+    let saved = HubSettings::resolve_with(&HubOptions::default(), env).unwrap();
     assert_eq!(saved.token.as_deref(), Some("hf_saved"));
     let options = HubOptions {
         cache_dir: Some("/opt".into()),
@@ -120,7 +121,7 @@ fn options_win_over_the_environment_and_a_saved_login_is_read() {
         local_files_only: true,
         ..HubOptions::default()
     };
-    let chosen = HubSettings::resolve_with(&options, env);
+    let chosen = HubSettings::resolve_with(&options, env).unwrap();
     assert_eq!(chosen.cache_root, Path::new("/opt"));
     assert_eq!(
         (chosen.endpoint.as_str(), chosen.token.as_deref(), chosen.offline),

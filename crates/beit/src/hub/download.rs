@@ -1,31 +1,37 @@
-//! Single files of one repo revision, from the cache when it has them, else downloaded by the
-//! `hf_hub` crate: it asks the hub for the file's etag and commit (`X-Linked-Etag` / `ETag`,
-//! `X-Repo-Commit`), downloads into `blobs/{etag}.part` under a lock, resumes a `.part` left by an
-//! earlier attempt with a `Range` request, and only then renames it to `blobs/{etag}` and links
-//! `snapshots/{commit}/{file}` to it: a killed download never leaves a file that looks complete.
+//! Single files of one repo revision, from the cache when it has them, else from the hub: ask for
+//! the file's metadata (`metadata.rs`), point `refs/{revision}` at its commit, take the blob's
+//! lock (`lock.rs`), download and verify the blob (`blob.rs`), and link
+//! `snapshots/{commit}/{file}` to it (`cache.rs`).
+//!
+//! This is our own client rather than the `hf-hub` crate's, which this crate used before: hf-hub
+//! joined the hub's etag and commit headers and the caller's revision to cache paths unchecked (a
+//! hostile hub or mirror could write outside the cache), had no read timeout (a stalled hub hung
+//! the call, and a libuv thread with it), sent the token along redirects to other hosts, recorded
+//! any 404 as "file absent", failed a second concurrent download of a file instead of waiting for
+//! the first, and trusted a resumed download without checking its size or hash. Each of those
+//! needs control of the requests and of the cache writes, which is most of what it did.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use hf_hub::api::sync::{ApiBuilder, ApiRepo};
-use hf_hub::{Cache, Repo, RepoType};
-
+use super::blob::Transfer;
 use super::cache::{Cached, RepoCache};
+use super::cancel::{self, CancelFlag};
 use super::failure::{classify, unwritable, Context, Failure};
+use super::http::Http;
+use super::names::{check_file, url_path, url_segment};
 use super::progress::{ProgressCallback, Reporter};
 use super::settings::HubSettings;
+use super::{lock, metadata};
 use crate::error::{BeitError, Result};
-
-/// Resumed attempts after a transfer breaks off, within one call.
-const RETRIES: usize = 2;
 
 pub struct Downloader<'a> {
     repo_id: &'a str,
     revision: &'a str,
-    endpoint: &'a str,
+    settings: &'a HubSettings,
     cache: RepoCache,
-    api: ApiRepo,
+    http: Http<'a>,
     progress: Option<&'a ProgressCallback>,
+    cancel: Option<&'a CancelFlag>,
 }
 
 impl<'a> Downloader<'a> {
@@ -34,60 +40,74 @@ impl<'a> Downloader<'a> {
         revision: &'a str,
         settings: &'a HubSettings,
         progress: Option<&'a ProgressCallback>,
+        cancel: Option<&'a CancelFlag>,
     ) -> Result<Self> {
-        // hf_hub links snapshots to blobs by relative paths computed from absolute ones.
+        // Snapshot links are relative paths computed from where the blobs are.
         let root =
             std::path::absolute(&settings.cache_root).map_err(|e| unwritable(&settings.cache_root, &e))?;
         let cache = RepoCache::new(&root, repo_id);
         std::fs::create_dir_all(cache.dir()).map_err(|e| unwritable(&root, &e))?;
-        let api = ApiBuilder::from_cache(Cache::new(root))
-            .with_endpoint(settings.endpoint.clone())
-            .with_token(settings.token.clone())
-            .with_progress(false)
-            .with_retries(RETRIES)
-            .with_user_agent("beit-node", env!("CARGO_PKG_VERSION"))
-            .build()
-            .map_err(|e| BeitError::Hub(format!("cannot set up the HTTP client: {e}")))?;
-        let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
         Ok(Self {
             repo_id,
             revision,
-            endpoint: &settings.endpoint,
+            settings,
             cache,
-            api: api.repo(repo),
+            http: Http::new(settings),
             progress,
+            cancel,
         })
     }
 
     /// The local path of `file`, or `None` when the repo has no such file at this revision.
     pub fn fetch(&self, file: &str) -> Result<Option<PathBuf>> {
+        check_file(self.repo_id, file)?;
+        cancel::check(self.cancel, &format!("loading {} of {}", file, self.repo_id))?;
         match self.cache.lookup(self.revision, file) {
             Cached::Present(path) => return Ok(Some(path)),
             Cached::Absent => return Ok(None),
             Cached::Unknown => {}
         }
-        let reporter = Reporter::new(self.progress, file);
-        let downloaded = catch_unwind(AssertUnwindSafe(|| {
-            self.api.download_with_progress(file, reporter)
-        }))
-        .map_err(|_| {
-            BeitError::Hub(format!(
-                "the download of {file} of {} failed unexpectedly",
-                self.repo_id
-            ))
-        })?;
-        match downloaded {
-            Ok(path) => Ok(Some(path)),
-            Err(err) => match classify(err, &self.context(file)) {
+        let cx = self.context(file);
+        let url = format!(
+            "{}/{}/resolve/{}/{}",
+            self.settings.endpoint,
+            self.repo_id,
+            url_segment(self.revision),
+            url_path(file)
+        );
+        let meta = match self.http.probe(&url) {
+            Ok(reply) => metadata::read(&reply, &cx)?,
+            Err(err) => match classify(*err, &cx) {
                 Failure::EntryMissing(commit) => {
                     if let Some(commit) = commit {
                         self.cache.mark_absent(&commit, file);
                     }
-                    Ok(None)
+                    return Ok(None);
                 }
-                Failure::Error(e) => Err(e),
+                Failure::Error(e) => return Err(e),
             },
+        };
+        if meta.commit != self.revision {
+            let dir = self.cache.dir();
+            self.cache
+                .write_ref(self.revision, &meta.commit)
+                .map_err(|e| unwritable(dir, &e))?;
         }
+        let _lock = lock::acquire(&self.cache.lock_file(&meta.etag), self.cancel, &cx)?;
+        let transfer = Transfer {
+            http: &self.http,
+            meta: &meta,
+            blob: self.cache.blob(&meta.etag),
+            part: self.cache.part(&meta.etag),
+            cancel: self.cancel,
+            cx: &cx,
+        };
+        transfer.run(&mut Reporter::new(self.progress, file))?;
+        let pointer = self
+            .cache
+            .link(&transfer.blob, &meta.commit, file)
+            .map_err(|e| unwritable(self.cache.dir(), &e))?;
+        Ok(Some(pointer))
     }
 
     /// The local path of `file`, which the repo must have.
@@ -99,7 +119,7 @@ impl<'a> Downloader<'a> {
     pub fn missing(&self, what: &str) -> BeitError {
         BeitError::NotFound(format!(
             "{} (revision {}) has no {what} on {}: is it a BEiT checkpoint in the transformers layout?",
-            self.repo_id, self.revision, self.endpoint
+            self.repo_id, self.revision, self.settings.endpoint
         ))
     }
 
@@ -108,8 +128,9 @@ impl<'a> Downloader<'a> {
             repo_id: self.repo_id,
             revision: self.revision,
             file,
-            endpoint: self.endpoint,
+            settings: self.settings,
             repo_dir: self.cache.dir(),
+            token_withheld: self.http.token_withheld(),
         }
     }
 }

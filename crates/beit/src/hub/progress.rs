@@ -28,7 +28,7 @@ impl fmt::Debug for ProgressCallback {
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Adapts `hf_hub`'s progress hooks to the callback, throttled to one event per `INTERVAL`.
+/// Feeds the callback from a transfer, throttled to one event per `INTERVAL`.
 pub struct Reporter<'a> {
     callback: Option<&'a ProgressCallback>,
     state: DownloadProgress,
@@ -63,18 +63,21 @@ impl<'a> Reporter<'a> {
     }
 }
 
-impl hf_hub::api::Progress for Reporter<'_> {
-    fn init(&mut self, size: usize, _filename: &str) {
-        self.state.total = size as u64;
-        self.state.downloaded = 0;
+impl Reporter<'_> {
+    /// A transfer of a `total`-byte file starts, `downloaded` of them already on disk.
+    pub fn start(&mut self, total: u64, downloaded: u64) {
+        self.state.total = total;
+        self.state.downloaded = downloaded;
+        self.sent = None;
+        self.emit(true);
     }
 
-    fn update(&mut self, size: usize) {
-        self.state.downloaded += size as u64;
+    pub fn advance(&mut self, bytes: u64) {
+        self.state.downloaded += bytes;
         self.emit(self.state.downloaded == self.state.total);
     }
 
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         self.emit(true);
     }
 }

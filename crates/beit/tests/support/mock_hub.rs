@@ -1,12 +1,17 @@
 //! A HuggingFace hub on 127.0.0.1 for tests: `/{repo}/resolve/{revision}/{file}` with the headers
 //! the hub sends (`ETag`, `X-Repo-Commit`, `X-Error-Code`; large files redirect to a CDN path with
 //! `X-Linked-Etag`, as LFS files do), `Range` requests, tokens for private repos, and injected
-//! faults (a connection dropped halfway through a file).
+//! faults: a connection dropped halfway through a file, and what a hostile or broken hub or
+//! mirror does (`Fault`).
+
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub const COMMIT: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
@@ -27,12 +32,67 @@ pub struct Seen {
     pub authorization: Option<String>,
 }
 
+/// What the hub does wrong for one file.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Sends this `ETag` (and `X-Linked-Etag`) header value.
+    Etag(String),
+    /// Sends this `X-Repo-Commit`.
+    Commit(String),
+    /// Answers a missing file with a plain 404 (no `X-Error-Code`), as a proxy's error page does.
+    Bare404,
+    /// Sends the content's headers, then nothing for this long.
+    StallAfterHeaders(Duration),
+    /// Reads the request, then sends nothing at all for this long.
+    Silent(Duration),
+    /// The LFS redirect leads to this base URL (another host) instead of this hub's `/cdn`.
+    RedirectTo(String),
+    /// Answers a `Range` request (a resume) with the whole file and 200.
+    IgnoreRange,
+    /// Announces this size (`X-Linked-Size`, the probe's `Content-Range`) whatever it serves.
+    AnnounceSize(usize),
+    /// Serves these bytes as the file's content.
+    Content(Vec<u8>),
+    /// Sends the body `bytes` at a time, pausing `every` between pieces.
+    Drip { bytes: usize, every: Duration },
+}
+
 #[derive(Default)]
 struct State {
     repos: HashMap<String, MockRepo>,
     seen: Vec<Seen>,
     /// File name -> how many more downloads of it break off halfway.
     drops: HashMap<String, usize>,
+    faults: HashMap<String, Vec<Fault>>,
+    /// LFS files are named by their sha256, as the hub names them.
+    sha256_etags: bool,
+    /// File name -> bodies sent whole (probes not counted).
+    completed: HashMap<String, usize>,
+    /// File name -> bodies whose sending failed: the client hung up.
+    hung_up: HashMap<String, usize>,
+}
+
+impl State {
+    fn fault<T>(&self, file: &str, pick: impl Fn(&Fault) -> Option<T>) -> Option<T> {
+        self.faults.get(file)?.iter().find_map(pick)
+    }
+
+    /// The etag the hub gives `file` of `repo`.
+    fn tag(&self, repo: &MockRepo, file: &str, content: &[u8]) -> String {
+        if self.sha256_etags && repo.lfs.iter().any(|f| f == file) {
+            sha256(content)
+        } else {
+            etag(content)
+        }
+    }
+}
+
+pub fn sha256(content: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, content)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub struct MockHub {
@@ -46,7 +106,12 @@ pub fn etag(content: &[u8]) -> String {
 
 impl MockHub {
     pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1")
+    }
+
+    /// On another loopback address (`127.0.0.2`): a host other than `127.0.0.1` to the client.
+    pub fn start_on(ip: &str) -> Self {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
@@ -71,6 +136,35 @@ impl MockHub {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    pub fn fault(&self, file: &str, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        state.faults.entry(file.to_string()).or_default().push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().faults.clear();
+    }
+
+    pub fn sha256_etags(&self) {
+        self.state.lock().unwrap().sha256_etags = true;
+    }
+
+    /// How many downloads of `file` the client stopped by closing the connection.
+    pub fn hung_up(&self, file: &str) -> usize {
+        self.state.lock().unwrap().hung_up.get(file).copied().unwrap_or(0)
+    }
+
+    /// How many times the whole content of `file` was sent.
+    pub fn completed(&self, file: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .completed
+            .get(file)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -98,12 +192,18 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     Some(Request { path, headers })
 }
 
+#[derive(Default)]
 struct Response {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     /// Close the connection after this many body bytes.
     cut_at: Option<usize>,
+    /// Counted in `completed` once sent whole.
+    file: Option<String>,
+    silent: Option<Duration>,
+    stall: Option<Duration>,
+    drip: Option<(usize, Duration)>,
 }
 
 impl Response {
@@ -114,7 +214,7 @@ impl Response {
             status,
             headers,
             body: code.as_bytes().to_vec(),
-            cut_at: None,
+            ..Self::default()
         }
     }
 }
@@ -132,7 +232,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, base: &str) {
         });
         route(&mut state, &request, base)
     };
-    write_response(&mut stream, response);
+    write_response(&mut stream, response, state);
 }
 
 fn route(state: &mut State, request: &Request, base: &str) -> Response {
@@ -140,9 +240,9 @@ fn route(state: &mut State, request: &Request, base: &str) -> Response {
         let found = state
             .repos
             .values()
-            .flat_map(|r| r.files.iter())
-            .find(|(_, c)| etag(c) == tag);
-        let Some((name, content)) = found.map(|(n, c)| (n.clone(), c.clone())) else {
+            .flat_map(|r| r.files.iter().map(move |(n, c)| (r, n, c)))
+            .find(|(r, n, c)| state.tag(r, n, c) == tag);
+        let Some((name, content)) = found.map(|(_, n, c)| (n.clone(), c.clone())) else {
             return Response::error(404, "NotFound", None);
         };
         return content_response(state, &name, &content, request, vec![]);
@@ -163,25 +263,75 @@ fn route(state: &mut State, request: &Request, base: &str) -> Response {
         return Response::error(404, "RevisionNotFound", None);
     }
     let Some(content) = repo.files.get(file) else {
+        if state
+            .fault(file, |f| matches!(f, Fault::Bare404).then_some(()))
+            .is_some()
+        {
+            return Response {
+                status: 404,
+                body: b"<html>Not Found</html>".to_vec(),
+                ..Response::default()
+            };
+        }
         return Response::error(404, "EntryNotFound", Some(COMMIT));
     };
-    let tag = etag(content);
-    let commit = ("X-Repo-Commit".to_string(), COMMIT.to_string());
+    let tag = state.tag(&repo, file, content);
+    let etag_header = state
+        .fault(file, |f| match f {
+            Fault::Etag(e) => Some(e.clone()),
+            _ => None,
+        })
+        .unwrap_or(format!("\"{tag}\""));
+    let commit = state
+        .fault(file, |f| match f {
+            Fault::Commit(c) => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap_or(COMMIT.to_string());
+    let commit = ("X-Repo-Commit".to_string(), commit);
+    let size = state
+        .fault(file, |f| match f {
+            Fault::AnnounceSize(n) => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(content.len());
     if repo.lfs.iter().any(|f| f == file) {
+        let cdn = state
+            .fault(file, |f| match f {
+                Fault::RedirectTo(url) => Some(url.clone()),
+                _ => None,
+            })
+            .unwrap_or(base.to_string());
         return Response {
             status: 302,
             headers: vec![
                 commit,
-                ("X-Linked-Etag".into(), format!("\"{tag}\"")),
-                ("X-Linked-Size".into(), content.len().to_string()),
-                ("Location".into(), format!("{base}/cdn/{tag}")),
+                ("X-Linked-Etag".into(), etag_header),
+                ("X-Linked-Size".into(), size.to_string()),
+                ("Location".into(), format!("{cdn}/cdn/{tag}")),
             ],
-            body: vec![],
-            cut_at: None,
+            silent: silent(state, file),
+            ..Response::default()
         };
     }
-    let extra = vec![commit, ("ETag".into(), format!("\"{tag}\""))];
-    content_response(state, file, content, request, extra)
+    let extra = vec![commit, ("ETag".into(), etag_header)];
+    let mut response = content_response(state, file, content, request, extra);
+    if response.file.is_none() && size != content.len() {
+        // A probe: its Content-Range total is the size the client believes.
+        for (name, value) in &mut response.headers {
+            if name == "Content-Range" {
+                *value = format!("bytes 0-0/{size}");
+            }
+        }
+    }
+    response
+}
+
+fn silent(state: &State, file: &str) -> Option<Duration> {
+    state.fault(file, |f| match f {
+        Fault::Silent(d) => Some(*d),
+        _ => None,
+    })
 }
 
 /// The file, or the byte range asked for; a download with a pending fault breaks off halfway.
@@ -192,10 +342,17 @@ fn content_response(
     request: &Request,
     mut headers: Vec<(String, String)>,
 ) -> Response {
+    let replaced = state.fault(file, |f| match f {
+        Fault::Content(c) => Some(c.clone()),
+        _ => None,
+    });
+    let content = replaced.as_deref().unwrap_or(content);
+    let ignore_range = state.fault(file, |f| matches!(f, Fault::IgnoreRange).then_some(()));
     let range = request
         .headers
         .get("range")
-        .and_then(|r| r.strip_prefix("bytes="));
+        .and_then(|r| r.strip_prefix("bytes="))
+        .filter(|r| *r == "0-0" || ignore_range.is_none());
     let (start, end) = match range.and_then(|r| r.split_once('-')) {
         Some((a, b)) => (
             a.parse().unwrap_or(0),
@@ -229,10 +386,28 @@ fn content_response(
         headers,
         body,
         cut_at,
+        file: (!is_probe).then(|| file.to_string()),
+        silent: silent(state, file),
+        stall: state
+            .fault(file, |f| match f {
+                Fault::StallAfterHeaders(d) => Some(*d),
+                _ => None,
+            })
+            .filter(|_| !is_probe),
+        drip: state
+            .fault(file, |f| match f {
+                Fault::Drip { bytes, every } => Some((*bytes, *every)),
+                _ => None,
+            })
+            .filter(|_| !is_probe),
     }
 }
 
-fn write_response(stream: &mut TcpStream, response: Response) {
+fn write_response(stream: &mut TcpStream, response: Response, state: &Mutex<State>) {
+    if let Some(pause) = response.silent {
+        std::thread::sleep(pause);
+        return;
+    }
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         response.status,
@@ -243,9 +418,37 @@ fn write_response(stream: &mut TcpStream, response: Response) {
     }
     head.push_str("\r\n");
     let body = &response.body[..response.cut_at.unwrap_or(response.body.len())];
-    let _ = stream
+    let sent = stream
         .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body));
-    let _ = stream.flush();
+        .and_then(|()| stream.flush())
+        .is_ok()
+        && send_body(stream, body, &response);
     let _ = stream.shutdown(Shutdown::Both);
+    if let Some(file) = response.file {
+        let mut state = state.lock().unwrap();
+        let counter = if !sent {
+            &mut state.hung_up
+        } else if response.cut_at.is_none() {
+            &mut state.completed
+        } else {
+            return;
+        };
+        *counter.entry(file).or_default() += 1;
+    }
+}
+
+fn send_body(stream: &mut TcpStream, body: &[u8], response: &Response) -> bool {
+    if let Some(pause) = response.stall {
+        std::thread::sleep(pause);
+    }
+    let Some((bytes, every)) = response.drip else {
+        return stream.write_all(body).and_then(|()| stream.flush()).is_ok();
+    };
+    for piece in body.chunks(bytes.max(1)) {
+        if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+    true
 }
