@@ -41,7 +41,7 @@ function run(example: string): string {
 }
 
 it('the README has the usage examples this test runs', () => {
-  expect(examples()).toHaveLength(2);
+  expect(examples()).toHaveLength(3);
   expect(examples('## Quick start', '## Install')).toHaveLength(1);
 });
 
@@ -73,4 +73,8 @@ it('the README forward example runs', () => {
 
 it('the README classify example runs', () => {
   expect(run(examples()[1] ?? '')).toMatch(/label: 'LABEL_\d', score: 0\.\d+/);
+});
+
+it('the README limits example runs', () => {
+  expect(run(examples()[2] ?? '')).toBe('{ maxTokens: 4097, maxAttentionBytes: 2147483648 }\n16385\n');
 });

@@ -41,9 +41,9 @@ impl PendingDense {
         })
     }
 
-    /// Reads the weight from `weights`: for the CPU in f32, packed or quantized to int8 (on the
-    /// layer's second call when the weight lies in a mapped file, see `DeferredWeight`); as a plain
-    /// tensor elsewhere.
+    /// Reads the weight from `weights`: for the CPU in f32, packed or quantized to int8 (deferred
+    /// when the weight lies in a mapped file, see `DeferredWeight`; `from_pretrained` finishes that
+    /// before it returns, so a loaded model never reads its file again); as a plain tensor elsewhere.
     pub fn prepare(
         &self,
         quantization: Option<Quantization>,
