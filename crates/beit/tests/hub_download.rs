@@ -8,26 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use beit::hub::{resolve_model_dir, DownloadProgress, HubOptions, ProgressCallback, RepoFiles};
 use beit::{Architecture, LoadOptions};
-use support::mock_hub::{etag, MockHub, MockRepo, COMMIT};
-
-const CASE: &str = "tests/fixtures/reference/cls_relpos_meanpool";
-
-fn read(file: &str) -> Vec<u8> {
-    std::fs::read(Path::new(CASE).join(file)).unwrap()
-}
-
-/// A real tiny classifier: config and weights of a reference case, weights as an LFS file.
-fn tiny_repo() -> MockRepo {
-    MockRepo {
-        files: [
-            ("config.json".to_string(), read("config.json")),
-            ("model.safetensors".to_string(), read("model.safetensors")),
-        ]
-        .into(),
-        lfs: vec!["model.safetensors".into()],
-        token: None,
-    }
-}
+use support::mock_hub::{etag, read_tiny as read, tiny_repo, MockHub, MockRepo, COMMIT};
 
 fn options(hub: &MockHub, cache: &Path) -> HubOptions {
     HubOptions {

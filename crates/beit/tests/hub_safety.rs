@@ -10,30 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use beit::hub::{resolve_model_dir, CancelFlag, HubOptions, HubSettings, ProgressCallback, RepoFiles};
-use support::mock_hub::{etag, sha256, Fault, MockHub, MockRepo, COMMIT};
+use support::mock_hub::{etag, read_tiny as read, sha256, tiny_repo, Fault, MockHub, MockRepo, COMMIT};
 
-const CASE: &str = "tests/fixtures/reference/cls_relpos_meanpool";
 const WEIGHTS: &str = "model.safetensors";
 /// What a child process of the cross-process test reads: `{hub url} {cache dir}`.
 const CHILD: &str = "BEIT_HUB_SAFETY_CHILD";
 /// Far above any of the short timeouts the tests set: only a hang trips it.
 const HANG_GUARD: Duration = Duration::from_secs(20);
-
-fn read(file: &str) -> Vec<u8> {
-    std::fs::read(Path::new(CASE).join(file)).unwrap()
-}
-
-fn tiny_repo() -> MockRepo {
-    MockRepo {
-        files: [
-            ("config.json".to_string(), read("config.json")),
-            (WEIGHTS.to_string(), read(WEIGHTS)),
-        ]
-        .into(),
-        lfs: vec![WEIGHTS.into()],
-        token: None,
-    }
-}
 
 fn hub() -> MockHub {
     let hub = MockHub::start();

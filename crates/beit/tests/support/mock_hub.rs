@@ -452,3 +452,24 @@ fn send_body(stream: &mut TcpStream, body: &[u8], response: &Response) -> bool {
     }
     true
 }
+
+/// The reference case whose config and weights `tiny_repo` serves.
+pub const TINY_CASE: &str = "tests/fixtures/reference/cls_relpos_meanpool";
+
+/// A file of the tiny reference case.
+pub fn read_tiny(file: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(TINY_CASE).join(file)).unwrap()
+}
+
+/// A real tiny classifier: config and weights of a reference case, weights as an LFS file.
+pub fn tiny_repo() -> MockRepo {
+    MockRepo {
+        files: [
+            ("config.json".to_string(), read_tiny("config.json")),
+            ("model.safetensors".to_string(), read_tiny("model.safetensors")),
+        ]
+        .into(),
+        lfs: vec!["model.safetensors".into()],
+        token: None,
+    }
+}
