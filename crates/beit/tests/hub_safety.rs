@@ -2,10 +2,11 @@
 //! hub that stalls, redirects to other hosts, proxies' 404s, mirrors that ignore `Range` or send
 //! the wrong bytes, and concurrent downloads of one file from threads and from processes.
 
+#[path = "support/child.rs"]
+mod child;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -437,7 +438,7 @@ fn concurrent_loads_from_two_processes_both_succeed() {
     let job = format!("{} {}", hub.url, cache.path().display());
     let children: Vec<_> = (0..2)
         .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
+            child::this_binary()
                 .args([
                     "concurrent_loads_from_two_processes_both_succeed",
                     "--exact",
