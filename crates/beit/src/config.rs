@@ -137,7 +137,7 @@ impl BeitConfig {
         // Bounds first: `complete` builds one stage name per layer and one label per class.
         config.check_limits()?;
         config.complete()?;
-        config.validate()?;
+        config.check_values()?;
         Ok(config)
     }
 
@@ -306,6 +306,11 @@ impl BeitConfig {
     /// Rejects values no BEiT model can be built from, naming the field.
     pub fn validate(&self) -> Result<()> {
         self.check_limits()?;
+        self.check_values()
+    }
+
+    /// The rules `validate` applies besides the size limits.
+    fn check_values(&self) -> Result<()> {
         let bad = |msg: String| Err(BeitError::Config(msg));
         if self.model_type != "beit" {
             return bad(format!(

@@ -20,16 +20,28 @@ pub fn read_config<T>(path: &Path, name: &str, hint: &str, parse: fn(&str) -> Re
             path.display()
         )));
     }
-    let size = std::fs::metadata(&file)
-        .map_err(|e| BeitError::io(&file, e))?
-        .len();
-    if size > MAX_CONFIG_FILE_BYTES {
-        return Err(BeitError::Config(format!(
+    let text = read_at_most(&file, MAX_CONFIG_FILE_BYTES, |size| {
+        BeitError::Config(format!(
             "{} is {size} bytes, over the limit of {MAX_CONFIG_FILE_BYTES} for a config file: it is not \
              a config of a BEiT checkpoint",
             file.display()
-        )));
-    }
-    let text = std::fs::read_to_string(&file).map_err(|e| BeitError::io(&file, e))?;
+        ))
+    })?;
     parse(&text).map_err(|e| BeitError::Config(format!("{}: {e}", file.display())))
+}
+
+/// The text of the file at `path`, refused with `too_large(its length)` when it holds more than
+/// `limit` bytes; never more than `limit` bytes are read, even if the file grows meanwhile.
+pub fn read_at_most(path: &Path, limit: u64, too_large: impl FnOnce(u64) -> BeitError) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| BeitError::io(path, e))?;
+    let len = file.metadata().map_err(|e| BeitError::io(path, e))?.len();
+    if len > limit {
+        return Err(too_large(len));
+    }
+    let mut text = String::new();
+    file.take(limit)
+        .read_to_string(&mut text)
+        .map_err(|e| BeitError::io(path, e))?;
+    Ok(text)
 }

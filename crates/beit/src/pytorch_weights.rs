@@ -14,6 +14,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
+use crate::limits::checked_product;
 use crate::pickle_scan::{PickleScan, MAX_PICKLE_BYTES};
 
 type Zip = zip::ZipArchive<BufReader<File>>;
@@ -110,13 +111,11 @@ fn check_size(zip: &mut Zip, info: &TensorInfo, file_len: u64) -> Result<()> {
         )));
     }
     let dims = info.layout.dims();
-    let end = dims
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .and_then(|n| n.checked_mul(info.dtype.size_in_bytes()))
-        .and_then(|bytes| bytes.checked_add(info.layout.start_offset()));
+    let end = checked_product(dims)
+        .and_then(|n| n.checked_mul(info.dtype.size_in_bytes() as u64))
+        .and_then(|bytes| bytes.checked_add(info.layout.start_offset() as u64));
     match end {
-        Some(end) if end as u64 <= stored => Ok(()),
+        Some(end) if end <= stored => Ok(()),
         _ => Err(BeitError::Weights(format!(
             "tensor {} declares the shape {dims:?} of {:?} at byte {}, more than its storage's {stored} bytes",
             info.name,

@@ -15,6 +15,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::checkpoint_stamp::CheckpointStamps;
+use crate::config_file::read_at_most;
 use crate::error::{BeitError, Result};
 use crate::mapped_safetensors::MappedSafetensors;
 use crate::mapped_weight::MappedWeight;
@@ -175,17 +176,12 @@ pub fn shard_names(index: &Path) -> Result<Vec<String>> {
 
 /// The index as JSON, read only if it is at most `MAX_INDEX_BYTES`.
 fn read_index(index: &Path) -> Result<serde_json::Value> {
-    let file = std::fs::File::open(index).map_err(|e| BeitError::io(index, e))?;
-    let len = file.metadata().map_err(|e| BeitError::io(index, e))?.len();
-    if len > MAX_INDEX_BYTES {
-        return Err(BeitError::Weights(format!(
+    let text = read_at_most(index, MAX_INDEX_BYTES, |len| {
+        BeitError::Weights(format!(
             "{} is {len} bytes, more than the limit of {MAX_INDEX_BYTES} for a shard index",
             index.display()
-        )));
-    }
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_INDEX_BYTES), &mut text)
-        .map_err(|e| BeitError::io(index, e))?;
+        ))
+    })?;
     serde_json::from_str(&text)
         .map_err(|e| BeitError::Weights(format!("{} is not valid JSON: {e}", index.display())))
 }

@@ -101,12 +101,12 @@ impl BeitImageProcessor {
             .par_iter()
             .enumerate()
             .map(|(i, src)| {
-                let img = decode(src, self.max_pixels)
-                    .map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))?;
-                let size = (img.height, img.width);
-                let img =
-                    transform(img).map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))?;
-                Ok((img, size))
+                let decoded = || -> Result<(Pixels, (usize, usize))> {
+                    let img = decode(src, self.max_pixels)?;
+                    let size = (img.height, img.width);
+                    Ok((transform(img)?, size))
+                };
+                decoded().map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))
             })
             .collect::<Result<_>>()?;
         let sizes = done.iter().map(|(_, s)| *s).collect();
