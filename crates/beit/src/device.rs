@@ -21,14 +21,35 @@ pub fn parse_device(name: &str) -> Result<Device> {
             .ok_or_else(|| bad_device(&name))?,
         None => return Err(bad_device(&name)),
     };
-    if !candle_core::utils::cuda_is_available() {
+    if !cuda_build() {
         return Err(BeitError::CudaUnavailable(format!(
-            "device {name:?} was requested, but this build of beit-node has no CUDA support \
-             or no CUDA GPU is visible: use device 'cpu'"
+            "device {name:?} was requested, but this build of beit-node has no CUDA support: \
+             install the CUDA build (npm install beit-node-linux-x64-gnu-cuda, Linux x64 with an \
+             NVIDIA driver 580 or newer), or use device 'cpu'"
         )));
     }
-    Device::new_cuda(ordinal)
-        .map_err(|e| BeitError::CudaUnavailable(format!("cannot open CUDA device {ordinal}: {e}")))
+    let visible = cuda_devices();
+    if ordinal >= visible {
+        return Err(BeitError::CudaUnavailable(format!(
+            "device {name:?} was requested, but {}: use {}",
+            match visible {
+                0 => "no CUDA GPU is visible (no NVIDIA driver, or CUDA_VISIBLE_DEVICES hides them all)"
+                    .to_string(),
+                n => format!("this machine has {n} CUDA device(s)"),
+            },
+            match visible {
+                0 => "device 'cpu'".to_string(),
+                1 => "'cuda' (cuda:0) or 'cpu'".to_string(),
+                n => format!("cuda:0 to cuda:{}, or 'cpu'", n - 1),
+            }
+        )));
+    }
+    Device::new_cuda(ordinal).map_err(|e| {
+        BeitError::CudaUnavailable(format!(
+            "cannot open CUDA device {ordinal}: {}",
+            crate::gpu_failure::with_advice(&e)
+        ))
+    })
 }
 
 fn bad_device(name: &str) -> BeitError {
@@ -58,5 +79,22 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
         other => Err(BeitError::InvalidArgument(format!(
             "unknown dtype {other:?}: use 'float32', 'float16' or 'bfloat16'"
         ))),
+    }
+}
+
+/// Whether this build of the crate has the CUDA backend (the `cuda` feature).
+pub fn cuda_build() -> bool {
+    cfg!(feature = "cuda")
+}
+
+/// The CUDA devices visible to this process: 0 without the CUDA backend, a driver or a GPU.
+pub fn cuda_devices() -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::devices::count()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        0
     }
 }

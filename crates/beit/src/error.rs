@@ -53,8 +53,9 @@ pub enum BeitError {
     /// failed and asks for a report.
     #[error("{0}")]
     Internal(String),
-    /// An error raised inside candle while running the model.
-    #[error("tensor computation failed: {0}")]
+    /// An error raised inside candle while running the model (with what to do about the GPU
+    /// failures that have a known remedy).
+    #[error("tensor computation failed: {}", crate::gpu_failure::with_advice(.0))]
     Candle(#[from] candle_core::Error),
 }
 

@@ -6,8 +6,11 @@ pub mod batching;
 pub mod checkpoint_stamp;
 pub mod config;
 pub mod config_file;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod error;
+pub mod gpu_failure;
 pub mod heads;
 pub mod hub;
 pub mod image;
@@ -27,7 +30,7 @@ pub mod weights;
 
 pub use architecture::Architecture;
 pub use config::BeitConfig;
-pub use device::{parse_device, parse_dtype, parse_precision};
+pub use device::{cuda_build, cuda_devices, parse_device, parse_dtype, parse_precision};
 pub use error::{BeitError, Result};
 pub use heads::{
     BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,

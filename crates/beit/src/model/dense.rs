@@ -63,11 +63,21 @@ impl Dense {
         }
     }
 
+    /// `gelu(xs W^T + b)`, the exact GELU fused into the matmul's epilogue on CUDA.
+    pub fn forward_gelu(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Float { weight, bias } => crate::ops::linear_epilogue(xs, weight, Some(bias), None, true),
+            _ => crate::ops::gelu_erf(&self.forward(xs, None)?),
+        }
+    }
+
     /// `xs W^T + b (+ residual)`.
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
         match self {
             Self::Pending(_) => candle_core::bail!("a linear layer was used before `prepare`"),
-            Self::Float { weight, bias } => crate::ops::linear(xs, weight, Some(bias), residual),
+            Self::Float { weight, bias } => {
+                crate::ops::linear_epilogue(xs, weight, Some(bias), residual, false)
+            }
             Self::Packed(layer) => layer.forward(xs, residual),
             Self::Int8(layer) => layer.forward(xs, residual),
         }

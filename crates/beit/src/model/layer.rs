@@ -71,7 +71,10 @@ impl BeitLayer {
             .attention
             .forward(&normed, xs, window, shared_bias, output_attentions)?;
         let mlp = self.layernorm_after.forward(&hidden)?;
-        let mlp = self.activation.forward(&self.intermediate.forward(&mlp, None)?)?;
+        let mlp = match self.activation {
+            Activation::Gelu => self.intermediate.forward_gelu(&mlp)?,
+            other => other.forward(&self.intermediate.forward(&mlp, None)?)?,
+        };
         Ok((self.output.forward(&mlp, Some(&hidden))?, probs))
     }
 }

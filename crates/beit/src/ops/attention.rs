@@ -6,11 +6,12 @@
 //! the fused projection, the `S x S` scores stay in L2 for the biased softmax, and the context is
 //! written straight into its `[B, S, D]` columns.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{is_cpu_f32, with_f32, SharedMut};
+use crate::ops::kernel_switch;
 use crate::ops::simd::{dispatch, exp_f32};
 
 /// The context `[B, S, D]` and, when asked for, the attention probabilities `[B, heads, S, S]`.
@@ -35,6 +36,12 @@ pub fn attention(
         Some(t) => Some(t.broadcast_as((heads, s, s))?),
         None => None,
     };
+    // Our CUDA kernel computes the context only; with the probabilities asked for, the plain ops
+    // below write them.
+    if qkv.device().is_cuda() && !with_probs && kernel_switch::enabled() {
+        let context = crate::ops::fused_attention::fused_attention(qkv, bias.as_ref(), heads)?;
+        return Ok((context, None));
+    }
     if !is_cpu_f32(qkv) || bias.as_ref().is_some_and(|t| !is_cpu_f32(t)) {
         return attention_slow(qkv, bias.as_ref(), heads, with_probs);
     }
@@ -67,21 +74,35 @@ pub fn attention_slow(
         qkv.get(1)?.contiguous()?,
         qkv.get(2)?.contiguous()?,
     );
-    let mut scores = (q.matmul(&k.t()?)? * (1.0 / (head_dim as f64).sqrt()))?;
+    // Bias and softmax in f32 whatever the dtype, as the fused kernels compute them.
+    let mut scores = (q.matmul(&k.t()?)? * (1.0 / (head_dim as f64).sqrt()))?.to_dtype(DType::F32)?;
     if let Some(bias) = bias {
-        scores = scores.broadcast_add(bias)?;
+        scores = scores.broadcast_add(&bias.to_dtype(DType::F32)?)?;
     }
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(qkv.dtype())?;
     let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, d3 / 3))?;
     Ok((context, with_probs.then_some(probs)))
 }
 
 #[derive(Clone, Copy)]
-struct Dims {
-    b: usize,
-    s: usize,
-    d: usize,
-    heads: usize,
+pub(crate) struct Dims {
+    pub b: usize,
+    pub s: usize,
+    pub d: usize,
+    pub heads: usize,
+}
+
+/// The context `[B, S, D]` alone (the CPU side of `ops::fused_attention`).
+pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
+    let Dims { b, s, d, heads } = dims;
+    let mut context = vec![0f32; b * s * d];
+    let out = SharedMut(context.as_mut_ptr());
+    (0..b * heads).into_par_iter().for_each_init(
+        || vec![0f32; s * s],
+        // SAFETY: each task writes only its own image's rows and head's columns of `context`.
+        |scores, task| unsafe { attend_head(qkv, bias, dims, task / heads, task % heads, scores, out) },
+    );
+    context
 }
 
 fn attend(qkv: &[f32], bias: Option<&[f32]>, dims: Dims, with_probs: bool) -> candle_core::Result<Attended> {

@@ -9,13 +9,15 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor, W
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use crate::ops::kernel_switch;
 use crate::ops::simd::dispatch;
 
 /// `y = (x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `xs`.
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
-    if xs.device().is_cpu() {
+    // On CUDA, kernels/layer_norm.cu: the same two-pass statistics, in f32.
+    if xs.device().is_cpu() || (xs.device().is_cuda() && kernel_switch::enabled()) {
         let xs = xs.contiguous()?;
-        xs.apply_op3_no_bwd(weight, bias, &LayerNormOp { eps })
+        xs.apply_op3_no_bwd(&weight.contiguous()?, &bias.contiguous()?, &LayerNormOp { eps })
     } else {
         layer_norm_slow(xs, weight, bias, eps)
     }
@@ -63,6 +65,23 @@ impl CustomOp3 for LayerNormOp {
                 s1.dtype()
             ),
         }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        if s1.dtype() != s2.dtype() || s1.dtype() != s3.dtype() {
+            candle_core::bail!("layer_norm: input, weight and bias must share one float dtype");
+        }
+        let y = crate::cuda::layer_norm::layer_norm((s1, l1), (s2, l2), (s3, l3), self.eps)?;
+        Ok((y, l1.shape().clone()))
     }
 }
 

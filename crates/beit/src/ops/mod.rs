@@ -5,9 +5,12 @@
 pub mod attention;
 pub mod cpu_data;
 pub mod deferred_weight;
+pub mod epilogue;
+pub mod fused_attention;
 pub mod gelu;
 pub mod int8_linear;
 pub mod interpolate;
+pub mod kernel_switch;
 pub mod layer_norm;
 pub mod linear;
 pub mod packed_linear;
@@ -17,6 +20,8 @@ pub mod simd;
 pub mod weight_rows;
 
 pub use attention::{attention, attention_slow};
+pub use epilogue::linear_epilogue;
+pub use fused_attention::fused_attention;
 pub use gelu::{gelu_erf, gelu_erf_slow};
 pub use interpolate::{resize_bicubic, resize_bilinear};
 pub use layer_norm::{layer_norm, layer_norm_slow, LayerNorm};

@@ -1,0 +1,363 @@
+//! The GPU check's measurements (scripts/gpu-check.sh runs this on a GPU machine; prints JSON
+//! lines). Built with `--features cuda`:
+//! - `parity --models DIR`: every reference case in DIR on CUDA in float32, float16 and bfloat16
+//!   against the CPU in float32 (and float32 against the reference itself);
+//! - `kernels`: each fused kernel against candle's plain CUDA ops, op by op and whole models;
+//! - `throughput --batches 1,8,64,256 --dtypes bf16,f16 [--seconds S]`: BEiT-base 224 images/s.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use beit::ops::kernel_switch;
+use beit::{Architecture, BeitConfig, DType, Device, ForwardInputs, LoadOptions, ModelOutput, Tensor};
+use serde_json::json;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let result = match args.first().map(String::as_str) {
+        Some("parity") => parity(&PathBuf::from(
+            flag("--models").unwrap_or_else(|| "crates/beit/tests/fixtures/reference".into()),
+        )),
+        Some("kernels") => kernels(flag("--models").map(PathBuf::from)),
+        Some("throughput") => throughput(
+            &list(&flag("--batches").unwrap_or_else(|| "1,8,64,256".into())),
+            &flag("--dtypes").unwrap_or_else(|| "bf16,f16".into()),
+            flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0),
+        ),
+        _ => {
+            eprintln!("usage: gpu_check parity [--models DIR] | kernels [--models DIR] | throughput [--batches 1,8] [--dtypes bf16,f16] [--seconds S]");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        println!("{}", json!({ "step": "error", "error": e.to_string() }));
+        std::process::exit(1);
+    }
+}
+
+fn list(s: &str) -> Vec<usize> {
+    s.split(',').filter_map(|v| v.trim().parse().ok()).collect()
+}
+
+/// The tolerance (atol = rtol) of each dtype against the CPU in float32.
+fn tolerance(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => 5e-3,
+        DType::BF16 => 1e-2,
+        _ => 1e-4,
+    }
+}
+
+fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        _ => "float32",
+    }
+}
+
+fn cuda() -> beit::Result<Device> {
+    beit::parse_device("cuda")
+}
+
+struct Case {
+    name: String,
+    dir: PathBuf,
+    arch: Architecture,
+    inputs: ForwardInputs,
+    expected: HashMap<String, Tensor>,
+}
+
+fn cases(models: &Path) -> beit::Result<Vec<Case>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(models)
+        .map_err(|e| beit::BeitError::InvalidArgument(format!("{}: {e}", models.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("case.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().map(|dir| load_case(&dir)).collect()
+}
+
+fn load_case(dir: &Path) -> beit::Result<Case> {
+    let text = std::fs::read_to_string(dir.join("case.json"))
+        .map_err(|e| beit::BeitError::InvalidArgument(e.to_string()))?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| beit::BeitError::InvalidArgument(e.to_string()))?;
+    let arch = Architecture::parse(meta["class"].as_str().unwrap_or_default())?;
+    let tensors = candle_core::safetensors::load(dir.join("inputs.safetensors"), &Device::Cpu)?;
+    let mut inputs = ForwardInputs::new(tensors["pixel_values"].clone());
+    inputs.bool_masked_pos = tensors.get("bool_masked_pos").cloned();
+    inputs.labels = tensors.get("labels").cloned();
+    inputs.interpolate_pos_encoding = meta["forward"]["interpolate_pos_encoding"] == true;
+    inputs.output_hidden_states = true;
+    let expected = candle_core::safetensors::load(dir.join("expected.safetensors"), &Device::Cpu)?;
+    Ok(Case {
+        name: dir.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        dir: dir.to_path_buf(),
+        arch,
+        inputs,
+        expected,
+    })
+}
+
+/// The outputs by the reference's names: `logits`, `hidden_states.3`, ... (no attentions: the
+/// fused kernel computes the context without them).
+fn named(out: &ModelOutput) -> beit::Result<HashMap<String, Tensor>> {
+    let mut named = HashMap::new();
+    for (name, t) in [
+        ("logits", &out.logits),
+        ("last_hidden_state", &out.last_hidden_state),
+        ("pooler_output", &out.pooler_output),
+    ] {
+        if let Some(t) = t {
+            named.insert(name.to_string(), t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?);
+        }
+    }
+    for (name, list) in [
+        ("hidden_states", &out.hidden_states),
+        ("feature_maps", &out.feature_maps),
+    ] {
+        for (i, t) in list.iter().flatten().enumerate() {
+            named.insert(
+                format!("{name}.{i}"),
+                t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?,
+            );
+        }
+    }
+    Ok(named)
+}
+
+/// The largest `|got - want| - tol * |want|` over the elements (<= tol passes), and the largest
+/// absolute difference.
+fn compare(got: &Tensor, want: &Tensor, tol: f64) -> beit::Result<(bool, f64)> {
+    let got = got.flatten_all()?.to_vec1::<f32>()?;
+    let want = want.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    if got.len() != want.len() {
+        return Ok((false, f64::INFINITY));
+    }
+    let mut pass = true;
+    let mut worst = 0f64;
+    for (g, w) in got.iter().zip(&want) {
+        let diff = (g - w).abs() as f64;
+        worst = worst.max(if diff.is_nan() { f64::INFINITY } else { diff });
+        pass &= diff <= tol + tol * (*w as f64).abs();
+    }
+    Ok((pass, worst))
+}
+
+fn run(case: &Case, device: &Device, dtype: DType) -> beit::Result<HashMap<String, Tensor>> {
+    let options = LoadOptions {
+        device: device.clone(),
+        dtype,
+        quantization: None,
+    };
+    let model = case.arch.from_pretrained(&case.dir, &options)?;
+    named(&model.forward(&case.inputs)?)
+}
+
+fn parity(models: &Path) -> beit::Result<()> {
+    let device = cuda()?;
+    for case in cases(models)? {
+        let cpu = run(&case, &Device::Cpu, DType::F32)?;
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            let started = Instant::now();
+            let got = match run(&case, &device, dtype) {
+                Ok(got) => got,
+                Err(e) => {
+                    println!(
+                        "{}",
+                        json!({"step": "parity", "case": case.name, "dtype": dtype_name(dtype), "pass": false, "error": e.to_string()})
+                    );
+                    continue;
+                }
+            };
+            let tol = tolerance(dtype);
+            let mut names: Vec<_> = cpu.keys().collect();
+            names.sort();
+            for name in names {
+                let (pass, max_abs) = match got.get(name) {
+                    Some(g) => compare(g, &cpu[name], tol)?,
+                    None => (false, f64::INFINITY),
+                };
+                let mut line = json!({"step": "parity", "case": case.name, "dtype": dtype_name(dtype), "output": name,
+                    "against": "cpu-float32", "tol": tol, "max_abs": max_abs, "pass": pass});
+                if dtype == DType::F32 {
+                    if let (Some(g), Some(want)) = (got.get(name), case.expected.get(name)) {
+                        let (ref_pass, ref_abs) = compare(g, want, 1e-4)?;
+                        line["reference_pass"] = json!(ref_pass);
+                        line["reference_max_abs"] = json!(ref_abs);
+                    }
+                }
+                println!("{line}");
+            }
+            eprintln!(
+                "{} {}: {:.1} s",
+                case.name,
+                dtype_name(dtype),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn kernels(models: Option<PathBuf>) -> beit::Result<()> {
+    let device = cuda()?;
+    for dtype in [DType::F32, DType::F16, DType::BF16] {
+        op_checks(&device, dtype)?;
+    }
+    if let Some(models) = models {
+        for case in cases(&models)? {
+            for dtype in [DType::F32, DType::F16, DType::BF16] {
+                kernel_switch::set_enabled(false);
+                let plain = run(&case, &device, dtype)?;
+                kernel_switch::set_enabled(true);
+                let fused = run(&case, &device, dtype)?;
+                let tol = tolerance(dtype);
+                for (name, want) in &plain {
+                    let (pass, max_abs) = match fused.get(name) {
+                        Some(g) => compare(g, want, tol)?,
+                        None => (false, f64::INFINITY),
+                    };
+                    println!(
+                        "{}",
+                        json!({"step": "kernels", "op": "model", "case": case.name, "output": name,
+                        "dtype": dtype_name(dtype), "tol": tol, "max_abs": max_abs, "pass": pass})
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` with the fused kernels on and off and reports the difference.
+fn on_off(op: &str, shape: &str, dtype: DType, f: impl Fn() -> beit::Result<Tensor>) -> beit::Result<()> {
+    kernel_switch::set_enabled(false);
+    let plain = f()?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+    kernel_switch::set_enabled(true);
+    let fused = f()?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+    let tol = tolerance(dtype);
+    let (pass, max_abs) = compare(&fused, &plain, tol)?;
+    println!(
+        "{}",
+        json!({"step": "kernels", "op": op, "shape": shape, "dtype": dtype_name(dtype), "tol": tol, "max_abs": max_abs, "pass": pass})
+    );
+    Ok(())
+}
+
+fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
+    let random = |dims: &[usize], std: f64| -> beit::Result<Tensor> {
+        Ok(Tensor::randn(0f32, std as f32, dims, device)?.to_dtype(dtype)?)
+    };
+    for (b, s, heads, head_dim) in [
+        (2, 197, 12, 64),
+        (3, 50, 4, 32),
+        (1, 1, 2, 64),
+        (2, 577, 16, 64),
+        (1, 65, 2, 128),
+        (1, 100, 3, 80),
+    ] {
+        let qkv = random(&[b, s, 3 * heads * head_dim], 1.0)?;
+        let bias = Tensor::randn(0f32, 2.0, (heads, s, s), device)?;
+        let shape = format!("b{b} s{s} heads{heads} dim{head_dim}");
+        on_off("attention", &shape, dtype, || {
+            Ok(beit::ops::attention(&qkv, None, heads, false)?.0)
+        })?;
+        on_off("attention+bias", &shape, dtype, || {
+            Ok(beit::ops::attention(&qkv, Some(&bias), heads, false)?.0)
+        })?;
+    }
+    for (rows, dim) in [(394, 768), (1, 1024), (7, 33)] {
+        // A large mean, as the residual stream of a deep ViT has: E[x²] - E[x]² would cancel.
+        let x = (random(&[rows, dim], 1.0)? + 50.0)?;
+        let (w, b) = (random(&[dim], 1.0)?, random(&[dim], 1.0)?);
+        on_off("layer_norm", &format!("{rows}x{dim}"), dtype, || {
+            Ok(beit::ops::layer_norm(&x, &w, &b, 1e-12)?)
+        })?;
+    }
+    for (rows, n_in, n_out) in [(394, 768, 3072), (5, 64, 7)] {
+        let x = random(&[rows, n_in], 1.0)?;
+        let w = random(&[n_out, n_in], 0.05)?;
+        let b = random(&[n_out], 1.0)?;
+        let r = random(&[rows, n_out], 1.0)?;
+        let shape = format!("{rows}x{n_in}->{n_out}");
+        on_off("linear+gelu", &shape, dtype, || {
+            Ok(beit::ops::linear_epilogue(&x, &w, Some(&b), None, true)?)
+        })?;
+        on_off("linear+residual", &shape, dtype, || {
+            Ok(beit::ops::linear_epilogue(&x, &w, Some(&b), Some(&r), false)?)
+        })?;
+    }
+    Ok(())
+}
+
+/// BEiT-base 224 as microsoft/beit-base-patch16-224 (random weights: the speed is the same).
+fn beit_base() -> BeitConfig {
+    BeitConfig {
+        use_relative_position_bias: true,
+        use_mean_pooling: true,
+        num_labels: Some(1000),
+        ..BeitConfig::default()
+    }
+}
+
+fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()> {
+    let device = cuda()?;
+    for dtype in dtypes.split(',') {
+        let (dtype, _) = beit::parse_precision(dtype)?;
+        for kernels in [true, false] {
+            kernel_switch::set_enabled(kernels);
+            let options = LoadOptions {
+                device: device.clone(),
+                dtype,
+                quantization: None,
+            };
+            let model = Architecture::BeitForImageClassification.from_config(&beit_base(), &options)?;
+            for &batch in batches {
+                let pixels = Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &device)?;
+                let inputs = ForwardInputs::new(pixels);
+                let (images_per_s, memory) = time_forward(&*model, &inputs, &device, seconds)?;
+                println!(
+                    "{}",
+                    json!({"step": "throughput", "model": "beit-base-224", "impl": "beit-node",
+                    "kernels": kernels, "dtype": dtype_name(dtype), "batch": batch,
+                    "images_per_s": images_per_s, "device_memory_mib": memory as f64 / (1 << 20) as f64})
+                );
+            }
+        }
+    }
+    kernel_switch::set_enabled(true);
+    Ok(())
+}
+
+/// Images per second over `seconds` of forwards after a warm-up, and the most device memory in
+/// use seen after any of them.
+fn time_forward(
+    model: &dyn beit::BeitPreTrainedModel,
+    inputs: &ForwardInputs,
+    device: &Device,
+    seconds: f64,
+) -> beit::Result<(f64, usize)> {
+    let batch = inputs.pixel_values.dim(0)?;
+    for _ in 0..3 {
+        model.forward(inputs)?;
+    }
+    device.synchronize()?;
+    let mut memory = 0;
+    let (mut runs, started) = (0usize, Instant::now());
+    while started.elapsed() < Duration::from_secs_f64(seconds) || runs < 3 {
+        model.forward(inputs)?;
+        device.synchronize()?;
+        memory = memory.max(beit::cuda::devices::memory_in_use(0).unwrap_or(0));
+        runs += 1;
+    }
+    Ok(((runs * batch) as f64 / started.elapsed().as_secs_f64(), memory))
+}

@@ -1,0 +1,102 @@
+//! Launch of `kernels/attention.cu`: flash-style attention with the relative position bias added
+//! inside the online softmax. Queries, keys and values are read in place from the fused
+//! projection `[B, S, 3D]`, the bias `[heads, S, S]` (f32) once per head for the whole batch, and
+//! the context is written into its `[B, S, D]` columns; the `S x S` scores stay on chip.
+
+use candle_core::cuda_backend::{CudaStorage, WrapErr};
+use candle_core::Layout;
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
+use crate::cuda::module::{function, typed, Family};
+
+/// Query rows per block (kernels/attention_tiles.cuh: BEIT_ATTN_BLOCK_Q).
+const BLOCK_Q: usize = 64;
+/// Threads per block (BEIT_ATTN_THREADS).
+const THREADS: u32 = 128;
+/// The largest head size the kernel takes.
+pub const MAX_HEAD_DIM: usize = 128;
+
+/// Dynamic shared memory of one block, in bytes (BEIT_ATTN_SHARED_BYTES).
+fn shared_bytes(head_dim: usize) -> u32 {
+    // Q tile and one K and one V tile, each BLOCK_Q x head_dim in f32.
+    (3 * BLOCK_Q * head_dim * 4) as u32
+}
+
+/// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional f32 bias
+/// `[heads, S, S]`.
+pub fn attention(
+    qkv: (&CudaStorage, &Layout),
+    bias: Option<(&CudaStorage, &Layout)>,
+    heads: usize,
+) -> candle_core::Result<CudaStorage> {
+    by_float!(qkv.0.dtype(), "attention", run(qkv, bias, heads))
+}
+
+fn run<T: Float>(
+    (qs, ql): (&CudaStorage, &Layout),
+    bias: Option<(&CudaStorage, &Layout)>,
+    heads: usize,
+) -> candle_core::Result<CudaStorage> {
+    let dev = &qs.device;
+    let (b, s, d3) = ql.shape().dims3()?;
+    let d = d3 / 3;
+    let head_dim = d / heads.max(1);
+    if heads == 0 || d3 != 3 * heads * head_dim || head_dim > MAX_HEAD_DIM {
+        candle_core::bail!(
+            "attention: {d3} fused features do not split into 3 x {heads} heads of at most {MAX_HEAD_DIM}"
+        );
+    }
+    let qkv = contiguous(qs.as_cuda_slice::<T>()?, ql, "qkv")?;
+    let bias = bias.map(|(s, l)| {
+        s.as_cuda_slice::<f32>()
+            .and_then(|t| contiguous(t, l, "attention bias"))
+    });
+    let bias = bias.transpose()?;
+    if bias.as_ref().is_some_and(|t| t.len() != heads * s * s) {
+        candle_core::bail!("attention: the bias is not [{heads}, {s}, {s}]");
+    }
+    // SAFETY: the kernel writes every element of the context.
+    let out = unsafe { dev.alloc::<T>(b * s * d)? };
+    if b * s > 0 {
+        let func = function(dev, Family::Attention, &typed("beit_attention", T::DTYPE)?)?;
+        let shared = shared_bytes(head_dim);
+        // Above 48 KiB a kernel must opt in to its dynamic shared memory.
+        func.set_attribute(
+            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            shared as i32,
+        )
+        .w()?;
+        let stream = dev.cuda_stream();
+        let mut launch = stream.launch_builder(&func);
+        launch.arg(&qkv);
+        match &bias {
+            Some(t) => launch.arg(t),
+            None => launch.arg(&NULL),
+        };
+        let (nb, ns, nh, hd) = (
+            int(b, "batch")?,
+            int(s, "tokens")?,
+            int(heads, "heads")?,
+            int(head_dim, "head size")?,
+        );
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        launch.arg(&out).arg(&nb).arg(&ns).arg(&nh).arg(&hd).arg(&scale);
+        let cfg = LaunchConfig {
+            grid_dim: (s.div_ceil(BLOCK_Q) as u32, heads as u32, grid_z(b)?),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: shared,
+        };
+        // SAFETY: arguments as kernels/attention.cu declares them; buffers sized and checked above.
+        unsafe { launch.launch(cfg) }.w()?;
+    }
+    Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
+}
+
+/// The batch as the grid's z dimension (at most 65,535).
+fn grid_z(batch: usize) -> candle_core::Result<u32> {
+    match u32::try_from(batch) {
+        Ok(z) if z <= 65_535 => Ok(z),
+        _ => candle_core::bail!("attention: a batch of {batch} exceeds the 65,535 a CUDA launch takes"),
+    }
+}

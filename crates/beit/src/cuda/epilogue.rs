@@ -1,0 +1,75 @@
+//! Launch of `kernels/epilogue.cu`: `y = act(x + bias) + residual` in one pass over the output
+//! of a cuBLAS matmul (candle's). cuBLASLt's own GELU epilogue is the tanh approximation; BEiT's
+//! is the exact erf one, so the activation is ours.
+
+use candle_core::cuda_backend::{CudaStorage, WrapErr};
+use candle_core::Layout;
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+use crate::cuda::args::{by_float, contiguous, grid_stride_blocks, int, Float, NULL};
+use crate::cuda::module::{function, typed, Family};
+
+/// Threads per block of the grid-stride loop.
+const THREADS: u32 = 256;
+
+/// The epilogue's inputs: the matmul output `x` `[rows, n]`, an optional bias `[n]` and residual
+/// `[rows, n]`, all of one dtype.
+pub struct Epilogue<'a> {
+    pub x: (&'a CudaStorage, &'a Layout),
+    pub bias: Option<(&'a CudaStorage, &'a Layout)>,
+    pub residual: Option<(&'a CudaStorage, &'a Layout)>,
+    pub gelu: bool,
+}
+
+/// Runs the epilogue into a new buffer of `x`'s shape.
+pub fn bias_act_residual(e: &Epilogue) -> candle_core::Result<CudaStorage> {
+    by_float!(e.x.0.dtype(), "bias_act_residual", run(e))
+}
+
+fn run<T: Float>(e: &Epilogue) -> candle_core::Result<CudaStorage> {
+    let (storage, layout) = e.x;
+    let dev = &storage.device;
+    let dims = layout.dims();
+    let n = *dims.last().unwrap_or(&1);
+    let total = layout.shape().elem_count();
+    let rows = if n == 0 { 0 } else { total / n };
+    let x = contiguous(storage.as_cuda_slice::<T>()?, layout, "epilogue input")?;
+    let bias = e
+        .bias
+        .map(|(s, l)| s.as_cuda_slice::<T>().and_then(|b| contiguous(b, l, "bias")));
+    let bias = bias.transpose()?;
+    let residual = e
+        .residual
+        .map(|(s, l)| s.as_cuda_slice::<T>().and_then(|r| contiguous(r, l, "residual")));
+    let residual = residual.transpose()?;
+    if bias.as_ref().is_some_and(|b| b.len() != n) || residual.as_ref().is_some_and(|r| r.len() != total) {
+        candle_core::bail!("bias_act_residual: bias or residual does not match the output {dims:?}");
+    }
+    // SAFETY: every element is written by the kernel before it is read.
+    let y = unsafe { dev.alloc::<T>(total)? };
+    if total > 0 {
+        let func = function(dev, Family::Epilogue, &typed("beit_bias_act_residual", T::DTYPE)?)?;
+        let stream = dev.cuda_stream();
+        let mut launch = stream.launch_builder(&func);
+        launch.arg(&x);
+        match &bias {
+            Some(b) => launch.arg(b),
+            None => launch.arg(&NULL),
+        };
+        match &residual {
+            Some(r) => launch.arg(r),
+            None => launch.arg(&NULL),
+        };
+        let (rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(e.gelu));
+        launch.arg(&y).arg(&rows).arg(&n).arg(&gelu);
+        let cfg = LaunchConfig {
+            grid_dim: (grid_stride_blocks(total, THREADS), 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the arguments match the kernel's signature (kernels/epilogue.cu) and every
+        // buffer holds the elements the dimensions say.
+        unsafe { launch.launch(cfg) }.w()?;
+    }
+    Ok(CudaStorage::wrap_cuda_slice(y, dev.clone()))
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `npm run build:cuda`: the CUDA variant of the addon, into npm/linux-x64-gnu-cuda/ (its own npm
+# package, see that README). Works without a GPU: everything is compiled, nothing is run.
+#
+# The toolkit comes from scripts/cuda_toolkit.sh (pinned CUDA 13.0, into .cuda-toolkit/). Kernels
+# are compiled for compute capability 8.0 as PTX (candle's, and ours beside sm_90 SASS: see
+# crates/beit/build.rs), since the build machine has no GPU to detect. The build has a target
+# folder of its own, so that it and the CPU build do not rebuild each other's crates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(scripts/cuda_toolkit.sh | tail -1)
+export PATH="$root/bin:$PATH" CUDA_ROOT="$root" NVCC="$root/bin/nvcc"
+export CUDARC_CUDA_VERSION=13000 CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
+profile="${BEIT_CUDA_PROFILE:-release}"
+out=npm/linux-x64-gnu-cuda
+npx napi build --platform --profile "$profile" --manifest-path crates/beit-node/Cargo.toml \
+  --features cuda --target-dir target/cuda --output-dir target/cuda/napi --no-js
+mv target/cuda/napi/beit-node.linux-x64-gnu.node "$out/beit-node.linux-x64-gnu-cuda.node"
+echo "built $out/beit-node.linux-x64-gnu-cuda.node"
