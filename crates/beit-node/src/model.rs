@@ -179,11 +179,12 @@ pub fn load_model(
     options: Option<NativeLoadOptions>,
 ) -> napi::Result<AsyncTask<LoadTask>> {
     guard(|| {
+        let load = load_options(&options)?;
         Ok(AsyncTask::new(LoadTask {
             architecture: Architecture::parse(&architecture)?,
             source: ModelSource::Pretrained(PathBuf::from(dir)),
-            options: load_options(&options)?,
-            batching: batch_options(&options)?,
+            batching: batch_options(&options, &load.device)?,
+            options: load,
         }))
     })
 }
@@ -196,11 +197,12 @@ pub fn model_from_config(
     options: Option<NativeLoadOptions>,
 ) -> napi::Result<AsyncTask<LoadTask>> {
     guard(|| {
+        let load = load_options(&options)?;
         Ok(AsyncTask::new(LoadTask {
             architecture: Architecture::parse(&architecture)?,
             source: ModelSource::Config(Box::new(BeitConfig::from_json_str(&config_json)?)),
-            options: load_options(&options)?,
-            batching: batch_options(&options)?,
+            batching: batch_options(&options, &load.device)?,
+            options: load,
         }))
     })
 }

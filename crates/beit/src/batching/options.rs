@@ -26,6 +26,21 @@ impl Default for BatchOptions {
 }
 
 impl BatchOptions {
+    /// The defaults for a model on `device`: on a GPU, batches of up to 64 (a forward of one
+    /// image leaves most of the GPU idle, and 64 BEiT-base images are about 10 ms on an H100) and
+    /// a queue deep enough to fill them; on the CPU, `default()`.
+    pub fn for_device(device: &candle_core::Device) -> Self {
+        if device.is_cuda() {
+            Self {
+                max_batch_size: 64,
+                max_wait: Duration::from_millis(5),
+                max_queue: 1024,
+            }
+        } else {
+            Self::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.max_batch_size == 0 || self.max_queue == 0 {
             return Err(BeitError::InvalidArgument(format!(

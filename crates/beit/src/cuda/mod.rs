@@ -8,3 +8,4 @@ pub mod devices;
 pub(crate) mod epilogue;
 pub(crate) mod layer_norm;
 pub(crate) mod module;
+pub(crate) mod preprocess;

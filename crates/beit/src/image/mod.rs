@@ -3,6 +3,7 @@
 pub mod colorize;
 pub mod crop;
 pub mod decode;
+pub mod pixel_plan;
 pub mod postprocess;
 pub mod processor;
 pub mod processor_config;

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::error::{BeitError, Result};
 use crate::image::crop::center_crop;
 use crate::image::decode::{decode_label_map, decode_rgb, ImageSource, Pixels, DEFAULT_MAX_PIXELS};
+use crate::image::pixel_plan::Plan;
 use crate::image::processor_config::ImageProcessorConfig;
 use crate::image::resample::Resample;
 use crate::image::resize::{resize, working_pixels};
@@ -42,6 +43,17 @@ fn reduce_labels(map: &mut Pixels) {
             k => k - 1,
         };
     }
+}
+
+/// Image `i` of a batch comes out `(h, w)`, unlike image 0's `first`.
+fn sizes_differ(source: &ImageSource, i: usize, (h, w): (usize, usize), first: (usize, usize)) -> BeitError {
+    BeitError::Image(format!(
+        "{} comes out {h}x{w} but image 0 {}x{}: a batch needs one size (enable do_resize \
+         with a fixed size, or do_center_crop)",
+        source.describe(i),
+        first.0,
+        first.1
+    ))
 }
 
 impl BeitImageProcessor {
@@ -113,15 +125,7 @@ impl BeitImageProcessor {
         let images: Vec<Pixels> = done.into_iter().map(|(p, _)| p).collect();
         let first = (images[0].height, images[0].width);
         if let Some(i) = images.iter().position(|p| (p.height, p.width) != first) {
-            return Err(BeitError::Image(format!(
-                "{} comes out {}x{} but image 0 {}x{}: a batch needs one size (enable do_resize \
-                 with a fixed size, or do_center_crop)",
-                sources[i].describe(i),
-                images[i].height,
-                images[i].width,
-                first.0,
-                first.1
-            )));
+            return Err(sizes_differ(&sources[i], i, (images[i].height, images[i].width), first));
         }
         Ok((images, sizes))
     }
@@ -188,6 +192,68 @@ impl BeitImageProcessor {
             self.geometry(m, Resample::Nearest)
         })?;
         Ok(maps)
+    }
+
+    /// `preprocess` with the pixels computed where a model on `device` needs them: on CUDA
+    /// (unless `BEIT_CUDA_KERNELS=0`) images are decoded here and resized, cropped and normalized
+    /// on the GPU, with the same bits as on the CPU (see `pixel_plan`); NEAREST resizing, and
+    /// every other device, take the CPU path and copy the result over.
+    pub fn preprocess_on(
+        &self,
+        device: &Device,
+        images: &[ImageSource],
+        maps: Option<&[ImageSource]>,
+    ) -> Result<ProcessedBatch> {
+        let gpu = device.is_cuda() && crate::ops::kernel_switch::enabled();
+        if !gpu || self.config.filter() == Resample::Nearest {
+            let mut batch = self.preprocess(images, maps)?;
+            batch.pixel_values = batch.pixel_values.to_device(device)?;
+            return Ok(batch);
+        }
+        let (decoded, original_sizes) = self.prepare_decoded(images)?;
+        let mut pixels = Vec::with_capacity(decoded.len());
+        for (img, plan) in &decoded {
+            let bytes = Tensor::from_slice(&img.data, (img.height, img.width, 3), device)?;
+            pixels.push(plan.apply(&bytes)?);
+        }
+        let (h, w) = decoded[0].1.output_size();
+        let labels = match maps {
+            Some(maps) => Some(self.labels(maps, (pixels.len(), h, w))?),
+            None => None,
+        };
+        Ok(ProcessedBatch {
+            pixel_values: Tensor::stack(&pixels, 0)?,
+            labels,
+            original_sizes,
+        })
+    }
+
+    /// Decodes every image and plans its processing (resize limits checked), for `preprocess_on`.
+    fn prepare_decoded(&self, sources: &[ImageSource]) -> Result<(Vec<(Pixels, Plan)>, Vec<(usize, usize)>)> {
+        if sources.is_empty() {
+            return Err(BeitError::Image("no images were given".into()));
+        }
+        let planned: Vec<(Pixels, Plan)> = sources
+            .par_iter()
+            .enumerate()
+            .map(|(i, src)| {
+                let planned = || -> Result<(Pixels, Plan)> {
+                    let img = decode_rgb(src, self.max_pixels)?;
+                    let plan = Plan::new(&self.config, (img.height, img.width))?;
+                    if let Some(size) = plan.resize {
+                        self.check_resize(&img, size, plan.filter)?;
+                    }
+                    Ok((img, plan))
+                };
+                planned().map_err(|e| BeitError::Image(format!("{}: {e}", src.describe(i))))
+            })
+            .collect::<Result<_>>()?;
+        let first = planned[0].1.output_size();
+        if let Some(i) = planned.iter().position(|(_, p)| p.output_size() != first) {
+            return Err(sizes_differ(&sources[i], i, planned[i].1.output_size(), first));
+        }
+        let sizes = planned.iter().map(|(img, _)| (img.height, img.width)).collect();
+        Ok((planned, sizes))
     }
 
     /// HF's `preprocess(images, segmentation_maps)`.
