@@ -79,6 +79,28 @@ fn precompute(in_size: usize, out_size: usize, filter: Resample) -> Taps {
     }
 }
 
+/// One pass's taps as flat tables for a GPU: `bounds` holds (first input index, tap count) per
+/// output pixel, `coeffs` `ksize` 22-bit fixed-point weights per output pixel (unused ones 0), as
+/// the CPU pass reads them. NEAREST, which the CPU resizes by index instead, comes as one tap of
+/// weight 1.0 at Pillow's nearest index, which gives the same bytes. A pass whose size does not
+/// change is the identity (the CPU skips it; these taps reproduce the input).
+pub fn resample_taps(in_size: usize, out_size: usize, filter: Resample) -> (Vec<i32>, Vec<i32>, usize) {
+    if filter == Resample::Nearest {
+        let bounds = nearest_indices(in_size, out_size)
+            .into_iter()
+            .flat_map(|i| [i as i32, 1])
+            .collect();
+        return (bounds, vec![1 << PRECISION_BITS; out_size], 1);
+    }
+    let taps = precompute(in_size, out_size, filter);
+    let bounds = taps
+        .bounds
+        .iter()
+        .flat_map(|&(first, n)| [first as i32, n as i32])
+        .collect();
+    (bounds, taps.weights, taps.ksize)
+}
+
 fn clip8(v: i32) -> u8 {
     if v >= (1 << PRECISION_BITS << 8) {
         255

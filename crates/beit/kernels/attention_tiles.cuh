@@ -1,0 +1,207 @@
+// Index maps, tile bounds and per-thread phases of the fused attention (attention.cu).
+//
+// Everything here is host and device: the kernel runs each phase with tid = threadIdx.x, and the
+// host check (crates/kernel-check) runs the same phases for every tid in turn, one phase after the
+// other, which is what the kernel's __syncthreads between phases guarantee. A wrong index map, tile
+// bound or shared-memory layout therefore fails on the CPU, before any GPU sees it.
+//
+// Algorithm (flash attention, one block per (query tile, head, image)):
+//   load Q tile -> for each key tile: load K tile, scores S = scale Q K^T + bias (BQ x BK, shared),
+//   per-row online softmax over the tile (S becomes P, running max m and sum l), load V tile into
+//   the K buffer, acc = acc * alpha + P V -> out = acc / l.
+// Only a BQ x BK tile of scores ever exists; the S x S matrix never reaches global memory.
+#pragma once
+
+#include "beit_common.cuh"
+
+// ---- Launch configuration (the Rust side mirrors these) ------------------------------------------
+// block = BEIT_ATTN_THREADS threads; grid = (ceil(seq / BEIT_ATTN_BQ), heads, batch);
+// dynamic shared memory = beit_attention_shared_bytes(head_dim) (under 48 KiB up to head_dim 128,
+// so no opt-in attribute is needed).
+constexpr int BEIT_ATTN_THREADS = 128;
+constexpr int BEIT_ATTN_BQ = 32;  // query rows per block
+constexpr int BEIT_ATTN_BK = 32;  // keys per tile
+constexpr int BEIT_ATTN_MAX_HEAD_DIM = 128;
+
+// Phase 1 mapping: thread -> key column tid % BK and rows tid / BK + SCORE_ROW_STEP * r.
+constexpr int BEIT_ATTN_SCORE_ROW_STEP = BEIT_ATTN_THREADS / BEIT_ATTN_BK;
+constexpr int BEIT_ATTN_SCORE_ROWS = BEIT_ATTN_BQ / BEIT_ATTN_SCORE_ROW_STEP;
+// Phase 3 mapping: thread -> query row tid / ACC_STEP and columns tid % ACC_STEP + ACC_STEP * k.
+constexpr int BEIT_ATTN_ACC_STEP = BEIT_ATTN_THREADS / BEIT_ATTN_BQ;
+constexpr int BEIT_ATTN_ACC_COLS = BEIT_ATTN_MAX_HEAD_DIM / BEIT_ATTN_ACC_STEP;
+
+static_assert(BEIT_ATTN_THREADS % BEIT_ATTN_BK == 0, "phase 1 needs whole rows of key columns");
+static_assert(BEIT_ATTN_BQ % BEIT_ATTN_SCORE_ROW_STEP == 0, "phase 1 must cover every query row");
+static_assert(BEIT_ATTN_THREADS % BEIT_ATTN_BQ == 0, "phase 3 needs the same threads per row");
+static_assert(BEIT_ATTN_MAX_HEAD_DIM % BEIT_ATTN_ACC_STEP == 0, "phase 3 must cover every column");
+static_assert(BEIT_ATTN_BQ <= BEIT_ATTN_THREADS, "phase 2 runs one thread per query row");
+
+// ---- Index maps --------------------------------------------------------------------------------
+// All offsets are 64-bit: B * S * 3D passes 2^31 for large batches of large images.
+
+// Element (b, s, which, head, d) of the fused projection [B, S, 3 * D], D = heads * head_dim,
+// which = 0 (q), 1 (k), 2 (v); heads are contiguous within each of q, k and v.
+BEIT_HD inline long long beit_qkv_offset(int b, int s, int which, int head, int d, int seq, int heads,
+                                         int head_dim) {
+    const long long dim = (long long)heads * head_dim;
+    return ((long long)b * seq + s) * 3 * dim + which * dim + (long long)head * head_dim + d;
+}
+
+// Element (head, i, j) of the [heads, S, S] f32 bias.
+BEIT_HD inline long long beit_bias_offset(int head, int i, int j, int seq) {
+    return ((long long)head * seq + i) * seq + j;
+}
+
+// Element (b, s, head, d) of the context [B, S, D]: each head writes its own columns.
+BEIT_HD inline long long beit_context_offset(int b, int s, int head, int d, int seq, int heads, int head_dim) {
+    return ((long long)b * seq + s) * ((long long)heads * head_dim) + (long long)head * head_dim + d;
+}
+
+// ---- Tile arithmetic ---------------------------------------------------------------------------
+BEIT_HD inline int beit_tile_count(int n, int tile) { return (n + tile - 1) / tile; }
+
+// Valid rows of tile t over n rows: `tile` except for the last one (0 past the end).
+BEIT_HD inline int beit_tile_rows(int n, int t, int tile) {
+    const int left = n - t * tile;
+    return left <= 0 ? 0 : (left < tile ? left : tile);
+}
+
+// ---- Shared-memory layout (in floats; every buffer f32 whatever the dtype) ---------------------
+struct BeitAttnSmem {
+    int q;          // BQ x head_dim, row stride head_dim (read as a broadcast: no padding needed)
+    int kv;         // BK x kv_stride: the K tile, then the V tile of the same keys
+    int kv_stride;  // odd, so the 32 lanes reading 32 different key rows hit 32 different banks
+    int p;          // BQ x p_stride: scores, then probabilities
+    int p_stride;   // BK + 1, odd for the same reason
+    int alpha;      // BQ: each row's rescale factor of the current tile
+    int l;          // BQ: each row's softmax denominator, at the end
+    int total;
+};
+
+BEIT_HD inline BeitAttnSmem beit_attention_smem(int head_dim) {
+    BeitAttnSmem s;
+    s.kv_stride = head_dim | 1;
+    s.p_stride = BEIT_ATTN_BK + 1;
+    s.q = 0;
+    s.kv = s.q + BEIT_ATTN_BQ * head_dim;
+    s.p = s.kv + BEIT_ATTN_BK * s.kv_stride;
+    s.alpha = s.p + BEIT_ATTN_BQ * s.p_stride;
+    s.l = s.alpha + BEIT_ATTN_BQ;
+    s.total = s.l + BEIT_ATTN_BQ;
+    return s;
+}
+
+// Dynamic shared memory of one block: 4 * (64 * head_dim + 1152) bytes for even head_dim
+// (17,920 at 64, 37,376 at 128).
+BEIT_HD inline int beit_attention_shared_bytes(int head_dim) {
+    return (int)sizeof(float) * beit_attention_smem(head_dim).total;
+}
+
+// ---- Online softmax ----------------------------------------------------------------------------
+// One query row over one key tile. `scores[0, n)` hold scale * q.k + bias for the tile's valid keys;
+// on return they hold p_j = exp(s_j - m_new), *m and *l are the running max and sum over every tile
+// so far, and the result exp(m_old - m_new) is the factor by which the row's accumulator must be
+// rescaled before P V of this tile is added.
+BEIT_HD inline float beit_online_softmax_tile(float* scores, int n, float* m, float* l) {
+    float tile_max = -INFINITY;
+    for (int j = 0; j < n; ++j) tile_max = fmaxf(tile_max, scores[j]);
+    const float m_new = fmaxf(*m, tile_max);
+    if (m_new == -INFINITY) {
+        // Every score so far is -inf (a fully masked prefix): nothing has weight yet, and
+        // exp(-inf - -inf) would be NaN.
+        for (int j = 0; j < n; ++j) scores[j] = 0.0f;
+        return 1.0f;
+    }
+    const float alpha = expf(*m - m_new);  // 0 on the first tile, where *m is -inf
+    float sum = 0.0f;
+    for (int j = 0; j < n; ++j) {
+        scores[j] = expf(scores[j] - m_new);
+        sum += scores[j];
+    }
+    *l = *l * alpha + sum;
+    *m = m_new;
+    return alpha;
+}
+
+// ---- Per-thread phases (T: the dtype of qkv) ---------------------------------------------------
+
+// Rows [0, rows_valid) of a tile of q, k or v (which) starting at sequence row `row0`, into a
+// shared buffer of `stride`; rows past the sequence are zero, so that nothing past the end
+// (possibly inf or NaN) is ever multiplied, even by a zero weight.
+template <typename T>
+BEIT_HD inline void beit_attn_load_tile(float* dst, int stride, int tile_rows, const T* qkv, int b, int row0,
+                                        int rows_valid, int which, int head, int seq, int heads, int head_dim,
+                                        int tid) {
+    for (int e = tid; e < tile_rows * head_dim; e += BEIT_ATTN_THREADS) {
+        const int i = e / head_dim, d = e % head_dim;
+        dst[i * stride + d] =
+            i < rows_valid ? beit_load(qkv + beit_qkv_offset(b, row0 + i, which, head, d, seq, heads, head_dim))
+                           : 0.0f;
+    }
+}
+
+// Phase 1: this thread's scores scale * q_i . k_j + bias(i, j) of the tile. Entries outside the
+// valid rows or keys are 0 (finite, and never read as a weight: phases 2 and 3 stop at kn).
+BEIT_HD inline void beit_attn_scores(float* smem, const BeitAttnSmem& L, const float* bias, int head, int q0,
+                                     int qn, int k0, int kn, int seq, int head_dim, float scale, int tid) {
+    const int j = tid % BEIT_ATTN_BK, i0 = tid / BEIT_ATTN_BK;
+    float s[BEIT_ATTN_SCORE_ROWS];
+    BEIT_UNROLL
+    for (int r = 0; r < BEIT_ATTN_SCORE_ROWS; ++r) s[r] = 0.0f;
+    const float* k = smem + L.kv + j * L.kv_stride;
+    for (int d = 0; d < head_dim; ++d) {
+        const float kd = k[d];
+        BEIT_UNROLL
+        for (int r = 0; r < BEIT_ATTN_SCORE_ROWS; ++r)
+            s[r] = fmaf(smem[L.q + (i0 + BEIT_ATTN_SCORE_ROW_STEP * r) * head_dim + d], kd, s[r]);
+    }
+    BEIT_UNROLL
+    for (int r = 0; r < BEIT_ATTN_SCORE_ROWS; ++r) {
+        const int i = i0 + BEIT_ATTN_SCORE_ROW_STEP * r;
+        float v = 0.0f;
+        if (i < qn && j < kn) {
+            v = s[r] * scale;
+            if (bias) v += bias[beit_bias_offset(head, q0 + i, k0 + j, seq)];
+        }
+        smem[L.p + i * L.p_stride + j] = v;
+    }
+}
+
+// Phase 2, threads 0..BQ-1: row tid's online softmax over the tile.
+BEIT_HD inline void beit_attn_softmax(float* smem, const BeitAttnSmem& L, int kn, float* m, float* l, int tid) {
+    if (tid < BEIT_ATTN_BQ) smem[L.alpha + tid] = beit_online_softmax_tile(smem + L.p + tid * L.p_stride, kn, m, l);
+}
+
+// Phase 3: acc = acc * alpha + P V for this thread's row and columns (V tile in the kv buffer).
+BEIT_HD inline void beit_attn_accumulate(float* acc, const float* smem, const BeitAttnSmem& L, int kn,
+                                         int head_dim, int tid) {
+    const int i = tid / BEIT_ATTN_ACC_STEP, c0 = tid % BEIT_ATTN_ACC_STEP;
+    const float alpha = smem[L.alpha + i];
+    BEIT_UNROLL
+    for (int k = 0; k < BEIT_ATTN_ACC_COLS; ++k) acc[k] *= alpha;
+    const float* p = smem + L.p + i * L.p_stride;
+    for (int j = 0; j < kn; ++j) {
+        const float pj = p[j];
+        const float* v = smem + L.kv + j * L.kv_stride;
+        BEIT_UNROLL
+        for (int k = 0; k < BEIT_ATTN_ACC_COLS; ++k) {
+            const int c = c0 + BEIT_ATTN_ACC_STEP * k;
+            if (c < head_dim) acc[k] = fmaf(pj, v[c], acc[k]);
+        }
+    }
+}
+
+// Last phase: this thread's context values acc / l into out's columns of the head.
+template <typename T>
+BEIT_HD inline void beit_attn_store(T* out, const float* acc, const float* smem, const BeitAttnSmem& L, int b,
+                                    int head, int q0, int qn, int seq, int heads, int head_dim, int tid) {
+    const int i = tid / BEIT_ATTN_ACC_STEP, c0 = tid % BEIT_ATTN_ACC_STEP;
+    if (i >= qn) return;
+    const float l = smem[L.l + i];
+    BEIT_UNROLL
+    for (int k = 0; k < BEIT_ATTN_ACC_COLS; ++k) {
+        const int c = c0 + BEIT_ATTN_ACC_STEP * k;
+        if (c < head_dim)
+            beit_store(out + beit_context_offset(b, q0 + i, head, c, seq, heads, head_dim), beit_div_rn(acc[k], l));
+    }
+}

@@ -1,0 +1,83 @@
+// Shared by every BEiT kernel: the host/device qualifier, f32 load/store per dtype, exact GELU.
+//
+// The headers of this folder are also compiled as plain C++ (g++) by the host-side check
+// (crates/kernel-check), which runs the same arithmetic serially on the CPU; so everything here
+// outside `#ifdef __CUDACC__` must be valid standard C++17.
+#pragma once
+
+#include <math.h>
+
+#ifdef __CUDACC__
+#define BEIT_HD __host__ __device__
+#else
+#define BEIT_HD
+#endif
+
+// Full unrolling where a loop indexes a per-thread array, so the array lives in registers; g++
+// (the host check) does not know the pragma.
+#ifdef __CUDA_ARCH__
+#define BEIT_UNROLL _Pragma("unroll")
+#else
+#define BEIT_UNROLL
+#endif
+
+#ifndef M_SQRT1_2
+#define M_SQRT1_2 0.70710678118654752440
+#endif
+
+// Exact (erf) GELU, as HF's `gelu` and torch's default: not the tanh approximation that cuBLASLt's
+// epilogue computes, which is off by up to 1e-3.
+BEIT_HD inline float beit_gelu_erf(float x) {
+    return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+}
+
+// IEEE-rounded division and square root even if a build passes --use_fast_math: the image
+// normalize must equal the CPU's f32 division bit for bit, and LayerNorm's 1/sqrt(var + eps)
+// should not depend on compiler flags.
+BEIT_HD inline float beit_div_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
+BEIT_HD inline float beit_sqrt_rn(float a) {
+#ifdef __CUDA_ARCH__
+    return __fsqrt_rn(a);
+#else
+    return sqrtf(a);
+#endif
+}
+
+// Every kernel computes in f32: values are widened on load and rounded (to nearest even) on store.
+// The f32 pair is host and device, so the tile code templated over T runs in the host check too.
+BEIT_HD inline float beit_load(const float* p) { return *p; }
+BEIT_HD inline void beit_store(float* p, float v) { *p = v; }
+
+#ifdef __CUDACC__
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+__device__ __forceinline__ float beit_load(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ float beit_load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+
+__device__ __forceinline__ void beit_store(__half* p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void beit_store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+// Sum over the 32 lanes of a warp by xor butterfly: every lane ends with the result, and
+// the order of additions is fixed (the host check replays it, see layer_norm_row.cuh).
+__device__ __forceinline__ float beit_warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+#endif
+
+// One element of a linear layer's epilogue: act(x + bias) + residual, rounded once by the caller.
+// has_bias / has_residual say whether the operand exists (its value is ignored otherwise).
+BEIT_HD inline float beit_epilogue_value(float x, float bias, bool has_bias, float residual, bool has_residual,
+                                         bool gelu) {
+    float v = has_bias ? x + bias : x;
+    if (gelu) v = beit_gelu_erf(v);
+    return has_residual ? v + residual : v;
+}
