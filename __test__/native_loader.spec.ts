@@ -4,10 +4,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type LoaderEnv, loadNativeBinding } from '../ts/native_loader.js';
+import { type LoaderEnv, loadNativeBinding, selectNativeBinding } from '../ts/native_loader.js';
 import { describeHost, type HostInfo, targetName } from '../ts/native_target.js';
 
 const glibcX64: HostInfo = { platform: 'linux', arch: 'x64', libc: 'glibc', glibcVersion: '2.31' };
+const glibcArm64: HostInfo = { platform: 'linux', arch: 'arm64', libc: 'glibc', glibcVersion: '2.31' };
 const muslArm64: HostInfo = { platform: 'linux', arch: 'arm64', libc: 'musl', glibcVersion: null };
 
 /** A package root with `beit-node` at `version` and the given platform packages installed beside it. */
@@ -29,6 +30,7 @@ function fakeEnv(
   return {
     host,
     override: undefined,
+    cudaSwitch: undefined,
     packageRoot: root,
     resolvePackageJson: (name) => manifests.get(name) ?? null,
     load: (file) => {
@@ -109,5 +111,102 @@ describe('the native loader', () => {
     expect(message).toMatch(/beit-node-linux-x64-gnu\.node\) failed to load on linux x64 \(glibc 2\.31\)/);
     expect(message).toContain('needs a newer glibc than this system');
     expect(message).toContain('glibc 2.17 or newer');
+  });
+
+  describe('with the CUDA package', () => {
+    const cpu = 'beit-node-linux-x64-gnu';
+    const cuda = 'beit-node-linux-x64-gnu-cuda';
+    const noDriver = 'libcuda.so.1: cannot open shared object file: No such file or directory';
+
+    /** The env with `load` failing for files that match `failing`, as the dynamic loader would. */
+    function failingLoad(env: LoaderEnv & { loaded: string[] }, failing: RegExp, message: string) {
+      env.load = (file) => {
+        env.loaded.push(file);
+        if (failing.test(file)) throw new Error(`${file}: ${message}`);
+        return { file };
+      };
+      return env;
+    }
+
+    it('prefers it to the CPU package when it loads', () => {
+      const env = fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' });
+      const { binding, cudaReason } = selectNativeBinding(env);
+      expect(binding).toEqual({ file: expect.stringMatching(/beit-node-linux-x64-gnu-cuda\.node$/) });
+      expect(cudaReason).toBeUndefined();
+      expect(env.loaded).toHaveLength(1);
+    });
+
+    it('falls back to the CPU package when it does not load, and keeps the reason', () => {
+      const env = failingLoad(fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' }), /-cuda\.node$/, noDriver);
+      const { binding, cudaReason } = selectNativeBinding(env);
+      expect(binding).toEqual({ file: expect.stringMatching(/beit-node-linux-x64-gnu\.node$/) });
+      expect(env.loaded).toHaveLength(2);
+      expect(cudaReason).toContain(`the CUDA package ${cuda} is installed but did not load`);
+      expect(cudaReason).toContain(noDriver);
+      expect(cudaReason).toContain('no NVIDIA driver');
+      expect(cudaReason).toContain('NVIDIA driver 580 or newer');
+    });
+
+    it('says a driver too old when the dynamic loader misses a driver entry point', () => {
+      const env = failingLoad(
+        fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' }),
+        /-cuda\.node$/,
+        'undefined symbol: cuCtxCreate_v4',
+      );
+      expect(selectNativeBinding(env).cudaReason).toContain(
+        'driver is older than the CUDA build needs: update it to 580',
+      );
+    });
+
+    it('is skipped with BEIT_NODE_CUDA=0', () => {
+      const env = { ...fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' }), cudaSwitch: '0' };
+      const { binding, cudaReason } = selectNativeBinding(env);
+      expect(binding).toEqual({ file: expect.stringMatching(/beit-node-linux-x64-gnu\.node$/) });
+      expect(env.loaded).toHaveLength(1);
+      expect(cudaReason).toContain('BEIT_NODE_CUDA=0 skips the CUDA package');
+    });
+
+    it('is not loaded at another version', () => {
+      const env = fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.0' });
+      const { binding, cudaReason } = selectNativeBinding(env);
+      expect(binding).toEqual({ file: expect.stringMatching(/beit-node-linux-x64-gnu\.node$/) });
+      expect(cudaReason).toContain(`beit-node 1.2.3 needs ${cuda} 1.2.3, but 1.2.0 is installed`);
+      expect(cudaReason).toContain(`npm install ${cuda}@1.2.3`);
+    });
+
+    it('is looked for only on targets that have one', () => {
+      const env = fakeEnv(glibcArm64, {
+        'beit-node-linux-arm64-gnu': '1.2.3',
+        'beit-node-linux-arm64-gnu-cuda': '1.2.3',
+      });
+      const { binding, cudaReason } = selectNativeBinding(env);
+      expect(binding).toEqual({ file: expect.stringMatching(/beit-node-linux-arm64-gnu\.node$/) });
+      expect(env.loaded).toHaveLength(1);
+      expect(cudaReason).toContain('CUDA build is for linux-x64-gnu only');
+      expect(cudaReason).toContain('this is linux arm64 (glibc 2.31)');
+    });
+
+    it('when it is not installed, the reason says how to install it', () => {
+      const { cudaReason } = selectNativeBinding(fakeEnv(glibcX64, { [cpu]: '1.2.3' }));
+      expect(cudaReason).toContain(`npm install ${cuda} (Linux x64 with glibc only)`);
+      expect(cudaReason).toContain('NVIDIA driver 580 or newer (CUDA 13.0)');
+    });
+
+    it('comes after BEIT_NODE_BINARY and the build in native/, and the reason says so', () => {
+      const env = fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' });
+      const { cudaReason } = selectNativeBinding({ ...env, override: '/opt/custom.node' });
+      expect(env.loaded).toEqual(['/opt/custom.node']);
+      expect(cudaReason).toContain(
+        `BEIT_NODE_BINARY (/opt/custom.node) was loaded: it comes before the CUDA package ${cuda}`,
+      );
+    });
+
+    it('when neither loads, the error names both reasons', () => {
+      const env = failingLoad(fakeEnv(glibcX64, { [cuda]: '1.2.3' }), /-cuda\.node$/, noDriver);
+      const { code, message } = loadError(env);
+      expect(code).toBe('E_NATIVE_BINDING');
+      expect(message).toContain(`the package ${cpu} is not installed`);
+      expect(message).toContain(`(The CUDA build: the CUDA package ${cuda} is installed but did not load`);
+    });
   });
 });

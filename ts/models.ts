@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { abortable } from './abortable.js';
 import { BeitConfig } from './config.js';
+import { checkCudaDevice } from './cuda.js';
 import { BeitError, callNative, callNativeSync } from './errors.js';
 import { resolveModelDir } from './hub.js';
 import type { NativeForwardInputs, NativeForwardOutput, NativeModel, NativeTensor } from './native.js';
@@ -126,9 +127,12 @@ export abstract class BeitPreTrainedModel<Output> {
    * sharded safetensors, or pytorch_model.bin), or a repo id from the HuggingFace cache, downloading
    * it first if needed (see `HubOptions`: revision, token, offline mode, progress).
    * @throws BeitError `E_CONFIG`, `E_WEIGHTS` (a missing or mis-shaped tensor is named), the hub's
-   *   `E_NOT_FOUND` / `E_NETWORK` / `E_HUB` / `E_CACHE`, ...
+   *   `E_NOT_FOUND` / `E_NETWORK` / `E_HUB` / `E_CACHE`, `E_CUDA_UNAVAILABLE` (a CUDA device without
+   *   the CUDA build, a driver or that GPU: the message says what to do), ...
    */
   static async fromPretrained<M>(this: ModelClass<M>, nameOrDir: string, options: LoadOptions = {}): Promise<M> {
+    // Before any download: a model fetched for a GPU this binary cannot use is wasted.
+    checkCudaDevice(options.device);
     const dir = await resolveModelDir(nameOrDir, options, 'model');
     const { device, dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
@@ -138,6 +142,7 @@ export abstract class BeitPreTrainedModel<Output> {
 
   /** Builds the model with random weights, initialised as HF initialises a new model. */
   static async fromConfig<M>(this: ModelClass<M>, config: BeitConfig, options: LoadOptions = {}): Promise<M> {
+    checkCudaDevice(options.device);
     const json = JSON.stringify(config.toJSON());
     const { device, dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.

@@ -3,13 +3,18 @@
  * the addon's `Native*` names never leak into the public API.
  * @module
  */
-import { loadNativeBinding } from './native_loader.js';
+import { selectNativeBinding } from './native_loader.js';
 
 /** The addon's exports, as napi-rs declares them in `native/index.d.cts`. */
 type Binding = typeof import('../native/index.cjs');
 
+const selection = selectNativeBinding<Binding>();
+
 /** The compiled addon for this platform (`native_loader.ts` decides which binary that is). */
-export const native: Binding = loadNativeBinding<Binding>();
+export const native: Binding = selection.binding;
+
+/** Why the loaded addon is not the CUDA build, as the loader found it (absent when it is). */
+export const nativeCudaReason: string | undefined = selection.cudaReason;
 
 export type {
   NativeForwardInputs,

@@ -4,9 +4,11 @@
  * Candidates, first match wins:
  * 1. `BEIT_NODE_BINARY`: an explicit path to a `.node` file (a build of your own);
  * 2. `native/beit-node.<target>.node` inside the package: a development checkout's own build;
- * 3. the platform package `beit-node-<target>` that npm installs as an optional dependency.
- * A CUDA build is a package of its own (`beit-node-<target>-cuda`); when it ships, it slots in as a
- * candidate before 3, and nothing outside this file needs to know.
+ * 3. the CUDA package `beit-node-<target>-cuda`, where the target has one and the user installed it
+ *    (unless `BEIT_NODE_CUDA=0`);
+ * 4. the platform package `beit-node-<target>` that npm installs as an optional dependency.
+ * The CUDA build links the NVIDIA driver's libcuda.so.1 at load time, so it fails to load where there
+ * is no driver: then 4 loads, silently, and the reason is kept for a later request of device 'cuda'.
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,6 +17,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BeitError } from './errors.js';
 import {
+  CUDA_DRIVER_FLOOR,
+  CUDA_TARGETS,
   currentHost,
   describeHost,
   GLIBC_FLOOR,
@@ -32,6 +36,8 @@ export interface LoaderEnv {
   host: HostInfo;
   /** `BEIT_NODE_BINARY`, if set. */
   override: string | undefined;
+  /** `BEIT_NODE_CUDA`, if set: `0` skips the CUDA package. */
+  cudaSwitch: string | undefined;
   /** The root of the `beit-node` package (where its package.json is). */
   packageRoot: string;
   /** Resolves a package's package.json from the `beit-node` package, or returns null. */
@@ -47,6 +53,7 @@ export function processLoaderEnv(): LoaderEnv {
   return {
     host: currentHost(),
     override: process.env.BEIT_NODE_BINARY || undefined,
+    cudaSwitch: process.env.BEIT_NODE_CUDA,
     packageRoot,
     resolvePackageJson(name) {
       try {
@@ -59,19 +66,124 @@ export function processLoaderEnv(): LoaderEnv {
   };
 }
 
+/** The binding that loaded, and why it is not the CUDA build when that can be said. */
+export interface NativeSelection<T> {
+  binding: T;
+  /**
+   * Why the CUDA package is not the binary in use (skipped, not installed, failed to load, or a
+   * candidate before it won), in words that say what to do. Absent when the CUDA package loaded.
+   */
+  cudaReason?: string;
+}
+
 /** Loads the native binding for this process, or throws a `BeitError` (`E_NATIVE_BINDING`) that says what to do. */
 export function loadNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): T {
+  return selectNativeBinding<T>(env).binding;
+}
+
+/** {@link loadNativeBinding}, with the reason the CUDA build was not loaded. */
+export function selectNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): NativeSelection<T> {
   const target = targetName(env.host);
-  if (env.override) return loadFile(env, env.override, 'BEIT_NODE_BINARY') as T;
+  if (env.override) {
+    const binding = loadFile(env, env.override, 'BEIT_NODE_BINARY') as T;
+    return { binding, cudaReason: passedOver(env, target, `BEIT_NODE_BINARY (${env.override})`) };
+  }
   const local = join(env.packageRoot, 'native', `${PACKAGE}.${target}.node`);
-  if (existsSync(local)) return loadFile(env, local, 'the build in native/') as T;
+  if (existsSync(local)) {
+    const binding = loadFile(env, local, 'the build in native/') as T;
+    return { binding, cudaReason: passedOver(env, target, `the build in native/ (${local})`) };
+  }
+  const cuda = tryCudaPackage<T>(env, target);
+  if ('binding' in cuda) return { binding: cuda.binding };
+  return { binding: loadPlatformPackage<T>(env, target, cuda.reason), cudaReason: cuda.reason };
+}
+
+/** The platform package `beit-node-<target>`; `cudaReason` goes into the error when it is missing too. */
+function loadPlatformPackage<T>(env: LoaderEnv, target: string, cudaReason: string): T {
   const name = `${PACKAGE}-${target}`;
   const manifest = env.resolvePackageJson(name);
-  if (!manifest) throw missingPackage(env, target);
-  const platform = JSON.parse(readFileSync(manifest, 'utf8')) as { version?: string; main?: string };
-  checkVersion(env, name, manifest, platform.version);
+  if (!manifest) throw missingPackage(env, target, cudaReason);
+  const platform = readManifest(manifest);
+  const mismatch = versionMismatch(env, name, manifest, platform.version);
+  if (mismatch) throw new BeitError('E_NATIVE_BINDING', mismatch);
   const main = platform.main ?? `${PACKAGE}.${target}.node`;
   return loadFile(env, join(dirname(manifest), main), `the package ${name}`) as T;
+}
+
+/** The name of the target's CUDA package, or null where the target has none. */
+export function cudaPackageName(target: string): string | null {
+  return (CUDA_TARGETS as readonly string[]).includes(target) ? `${PACKAGE}-${target}-cuda` : null;
+}
+
+/** Whether `BEIT_NODE_CUDA` turns the CUDA package off. */
+function cudaSwitchedOff(value: string | undefined): boolean {
+  return value !== undefined && /^(0|false|off|no)$/i.test(value.trim());
+}
+
+/** The CUDA package when it is installed, of the right version, and loads; else why not. */
+function tryCudaPackage<T>(env: LoaderEnv, target: string): { binding: T } | { reason: string } {
+  const name = cudaPackageName(target);
+  if (!name) return { reason: noCudaTarget(env) };
+  const manifest = env.resolvePackageJson(name);
+  if (cudaSwitchedOff(env.cudaSwitch)) {
+    return {
+      reason: `BEIT_NODE_CUDA=${env.cudaSwitch} skips the CUDA package${manifest ? '' : ` (${name})`}: unset it to use the GPU.`,
+    };
+  }
+  if (!manifest) return { reason: cudaNotInstalled(name) };
+  const cuda = readManifest(manifest);
+  const wanted = ownVersion(env);
+  if (cuda.version !== wanted) {
+    return {
+      reason: `the CUDA package was not loaded: beit-node ${wanted} needs ${name} ${wanted}, but ${cuda.version} is installed (${manifest}): npm install ${name}@${wanted}.`,
+    };
+  }
+  const file = join(dirname(manifest), cuda.main ?? `${PACKAGE}.${target}-cuda.node`);
+  try {
+    return { binding: env.load(file) as T };
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    return {
+      reason: `the CUDA package ${name} is installed but did not load (${file}): ${why}. ${cudaLoadAdvice(name, why)}`,
+    };
+  }
+}
+
+/** What to do about a CUDA build that the dynamic loader refused, by what it said. */
+function cudaLoadAdvice(name: string, reason: string): string {
+  if (/libcuda\.so/.test(reason)) {
+    return `libcuda.so.1 is the NVIDIA driver's library, so this machine has no NVIDIA driver (or the loader cannot see it): install the NVIDIA driver ${CUDA_DRIVER_FLOOR} or newer, or use device 'cpu'.`;
+  }
+  if (/undefined symbol: cu[A-Z]/.test(reason)) {
+    return `The NVIDIA driver is older than the CUDA build needs: update it to ${CUDA_DRIVER_FLOOR} or newer (CUDA 13.0), or use device 'cpu'.`;
+  }
+  if (/lib(cudart|cublas|cublasLt|curand|nvrtc)\.so/.test(reason)) {
+    return `The CUDA 13.0 runtime libraries it links (cudart, cuBLAS, cuBLASLt, cuRAND, NVRTC) are not on the loader's path: install them (the CUDA 13.0 toolkit, or NVIDIA's nvidia-*-cu13 wheels) and add their lib folder to LD_LIBRARY_PATH, or use device 'cpu'.`;
+  }
+  return `Reinstall ${name} at beit-node's version, or use device 'cpu'; if it persists, report it with this message.`;
+}
+
+/** A binary before the CUDA package won: say so when the CUDA package is there too. */
+function passedOver(env: LoaderEnv, target: string, winner: string): string {
+  const name = cudaPackageName(target);
+  if (!name) return noCudaTarget(env);
+  if (!env.resolvePackageJson(name)) return cudaNotInstalled(name);
+  return `${winner} was loaded: it comes before the CUDA package ${name}; unset BEIT_NODE_BINARY or remove the build in native/ to use the CUDA package.`;
+}
+
+function cudaNotInstalled(name: string): string {
+  return (
+    `the CUDA package is not installed: npm install ${name} (Linux x64 with glibc only), ` +
+    `and an NVIDIA driver ${CUDA_DRIVER_FLOOR} or newer (CUDA 13.0).`
+  );
+}
+
+function noCudaTarget(env: LoaderEnv): string {
+  return `beit-node's CUDA build is for ${CUDA_TARGETS.join(', ')} only (npm install ${PACKAGE}-${CUDA_TARGETS[0]}-cuda there, with an NVIDIA driver ${CUDA_DRIVER_FLOOR} or newer), and this is ${describeHost(env.host)}: use device 'cpu'.`;
+}
+
+function readManifest(file: string): { version?: string; main?: string } {
+  return JSON.parse(readFileSync(file, 'utf8')) as { version?: string; main?: string };
 }
 
 /** The host in words, glibc version included (found only now: it costs a process report). */
@@ -107,7 +219,7 @@ function loadFailureAdvice(reason: string, host: HostInfo): string {
   return `Reinstall beit-node (delete node_modules and run npm install); if it persists, report it with this message.`;
 }
 
-function missingPackage(env: LoaderEnv, target: string): BeitError {
+function missingPackage(env: LoaderEnv, target: string, cudaReason: string): BeitError {
   const host = hostWords(env.host);
   if (!(PUBLISHED_TARGETS as readonly string[]).includes(target)) {
     return new BeitError(
@@ -124,7 +236,8 @@ function missingPackage(env: LoaderEnv, target: string): BeitError {
       `npm installs it as an optional dependency of beit-node on matching systems. ${otherLibcNote(env, target)}` +
       'Install it again with optional dependencies on this machine: delete node_modules (and package-lock.json, ' +
       'if it was written on another OS, CPU or C library) and run npm install; do not pass --omit=optional or ' +
-      '--no-optional. In a Docker build, run npm install inside the image it runs in.',
+      '--no-optional. In a Docker build, run npm install inside the image it runs in.' +
+      (cudaReason.startsWith('the CUDA package is not installed') ? '' : ` (The CUDA build: ${cudaReason})`),
   );
 }
 
@@ -136,14 +249,17 @@ function otherLibcNote(env: LoaderEnv, target: string): string {
   return `${PACKAGE}-${other} is installed, but it is built for ${other.endsWith('-musl') ? 'musl' : 'glibc'} and this system runs ${env.host.libc}, so it cannot load here. `;
 }
 
-/** The platform package must be the version the JS side was released with: their API moves together. */
-function checkVersion(env: LoaderEnv, name: string, manifest: string, found: string | undefined): void {
-  const own = JSON.parse(readFileSync(join(env.packageRoot, 'package.json'), 'utf8')) as { version?: string };
-  const wanted = own.version;
-  if (wanted === found) return;
-  throw new BeitError(
-    'E_NATIVE_BINDING',
+/** A platform package must be the version the JS side was released with (their API moves together): else the message. */
+function versionMismatch(env: LoaderEnv, name: string, manifest: string, found: string | undefined): string | null {
+  const wanted = ownVersion(env);
+  if (wanted === found) return null;
+  return (
     `beit-node ${wanted} needs ${name} ${wanted}, but ${name} ${found} is installed (${manifest}). ` +
-      'Reinstall beit-node so that npm installs the matching binary: delete node_modules and run npm install.',
+    'Reinstall beit-node so that npm installs the matching binary: delete node_modules and run npm install.'
   );
+}
+
+/** The version of the `beit-node` package itself. */
+function ownVersion(env: LoaderEnv): string | undefined {
+  return readManifest(join(env.packageRoot, 'package.json')).version;
 }

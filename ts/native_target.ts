@@ -28,6 +28,15 @@ export const PUBLISHED_TARGETS = [
   'win32-x64-msvc',
 ] as const;
 
+/**
+ * The targets with a CUDA build, published as a package of its own (`beit-node-<target>-cuda`) that
+ * users add beside `beit-node`: it is not an optional dependency, since it needs an NVIDIA driver.
+ */
+export const CUDA_TARGETS = ['linux-x64-gnu'] as const;
+
+/** The NVIDIA driver the CUDA build needs: 580 is the first with CUDA 13.0, which the build targets. */
+export const CUDA_DRIVER_FLOOR = 580;
+
 /** The oldest glibc the Linux gnu binaries run on (they are linked against 2.17's symbols). */
 export const GLIBC_FLOOR = '2.17';
 
