@@ -6,7 +6,10 @@
 // target's binary is missing: the release gate), `napi pre-publish --skip-optional-publish` (which
 // writes the exact-version optionalDependencies), then `npm pack` for the main and each platform
 // package. --only-built declares only the targets found in DIR (the local install test builds one);
-// a release never passes it. Prints the tarballs as JSON: { main, platforms: { target: file } }.
+// a release never passes it. A CUDA build in DIR (beit-node.<target>-cuda.node, from `npm run build:cuda`)
+// is packed as its own package, npm/<target>-cuda, which users install beside beit-node: it is no optional
+// dependency (it needs an NVIDIA driver) and napi-rs knows nothing of it, so napi's steps never see it.
+// Prints the tarballs as JSON: { main, platforms: { target: file }, cuda: { target: file } }.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,32 +42,43 @@ function packedFiles() {
   return report.files.map((f) => f.path);
 }
 
-/** The platform-arch-abi names of the binaries in the artifacts folder. */
-function builtTargets(dir) {
-  const found = [];
+/** The binaries in the artifacts folder: { platform-arch-abi name: path }, CPU builds and CUDA builds apart. */
+function builtBinaries(dir) {
+  const cpu = {};
+  const cuda = {};
   for (const entry of readdirSync(dir, { recursive: true })) {
-    const match = /(?:^|\/)beit-node\.([a-z0-9-]+)\.node$/.exec(String(entry));
-    if (match) found.push(match[1]);
+    const match = /(?:^|[\\/])beit-node\.([a-z0-9-]+?)(-cuda)?\.node$/.exec(String(entry));
+    if (!match) continue;
+    const into = match[2] ? cuda : cpu;
+    if (into[match[1]]) throw new Error(`two binaries for ${match[1]}${match[2] ?? ''} in ${dir}: ${into[match[1]]}, ${entry}`);
+    into[match[1]] = join(dir, String(entry));
   }
-  return found;
+  return { cpu, cuda };
 }
 
 const stage = mkdtempSync(join(tmpdir(), 'beit-node-release-'));
 for (const file of packedFiles()) cpSync(join(root, file), join(stage, file), { recursive: true });
 cpSync(join(root, 'npm'), join(stage, 'npm'), { recursive: true });
 
+const built = builtBinaries(artifacts);
+// napi artifacts refuses binaries of targets it does not know, so it gets the CPU builds alone.
+const napiArtifacts = join(stage, '.napi-artifacts');
+for (const [target, file] of Object.entries(built.cpu)) {
+  cpSync(file, join(napiArtifacts, target, `beit-node.${target}.node`), { recursive: true });
+}
+
 const manifestPath = join(stage, 'package.json');
 const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
 // The release scripts of the source tree (prepublishOnly, version) do not belong in a staged copy.
 delete manifest.scripts;
 if (values['only-built']) {
-  const built = new Set(builtTargets(artifacts));
-  manifest.napi.targets = manifest.napi.targets.filter((triple) => built.has(napiTargetName(triple)));
+  manifest.napi.targets = manifest.napi.targets.filter((triple) => napiTargetName(triple) in built.cpu);
   if (manifest.napi.targets.length === 0) throw new Error(`no beit-node.<target>.node in ${artifacts}`);
 }
 writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
 
-run(process.execPath, [napi, 'artifacts', '--output-dir', artifacts, '--npm-dir', 'npm'], stage);
+run(process.execPath, [napi, 'artifacts', '--output-dir', napiArtifacts, '--npm-dir', 'npm'], stage);
+rmSync(napiArtifacts, { recursive: true, force: true });
 run(process.execPath, [napi, 'pre-publish', '-t', 'npm', '--no-gh-release', '--skip-optional-publish'], stage);
 
 const tarball = (dir) => {
@@ -76,9 +90,22 @@ for (const triple of manifest.napi.targets) {
   const target = napiTargetName(triple);
   platforms[target] = tarball(join(stage, 'npm', target));
 }
+const cuda = {};
+for (const [target, file] of Object.entries(built.cuda)) cuda[target] = packCuda(target, file);
 const main = tarball(stage);
 rmSync(stage, { recursive: true, force: true });
-console.log(JSON.stringify({ main, platforms }, null, 2));
+console.log(JSON.stringify({ main, platforms, cuda }, null, 2));
+
+/** The CUDA package of `target` with its binary, at the main package's version (the loader insists on it). */
+function packCuda(target, file) {
+  const dir = join(stage, 'npm', `${target}-cuda`);
+  const cudaManifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  if (cudaManifest.version !== manifest.version) {
+    throw new Error(`npm/${target}-cuda is version ${cudaManifest.version}, beit-node ${manifest.version}: make them equal`);
+  }
+  cpSync(file, join(dir, cudaManifest.main));
+  return tarball(dir);
+}
 
 /** napi-rs's platform-arch-abi name of a Rust target triple (`linux-x64-gnu`), as napi-rs derives it. */
 function napiTargetName(triple) {
