@@ -42,6 +42,7 @@ function run(example: string): string {
 
 it('the README has the usage examples this test runs', () => {
   expect(examples()).toHaveLength(3);
+  expect(examples('## CUDA (NVIDIA GPUs)', '## Usage')).toHaveLength(1);
   expect(examples('## Quick start', '## Install')).toHaveLength(1);
 });
 
@@ -77,4 +78,11 @@ it('the README classify example runs', () => {
 
 it('the README limits example runs', () => {
   expect(run(examples()[2] ?? '')).toBe('{ maxTokens: 4097, maxAttentionBytes: 2147483648 }\n16385\n');
+});
+
+it('the README CUDA example runs, on the CPU where there is no CUDA build or GPU', () => {
+  const out = run(examples('## CUDA (NVIDIA GPUs)', '## Usage')[0] ?? '');
+  // Here (no GPU): the reason, then the label from the CPU; with a GPU, only the label.
+  expect(out).toMatch(/^(on the CPU: .+\n)?(true|false) LABEL_\d\n$/);
+  if (out.startsWith('on the CPU')) expect(out).toContain('beit-node-linux-x64-gnu-cuda');
 });

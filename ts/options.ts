@@ -38,10 +38,10 @@ export interface LoadOptions extends HubOptions {
  * joins those of the same input size into one forward pass.
  */
 export interface BatchingOptions {
-  /** Images per forward pass, at most. Default 8. */
+  /** Images per forward pass, at most. Default 8 (64 on CUDA). */
   maxBatchSize?: number;
-  /** How long a lone request waits for others to join it, in ms. Default 2. */
+  /** How long a lone request waits for others to join it, in ms. Default 2 (5 on CUDA). */
   maxWaitMs?: number;
-  /** Requests allowed to wait; beyond it calls fail with `E_OVERLOADED`. Default 256. */
+  /** Requests allowed to wait; beyond it calls fail with `E_OVERLOADED`. Default 256 (1024 on CUDA). */
   maxQueue?: number;
 }
