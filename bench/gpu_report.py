@@ -1,0 +1,282 @@
+"""The report of scripts/gpu-check.sh: reads the JSON lines its steps wrote into one folder and writes
+report.md there (and prints it).
+
+    python3 bench/gpu_report.py OUT_DIR
+
+Reads, each if present: steps.tsv (step, exit status, seconds), nvidia-smi.csv, parity.jsonl,
+kernels.jsonl, throughput.jsonl (examples/gpu_check.rs), peers.jsonl (bench/gpu_peers.py) and node.jsonl.
+Lines that are not JSON are counted and skipped: a step killed halfway leaves a partial last line.
+"""
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOFLINE = 22_000  # H200, BEiT-base 224, bf16: 788 TFLOP/s measured GEMM / 35.2 GFLOP an image
+TARGET_SDPA = 1.5
+TARGET_VIT = 1.0
+TARGET_DTYPE, TARGET_BATCH = "bfloat16", 64
+SHORT_DTYPES = {"bf16": "bfloat16", "f16": "float16", "fp16": "float16", "f32": "float32"}
+
+
+def read_jsonl(path):
+    """The JSON objects of a file, and how many of its lines were not JSON."""
+    if not path.is_file():
+        return [], 0
+    rows, bad = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(value, dict):
+            rows.append(value)
+        else:
+            bad += 1
+    return rows, bad
+
+
+def dtype_name(d):
+    return SHORT_DTYPES.get(str(d), str(d))
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt_ratio(r):
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def steps_section(out):
+    path = out / "steps.tsv"
+    if not path.is_file():
+        return []
+    lines = ["## Steps", "", "| step | result | seconds |", "|---|---|---|"]
+    for row in path.read_text().splitlines():
+        parts = row.split("\t")
+        if len(parts) < 3:
+            continue
+        name, rc, seconds = parts[:3]
+        result = {"0": "ok", "skip": "skipped", "124": "timed out", "137": "killed (time or memory)"}.get(
+            rc, f"failed (exit {rc})"
+        )
+        lines.append(f"| {name} | {result} | {seconds} |")
+    return lines + [""]
+
+
+def gpu_section(out, peers_info):
+    lines = ["## Machine", ""]
+    smi = out / "nvidia-smi.csv"
+    if smi.is_file() and smi.read_text().strip():
+        lines += ["```text", smi.read_text().strip(), "```"]
+    else:
+        lines.append("nvidia-smi gave nothing (see nvidia-smi.txt).")
+    if peers_info:
+        lines.append("")
+        lines.append("Peers: " + ", ".join(f"{k} {v}" for k, v in peers_info.items()))
+    return lines + [""]
+
+
+def parity_section(rows, bad):
+    lines = ["## Parity on CUDA against the CPU in float32", ""]
+    if not rows:
+        return lines + ["No parity results (see steps and parity.stderr).", ""]
+    groups = defaultdict(list)
+    errors = []
+    for r in rows:
+        if r.get("step") == "error":
+            errors.append(f"- gpu_check failed: {r.get('error')}")
+        elif "output" not in r:
+            errors.append(f"- FAIL {r.get('case')} {r.get('dtype')}: {r.get('error', 'no outputs')}")
+        else:
+            groups[(r.get("case"), dtype_name(r.get("dtype")))].append(r)
+    passed = sum(all(x.get("pass") for x in g) for g in groups.values())
+    runs = len(groups) + sum(1 for r in rows if r.get("step") != "error" and "output" not in r)
+    verdict = "PASS" if passed == runs and not errors else "FAIL"
+    lines.append(
+        f"{verdict}: {passed} of {runs} case x dtype runs pass (atol = rtol: f32 1e-4, f16 5e-3, bf16 1e-2)."
+    )
+    lines.append("")
+    for (case, dtype), g in sorted(groups.items()):
+        ok = all(x.get("pass") for x in g)
+        worst = max((x.get("max_abs") or 0.0) for x in g)
+        failing = [x.get("output") for x in g if not x.get("pass")]
+        ref = [x.get("reference_pass") for x in g if "reference_pass" in x]
+        ref_note = ""
+        if ref:
+            ref_note = "; against transformers' reference: " + ("pass" if all(ref) else "FAIL")
+        fail_note = f"; failing: {', '.join(map(str, failing))}" if failing else ""
+        lines.append(
+            f"- {'PASS' if ok else 'FAIL'} {case} {dtype}: outputs {len(g)}, max |diff| {worst:.3g}, "
+            f"tol {g[0].get('tol')}{ref_note}{fail_note}"
+        )
+    lines += errors
+    if bad:
+        lines.append(f"- ({bad} lines of parity.jsonl were not JSON)")
+    return lines + [""]
+
+
+def kernels_section(rows, bad):
+    lines = ["## Fused kernels against candle's plain CUDA ops (BEIT_CUDA_KERNELS=0)", ""]
+    if not rows:
+        return lines + ["No kernel results (see steps and kernels.stderr).", ""]
+    groups = defaultdict(list)
+    errors = []
+    for r in rows:
+        if r.get("step") == "error" or "pass" not in r:
+            errors.append(f"- gpu_check failed: {r.get('error')}")
+            continue
+        what = r.get("op", "?")
+        if what == "model":
+            what = f"model {r.get('case')}"
+        groups[(what, dtype_name(r.get("dtype")))].append(r)
+    passed = sum(all(x.get("pass") for x in g) for g in groups.values())
+    verdict = "PASS" if passed == len(groups) and not errors else "FAIL"
+    lines.append(f"{verdict}: {passed} of {len(groups)} op x dtype groups pass.")
+    lines.append("")
+    for (what, dtype), g in sorted(groups.items()):
+        ok = all(x.get("pass") for x in g)
+        worst = max((x.get("max_abs") or 0.0) for x in g)
+        failing = [x.get("shape") or x.get("output") for x in g if not x.get("pass")]
+        fail_note = f"; failing: {', '.join(map(str, failing))}" if failing else ""
+        lines.append(
+            f"- {'PASS' if ok else 'FAIL'} {what} {dtype}: checks {len(g)}, max |diff| {worst:.3g}, tol {g[0].get('tol')}{fail_note}"
+        )
+    lines += errors
+    if bad:
+        lines.append(f"- ({bad} lines of kernels.jsonl were not JSON)")
+    return lines + [""]
+
+
+def throughput_tables(ours_rows, peer_rows):
+    """{(dtype, batch): {contender: row}} from both files."""
+    table = defaultdict(dict)
+    errors = []
+    for r in ours_rows:
+        if r.get("step") == "error":
+            errors.append(f"- gpu_check throughput failed: {r.get('error')}")
+            continue
+        if "images_per_s" not in r:
+            continue
+        key = "ours" if r.get("kernels", True) else "ours_plain"
+        table[(dtype_name(r.get("dtype")), int(r.get("batch", 0)))][key] = r
+    for r in peer_rows:
+        if "info" in r:
+            continue
+        name = {"sdpa": "sdpa", "eager": "eager", "timm": "vit"}.get(r.get("impl"), r.get("impl"))
+        if "error" in r:
+            errors.append(f"- {r.get('model')} {r.get('impl')} {r.get('dtype', '')} batch {r.get('batch', '')}: {r['error']}")
+            continue
+        table[(dtype_name(r.get("dtype")), int(r.get("batch", 0)))][name] = r
+    return table, errors
+
+
+def speed(row):
+    return row.get("images_per_s") if row else None
+
+
+def throughput_section(ours_rows, peer_rows):
+    table, errors = throughput_tables(ours_rows, peer_rows)
+    lines = ["## Throughput: BEiT-base 224, images/s (median of timed runs)", ""]
+    if not table:
+        return lines + ["No throughput results (see steps).", ""] + errors, table
+    lines += [
+        "| dtype | batch | beit-node | beit-node, plain ops | PyTorch SDPA | PyTorch eager | timm ViT-base | ours / SDPA | ours / eager | ours / ViT | of roofline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (dtype, batch) in sorted(table, key=lambda k: (k[0], k[1])):
+        c = table[(dtype, batch)]
+        ours = speed(c.get("ours"))
+        lines.append(
+            f"| {dtype} | {batch} | {fmt(ours)} | {fmt(speed(c.get('ours_plain')))} | {fmt(speed(c.get('sdpa')))} | "
+            f"{fmt(speed(c.get('eager')))} | {fmt(speed(c.get('vit')))} | {fmt_ratio(ratio(ours, speed(c.get('sdpa'))))} | "
+            f"{fmt_ratio(ratio(ours, speed(c.get('eager'))))} | {fmt_ratio(ratio(ours, speed(c.get('vit'))))} | "
+            f"{'-' if ours is None else f'{ours / ROOFLINE:.1%}'} |"
+        )
+    lines += ["", "GPU memory, MiB. beit-node: the most device memory in use after a timed forward (total - free "
+              "as the driver counts it: its CUDA context and any other process included); PyTorch: "
+              "torch.cuda.max_memory_allocated over the configuration (tensors only).", ""]
+    lines += ["| dtype | batch | beit-node | beit-node, plain ops | PyTorch SDPA | PyTorch eager | timm ViT-base |",
+              "|---|---|---|---|---|---|---|"]
+    for (dtype, batch) in sorted(table, key=lambda k: (k[0], k[1])):
+        c = table[(dtype, batch)]
+        mem = lambda k, field: fmt((c.get(k) or {}).get(field))  # noqa: E731
+        lines.append(
+            f"| {dtype} | {batch} | {mem('ours', 'device_memory_mib')} | {mem('ours_plain', 'device_memory_mib')} | "
+            f"{mem('sdpa', 'peak_mib')} | {mem('eager', 'peak_mib')} | {mem('vit', 'peak_mib')} |"
+        )
+    return lines + [""] + errors + ([""] if errors else []), table
+
+
+def targets_section(table):
+    c = table.get((TARGET_DTYPE, TARGET_BATCH), {})
+    ours, sdpa, vit = speed(c.get("ours")), speed(c.get("sdpa")), speed(c.get("vit"))
+    lines = [f"## Targets ({TARGET_DTYPE}, batch {TARGET_BATCH}, same GPU, same run)", ""]
+
+    def verdict(r, target):
+        if r is None:
+            return "not measured"
+        return "met" if r >= target else "not met"
+
+    r_sdpa, r_vit = ratio(ours, sdpa), ratio(ours, vit)
+    lines.append(f"- beit-node / PyTorch SDPA >= {TARGET_SDPA}x: {fmt_ratio(r_sdpa)}, {verdict(r_sdpa, TARGET_SDPA)}")
+    lines.append(f"- beit-node / timm ViT-base >= {TARGET_VIT}x: {fmt_ratio(r_vit)}, {verdict(r_vit, TARGET_VIT)}")
+    if ours is None:
+        lines.append(f"- roofline ({ROOFLINE:,} images/s on an H200): not measured")
+    else:
+        lines.append(f"- roofline ({ROOFLINE:,} images/s on an H200): {fmt(ours)} images/s is {ours / ROOFLINE:.1%} of it")
+    return lines + [""]
+
+
+def node_section(rows):
+    if not rows:
+        return []
+    lines = ["## The CUDA addon from Node", ""]
+    for r in rows:
+        lines.append(f"- {json.dumps(r)}")
+    return lines + [""]
+
+
+def report(out):
+    parity, parity_bad = read_jsonl(out / "parity.jsonl")
+    kernels, kernels_bad = read_jsonl(out / "kernels.jsonl")
+    ours, _ = read_jsonl(out / "throughput.jsonl")
+    peers, _ = read_jsonl(out / "peers.jsonl")
+    node, _ = read_jsonl(out / "node.jsonl")
+    peers_info = next((r["info"] for r in peers if "info" in r), None)
+    lines = ["# GPU check", ""]
+    lines += gpu_section(out, peers_info)
+    lines += steps_section(out)
+    lines += parity_section(parity, parity_bad)
+    lines += kernels_section(kernels, kernels_bad)
+    through, table = throughput_section(ours, peers)
+    lines += targets_section(table)
+    lines += through
+    lines += node_section(node)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: python3 bench/gpu_report.py OUT_DIR", file=sys.stderr)
+        sys.exit(2)
+    out = Path(sys.argv[1])
+    text = report(out)
+    (out / "report.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The one prepared run on a GPU machine (no network, a few minutes): beit-node's CUDA build against the
+# CPU and against PyTorch on the same GPU. Run from the repository root, with the CUDA build's gpu_check
+# binary prebuilt and carried (nothing is built here):
+#
+#   OUT=gpu-check-out scripts/gpu-check.sh
+#
+# Steps, each under `timeout`, each logged with its time into $OUT/gpu-check.log and $OUT/steps.tsv;
+# a step that fails is recorded and the next one runs:
+#   nvidia-smi   the driver and GPU                                   -> nvidia-smi.txt, nvidia-smi.csv
+#   ldd          the CUDA libraries gpu_check finds                   -> ldd.txt
+#   parity       every reference case on CUDA vs the CPU in float32   -> parity.jsonl
+#   kernels      the fused kernels vs candle's plain CUDA ops         -> kernels.jsonl
+#   throughput   BEiT-base 224 images/s, kernels on and off           -> throughput.jsonl
+#   peers        PyTorch SDPA / eager BEiT-base and timm ViT-base     -> peers.jsonl (bench/gpu_peers.py)
+#   node         the CUDA addon from Node, when node, dist/ and the addon are there -> node.jsonl
+#   report       all of it as one page                                -> report.md (bench/gpu_report.py)
+# Each step's stderr goes to $OUT/<step>.stderr.
+#
+# Settings (environment):
+#   GPU_CHECK_BIN      the gpu_check binary (default: target/release/examples/gpu_check, else
+#                      target/cuda/release/examples/gpu_check, where `npm run build:cuda`'s target folder puts it)
+#   GPU_CHECK_MODELS   the reference cases (default crates/beit/tests/fixtures/reference)
+#   GPU_CHECK_LD_PATH  extra folders for the CUDA 13 libraries gpu_check links (cudart, cuBLAS, cuBLASLt,
+#                      cuRAND, NVRTC); the NVIDIA wheels of the machine's Python and .cuda-toolkit/ are searched too
+#   GPU_CHECK_BATCHES (1,8,64,256), GPU_CHECK_DTYPES (bf16,f16), GPU_CHECK_SECONDS (2: timed seconds per
+#   configuration), GPU_CHECK_BUDGET_S (540: the whole run; each step's limit is cut to what is left)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT="${OUT:-./gpu-check-out}"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+MODELS="${GPU_CHECK_MODELS:-crates/beit/tests/fixtures/reference}"
+BATCHES="${GPU_CHECK_BATCHES:-1,8,64,256}"
+DTYPES="${GPU_CHECK_DTYPES:-bf16,f16}"
+SECONDS_EACH="${GPU_CHECK_SECONDS:-2}"
+BUDGET="${GPU_CHECK_BUDGET_S:-540}"
+REPORT_RESERVE=25
+CUDA_ADDON=npm/linux-x64-gnu-cuda/beit-node.linux-x64-gnu-cuda.node
+
+if [[ -n "${GPU_CHECK_BIN:-}" ]]; then
+  BIN="$GPU_CHECK_BIN"
+elif [[ -x target/release/examples/gpu_check ]]; then
+  BIN=target/release/examples/gpu_check
+else
+  BIN=target/cuda/release/examples/gpu_check
+fi
+
+: >"$OUT/steps.tsv"
+: >"$OUT/gpu-check.log"
+deadline=$((SECONDS + BUDGET))
+
+log() {
+  printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$OUT/gpu-check.log" >&2
+}
+
+skip_step() {
+  printf '%s\tskip\t0\n' "$1" >>"$OUT/steps.tsv"
+  log "skip $1: $2"
+}
+
+# run_step NAME LIMIT_S STDOUT_FILE COMMAND...: COMMAND under `timeout` (cut to the time left), its
+# stdout into STDOUT_FILE and its stderr into NAME.stderr; records the exit status, never fails.
+run_step() {
+  local name=$1 limit=$2 out=$3
+  shift 3
+  local left=$((deadline - SECONDS - REPORT_RESERVE))
+  [[ "$name" == report ]] && left=$limit
+  if ((left < 5)); then
+    skip_step "$name" "no time left in the ${BUDGET}s budget"
+    return
+  fi
+  ((limit > left)) && limit=$left
+  log "start $name (limit ${limit}s): $*"
+  local start=$SECONDS rc=0
+  timeout --kill-after=10 "$limit" "$@" >"$out" 2>"$OUT/$name.stderr" || rc=$?
+  local took=$((SECONDS - start))
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$took" >>"$OUT/steps.tsv"
+  log "end $name: exit $rc after ${took}s"
+  if ((rc != 0)); then
+    tail -n 5 "$OUT/$name.stderr" | sed 's/^/    /' | tee -a "$OUT/gpu-check.log" >&2 || true
+  fi
+}
+
+# The folders holding the CUDA 13 libraries the binary links: given ones, the local toolkit (never its
+# lib/stubs: the stub libcuda would hide the driver's), and the NVIDIA wheels of this machine's Python.
+cuda_lib_path() {
+  local dirs=()
+  [[ -n "${GPU_CHECK_LD_PATH:-}" ]] && dirs+=("$GPU_CHECK_LD_PATH")
+  [[ -d .cuda-toolkit/nvidia/cu13/lib ]] && dirs+=("$PWD/.cuda-toolkit/nvidia/cu13/lib")
+  local found
+  found=$(python3 - <<'PY' 2>/dev/null || true
+import glob, os, site, sys
+roots = [p for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path if os.path.isdir(p)]
+wanted = ("libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libnvrtc.so.13", "libcurand.so.10")
+dirs = []
+for root in roots:
+    for lib in wanted:
+        for hit in glob.glob(os.path.join(root, "nvidia", "**", lib + "*"), recursive=True):
+            d = os.path.dirname(hit)
+            if "stubs" not in d and d not in dirs:
+                dirs.append(d)
+print(":".join(dirs))
+PY
+)
+  [[ -n "$found" ]] && dirs+=("$found")
+  [[ -n "${LD_LIBRARY_PATH:-}" ]] && dirs+=("$LD_LIBRARY_PATH")
+  local IFS=:
+  echo "${dirs[*]:-}"
+}
+
+log "gpu-check into $OUT (budget ${BUDGET}s)"
+
+# (a) The driver and the GPU.
+if command -v nvidia-smi >/dev/null; then
+  run_step nvidia-smi 20 "$OUT/nvidia-smi.txt" nvidia-smi
+  run_step nvidia-smi-query 20 "$OUT/nvidia-smi.csv" \
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv
+else
+  skip_step nvidia-smi "nvidia-smi not found"
+fi
+
+# (b) beit-node's CUDA build: parity, kernels on vs off, throughput.
+LIBS=$(cuda_lib_path)
+log "LD_LIBRARY_PATH for gpu_check: ${LIBS:-(none)}"
+if [[ -x "$BIN" ]]; then
+  run_step ldd 10 "$OUT/ldd.txt" env LD_LIBRARY_PATH="$LIBS" ldd "$BIN"
+  run_step parity 110 "$OUT/parity.jsonl" env LD_LIBRARY_PATH="$LIBS" "$BIN" parity --models "$MODELS"
+  run_step kernels 70 "$OUT/kernels.jsonl" env LD_LIBRARY_PATH="$LIBS" "$BIN" kernels --models "$MODELS"
+  run_step throughput 130 "$OUT/throughput.jsonl" env LD_LIBRARY_PATH="$LIBS" \
+    "$BIN" throughput --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
+else
+  for step in ldd parity kernels throughput; do skip_step "$step" "no gpu_check binary at $BIN (set GPU_CHECK_BIN)"; done
+fi
+
+# (c) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).
+run_step peers 150 "$OUT/peers.jsonl" \
+  python3 bench/gpu_peers.py --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
+
+# (d) The addon itself from Node, when this machine has node and the built JS.
+if command -v node >/dev/null && [[ -f dist/index.js && -f "$CUDA_ADDON" ]]; then
+  run_step node 40 "$OUT/node.jsonl" env BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" LD_LIBRARY_PATH="$LIBS" \
+    node --input-type=module -e "
+import { BeitForImageClassification, bundledModelDir, cudaInfo } from './dist/index.js';
+console.log(JSON.stringify({ cudaInfo: cudaInfo() }));
+const files = ['samples/digits/digit-3.png', 'samples/digits/digit-7.png'];
+const scores = {};
+for (const device of ['cpu', 'cuda']) {
+  const model = await BeitForImageClassification.fromPretrained(bundledModelDir('beit-digits'), { device });
+  scores[device] = (await model.classify(files, { topK: 1 })).map((r) => r[0]);
+  await model.dispose();
+}
+console.log(JSON.stringify({ classify: scores }));
+"
+else
+  skip_step node "needs node, dist/ (npm run build:ts) and $CUDA_ADDON"
+fi
+
+# (e) The report.
+run_step report 20 "$OUT/report.stdout" python3 bench/gpu_report.py "$OUT"
+log "done in ${SECONDS}s: $OUT/report.md"
