@@ -158,6 +158,15 @@ describe('the native loader', () => {
       );
     });
 
+    it('says which CUDA libraries are missing when the dynamic loader cannot find them', () => {
+      const env = failingLoad(
+        fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' }),
+        /-cuda\.node$/,
+        'libcublas.so.13: cannot open shared object file: No such file or directory',
+      );
+      expect(selectNativeBinding(env).cudaReason).toContain('CUDA 13.0 runtime libraries it links');
+    });
+
     it('is skipped with BEIT_NODE_CUDA=0', () => {
       const env = { ...fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' }), cudaSwitch: '0' };
       const { binding, cudaReason } = selectNativeBinding(env);

@@ -158,7 +158,7 @@ function cudaLoadAdvice(name: string, reason: string): string {
     return `The NVIDIA driver is older than the CUDA build needs: update it to ${CUDA_DRIVER_FLOOR} or newer (CUDA 13.0), or use device 'cpu'.`;
   }
   if (/lib(cudart|cublas|cublasLt|curand|nvrtc)\.so/.test(reason)) {
-    return `The CUDA 13.0 runtime libraries it links (cudart, cuBLAS, cuBLASLt, cuRAND, NVRTC) are not on the loader's path: install them (the CUDA 13.0 toolkit, or NVIDIA's nvidia-*-cu13 wheels) and add their lib folder to LD_LIBRARY_PATH, or use device 'cpu'.`;
+    return `The CUDA 13.0 runtime libraries it links (cudart, cuBLAS, cuBLASLt, cuRAND, NVRTC) are not on the loader's path: install them (from the CUDA 13.0 toolkit, or NVIDIA's 13.0 pip wheels nvidia-cuda-runtime, nvidia-cublas, nvidia-curand, nvidia-cuda-nvrtc) and add their lib folder to LD_LIBRARY_PATH, or use device 'cpu'.`;
   }
   return `Reinstall ${name} at beit-node's version, or use device 'cpu'; if it persists, report it with this message.`;
 }
