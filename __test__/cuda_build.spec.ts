@@ -47,7 +47,11 @@ function runWithCudaBuild(): Report {
     BEIT_NODE_BINARY: binary,
     LD_LIBRARY_PATH: [join(toolkit, 'stubs'), toolkit, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
   };
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: root,
+    encoding: 'utf8',
+    env,
+  });
   if (child.status !== 0) throw new Error(`the CUDA build failed to run (${child.status}):\n${child.stderr}`);
   return JSON.parse(child.stdout) as Report;
 }
@@ -76,7 +80,8 @@ describe('the CUDA build of the addon, without a GPU', () => {
     digitsReference.samples.forEach((sample, i) => {
       const scores = softmax(sample.logits);
       expect(results[i]?.[0]?.label).toBe(sample.predicted);
-      for (const { label, score } of results[i] ?? []) expect(score).toBeCloseTo(scores[Number(label)] ?? Number.NaN, 4);
+      for (const { label, score } of results[i] ?? [])
+        expect(score).toBeCloseTo(scores[Number(label)] ?? Number.NaN, 4);
     });
   });
 });

@@ -41,5 +41,8 @@ mkdir -p "$root/lib/stubs"
 grep -oE 'pub unsafe fn cu[A-Za-z0-9_]+' "$sys_rs" | awk '{print $4}' | sort -u \
   | awk '{print "int " $1 "(void) { return 34; }"}' > "$root/lib/stubs/libcuda_stub.c"
 gcc -shared -fPIC -o "$root/lib/stubs/libcuda.so" -Wl,-soname,libcuda.so.1 "$root/lib/stubs/libcuda_stub.c"
+# By its soname too, so that a test on a machine without a driver can load the addon against it
+# (__test__/cuda_build.spec.ts); never put lib/stubs on the library path where a driver is.
+ln -sf libcuda.so "$root/lib/stubs/libcuda.so.1"
 
 echo "$root"

@@ -18,8 +18,8 @@
 # Each step's stderr goes to $OUT/<step>.stderr.
 #
 # Settings (environment):
-#   GPU_CHECK_BIN      the gpu_check binary (default: target/release/examples/gpu_check, else
-#                      target/cuda/release/examples/gpu_check, where `npm run build:cuda`'s target folder puts it)
+#   GPU_CHECK_BIN      the gpu_check binary (default target/cuda/gpu_check, which
+#                      `scripts/build_cuda.sh --with-gpu-check` writes)
 #   GPU_CHECK_MODELS   the reference cases (default crates/beit/tests/fixtures/reference)
 #   GPU_CHECK_LD_PATH  extra folders for the CUDA 13 libraries gpu_check links (cudart, cuBLAS, cuBLASLt,
 #                      cuRAND, NVRTC); the NVIDIA wheels of the machine's Python and .cuda-toolkit/ are searched too
@@ -41,10 +41,9 @@ CUDA_ADDON=npm/linux-x64-gnu-cuda/beit-node.linux-x64-gnu-cuda.node
 
 if [[ -n "${GPU_CHECK_BIN:-}" ]]; then
   BIN="$GPU_CHECK_BIN"
-elif [[ -x target/release/examples/gpu_check ]]; then
-  BIN=target/release/examples/gpu_check
 else
-  BIN=target/cuda/release/examples/gpu_check
+  # What `scripts/build_cuda.sh --with-gpu-check` writes.
+  BIN=target/cuda/gpu_check
 fi
 
 : >"$OUT/steps.tsv"

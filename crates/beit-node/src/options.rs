@@ -37,7 +37,10 @@ pub fn load_options(options: &Option<NativeLoadOptions>) -> beit::Result<LoadOpt
 }
 
 /// The batching options, the defaults for `device` filled in, checked.
-pub fn batch_options(options: &Option<NativeLoadOptions>, device: &beit::Device) -> beit::Result<BatchOptions> {
+pub fn batch_options(
+    options: &Option<NativeLoadOptions>,
+    device: &beit::Device,
+) -> beit::Result<BatchOptions> {
     let defaults = BatchOptions::for_device(device);
     let Some(given) = options.as_ref().and_then(|o| o.batching.as_ref()) else {
         return Ok(defaults);

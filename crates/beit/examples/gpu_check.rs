@@ -213,6 +213,7 @@ fn kernels(models: Option<PathBuf>) -> beit::Result<()> {
     for dtype in [DType::F32, DType::F16, DType::BF16] {
         op_checks(&device, dtype)?;
     }
+    preprocess_checks(&device)?;
     if let Some(models) = models {
         for case in cases(&models)? {
             for dtype in [DType::F32, DType::F16, DType::BF16] {
@@ -295,6 +296,48 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         on_off("linear+residual", &shape, dtype, || {
             Ok(beit::ops::linear_epilogue(&x, &w, Some(&b), Some(&r), false)?)
         })?;
+    }
+    Ok(())
+}
+
+/// GPU preprocessing against the CPU's, which must be equal bit for bit: every filter, down and
+/// up, crops inside and beyond the image, on the fixture photos.
+fn preprocess_checks(device: &Device) -> beit::Result<()> {
+    use beit::image::decode::ImageSource;
+    use beit::image::processor::BeitImageProcessor;
+    use beit::image::processor_config::ImageProcessorConfig;
+    let configs = [
+        r#"{"size": {"height": 224, "width": 224}, "do_center_crop": false, "resample": 2}"#,
+        r#"{"size": {"shortest_edge": 256}, "crop_size": {"height": 224, "width": 224}, "resample": 3}"#,
+        r#"{"size": {"height": 640, "width": 512}, "crop_size": {"height": 700, "width": 500}, "resample": 1}"#,
+        r#"{"size": {"height": 97, "width": 131}, "do_center_crop": false, "resample": 0}"#,
+        r#"{"size": {"height": 33, "width": 47}, "do_center_crop": false, "resample": 4}"#,
+        r#"{"size": {"height": 300, "width": 300}, "do_center_crop": false, "resample": 5}"#,
+    ];
+    // Relative: the script runs from the repository root, wherever the checkout lies.
+    let images = Path::new("crates/beit/tests/fixtures/images");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(images)
+        .map_err(|e| beit::BeitError::InvalidArgument(format!("{}: {e}", images.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    for json in configs {
+        let processor = BeitImageProcessor::new(ImageProcessorConfig::from_json_str(json)?);
+        for file in &files {
+            let source = [ImageSource::Path(file.clone())];
+            let cpu = processor.preprocess(&source, None)?.pixel_values;
+            let gpu = processor
+                .preprocess_on(device, &source, None)?
+                .pixel_values
+                .to_device(&Device::Cpu)?;
+            let (pass, max_abs) = compare(&gpu, &cpu, 0.0)?;
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            println!(
+                "{}",
+                json!({"step": "kernels", "op": "preprocess", "shape": format!("{name} {json}"),
+                "dtype": "uint8->float32", "tol": 0.0, "max_abs": max_abs, "pass": pass})
+            );
+        }
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod gpu_failure;
 pub mod heads;
 pub mod hub;
 pub mod image;
+pub mod launch_geometry;
 pub mod limits;
 pub mod loss;
 pub mod mapped_safetensors;

@@ -80,6 +80,15 @@ void beit_host_attention(const float* qkv, const float* bias, float* out, int ba
 
 int beit_host_attention_shared_bytes(int head_dim) { return beit_attention_shared_bytes(head_dim); }
 
+// The block and tile sizes the kernels are written for, in the order of kernel_check::LaunchConstants.
+void beit_host_launch_constants(int* out) {
+    out[0] = BEIT_ATTN_THREADS;
+    out[1] = BEIT_ATTN_BQ;
+    out[2] = BEIT_ATTN_MAX_HEAD_DIM;
+    out[3] = BEIT_LN_THREADS;
+    out[4] = BEIT_PREPROCESS_THREADS;
+}
+
 void beit_host_layer_norm(const float* x, const float* weight, const float* bias, float* y, int rows, int dim,
                           float eps) {
     float partials[BEIT_LN_THREADS];

@@ -4,7 +4,10 @@ use crate::{check_len, ffi, to_int};
 
 /// LayerNorm over rows of `dim` values, as `beit_layer_norm_*` computes it.
 pub fn layer_norm(x: &[f32], weight: &[f32], bias: &[f32], dim: usize, eps: f32) -> Vec<f32> {
-    assert!(dim > 0 && x.len().is_multiple_of(dim), "x must be whole rows of {dim}");
+    assert!(
+        dim > 0 && x.len().is_multiple_of(dim),
+        "x must be whole rows of {dim}"
+    );
     check_len("weight", weight, dim);
     check_len("bias", bias, dim);
     let mut y = vec![f32::NAN; x.len()];

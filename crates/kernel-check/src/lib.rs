@@ -9,6 +9,30 @@ pub mod epilogue;
 pub mod layer_norm;
 pub mod preprocess;
 
+/// The block and tile sizes the kernels' headers define.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LaunchConstants {
+    pub attention_threads: i32,
+    pub attention_block_q: i32,
+    pub attention_max_head_dim: i32,
+    pub layer_norm_threads: i32,
+    pub preprocess_threads: i32,
+}
+
+/// The headers' launch constants.
+pub fn launch_constants() -> LaunchConstants {
+    let mut out = [0i32; 5];
+    // SAFETY: the C++ writes exactly five ints.
+    unsafe { ffi::beit_host_launch_constants(out.as_mut_ptr()) };
+    LaunchConstants {
+        attention_threads: out[0],
+        attention_block_q: out[1],
+        attention_max_head_dim: out[2],
+        layer_norm_threads: out[3],
+        preprocess_threads: out[4],
+    }
+}
+
 /// Panics unless `buf` holds exactly `want` values: the C++ side trusts the sizes it is given.
 fn check_len<T>(what: &str, buf: &[T], want: usize) {
     assert_eq!(

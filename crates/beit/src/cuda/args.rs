@@ -25,13 +25,6 @@ pub fn int(n: usize, what: &str) -> candle_core::Result<i32> {
         .map_err(|_| candle_core::Error::Msg(format!("{what} = {n} exceeds a CUDA kernel's int range")))
 }
 
-/// Blocks of `threads` for a grid-stride loop over `n` elements: enough to fill any GPU, few
-/// enough that the grid's x dimension never overflows.
-pub fn grid_stride_blocks(n: usize, threads: u32) -> u32 {
-    const MAX_BLOCKS: usize = 65_535;
-    n.div_ceil(threads as usize).clamp(1, MAX_BLOCKS) as u32
-}
-
 /// The float types our kernels are instantiated for.
 pub trait Float:
     candle_core::cuda_backend::CudaDType + cudarc::driver::DeviceRepr + candle_core::WithDType

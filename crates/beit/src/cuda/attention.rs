@@ -3,25 +3,16 @@
 //! projection `[B, S, 3D]`, the bias `[heads, S, S]` (f32) once per head for the whole batch, and
 //! the context is written into its `[B, S, D]` columns; the `S x S` scores stay on chip.
 
+use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::Layout;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
-
-/// Query rows per block (kernels/attention_tiles.cuh: BEIT_ATTN_BLOCK_Q).
-const BLOCK_Q: usize = 64;
-/// Threads per block (BEIT_ATTN_THREADS).
-const THREADS: u32 = 128;
-/// The largest head size the kernel takes.
-pub const MAX_HEAD_DIM: usize = 128;
-
-/// Dynamic shared memory of one block, in bytes (BEIT_ATTN_SHARED_BYTES).
-fn shared_bytes(head_dim: usize) -> u32 {
-    // Q tile and one K and one V tile, each BLOCK_Q x head_dim in f32.
-    (3 * BLOCK_Q * head_dim * 4) as u32
-}
+use crate::launch_geometry::{
+    attention_shared_bytes, ATTENTION_BLOCK_Q, ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS,
+};
 
 /// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional f32 bias
 /// `[heads, S, S]`.
@@ -42,9 +33,9 @@ fn run<T: Float>(
     let (b, s, d3) = ql.shape().dims3()?;
     let d = d3 / 3;
     let head_dim = d / heads.max(1);
-    if heads == 0 || d3 != 3 * heads * head_dim || head_dim > MAX_HEAD_DIM {
+    if heads == 0 || d3 != 3 * heads * head_dim || head_dim > ATTENTION_MAX_HEAD_DIM {
         candle_core::bail!(
-            "attention: {d3} fused features do not split into 3 x {heads} heads of at most {MAX_HEAD_DIM}"
+            "attention: {d3} fused features do not split into 3 x {heads} heads of at most {ATTENTION_MAX_HEAD_DIM}"
         );
     }
     let qkv = contiguous(qs.as_cuda_slice::<T>()?, ql, "qkv")?;
@@ -60,13 +51,7 @@ fn run<T: Float>(
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
         let func = function(dev, Family::Attention, &typed("beit_attention", T::DTYPE)?)?;
-        let shared = shared_bytes(head_dim);
-        // Above 48 KiB a kernel must opt in to its dynamic shared memory.
-        func.set_attribute(
-            cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-            shared as i32,
-        )
-        .w()?;
+        let shared = attention_shared_bytes(head_dim);
         let stream = dev.cuda_stream();
         let mut launch = stream.launch_builder(&func);
         launch.arg(&qkv);
@@ -83,8 +68,8 @@ fn run<T: Float>(
         let scale = 1.0 / (head_dim as f32).sqrt();
         launch.arg(&out).arg(&nb).arg(&ns).arg(&nh).arg(&hd).arg(&scale);
         let cfg = LaunchConfig {
-            grid_dim: (s.div_ceil(BLOCK_Q) as u32, heads as u32, grid_z(b)?),
-            block_dim: (THREADS, 1, 1),
+            grid_dim: (s.div_ceil(ATTENTION_BLOCK_Q) as u32, heads as u32, grid_z(b)?),
+            block_dim: (ATTENTION_THREADS, 1, 1),
             shared_mem_bytes: shared,
         };
         // SAFETY: arguments as kernels/attention.cu declares them; buffers sized and checked above.

@@ -2,15 +2,14 @@
 //! of a cuBLAS matmul (candle's). cuBLASLt's own GELU epilogue is the tanh approximation; BEiT's
 //! is the exact erf one, so the activation is ours.
 
+use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::Layout;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
-use crate::cuda::args::{by_float, contiguous, grid_stride_blocks, int, Float, NULL};
+use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
-
-/// Threads per block of the grid-stride loop.
-const THREADS: u32 = 256;
+use crate::launch_geometry::{grid_stride_blocks, GRID_STRIDE_THREADS};
 
 /// The epilogue's inputs: the matmul output `x` `[rows, n]`, an optional bias `[n]` and residual
 /// `[rows, n]`, all of one dtype.
@@ -63,8 +62,8 @@ fn run<T: Float>(e: &Epilogue) -> candle_core::Result<CudaStorage> {
         let (rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(e.gelu));
         launch.arg(&y).arg(&rows).arg(&n).arg(&gelu);
         let cfg = LaunchConfig {
-            grid_dim: (grid_stride_blocks(total, THREADS), 1, 1),
-            block_dim: (THREADS, 1, 1),
+            grid_dim: (grid_stride_blocks(total, GRID_STRIDE_THREADS), 1, 1),
+            block_dim: (GRID_STRIDE_THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         // SAFETY: the arguments match the kernel's signature (kernels/epilogue.cu) and every

@@ -1,14 +1,13 @@
 //! Launch of `kernels/layer_norm.cu`: one block per row, two-pass f32 statistics.
 
+use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::Layout;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float};
 use crate::cuda::module::{function, typed, Family};
-
-/// Threads per row (kernels/layer_norm.cu reduces across one block of this many).
-const THREADS: u32 = 256;
+use crate::launch_geometry::LAYER_NORM_THREADS;
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `x`.
 pub fn layer_norm(
@@ -57,7 +56,7 @@ fn run<T: Float>(
             .arg(&eps);
         let cfg = LaunchConfig {
             grid_dim: (rows as u32, 1, 1),
-            block_dim: (THREADS, 1, 1),
+            block_dim: (LAYER_NORM_THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         // SAFETY: arguments as kernels/layer_norm.cu declares them; buffers sized above.

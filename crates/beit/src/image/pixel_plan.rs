@@ -34,7 +34,12 @@ impl Plan {
         let (rh, rw) = resize.map_or((height, width), |(w, h)| (h, w));
         let crop = if cfg.do_center_crop {
             let (ch, cw) = cfg.crop_size.resolve((rh, rw));
-            ((rh as i64 - ch as i64).div_euclid(2), (rw as i64 - cw as i64).div_euclid(2), ch, cw)
+            (
+                (rh as i64 - ch as i64).div_euclid(2),
+                (rw as i64 - cw as i64).div_euclid(2),
+                ch,
+                cw,
+            )
         } else {
             (0, 0, rh, rw)
         };
@@ -43,7 +48,11 @@ impl Plan {
             resize,
             crop,
             rescale: cfg.do_rescale.then_some(cfg.rescale_factor),
-            normalize: if cfg.do_normalize { Some((cfg.mean()?, cfg.std()?)) } else { None },
+            normalize: if cfg.do_normalize {
+                Some((cfg.mean()?, cfg.std()?))
+            } else {
+                None
+            },
         })
     }
 
@@ -56,7 +65,9 @@ impl Plan {
     pub fn apply(&self, image: &Tensor) -> Result<Tensor> {
         let (_, _, channels) = image.dims3()?;
         if channels != 3 {
-            return Err(BeitError::Image(format!("expected RGB pixels, got {channels} channels")));
+            return Err(BeitError::Image(format!(
+                "expected RGB pixels, got {channels} channels"
+            )));
         }
         Ok(image.contiguous()?.apply_op1_no_bwd(self)?)
     }
@@ -74,7 +85,11 @@ impl Plan {
             None => img,
         };
         let (top, left, ch, cw) = self.crop;
-        let img = if (top, left, ch, cw) == (0, 0, img.height, img.width) { img } else { crop_at(&img, self.crop) };
+        let img = if (top, left, ch, cw) == (0, 0, img.height, img.width) {
+            img
+        } else {
+            crop_at(&img, self.crop)
+        };
         let plane = ch * cw;
         let mut out = vec![0f32; 3 * plane];
         for (i, px) in img.data.chunks_exact(3).enumerate() {
@@ -123,7 +138,11 @@ impl CustomOp1 for Plan {
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda_fwd(&self, storage: &candle_core::CudaStorage, layout: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         use candle_core::backend::BackendStorage;
         let (height, width, _) = layout.shape().dims3()?;
         let Some((start, end)) = layout.contiguous_offsets() else {
@@ -131,7 +150,12 @@ impl CustomOp1 for Plan {
         };
         // The bytes go up once, already on the device: the launches read them from there.
         let bytes = storage.as_cuda_slice::<u8>()?;
-        let pixels = crate::cuda::preprocess::preprocess(storage.device(), &bytes.slice(start..end), (width, height), self)?;
+        let pixels = crate::cuda::preprocess::preprocess(
+            storage.device(),
+            &bytes.slice(start..end),
+            (width, height),
+            self,
+        )?;
         let (h, w) = self.output_size();
         Ok((pixels, Shape::from((3, h, w))))
     }
@@ -165,12 +189,21 @@ mod tests {
         let img = decode_rgb(&source, DEFAULT_MAX_PIXELS)?;
         for json in configs {
             let cfg = ImageProcessorConfig::from_json_str(json)?;
-            let want = BeitImageProcessor::new(cfg.clone()).preprocess(std::slice::from_ref(&source), None)?;
+            let want =
+                BeitImageProcessor::new(cfg.clone()).preprocess(std::slice::from_ref(&source), None)?;
             let bytes = Tensor::from_slice(&img.data, (img.height, img.width, 3), &Device::Cpu)?;
-            let got = Plan::new(&cfg, (img.height, img.width))?.apply(&bytes)?.unsqueeze(0)?;
+            let got = Plan::new(&cfg, (img.height, img.width))?
+                .apply(&bytes)?
+                .unsqueeze(0)?;
             assert_eq!(got.dims(), want.pixel_values.dims(), "{json}");
-            let (got, want) = (got.flatten_all()?.to_vec1::<f32>()?, want.pixel_values.flatten_all()?.to_vec1::<f32>()?);
-            assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "{json}");
+            let (got, want) = (
+                got.flatten_all()?.to_vec1::<f32>()?,
+                want.pixel_values.flatten_all()?.to_vec1::<f32>()?,
+            );
+            assert!(
+                got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                "{json}"
+            );
         }
         Ok(())
     }

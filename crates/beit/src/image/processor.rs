@@ -125,7 +125,12 @@ impl BeitImageProcessor {
         let images: Vec<Pixels> = done.into_iter().map(|(p, _)| p).collect();
         let first = (images[0].height, images[0].width);
         if let Some(i) = images.iter().position(|p| (p.height, p.width) != first) {
-            return Err(sizes_differ(&sources[i], i, (images[i].height, images[i].width), first));
+            return Err(sizes_differ(
+                &sources[i],
+                i,
+                (images[i].height, images[i].width),
+                first,
+            ));
         }
         Ok((images, sizes))
     }
@@ -196,8 +201,8 @@ impl BeitImageProcessor {
 
     /// `preprocess` with the pixels computed where a model on `device` needs them: on CUDA
     /// (unless `BEIT_CUDA_KERNELS=0`) images are decoded here and resized, cropped and normalized
-    /// on the GPU, with the same bits as on the CPU (see `pixel_plan`); NEAREST resizing, and
-    /// every other device, take the CPU path and copy the result over.
+    /// on the GPU, with the same bits as on the CPU (see `pixel_plan`); every other device
+    /// takes the CPU path and gets the result copied over.
     pub fn preprocess_on(
         &self,
         device: &Device,
@@ -205,7 +210,7 @@ impl BeitImageProcessor {
         maps: Option<&[ImageSource]>,
     ) -> Result<ProcessedBatch> {
         let gpu = device.is_cuda() && crate::ops::kernel_switch::enabled();
-        if !gpu || self.config.filter() == Resample::Nearest {
+        if !gpu {
             let mut batch = self.preprocess(images, maps)?;
             batch.pixel_values = batch.pixel_values.to_device(device)?;
             return Ok(batch);

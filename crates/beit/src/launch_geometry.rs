@@ -1,0 +1,34 @@
+//! The launch geometry that our CUDA kernels (kernels/*.cu) are written for: block sizes, tile
+//! sizes and dynamic shared memory. Plain arithmetic, built without the `cuda` feature, so that
+//! crates/kernel-check can compare it with the kernels' own headers on any machine: a launch with
+//! another block size than a kernel's reduction assumes would compute garbage, silently.
+
+/// Threads per block of the attention kernel (`BEIT_ATTN_THREADS`).
+pub const ATTENTION_THREADS: u32 = 128;
+/// Query rows per attention block (`BEIT_ATTN_BQ`).
+pub const ATTENTION_BLOCK_Q: usize = 32;
+/// The largest head size the attention kernel takes (`BEIT_ATTN_MAX_HEAD_DIM`).
+pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
+/// Threads per row of the LayerNorm kernel (`BEIT_LN_THREADS`): its block reduction assumes it.
+pub const LAYER_NORM_THREADS: u32 = 256;
+/// Threads per block of the grid-stride kernels: epilogue and preprocessing.
+pub const GRID_STRIDE_THREADS: u32 = 256;
+
+/// Dynamic shared memory of one attention block, bytes (`beit_attention_shared_bytes`): the Q
+/// tile, one K-or-V tile with an odd row stride, the score tile (BK + 1 a row), and two floats a
+/// query row; all f32.
+pub fn attention_shared_bytes(head_dim: usize) -> u32 {
+    const BLOCK_K: usize = 32;
+    let floats = ATTENTION_BLOCK_Q * head_dim
+        + BLOCK_K * (head_dim | 1)
+        + ATTENTION_BLOCK_Q * (BLOCK_K + 1)
+        + 2 * ATTENTION_BLOCK_Q;
+    (floats * 4) as u32
+}
+
+/// Blocks of `threads` for a grid-stride loop over `n` elements: enough to fill any GPU, few
+/// enough that the grid's x dimension never overflows.
+pub fn grid_stride_blocks(n: usize, threads: u32) -> u32 {
+    const MAX_BLOCKS: usize = 65_535;
+    n.div_ceil(threads as usize).clamp(1, MAX_BLOCKS) as u32
+}

@@ -1,0 +1,42 @@
+//! beit's launches (crates/beit/src/launch_geometry.rs, what src/cuda/ launches with) against the
+//! kernels' own headers: a block size or shared-memory size out of step with what a kernel was
+//! written for would compute garbage on the GPU without any error.
+
+use beit::launch_geometry as rust;
+use kernel_check::{attention, launch_constants, LaunchConstants};
+
+#[test]
+fn block_and_tile_sizes_match_the_headers() {
+    assert_eq!(
+        launch_constants(),
+        LaunchConstants {
+            attention_threads: rust::ATTENTION_THREADS as i32,
+            attention_block_q: rust::ATTENTION_BLOCK_Q as i32,
+            attention_max_head_dim: rust::ATTENTION_MAX_HEAD_DIM as i32,
+            layer_norm_threads: rust::LAYER_NORM_THREADS as i32,
+            preprocess_threads: rust::GRID_STRIDE_THREADS as i32,
+        }
+    );
+}
+
+#[test]
+fn attention_shared_memory_matches_the_header() {
+    for head_dim in 1..=rust::ATTENTION_MAX_HEAD_DIM {
+        assert_eq!(
+            rust::attention_shared_bytes(head_dim) as usize,
+            attention::shared_bytes(head_dim),
+            "head_dim {head_dim}"
+        );
+    }
+    // Under the 48 KiB a kernel may use without opting in, which the launch does not do.
+    assert!(rust::attention_shared_bytes(rust::ATTENTION_MAX_HEAD_DIM) <= 48 * 1024);
+}
+
+#[test]
+fn grid_stride_blocks_cover_and_stay_in_range() {
+    let t = rust::GRID_STRIDE_THREADS;
+    assert_eq!(rust::grid_stride_blocks(0, t), 1);
+    assert_eq!(rust::grid_stride_blocks(1, t), 1);
+    assert_eq!(rust::grid_stride_blocks(257, t), 2);
+    assert_eq!(rust::grid_stride_blocks(usize::MAX / 2, t), 65_535);
+}
