@@ -35,6 +35,9 @@ pub struct BeitImageProcessor {
 /// Processed images with the (height, width) each had when decoded.
 type Prepared = (Vec<Pixels>, Vec<(usize, usize)>);
 
+/// Decoded images with their processing plans, and the (height, width) each had when decoded.
+type Planned = (Vec<(Pixels, Plan)>, Vec<(usize, usize)>);
+
 /// HF's `reduce_label`: background 0 becomes 255 (ignored), every other class shifts down by one.
 fn reduce_labels(map: &mut Pixels) {
     for v in map.data.iter_mut() {
@@ -234,7 +237,7 @@ impl BeitImageProcessor {
     }
 
     /// Decodes every image and plans its processing (resize limits checked), for `preprocess_on`.
-    fn prepare_decoded(&self, sources: &[ImageSource]) -> Result<(Vec<(Pixels, Plan)>, Vec<(usize, usize)>)> {
+    fn prepare_decoded(&self, sources: &[ImageSource]) -> Result<Planned> {
         if sources.is_empty() {
             return Err(BeitError::Image("no images were given".into()));
         }
