@@ -20,13 +20,14 @@ const toolkit = join(root, '.cuda-toolkit/nvidia/cu13/lib');
 interface Report {
   build: boolean;
   devices: number;
+  info: { build: boolean; devices: number; reason?: string };
   cudaError: { code: string; message: string } | null;
   results: { label: string; score: number }[][];
 }
 
 const script = `
 import { native } from './dist/native.js';
-import { BeitForImageClassification, bundledModelDir } from './dist/index.js';
+import { BeitForImageClassification, bundledModelDir, cudaInfo } from './dist/index.js';
 const dir = bundledModelDir('beit-digits');
 let cudaError = null;
 try {
@@ -38,7 +39,7 @@ const model = await BeitForImageClassification.fromPretrained(dir);
 const files = ${JSON.stringify(digitsReference.samples.map((s) => s.file))};
 const results = await model.classify(files, { topK: 10 });
 await model.dispose();
-console.log(JSON.stringify({ build: native.cudaBuild(), devices: native.cudaDevices(), cudaError, results }));
+console.log(JSON.stringify({ build: native.cudaBuild(), devices: native.cudaDevices(), info: cudaInfo(), cudaError, results }));
 `;
 
 function runWithCudaBuild(): Report {
@@ -66,6 +67,8 @@ describe('the CUDA build of the addon, without a GPU', () => {
   it('is the CUDA build and sees no device', () => {
     expect(report?.build).toBe(true);
     expect(report?.devices).toBe(0);
+    // cudaInfo() says the same, without a reason: the CUDA build is the one in use.
+    expect(report?.info).toEqual({ build: true, devices: 0 });
   });
 
   it("answers device 'cuda' with E_CUDA_UNAVAILABLE and what to do", () => {

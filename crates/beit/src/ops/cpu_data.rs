@@ -1,6 +1,6 @@
 //! The f32 data of a CPU tensor, for the fused ops that hand raw rows to gemm.
 
-use candle_core::{CpuStorage, DType, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 
 /// Whether the fused CPU kernels can take `t` (f32 on the CPU); others take the `*_slow` path.
 pub fn is_cpu_f32(t: &Tensor) -> bool {
@@ -31,3 +31,11 @@ pub struct SharedMut(pub *mut f32);
 // SAFETY: every user writes through it to regions no other task touches.
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
+
+/// The f32 elements of a contiguous CPU storage, as a custom op's `cpu_fwd` receives it.
+pub fn contiguous_f32<'a>((storage, layout): (&'a CpuStorage, &Layout)) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(all), Some((start, end))) => Ok(&all[start..end]),
+        _ => candle_core::bail!("expected a contiguous f32 CPU tensor"),
+    }
+}

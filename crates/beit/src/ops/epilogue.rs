@@ -5,6 +5,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
+use crate::ops::cpu_data::contiguous_f32;
 use crate::ops::gelu::erf_f32;
 use crate::ops::kernel_switch;
 
@@ -67,16 +68,16 @@ impl Epilogue {
         x: (&CpuStorage, &Layout),
         extra: &[(&CpuStorage, &Layout)],
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x_values = f32_values(x)?;
+        let x_values = contiguous_f32(x)?;
         let n = *x.1.dims().last().unwrap_or(&1);
         let mut extra = extra.iter();
         let bias = if self.has_bias {
-            Some(f32_values(*extra.next().unwrap())?)
+            Some(contiguous_f32(*extra.next().unwrap())?)
         } else {
             None
         };
         let residual = if self.has_residual {
-            Some(f32_values(*extra.next().unwrap())?)
+            Some(contiguous_f32(*extra.next().unwrap())?)
         } else {
             None
         };
@@ -112,13 +113,6 @@ impl Epilogue {
             gelu: self.gelu,
         };
         Ok((crate::cuda::epilogue::bias_act_residual(&e)?, x.1.shape().clone()))
-    }
-}
-
-fn f32_values<'a>((storage, layout): (&'a CpuStorage, &Layout)) -> candle_core::Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(all), Some((start, end))) => Ok(&all[start..end]),
-        _ => candle_core::bail!("beit-epilogue: the CPU reference takes contiguous f32 only"),
     }
 }
 

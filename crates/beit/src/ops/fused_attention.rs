@@ -5,6 +5,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use crate::ops::attention::{attend_context, Dims};
+use crate::ops::cpu_data::contiguous_f32;
 
 /// `softmax(Q K^T / sqrt(head_dim) + bias) V` over the fused `qkv` `[B, S, 3D]`, bias `[heads, S, S]`.
 pub fn fused_attention(qkv: &Tensor, bias: Option<&Tensor>, heads: usize) -> candle_core::Result<Tensor> {
@@ -44,8 +45,8 @@ impl FusedAttention {
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let dims = self.dims(qkv.1)?;
-        let qkv_values = f32_values(qkv)?;
-        let bias = bias.map(f32_values).transpose()?;
+        let qkv_values = contiguous_f32(qkv)?;
+        let bias = bias.map(contiguous_f32).transpose()?;
         if bias.is_some_and(|b| b.len() != dims.heads * dims.s * dims.s) {
             candle_core::bail!(
                 "attention: the bias is not [{}, {}, {}]",
@@ -56,13 +57,6 @@ impl FusedAttention {
         }
         let context = attend_context(qkv_values, bias, dims);
         Ok((CpuStorage::F32(context), Shape::from((dims.b, dims.s, dims.d))))
-    }
-}
-
-fn f32_values<'a>((storage, layout): (&'a CpuStorage, &Layout)) -> candle_core::Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(all), Some((start, end))) => Ok(&all[start..end]),
-        _ => candle_core::bail!("beit-attention: the CPU op takes contiguous f32 only"),
     }
 }
 
