@@ -360,7 +360,7 @@ impl BeitConfig {
                 ));
             }
         }
-        crate::model::activation::Activation::parse(&self.hidden_act)?;
+        crate::activation::Activation::parse(&self.hidden_act)?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device};
 
 use crate::error::{BeitError, Result};
-use crate::pretrained::Quantization;
+use crate::precision::Quantization;
 
 /// Resolves `cpu`, `cuda` or `cuda:N` to a device.
 pub fn parse_device(name: &str) -> Result<Device> {

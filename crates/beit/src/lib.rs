@@ -1,6 +1,7 @@
 //! BEiT (Bao et al., "BEiT: BERT Pre-Training of Image Transformers") on candle, at numerical
 //! parity with HuggingFace `transformers`' modeling_beit.py. Pure Rust; knows nothing of Node.
 
+pub mod activation;
 pub mod architecture;
 pub mod batching;
 pub mod checkpoint_stamp;
@@ -24,6 +25,7 @@ pub mod ops;
 pub mod output;
 pub mod pages;
 pub mod pickle_scan;
+pub mod precision;
 pub mod pretrained;
 pub mod pytorch_weights;
 pub mod random_init;
@@ -38,6 +40,7 @@ pub use heads::{
 };
 pub use model::BeitModel;
 pub use output::{ForwardInputs, ModelOutput};
-pub use pretrained::{BeitPreTrainedModel, LoadOptions, Quantization};
+pub use precision::Quantization;
+pub use pretrained::{BeitPreTrainedModel, LoadOptions};
 
 pub use candle_core::{DType, Device, Tensor};

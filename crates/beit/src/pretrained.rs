@@ -10,6 +10,7 @@ use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::model::encoder::BeitEncoder;
 use crate::output::{ForwardInputs, ModelOutput};
+use crate::precision::Quantization;
 use crate::random_init::random_weights;
 use crate::weights::{load_weights, Weights};
 
@@ -30,14 +31,6 @@ impl Default for LoadOptions {
             quantization: None,
         }
     }
-}
-
-/// How the encoder's linear layers are quantized at load (see `ops::int8_linear`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quantization {
-    /// 7-bit weights per output channel, 7-bit activations per token, i32 sums: 1.7-1.8x the f32
-    /// speed here, at about 2% error per layer (bench/README.md).
-    Int8,
 }
 
 /// A BEiT model class (HF's `BeitPreTrainedModel` subclasses).

@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use crate::config::BeitConfig;
 use crate::model::dense::Dense;
 use crate::model::relative_position::{RelativePositionBias, Window};
-use crate::pretrained::Quantization;
+use crate::precision::Quantization;
 use crate::weights::Weights;
 
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use candle_nn::VarBuilder;
 use crate::model::pending_dense::PendingDense;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
-use crate::pretrained::Quantization;
+use crate::precision::Quantization;
 use crate::weights::Weights;
 
 #[derive(Debug)]

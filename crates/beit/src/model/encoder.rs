@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::config::BeitConfig;
 use crate::model::layer::BeitLayer;
 use crate::model::relative_position::{RelativePositionBias, Window};
-use crate::pretrained::Quantization;
+use crate::precision::Quantization;
 use crate::weights::Weights;
 
 #[derive(Debug)]

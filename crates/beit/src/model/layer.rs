@@ -5,13 +5,13 @@
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::activation::Activation;
 use crate::config::BeitConfig;
-use crate::model::activation::Activation;
 use crate::model::attention::{AttentionOutput, BeitAttention};
 use crate::model::dense::Dense;
 use crate::model::relative_position::Window;
 use crate::ops::LayerNorm;
-use crate::pretrained::Quantization;
+use crate::precision::Quantization;
 use crate::weights::Weights;
 
 #[derive(Debug)]

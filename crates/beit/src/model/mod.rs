@@ -1,6 +1,5 @@
 //! The BEiT backbone, module by module as in HF's modeling_beit.py.
 
-pub mod activation;
 pub mod attention;
 pub mod beit_model;
 pub mod dense;

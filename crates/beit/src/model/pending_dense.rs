@@ -9,7 +9,7 @@ use crate::ops::cpu_data::with_f32;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
 use crate::ops::weight_rows::{RowBlock, WeightRows};
-use crate::pretrained::Quantization;
+use crate::precision::Quantization;
 use crate::weights::Weights;
 
 #[derive(Debug)]
