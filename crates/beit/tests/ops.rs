@@ -3,6 +3,7 @@
 //! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
+use beit::ops::cpu_level::CpuLevel;
 use beit::ops::int8_linear::Int8Linear;
 use beit::ops::packed_linear::PackedLinear;
 use beit::ops::weight_rows::{RowBlock, WeightRows};
@@ -159,19 +160,32 @@ fn ints(rows: usize, cols: usize, lo: i64, hi: i64, seed: usize) -> Tensor {
 }
 
 /// On integers every sum is exact in f32 whatever its order, so the packed layer must give the
-/// reference to the last bit on shapes that cut every block, tile and panel short: rows past a
-/// block of 96 and not a multiple of 6, inputs past a pass of 256, a partial tile of channels.
+/// reference to the last bit, at every CPU level this machine has, on shapes that cut every block,
+/// tile, tile pair and panel short: rows past a block and not a multiple of 6, inputs past a pass
+/// of 256, a partial tile of channels, an odd number of tiles.
 #[test]
 fn packed_linear_is_exact_on_integer_values_of_any_shape() {
-    for (rows, n_in, n_out) in [(13, 23, 37), (1, 5, 16), (197, 600, 40), (250, 300, 130)] {
+    let shapes = [
+        (13, 23, 37),
+        (1, 5, 16),
+        (197, 600, 40),
+        (250, 300, 130),
+        (7, 33, 64),
+        (6, 8, 20),
+    ];
+    for (rows, n_in, n_out) in shapes {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));
         let b = ints(1, n_out, -9, 9, 3).flatten_all().unwrap();
         let r = ints(rows, n_out, -99, 99, 4);
         let layer = PackedLinear::new(&w, &b).unwrap();
-        for residual in [Some(&r), None] {
-            let got = layer.forward(&x, residual).unwrap();
+        for (level, residual) in CpuLevel::available().flat_map(|l| [(l, Some(&r)), (l, None)]) {
+            let got = layer.forward_at(&x, residual, level).unwrap();
             let want = linear_slow(&x, &w, Some(&b), residual).unwrap();
-            assert_eq!(values(&got), values(&want), "{rows}x{n_in} -> {n_out}");
+            assert_eq!(
+                values(&got),
+                values(&want),
+                "{rows}x{n_in} -> {n_out} at {level:?}"
+            );
         }
     }
     let empty = Tensor::zeros((0, 300), candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -195,14 +209,29 @@ fn packed_linear_is_exact_on_integer_values_of_any_shape() {
 /// rows).
 #[test]
 fn int8_linear_is_exact_on_integer_values_of_any_shape() {
-    for (rows, n_in, n_out) in [(13, 23, 37), (1, 2, 16), (7, 64, 33), (6, 9, 48)] {
+    // The last two with inputs in whole steps of the AMX kernel (64) and rows past its 16.
+    let shapes = [
+        (13, 23, 37),
+        (1, 2, 16),
+        (7, 64, 33),
+        (6, 9, 48),
+        (40, 128, 80),
+        (17, 192, 33),
+    ];
+    for (rows, n_in, n_out) in shapes {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -63, 63, 2));
         let b = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
         let r = Tensor::randn(0f32, 1.0, (rows, n_out), &Device::Cpu).unwrap();
         let layer = Int8Linear::new(&w, Some(&b)).unwrap();
-        let got = layer.forward(&x, Some(&r)).unwrap();
         let want = linear_slow(&x, &w, Some(&b), Some(&r)).unwrap();
-        assert_eq!(values(&got), values(&want), "{rows}x{n_in} -> {n_out}");
+        for level in CpuLevel::available() {
+            let got = layer.forward_at(&x, Some(&r), level).unwrap();
+            assert_eq!(
+                values(&got),
+                values(&want),
+                "{rows}x{n_in} -> {n_out} at {level:?}"
+            );
+        }
     }
     // The kernel's i16 sums at their limit: inputs at the top level (127) against weights of +-63
     // everywhere, four products per sum (32004), must not saturate.
@@ -217,8 +246,42 @@ fn int8_linear_is_exact_on_integer_values_of_any_shape() {
         &Device::Cpu,
     )
     .unwrap();
-    let got = Int8Linear::new(&w, None).unwrap().forward(&x, None).unwrap();
-    assert_eq!(values(&got), values(&linear_slow(&x, &w, None, None).unwrap()));
+    let layer = Int8Linear::new(&w, None).unwrap();
+    let want = values(&linear_slow(&x, &w, None, None).unwrap());
+    for level in CpuLevel::available() {
+        assert_eq!(
+            values(&layer.forward_at(&x, None, level).unwrap()),
+            want,
+            "{level:?}"
+        );
+    }
+}
+
+/// On real-valued input the int8 levels still agree to the last bit (the i32 sums are exact and
+/// the epilogue's operations come in one order), and the f32 levels within rounding of their
+/// different order of additions.
+#[test]
+fn every_cpu_level_gives_the_portable_result_on_random_values() {
+    for (rows, n_in, n_out) in [(197, 768, 2304), (5, 100, 48), (13, 520, 72)] {
+        let x = Tensor::randn(0f32, 1.0, (rows, n_in), &Device::Cpu).unwrap();
+        let w = Tensor::randn(0f32, 0.05, (n_out, n_in), &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 0.05, n_out, &Device::Cpu).unwrap();
+        let int8 = Int8Linear::new(&w, Some(&b)).unwrap();
+        let packed = PackedLinear::new(&w, &b).unwrap();
+        let want_int8 = values(&int8.forward_at(&x, None, CpuLevel::Scalar).unwrap());
+        let want_f32 = packed.forward_at(&x, None, CpuLevel::Scalar).unwrap();
+        for level in CpuLevel::available() {
+            let got = int8.forward_at(&x, None, level).unwrap();
+            assert_eq!(
+                values(&got),
+                want_int8,
+                "int8 {rows}x{n_in} -> {n_out} at {level:?}"
+            );
+            let got = packed.forward_at(&x, None, level).unwrap();
+            let err = max_abs_diff(&got, &want_f32);
+            assert!(err < 2e-5, "f32 {rows}x{n_in} -> {n_out} at {level:?}: {err}");
+        }
+    }
 }
 
 #[test]

@@ -12,6 +12,15 @@
 //! `reduce_range` does for CPUs without VNNI. The zero point is taken out in the epilogue through
 //! each channel's weight sum.
 //!
+//! With AVX-512 VNNI (`cpu_level::CpuLevel::Avx512`) one `vpdpbusd` does the four byte products
+//! of 16 channels and their sum into i32 at once, so the kernel there is that instruction per row
+//! and group, two accumulators per row (even and odd groups) so that eight sums are in flight. It
+//! takes the same levels: the i32 sums are exact either way, so every level gives the same bits.
+//!
+//! With AMX (`CpuLevel::Amx`) the tile unit takes 16 rows by two tiles at a time (`ops::amx`), 64
+//! inputs per step: the packed layout is already what its `tdpbusd` reads for the weights (16 groups
+//! of four inputs by 16 channels, 64 bytes a group). The sums go through the same epilogue.
+//!
 //! NaN and infinities have no int8 level. A row of activations that holds one gets the scale NaN
 //! (its levels are zero), and so does a weight channel: the epilogue's multiply by the scale then
 //! makes every output of that row, or of that channel, NaN, as NaN propagates through an f32
@@ -22,7 +31,10 @@
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use crate::ops::amx;
 use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{output_shape, prefill};
 use crate::ops::simd::dispatch;
@@ -143,6 +155,18 @@ impl Int8Linear {
 
     /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        self.forward_at(xs, residual, active())
+    }
+
+    /// `forward` with the kernel of `level` (lowered to what the CPU has): every level gives the
+    /// same bits, which the tests check.
+    pub fn forward_at(
+        &self,
+        xs: &Tensor,
+        residual: Option<&Tensor>,
+        level: CpuLevel,
+    ) -> candle_core::Result<Tensor> {
+        let level = level.min(cpu_level::detected());
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
         let weight = self.quantized.for_call(rows, STREAM_ROWS, quantize)?;
@@ -150,8 +174,8 @@ impl Int8Linear {
         let mut dst = prefill(rows, self.n_out, None, residual)?;
         let out = SharedMut(dst.as_mut_ptr());
         match weight {
-            CallWeight::Ready(quantized) => self.matmul(&xq, &quants, quantized, out),
-            CallWeight::Rows(w) => self.matmul_streamed(&xq, &quants, &w, out),
+            CallWeight::Ready(quantized) => self.matmul(&xq, &quants, quantized, out, level),
+            CallWeight::Rows(w) => self.matmul_streamed(&xq, &quants, &w, out, level),
         }
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
@@ -165,7 +189,7 @@ impl Int8Linear {
     }
 
     /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
-    fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut) {
+    fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut, level: CpuLevel) {
         let rows = quants.len();
         let groups = rows.div_ceil(MR);
         let threads = rayon::current_num_threads().max(1);
@@ -181,16 +205,76 @@ impl Int8Linear {
         let tiles = self.n_out.div_ceil(NR);
         (0..blocks).into_par_iter().for_each(|b| {
             let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);
-            for tile in 0..tiles {
+            // Tile pairs on the AMX unit where it can take them; what is left below.
+            #[cfg(target_arch = "x86_64")]
+            let done = if level == CpuLevel::Amx && self.k_pad().is_multiple_of(amx::K_STEP) {
+                // SAFETY: as below.
+                unsafe { self.amx_rows(w, xq, quants, rows.clone(), out) }
+            } else {
+                0
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = 0;
+            for tile in done..tiles {
                 // SAFETY: block b writes only its own rows of `out`.
-                unsafe { self.tile_rows(tile, w.tile(tile, self.k_pad()), xq, quants, rows.clone(), out) }
+                let weights = w.tile(tile, self.k_pad());
+                unsafe { self.tile_rows(tile, weights, xq, quants, rows.clone(), out, level) }
             }
         });
     }
 
+    /// `rows` of `out` times the tiles of whole pairs of full tiles, on the AMX unit, 16 rows at a
+    /// time; the number of tiles done (the rest are the caller's).
+    ///
+    /// # Safety
+    /// As `tile_rows`; the CPU has the `Amx` level and `k_pad` is a multiple of `amx::K_STEP`.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn amx_rows(
+        &self,
+        w: &Quantized,
+        xq: &[u8],
+        quants: &[RowQuant],
+        rows: std::ops::Range<usize>,
+        out: SharedMut,
+    ) -> usize {
+        let k_pad = self.k_pad();
+        let pairs = self.n_out / NR / 2;
+        let mut sums = [[0i32; 2 * NR]; amx::ROWS];
+        // Pairs outside, rows inside: the pair's weights stay in L1 while the block's rows (in L2)
+        // go by.
+        for pair in 0..pairs {
+            let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
+            for row in rows.clone().step_by(amx::ROWS) {
+                let n = amx::ROWS.min(rows.end - row);
+                let x = &xq[row * k_pad..(row + n) * k_pad];
+                amx::tile_pair(x.as_ptr(), k_pad, n, tiles.map(|t| t.packed.as_ptr()), &mut sums);
+                for (half, t) in tiles.iter().enumerate() {
+                    let c0 = (2 * pair + half) * NR;
+                    let epilogue = Epilogue {
+                        dst: out.0.add(row * self.n_out + c0),
+                        stride: self.n_out,
+                        quants: &quants[row..row + n],
+                        scales: &t.scales[..NR],
+                        bias: &self.bias[c0..c0 + NR],
+                        weight_sums: &t.sums[..NR],
+                    };
+                    avx512::epilogue_from(&sums, half, &epilogue);
+                }
+            }
+        }
+        2 * pairs
+    }
+
     /// As `matmul`, quantizing the weight of `w` tile by tile as it goes: tiles in parallel, each
     /// over every row (the first call's way, see `deferred`).
-    fn matmul_streamed(&self, xq: &[u8], quants: &[RowQuant], w: &WeightRows, out: SharedMut) {
+    fn matmul_streamed(
+        &self,
+        xq: &[u8],
+        quants: &[RowQuant],
+        w: &WeightRows,
+        out: SharedMut,
+        level: CpuLevel,
+    ) {
         let k_pad = self.k_pad();
         (0..self.n_out.div_ceil(NR)).into_par_iter().for_each_init(
             || (vec![0i8; k_pad * NR], [1f32; NR], [0i32; NR]),
@@ -203,7 +287,7 @@ impl Int8Linear {
                     sums: &sums[..channels],
                 };
                 // SAFETY: tile `tile` writes only its own columns of `out`.
-                unsafe { self.tile_rows(tile, weights, xq, quants, 0..quants.len(), out) }
+                unsafe { self.tile_rows(tile, weights, xq, quants, 0..quants.len(), out, level) }
             },
         );
     }
@@ -213,6 +297,7 @@ impl Int8Linear {
     /// # Safety
     /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile's
     /// columns.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn tile_rows(
         &self,
         tile: usize,
@@ -221,85 +306,76 @@ impl Int8Linear {
         quants: &[RowQuant],
         rows: std::ops::Range<usize>,
         out: SharedMut,
+        level: CpuLevel,
     ) {
         for row in rows.clone().step_by(MR) {
             let quants = &quants[row..(row + MR).min(rows.end)];
-            if !self.rows_direct(tile, w, xq, row, quants, out) {
-                self.rows_via_sums(tile, w, xq, row, quants, out);
+            let direct = Direct {
+                tile,
+                w,
+                xq,
+                row,
+                quants,
+                out,
+            };
+            if !self.rows_direct(&direct, level) {
+                self.rows_via_sums(&direct, level);
             }
         }
     }
 
-    /// Rows `row..row + quants.len()` of one tile through the AVX2 kernel with the epilogue in
-    /// registers; false (nothing done) without AVX2 or for a partial tile.
+    /// Rows `row..row + quants.len()` of one tile through the AVX2 or VNNI kernel with the
+    /// epilogue in registers; false (nothing done) at the scalar level or for a partial tile.
     ///
     /// # Safety
     /// As `tile_rows`, for these rows.
-    unsafe fn rows_direct(
-        &self,
-        tile: usize,
-        w: TileWeights,
-        xq: &[u8],
-        row: usize,
-        quants: &[RowQuant],
-        out: SharedMut,
-    ) -> bool {
+    unsafe fn rows_direct(&self, d: &Direct, level: CpuLevel) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if (tile + 1) * NR <= self.n_out && std::arch::is_x86_feature_detected!("avx2") {
-            let (c0, k_pad) = (tile * NR, KG * self.k_groups());
-            let epilogue = avx2::Epilogue {
-                dst: out.0.add(row * self.n_out + c0),
+        if (d.tile + 1) * NR <= self.n_out && level >= CpuLevel::Avx2 {
+            let (c0, k_pad) = (d.tile * NR, KG * self.k_groups());
+            let epilogue = Epilogue {
+                dst: d.out.0.add(d.row * self.n_out + c0),
                 stride: self.n_out,
-                quants,
-                scales: &w.scales[..NR],
+                quants: d.quants,
+                scales: &d.w.scales[..NR],
                 bias: &self.bias[c0..c0 + NR],
-                weight_sums: &w.sums[..NR],
+                weight_sums: &d.w.sums[..NR],
             };
-            let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
-            let w = w.packed;
+            let x = &d.xq[d.row * k_pad..(d.row + d.quants.len()) * k_pad];
+            let w = d.w.packed;
             assert!(w.len() >= self.k_groups() * KG * NR);
-            // SAFETY: AVX2 is present; `x` and `w` hold what the kernel reads; the destination
-            // rows are the caller's and the tile's 16 columns lie within them.
-            avx2::microkernel_into(
-                x.as_ptr(),
-                k_pad,
-                quants.len(),
-                w.as_ptr(),
-                self.k_groups(),
-                &epilogue,
-            );
+            let args = (x.as_ptr(), k_pad, d.quants.len(), w.as_ptr(), self.k_groups());
+            // SAFETY: the level is at most the detected one; `x` and `w` hold what the kernel
+            // reads; the destination rows are the caller's and the tile's 16 columns lie within.
+            match level {
+                CpuLevel::Avx512 | CpuLevel::Amx => avx512::microkernel_into(args, &epilogue),
+                _ => avx2::microkernel_into(args.0, args.1, args.2, args.3, args.4, &epilogue),
+            }
             return true;
         }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (tile, w, xq, row, quants, out);
+        let _ = (d, level);
         false
     }
 
-    /// The same rows through the portable path: sums, then `store`.
+    /// The same rows through sums, then `store`: any tile, any level.
     ///
     /// # Safety
     /// As `tile_rows`, for these rows.
-    unsafe fn rows_via_sums(
-        &self,
-        tile: usize,
-        w: TileWeights,
-        xq: &[u8],
-        row: usize,
-        quants: &[RowQuant],
-        out: SharedMut,
-    ) {
+    unsafe fn rows_via_sums(&self, d: &Direct, level: CpuLevel) {
         let k_pad = KG * self.k_groups();
         let mut sums = [[0i32; NR]; MR];
         microkernel(
-            &xq[row * k_pad..],
+            level,
+            &d.xq[d.row * k_pad..],
             k_pad,
-            quants.len(),
-            w.packed,
+            d.quants.len(),
+            d.w.packed,
             self.k_groups(),
             &mut sums,
         );
-        for (r, (sums, &q)) in sums.iter().zip(quants).enumerate() {
-            self.store(tile, w, row + r, q, sums, out);
+        for (r, (sums, &q)) in sums.iter().zip(d.quants).enumerate() {
+            self.store(d.tile, d.w, d.row + r, q, sums, d.out);
         }
     }
 
@@ -321,6 +397,29 @@ impl Int8Linear {
             *dst.add(c) += s as f32 * q.scale * w_scale + self.bias[c0 + c];
         }
     }
+}
+
+/// One group of at most `MR` rows against one tile: what the row kernels take.
+struct Direct<'a> {
+    tile: usize,
+    w: TileWeights<'a>,
+    xq: &'a [u8],
+    row: usize,
+    quants: &'a [RowQuant],
+    out: SharedMut,
+}
+
+/// Where a whole tile's results go: `dst[r][c] += ((sum - zero_r * weight_sums[c]) as f32 *
+/// scale_r * scales[c] + bias[c])`, row `r` at `dst + r * stride` (the order of `store`'s
+/// operations, so that every level gives the same bits).
+#[cfg(target_arch = "x86_64")]
+struct Epilogue<'a> {
+    dst: *mut f32,
+    stride: usize,
+    quants: &'a [RowQuant],
+    scales: &'a [f32],
+    bias: &'a [f32],
+    weight_sums: &'a [i32],
 }
 
 /// Quantizes `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8
@@ -486,17 +585,32 @@ fn min_max(row: &[f32]) -> (f32, f32) {
 
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of `x` (row stride `k_pad`) and one
 /// packed tile `w`.
-fn microkernel(x: &[u8], k_pad: usize, mr: usize, w: &[i8], k_groups: usize, sums: &mut [[i32; NR]; MR]) {
+fn microkernel(
+    level: CpuLevel,
+    x: &[u8],
+    k_pad: usize,
+    mr: usize,
+    w: &[i8],
+    k_groups: usize,
+    sums: &mut [[i32; NR]; MR],
+) {
     assert!(k_groups.is_multiple_of(2), "the kernel takes groups in pairs");
     assert!(x.len() >= (mr - 1) * k_pad + KG * k_groups && w.len() >= k_groups * KG * NR);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 is present; the assert above bounds every read.
-            unsafe { avx2::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups, sums) };
-            return;
+        let args = (x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups);
+        // SAFETY: the level is at most the detected one; the assert above bounds every read.
+        match level {
+            CpuLevel::Avx512 | CpuLevel::Amx => return unsafe { avx512::microkernel(args, sums) },
+            CpuLevel::Avx2 => {
+                return unsafe { avx2::microkernel(args.0, args.1, args.2, args.3, args.4, sums) }
+            }
+            // No int8 kernel of its own on aarch64 yet: the portable loop, which LLVM vectorizes.
+            CpuLevel::Scalar | CpuLevel::Neon => {}
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = level;
     microkernel_scalar(x, k_pad, mr, w, k_groups, sums);
 }
 
@@ -525,18 +639,7 @@ fn microkernel_scalar(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{RowQuant, KG, MR, NR};
-
-    /// Where a whole tile's results go: `dst[r][c] += ((sum - zero_r * weight_sums[c]) as f32 *
-    /// scale_r * scales[c] + bias[c])`, row `r` at `dst + r * stride`.
-    pub struct Epilogue<'a> {
-        pub dst: *mut f32,
-        pub stride: usize,
-        pub quants: &'a [RowQuant],
-        pub scales: &'a [f32],
-        pub bias: &'a [f32],
-        pub weight_sums: &'a [i32],
-    }
+    use super::{Epilogue, KG, MR, NR};
 
     /// The microkernel with the epilogue in registers, for a whole tile of `NR` channels.
     ///
@@ -640,6 +743,106 @@ mod avx2 {
             }
         }
         acc
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Epilogue, KG, MR, NR};
+    use crate::ops::amx;
+
+    /// The kernel's operands: `x` (`mr` rows at stride `k_pad`), `w` (a packed tile of `k_groups`
+    /// groups).
+    pub type Args = (*const u8, usize, usize, *const i8, usize);
+
+    /// The VNNI kernel with the epilogue in registers, for a whole tile of `NR` channels.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::microkernel_into`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
+        match mr {
+            4 => epilogue(&rows::<4>(x, k_pad, w, k_groups), e),
+            3 => epilogue(&rows::<3>(x, k_pad, w, k_groups), e),
+            2 => epilogue(&rows::<2>(x, k_pad, w, k_groups), e),
+            _ => epilogue(&rows::<1>(x, k_pad, w, k_groups), e),
+        }
+    }
+
+    /// The sums of `mr` rows by one tile.
+    ///
+    /// # Safety
+    /// As `microkernel_into`, with `sums` in place of the epilogue.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+        match mr {
+            4 => store(&rows::<4>(x, k_pad, w, k_groups), sums),
+            3 => store(&rows::<3>(x, k_pad, w, k_groups), sums),
+            2 => store(&rows::<2>(x, k_pad, w, k_groups), sums),
+            _ => store(&rows::<1>(x, k_pad, w, k_groups), sums),
+        }
+    }
+
+    /// The epilogue of up to `amx::ROWS` rows of sums from memory: columns `16 half..16 half + 16`
+    /// of `sums`, one row per entry of `e.quants`.
+    ///
+    /// # Safety
+    /// As `microkernel_into`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn epilogue_from(sums: &[[i32; 2 * NR]; amx::ROWS], half: usize, e: &Epilogue) {
+        let acc: [__m512i; amx::ROWS] =
+            std::array::from_fn(|r| _mm512_loadu_si512(sums[r][half * NR..].as_ptr().cast()));
+        epilogue(&acc, e);
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn epilogue<const R: usize>(acc: &[__m512i; R], e: &Epilogue) {
+        let weight_sums = _mm512_loadu_si512(e.weight_sums.as_ptr().cast());
+        let scales = _mm512_loadu_ps(e.scales.as_ptr());
+        let bias = _mm512_loadu_ps(e.bias.as_ptr());
+        for (r, (&sums, q)) in acc.iter().zip(e.quants).enumerate() {
+            let s = _mm512_sub_epi32(sums, _mm512_mullo_epi32(_mm512_set1_epi32(q.zero), weight_sums));
+            let mut y = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(q.scale));
+            y = _mm512_mul_ps(y, scales);
+            y = _mm512_add_ps(y, bias);
+            let dst = e.dst.add(r * e.stride);
+            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), y));
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn store<const R: usize>(acc: &[__m512i; R], sums: &mut [[i32; NR]; MR]) {
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            _mm512_storeu_si512(sums.as_mut_ptr().cast(), *acc);
+        }
+    }
+
+    /// The i32 sums of `R` rows by one tile: per group of four inputs, one `vpdpbusd` per row
+    /// (the row's four bytes in every lane against the 16 channels' four weights); even and odd
+    /// groups in separate accumulators, added at the end.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn rows<const R: usize>(
+        x: *const u8,
+        k_pad: usize,
+        w: *const i8,
+        k_groups: usize,
+    ) -> [__m512i; R] {
+        let mut acc = [[_mm512_setzero_si512(); 2]; R];
+        let load = |g: usize| _mm512_loadu_si512(w.add(g * KG * NR).cast());
+        for g in (0..k_groups).step_by(2) {
+            let (w0, w1) = (load(g), load(g + 1));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let at = x.add(r * k_pad + KG * g) as *const i32;
+                acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_set1_epi32(at.read_unaligned()), w0);
+                acc[1] = _mm512_dpbusd_epi32(acc[1], _mm512_set1_epi32(at.add(1).read_unaligned()), w1);
+            }
+        }
+        acc.map(|[even, odd]| _mm512_add_epi32(even, odd))
     }
 }
 

@@ -2,8 +2,10 @@
 //! function with a `*_slow` reference built from ordinary tensor ops, so a CUDA kernel can slot in
 //! beside the CPU one without touching the model code.
 
+pub mod amx;
 pub mod attention;
 pub mod cpu_data;
+pub mod cpu_level;
 pub mod deferred_weight;
 pub mod epilogue;
 pub mod fused_attention;

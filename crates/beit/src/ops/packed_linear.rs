@@ -7,6 +7,14 @@
 //! every call: 12% of a batch-1 forward here, and its row/column split leaves one of two threads
 //! idle at the end of many layers. With the weights packed for good, a call only packs its
 //! activations (a small copy), and its blocks of rows and channels are sized for the thread pool.
+//!
+//! The microkernel comes in four levels (`cpu_level`): portable, NEON on aarch64 (6 rows x 1 tile in
+//! 24 q-register accumulators, each activation taken from a register lane by the multiply-add),
+//! AVX2 (6 rows x 1 tile in 12 ymm accumulators) and AVX-512 (6 rows x 2 tiles in 12 zmm
+//! accumulators, the weights of two tiles and each activation broadcast from memory into the
+//! multiply-add). One tile of 16 channels in
+//! zmm would give only 6 independent sums, fewer than the two FMA units need to hide their
+//! latency (8); two tiles keep the packed layout and the AVX2 kernel's shape.
 
 use std::mem::MaybeUninit;
 
@@ -14,11 +22,10 @@ use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
 use crate::ops::prefetch::RowPrefetch;
-#[cfg(target_arch = "x86_64")]
-use crate::ops::simd::has_avx2_fma;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
@@ -98,29 +105,51 @@ impl PackedLinear {
 
     /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
     pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        self.forward_at(xs, residual, active())
+    }
+
+    /// `forward` with the microkernel of `level` (lowered to what the CPU has): to compare the
+    /// levels with each other.
+    pub fn forward_at(
+        &self,
+        xs: &Tensor,
+        residual: Option<&Tensor>,
+        level: CpuLevel,
+    ) -> candle_core::Result<Tensor> {
+        let level = level.min(cpu_level::detected());
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
         let mut dst = prefill(rows, self.n_out, Some(&self.bias), residual)?;
         let weight = self.packed.for_call(rows, MC, pack)?;
-        with_f32(xs, |x| self.matmul(x, &mut dst, &weight))?;
+        with_f32(xs, |x| self.matmul(x, &mut dst, &weight, level))?;
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
 
     /// `dst += x W^T` in blocks of rows x tiles, in parallel, over the activations packed once.
-    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &CallWeight<Vec<Lane>>) {
+    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &CallWeight<Vec<Lane>>, level: CpuLevel) {
         let rows = x.len() / self.n_in;
         if rows == 0 {
             return;
         }
         let panels = pack_panels(x, self.n_in);
-        let split = Split::new(rows, self.n_out.div_ceil(NR));
+        let split = Split::new(rows, self.n_out.div_ceil(NR), tiles_per_kernel(level));
         let out = SharedMut(dst.as_mut_ptr());
         let tasks = (0..split.tasks()).into_par_iter();
         match weight {
             CallWeight::Ready(packed) => tasks.for_each(|task| {
                 let (rows, tiles) = split.task(task);
                 // SAFETY: task blocks are disjoint in rows x channels; `out` is `[rows, n_out]`.
-                unsafe { self.block(&panels, rows, tiles, |t| lanes(packed, t, self.n_in), out, || {}) }
+                unsafe {
+                    self.block(
+                        &panels,
+                        rows,
+                        tiles,
+                        |t| lanes(packed, t, self.n_in),
+                        out,
+                        level,
+                        || {},
+                    )
+                }
             }),
             CallWeight::Rows(w) => tasks.for_each_init(
                 || TileBuffer::new(self.n_in),
@@ -141,6 +170,7 @@ impl PackedLinear {
                                 tile..tile + 1,
                                 |_| lanes,
                                 out,
+                                level,
                                 || next.step(),
                             )
                         }
@@ -151,10 +181,12 @@ impl PackedLinear {
     }
 
     /// One block (rows starting on a panel), a pass of `KC` inputs at a time: every tile (its
-    /// lanes from `lanes`) over every panel of the block, `each` called after every panel.
+    /// lanes from `lanes`; two at a time from `Avx512` on) over every panel of the block, `each` called
+    /// after every panel.
     ///
     /// # Safety
     /// No other thread writes these rows x tiles of `out`, the `[rows, n_out]` destination.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn block<'w>(
         &self,
         panels: &[f32],
@@ -162,21 +194,26 @@ impl PackedLinear {
         tiles: std::ops::Range<usize>,
         lanes: impl Fn(usize) -> &'w [Lane],
         out: SharedMut,
+        level: CpuLevel,
         mut each: impl FnMut(),
     ) {
         let n_in = self.n_in;
         let start = rows.start * n_in;
         let block_panels = &panels[start..start + rows.len().div_ceil(MR) * MR * n_in];
+        let step = tiles_per_kernel(level);
         for k0 in (0..n_in).step_by(KC) {
             let kc = KC.min(n_in - k0);
-            for tile in tiles.clone() {
-                let w = &lanes(tile)[k0..k0 + kc];
-                let cols = NR.min(self.n_out - tile * NR);
+            for tile in tiles.clone().step_by(step) {
+                let pair = tile..(tile + step).min(tiles.end);
+                let w = [tile, pair.end - 1].map(|t| &lanes(t)[k0..k0 + kc]);
+                let w = &w[..pair.len()];
+                let cols = (NR * pair.len()).min(self.n_out - tile * NR);
                 for (p, panel) in block_panels.chunks_exact(MR * n_in).enumerate() {
                     let a = &panel[k0 * MR..(k0 + kc) * MR];
                     let dst = out.0.add((rows.start + p * MR) * self.n_out + tile * NR);
                     let rows = MR.min(rows.len() - p * MR);
                     microkernel(
+                        level,
                         a,
                         w,
                         Tile {
@@ -205,7 +242,7 @@ struct Split {
 }
 
 impl Split {
-    fn new(rows: usize, tiles: usize) -> Self {
+    fn new(rows: usize, tiles: usize, pair: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
         let block = rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(MR);
         let row_blocks = rows.div_ceil(block);
@@ -217,7 +254,9 @@ impl Split {
             rows,
             block,
             tiles,
-            group: tiles.div_ceil(groups),
+            // Whole pairs of tiles where the kernel takes two: an odd group ends in a single tile,
+            // run with half the accumulators.
+            group: tiles.div_ceil(groups).next_multiple_of(pair),
         }
     }
 
@@ -234,6 +273,15 @@ impl Split {
         let rows = b * self.block..((b + 1) * self.block).min(self.rows);
         let tiles = g * self.group..((g + 1) * self.group).min(self.tiles);
         (rows, tiles)
+    }
+}
+
+/// How many tiles one microkernel call takes at `level`.
+fn tiles_per_kernel(level: CpuLevel) -> usize {
+    if level >= CpuLevel::Avx512 {
+        2
+    } else {
+        1
     }
 }
 
@@ -366,38 +414,76 @@ struct Tile {
     cols: usize,
 }
 
-/// `c += a w` for one panel `a` (`[k][MR]`) and one tile's lanes `w` (`[k][NR]`).
+/// `c += a w` for one panel `a` (`[k][MR]`) and the lanes `w` (`[k][NR]`) of one tile, or two
+/// side by side (`c` then has up to 32 columns), with the kernel of `level`.
 ///
 /// # Safety
 /// `c` describes `rows x cols` writable values that no other thread touches.
-unsafe fn microkernel(a: &[f32], w: &[Lane], c: Tile) {
-    assert!(a.len() == w.len() * MR && c.rows <= MR && c.cols <= NR);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() {
-            if c.rows == MR && c.cols == NR {
-                avx2::microkernel(a.as_ptr(), w.as_ptr() as *const f32, w.len(), c.dst, c.stride);
-            } else {
-                // Edges through a full tile on the stack, copied in and out.
-                let mut tmp = [0f32; MR * NR];
-                for (row, t) in tile_rows(c).zip(tmp.chunks_exact_mut(NR)) {
-                    t[..c.cols].copy_from_slice(row);
-                }
-                avx2::microkernel(
+unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: Tile) {
+    let k = w[0].len();
+    assert!(a.len() == k * MR && w.iter().all(|w| w.len() == k));
+    assert!(c.rows <= MR && c.cols <= NR * w.len() && c.cols > NR * (w.len() - 1));
+    if level >= CpuLevel::Avx512 && w.len() == 2 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let full = c.rows == MR && c.cols == 2 * NR;
+            // SAFETY: `level` is at most the detected one; `a`, `w` hold `k` steps (asserted).
+            through_full_tile::<{ 2 * NR }>(c, full, |dst, stride| {
+                avx512::microkernel(
                     a.as_ptr(),
-                    w.as_ptr() as *const f32,
-                    w.len(),
-                    tmp.as_mut_ptr(),
-                    NR,
-                );
-                for (row, t) in tile_rows(c).zip(tmp.chunks_exact(NR)) {
-                    row.copy_from_slice(&t[..c.cols]);
-                }
-            }
+                    [w[0].as_ptr().cast(), w[1].as_ptr().cast()],
+                    k,
+                    dst,
+                    stride,
+                )
+            });
             return;
         }
     }
-    microkernel_scalar(a, w, c);
+    for (t, w) in w.iter().enumerate() {
+        let c = Tile {
+            dst: c.dst.add(t * NR),
+            cols: NR.min(c.cols - t * NR),
+            ..c
+        };
+        let full = c.rows == MR && c.cols == NR;
+        #[cfg(target_arch = "x86_64")]
+        if level >= CpuLevel::Avx2 {
+            through_full_tile::<NR>(c, full, |dst, stride| {
+                avx2::microkernel(a.as_ptr(), w.as_ptr().cast(), k, dst, stride)
+            });
+            continue;
+        }
+        #[cfg(target_arch = "aarch64")]
+        if level == CpuLevel::Neon {
+            through_full_tile::<NR>(c, full, |dst, stride| {
+                neon::microkernel(a.as_ptr(), w.as_ptr().cast(), k, dst, stride)
+            });
+            continue;
+        }
+        let _ = full;
+        microkernel_scalar(a, w, c);
+    }
+}
+
+/// Runs `kernel` (which adds to `MR` rows of `COLS` values at a stride) on `c` in place when
+/// `full`, else on a full tile on the stack, copied in and out: the edges.
+///
+/// # Safety
+/// As `microkernel`.
+#[allow(dead_code)] // on targets with no vector kernel
+unsafe fn through_full_tile<const COLS: usize>(c: Tile, full: bool, kernel: impl FnOnce(*mut f32, usize)) {
+    if full {
+        return kernel(c.dst, c.stride);
+    }
+    let mut tmp = [[0f32; COLS]; MR];
+    for (row, t) in tile_rows(c).zip(tmp.iter_mut()) {
+        t[..c.cols].copy_from_slice(row);
+    }
+    kernel(tmp.as_mut_ptr().cast(), COLS);
+    for (row, t) in tile_rows(c).zip(tmp.iter()) {
+        row.copy_from_slice(&t[..c.cols]);
+    }
 }
 
 /// The rows of `c`, `cols` values each.
@@ -452,6 +538,88 @@ mod avx2 {
             let dst = c.add(r * stride);
             _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[0]));
             _mm256_storeu_ps(dst.add(8), _mm256_add_ps(_mm256_loadu_ps(dst.add(8)), acc[1]));
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// `c[r][0..32] += sum_k a[k][r] (w0[k][0..16], w1[k][0..16])` for the `MR` rows of `c` at
+    /// `stride`: two tiles' lanes side by side.
+    ///
+    /// # Safety
+    /// AVX-512F is present; `a` holds `kc * MR` values, `w[0]` and `w[1]` `kc * NR` each, `c`
+    /// `MR` rows of `2 NR`.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn microkernel(a: *const f32, w: [*const f32; 2], kc: usize, c: *mut f32, stride: usize) {
+        for r in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride + 2 * NR - 1) as *const i8);
+        }
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for k in 0..kc {
+            let w0 = _mm512_loadu_ps(w[0].add(k * NR));
+            let w1 = _mm512_loadu_ps(w[1].add(k * NR));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*a.add(k * MR + r));
+                acc[0] = _mm512_fmadd_ps(x, w0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(x, w1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = c.add(r * stride);
+            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[0]));
+            _mm512_storeu_ps(dst.add(NR), _mm512_add_ps(_mm512_loadu_ps(dst.add(NR)), acc[1]));
+        }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{MR, NR};
+
+    // The kernel's rows are written out one by one below.
+    const _: () = assert!(MR == 6 && NR == 16);
+
+    /// `c[r][0..16] += sum_k a[k][r] w[k][0..16]` for the `MR` rows of `c` at `stride`: 24
+    /// accumulators, the tile's four weight vectors and two activation vectors fill 30 of the 32
+    /// q registers.
+    ///
+    /// # Safety
+    /// `a` holds `kc * MR` values, `w` `kc * NR`, `c` `MR` rows of `NR`.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn microkernel(a: *const f32, w: *const f32, kc: usize, c: *mut f32, stride: usize) {
+        let mut acc = [[vdupq_n_f32(0.0); NR / 4]; MR];
+        for k in 0..kc {
+            let w = [0, 4, 8, 12].map(|j| vld1q_f32(w.add(k * NR + j)));
+            // Rows 0..4, and rows 2..6 of which lanes 2 and 3 are rows 4 and 5 (the last step's
+            // load ends at the panel's end).
+            let (lo, hi) = (vld1q_f32(a.add(k * MR)), vld1q_f32(a.add(k * MR + 2)));
+            macro_rules! row {
+                ($r:expr, $v:expr, $lane:expr) => {
+                    for (acc, &w) in acc[$r].iter_mut().zip(&w) {
+                        *acc = vfmaq_laneq_f32::<$lane>(*acc, w, $v);
+                    }
+                };
+            }
+            row!(0, lo, 0);
+            row!(1, lo, 1);
+            row!(2, lo, 2);
+            row!(3, lo, 3);
+            row!(4, hi, 2);
+            row!(5, hi, 3);
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (j, &acc) in acc.iter().enumerate() {
+                let dst = c.add(r * stride + 4 * j);
+                vst1q_f32(dst, vaddq_f32(vld1q_f32(dst), acc));
+            }
         }
     }
 }

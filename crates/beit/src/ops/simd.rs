@@ -1,9 +1,15 @@
 //! Vectorizable elementwise maths, and the AVX2+FMA dispatch for the loops that use it.
 //!
 //! The crate is built for baseline x86-64 (SSE2) so that one binary runs everywhere; the hot loops
-//! are compiled a second time with AVX2 and FMA enabled and chosen at run time.
+//! are compiled twice more, with AVX2 and FMA and with AVX-512 enabled, and chosen at run time (at
+//! the level of `cpu_level::active`, so `BEIT_CPU=scalar` runs their baseline copy). The copies give
+//! the same bits: Rust neither reorders float additions nor fuses multiplies into FMAs by itself,
+//! so a wider vector only does more of the same operations at once.
 
-/// Runs `body` in a function compiled with AVX2 and FMA when the CPU has them.
+#[cfg(target_arch = "x86_64")]
+use crate::ops::cpu_level::{active, CpuLevel};
+
+/// Runs `body` in a function compiled with AVX-512 or with AVX2 and FMA, as the CPU level allows.
 ///
 /// Mark the closure `#[inline(always)]`: it is called from two places (this path and the
 /// baseline one), and once its loop is inlined into it LLVM may judge it too big to inline
@@ -12,8 +18,12 @@
 pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2_fma() {
-            // SAFETY: the CPU supports the features the function is compiled for.
+        let level = active();
+        // SAFETY (both): the CPU supports the features the function is compiled for.
+        if level >= CpuLevel::Avx512 {
+            return unsafe { with_avx512(body) };
+        }
+        if level >= CpuLevel::Avx2 {
             return unsafe { with_avx2_fma(body) };
         }
     }
@@ -21,14 +31,14 @@ pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2_fma() -> bool {
-    // std caches the detection: each call is an atomic load.
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2_fma<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2_fma<R>(body: impl FnOnce() -> R) -> R {
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 

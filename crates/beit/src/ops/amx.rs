@@ -1,0 +1,136 @@
+//! Intel AMX for the int8 GEMM: whether this process may use the tile registers, and one kernel
+//! that multiplies 16 rows of quantized activations by two packed 16-channel weight tiles.
+//!
+//! Rust has neither stable AMX intrinsics nor stable detection of it, so the detection reads CPUID
+//! and XCR0 itself and the kernel is inline assembly (the assembler takes the instructions without
+//! the target feature). Linux hands out the 8 KiB of tile state only to a process that asks for it
+//! (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); without that leave the first tile instruction would be a
+//! SIGILL, so no permission, no AMX level.
+//!
+//! The tile unit computes `C[m][n] += sum_k A[m][4k + j] B[k][4n + j]` over `j < 4` with u8 A and i8
+//! B into i32: with A 16 rows of 64 activation bytes and B 16 groups of (16 channels x 4 weights),
+//! B is exactly 1 KiB of the int8 layer's packed tile (`int8_linear`'s `[k / 4][16][4]`).
+
+#![cfg(target_arch = "x86_64")]
+
+use std::arch::asm;
+use std::sync::OnceLock;
+
+/// Rows of activations per kernel call: a tile's rows.
+pub const ROWS: usize = 16;
+/// Inputs per step: one tile row of 64 bytes.
+pub const K_STEP: usize = 64;
+/// Bytes of one packed weight tile per step: 16 groups of 4 inputs by 16 channels.
+const B_STEP: usize = 16 * 4 * 16;
+
+/// Whether the CPU has AMX-TILE, AMX-INT8 and AMX-BF16, the OS saves their state, and this process
+/// has the OS's leave to use it (asked once).
+pub fn permitted() -> bool {
+    static PERMITTED: OnceLock<bool> = OnceLock::new();
+    *PERMITTED.get_or_init(|| cpu_has_amx() && request_permission())
+}
+
+fn cpu_has_amx() -> bool {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    // SAFETY: CPUID exists on every x86-64.
+    #[allow(unused_unsafe)] // CPUID is a safe call in newer Rust, not yet in the MSRV
+    let (max_leaf, leaf1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
+    let osxsave = leaf1.ecx & (1 << 27) != 0;
+    if max_leaf < 7 || !osxsave {
+        return false;
+    }
+    // SAFETY: as above; leaf 7 exists (max_leaf).
+    #[allow(unused_unsafe)]
+    let edx = unsafe { __cpuid_count(7, 0).edx };
+    let (bf16, tile, int8) = (edx & (1 << 22) != 0, edx & (1 << 24) != 0, edx & (1 << 25) != 0);
+    // XCR0 bits 17 and 18: the OS saves the tile configuration and data.
+    // SAFETY: OSXSAVE is set, so XGETBV is enabled.
+    let xcr0 = unsafe { xgetbv0() };
+    bf16 && tile && int8 && xcr0 & (0b11 << 17) == 0b11 << 17
+}
+
+#[target_feature(enable = "xsave")]
+unsafe fn xgetbv0() -> u64 {
+    std::arch::x86_64::_xgetbv(0)
+}
+
+#[cfg(target_os = "linux")]
+fn request_permission() -> bool {
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // SAFETY: arch_prctl with these arguments only changes what this process may use.
+    unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+}
+
+/// Other systems (Windows, macOS) enable the state for every process when the CPU has it; the
+/// project builds AMX in only where it can check it (Linux).
+#[cfg(not(target_os = "linux"))]
+fn request_permission() -> bool {
+    false
+}
+
+/// The 64-byte operand of `ldtilecfg`: palette 1, then the bytes per row and rows of each tile.
+#[repr(C, align(64))]
+struct TileConfig {
+    palette: u8,
+    start_row: u8,
+    reserved: [u8; 14],
+    bytes_per_row: [u16; 16],
+    rows: [u8; 16],
+}
+
+/// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the `rows` (at most 16) rows of `x` at
+/// stride `k_pad`: tmm0 and tmm1 the sums, tmm2 the activations, tmm3 and tmm4 the weights.
+///
+/// # Safety
+/// `permitted()`; `x` holds `rows` rows of `k_pad` bytes (a multiple of `K_STEP`); each `w[i]`
+/// points to a packed tile of `k_pad / 4` groups.
+pub unsafe fn tile_pair(
+    x: *const u8,
+    k_pad: usize,
+    rows: usize,
+    w: [*const i8; 2],
+    sums: &mut [[i32; 32]; ROWS],
+) {
+    assert!(rows > 0 && rows <= ROWS && k_pad.is_multiple_of(K_STEP));
+    let rows = rows as u8;
+    let config = TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        bytes_per_row: [64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        rows: [rows, rows, rows, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+    asm!(
+        "ldtilecfg [{config}]",
+        "tilezero tmm0",
+        "tilezero tmm1",
+        config = in(reg) &config,
+        options(nostack, readonly),
+    );
+    for step in 0..k_pad / K_STEP {
+        asm!(
+            "tileloadd tmm2, [{a} + {a_stride} * 1]",
+            "tileloadd tmm3, [{b0} + {b_stride} * 1]",
+            "tileloadd tmm4, [{b1} + {b_stride} * 1]",
+            "tdpbusd tmm0, tmm2, tmm3",
+            "tdpbusd tmm1, tmm2, tmm4",
+            a = in(reg) x.add(step * K_STEP),
+            a_stride = in(reg) k_pad,
+            b0 = in(reg) w[0].add(step * B_STEP),
+            b1 = in(reg) w[1].add(step * B_STEP),
+            b_stride = in(reg) 64usize,
+            options(nostack, readonly),
+        );
+    }
+    let dst = sums.as_mut_ptr() as *mut i32;
+    asm!(
+        "tilestored [{c0} + {stride} * 1], tmm0",
+        "tilestored [{c1} + {stride} * 1], tmm1",
+        "tilerelease",
+        c0 = in(reg) dst,
+        c1 = in(reg) dst.add(16),
+        stride = in(reg) 128usize,
+        options(nostack),
+    );
+}

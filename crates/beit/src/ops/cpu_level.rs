@@ -1,0 +1,161 @@
+//! Which instruction set the CPU kernels use: detected once, capped by `BEIT_CPU`.
+//!
+//! One binary runs on every x86-64 (it is built for baseline SSE2): each kernel family has a
+//! portable loop and versions for wider vectors, and picks by the level found here. The levels are
+//! ordered, and `BEIT_CPU=scalar|neon|avx2|avx512|amx` caps them: the kernels use the highest level
+//! this CPU has that is not above it, so that every level's path can be run (and compared) on a
+//! machine that has the highest. A level the CPU lacks is never chosen, whatever the variable says.
+//!
+//! What each level means to the kernels:
+//! - `Neon`: aarch64 (where NEON is part of the base architecture): the packed f32 GEMM in 24
+//!   q-register accumulators.
+//! - `Avx2`: AVX2 and FMA (the packed f32 and int8 GEMMs, LayerNorm, GELU, softmax loops).
+//! - `Avx512`: AVX-512 F, BW, DQ, VL and VNNI on top: the packed f32 GEMM in 512-bit registers,
+//!   the int8 GEMM through `vpdpbusd`, and the elementwise loops compiled for AVX-512. CPUs with
+//!   AVX-512 but without VNNI (Skylake-X) get `Avx2`: the level is measured only where VNNI is.
+//! - `Amx`: AMX-TILE, AMX-INT8 and AMX-BF16 on top (Sapphire Rapids and later), with the OS's leave
+//!   to use the tile registers (Linux asks for it per process: `amx::permitted`): the int8 GEMM on
+//!   the tile unit; f32 stays on the `Avx512` kernel.
+//!
+//! The f32 matmuls that go through the gemm crate (candle's, and `ops::linear`) choose their own
+//! kernels at run time and do not follow `BEIT_CPU`.
+
+use std::sync::OnceLock;
+
+/// An instruction set level, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CpuLevel {
+    Scalar,
+    Neon,
+    Avx2,
+    Avx512,
+    Amx,
+}
+
+/// The environment variable that caps the level (`scalar`, `neon`, `avx2`, `avx512`, `amx`).
+pub const ENV: &str = "BEIT_CPU";
+
+impl CpuLevel {
+    pub const ALL: [CpuLevel; 5] = [
+        CpuLevel::Scalar,
+        CpuLevel::Neon,
+        CpuLevel::Avx2,
+        CpuLevel::Avx512,
+        CpuLevel::Amx,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuLevel::Scalar => "scalar",
+            CpuLevel::Neon => "neon",
+            CpuLevel::Avx2 => "avx2",
+            CpuLevel::Avx512 => "avx512",
+            CpuLevel::Amx => "amx",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|level| level.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The levels this CPU can run, lowest first: what the tests go through.
+    pub fn available() -> impl Iterator<Item = CpuLevel> {
+        Self::ALL.into_iter().filter(|&level| supported(level))
+    }
+
+    /// The highest level this CPU has that is not above `self`.
+    fn at_most(self) -> CpuLevel {
+        CpuLevel::available()
+            .filter(|&l| l <= self)
+            .last()
+            .unwrap_or(CpuLevel::Scalar)
+    }
+}
+
+/// Whether this CPU (and its OS, which must save the wider registers) supports `level`.
+fn supported(level: CpuLevel) -> bool {
+    match level {
+        CpuLevel::Scalar => true,
+        CpuLevel::Neon => cfg!(target_arch = "aarch64"),
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx512 => {
+            supported(CpuLevel::Avx2)
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Amx => supported(CpuLevel::Avx512) && crate::ops::amx::permitted(),
+        #[cfg(not(target_arch = "x86_64"))]
+        CpuLevel::Avx2 | CpuLevel::Avx512 | CpuLevel::Amx => false,
+    }
+}
+
+/// The highest level this CPU supports.
+pub fn detected() -> CpuLevel {
+    CpuLevel::Amx.at_most()
+}
+
+/// The level the kernels use: the detected one, capped by `BEIT_CPU` (read once per process).
+pub fn active() -> CpuLevel {
+    static ACTIVE: OnceLock<CpuLevel> = OnceLock::new();
+    *ACTIVE.get_or_init(|| capped(detected(), std::env::var(ENV).ok().as_deref()))
+}
+
+/// `detected`, or the highest level at most `cap` when it names one; an unknown name is a
+/// warning, not a failure (a tuning knob must not stop a server from starting), and the detected
+/// level stays.
+fn capped(detected: CpuLevel, cap: Option<&str>) -> CpuLevel {
+    match cap.filter(|c| !c.trim().is_empty()) {
+        None => detected,
+        Some(name) => match CpuLevel::parse(name) {
+            Some(level) => level.min(detected).at_most(),
+            None => {
+                eprintln!(
+                    "beit: {ENV}={name:?} is not a CPU level (scalar, neon, avx2, avx512, amx); using {}",
+                    detected.name()
+                );
+                detected
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_lowers_the_level_and_never_raises_it() {
+        let top = detected();
+        for level in CpuLevel::ALL {
+            // The highest supported level not above both.
+            let want = CpuLevel::available()
+                .filter(|&l| l <= level.min(top))
+                .last()
+                .unwrap();
+            assert_eq!(capped(top, Some(level.name())), want, "{level:?}");
+            assert!(supported(want) && want <= level);
+        }
+        assert_eq!(capped(top, Some(" Scalar ")), CpuLevel::Scalar);
+        assert_eq!(capped(top, Some("")), top);
+        assert_eq!(capped(top, None), top);
+        assert_eq!(capped(top, Some("avx1024")), top);
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!((top, capped(top, Some("avx2"))), (CpuLevel::Neon, CpuLevel::Neon));
+    }
+
+    #[test]
+    fn available_levels_run_from_scalar_to_the_detected_one() {
+        let levels: Vec<_> = CpuLevel::available().collect();
+        assert_eq!(levels.first(), Some(&CpuLevel::Scalar));
+        assert_eq!(levels.last(), Some(&detected()));
+        assert!(active() <= detected());
+    }
+}
