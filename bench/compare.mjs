@@ -20,7 +20,8 @@ import {
   pipeline,
   Tensor as TjsTensor,
 } from '@huggingface/transformers';
-import { BeitForImageClassification, Tensor } from '../dist/index.js';
+import { BeitForImageClassification, cpuInfo, Tensor } from '../dist/index.js';
+import { cpuDescription } from './cpu.mjs';
 import { median } from './median.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -139,9 +140,11 @@ const ratios = [
   ['beit-node q8', 'transformers.js fp32'],
 ];
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+const kernels = cpuInfo();
 console.log(
-  `beit-node ${version}, Node ${process.version}, ${runs} interleaved timed rounds per figure (median), images/s\n`,
+  `beit-node ${version}, Node ${process.version}, ${runs} interleaved timed rounds per figure (median), images/s`,
 );
+console.log(`${cpuDescription()}; beit-node kernels: ${kernels.active} (detected ${kernels.detected})\n`);
 for (const mode of modes) {
   console.log(`${mode.replaceAll('_', ' ')}:`);
   console.log(['contender', ...batches.map((b) => `batch ${b}`)].join(' | '));

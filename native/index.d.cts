@@ -41,6 +41,23 @@ export declare class NativeModel {
   get disposed(): boolean
 }
 
+/** The CPU kernels' levels, detected and in use. */
+export declare function cpuLevels(): CpuLevels
+
+/** The instruction set levels of the CPU kernels (`scalar`, `avx2`, `avx512`). */
+export interface CpuLevels {
+  /** The highest level this CPU and OS support. */
+  detected: string
+  /** The level in use: `detected`, lowered by `BEIT_CPU`. */
+  active: string
+}
+
+/** True in the CUDA build of the addon (npm/linux-x64-gnu-cuda). */
+export declare function cudaBuild(): boolean
+
+/** The CUDA devices visible; 0 without the CUDA build, a driver or a GPU. Never throws. */
+export declare function cudaDevices(): number
+
 /** The limits in force now. */
 export declare function getLimits(): NativeLimits
 

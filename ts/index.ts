@@ -13,6 +13,7 @@
  */
 export { type BundledModel, bundledModelDir } from './bundled.js';
 export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
+export { type CpuInfo, type CpuLevel, cpuInfo } from './cpu.js';
 export { type CudaInfo, cudaInfo } from './cuda.js';
 export { BeitError, type BeitErrorCode } from './errors.js';
 export { type DownloadProgress, type HubOptions, type RepoFiles, resolveModelDir } from './hub.js';

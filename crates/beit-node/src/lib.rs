@@ -2,6 +2,7 @@
 //! and async tasks that run the crate's functions off the JS thread. No arithmetic lives here.
 
 mod config;
+mod cpu;
 mod cuda;
 mod error;
 mod host_output;

@@ -1,0 +1,21 @@
+// The CPU a figure comes from, in one line: model, cores, and the vector extensions that decide
+// which kernels run (beit-node's, onnxruntime's, PyTorch's).
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+
+const FLAGS = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8'];
+
+/** "Intel(R) Xeon(R) Processor, 2 cores, avx2 fma avx512f ..." (flags from /proc/cpuinfo on Linux). */
+export function cpuDescription() {
+  const model = cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  let flags = [];
+  try {
+    const line = /^(flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    const present = new Set(line?.[2].trim().split(/\s+/));
+    flags = FLAGS.filter((f) => present.has(f));
+    if (line?.[1] === 'Features') flags = [...present].filter((f) => ['asimd', 'asimddp', 'i8mm', 'bf16', 'sve'].includes(f));
+  } catch {
+    // Not Linux: the model name alone.
+  }
+  return `${model}, ${availableParallelism()} cores${flags.length ? `, ${flags.join(' ')}` : ''}`;
+}

@@ -1,0 +1,52 @@
+/**
+ * The CPU kernels in this process: the instruction set level detected, and the one in use.
+ * @module
+ */
+import { BeitError } from './errors.js';
+import { native } from './native.js';
+
+/** An instruction set level of beit-node's CPU kernels, lowest first. */
+export type CpuLevel = 'scalar' | 'neon' | 'avx2' | 'avx512' | 'amx';
+
+/**
+ * What {@link cpuInfo} reports.
+ *
+ * @example
+ * ```ts
+ * const { detected, active } = cpuInfo();
+ * ```
+ */
+export interface CpuInfo {
+  /**
+   * The highest level this CPU and OS support: `amx` is `avx512` with AMX (INT8, BF16) that the OS lets this
+   * process use, `avx512` AVX-512 F/BW/DQ/VL with VNNI, `avx2` AVX2 with FMA, `neon` any arm64 CPU.
+   */
+  detected: CpuLevel;
+  /** The level the kernels use: `detected`, or lower when `BEIT_CPU` says so (read at start-up). */
+  active: CpuLevel;
+}
+
+/** The addon's probe; a binary from before it (BEIT_NODE_BINARY) may lack it. */
+interface CpuProbe {
+  cpuLevels(): CpuInfo;
+}
+
+/**
+ * Which of beit-node's CPU kernels run here: worth printing beside any timing.
+ *
+ * @example
+ * ```ts
+ * import { cpuInfo } from 'beit-node';
+ * console.log(`kernels: ${cpuInfo().active}`); // 'avx512' on a Zen 4, 'amx' on a Sapphire Rapids
+ * ```
+ */
+export function cpuInfo(): CpuInfo {
+  const probe = native as Partial<CpuProbe>;
+  if (!probe.cpuLevels) {
+    throw new BeitError(
+      'E_NATIVE_BINDING',
+      'the beit-node binary in use predates cpuInfo(): rebuild it (npm run build) or unset BEIT_NODE_BINARY',
+    );
+  }
+  return probe.cpuLevels();
+}
