@@ -9,7 +9,8 @@ const root = new URL('..', import.meta.url);
 
 /** The level /proc/cpuinfo's flags allow, by the rule of crates/beit/src/ops/cpu_level.rs. */
 function levelFromFlags(): string {
-  const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].trim().split(/\s+/));
+  const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  const flags = new Set(line.trim().split(/\s+/));
   const has = (...names: string[]) => names.every((n) => flags.has(n));
   const avx512 = has('avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni', 'avx2', 'fma');
   // Linux grants AMX to every process that asks (kernel 5.16 and later, as the flags imply here).
