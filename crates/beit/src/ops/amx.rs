@@ -79,58 +79,69 @@ struct TileConfig {
     rows: [u8; 16],
 }
 
-/// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the `rows` (at most 16) rows of `x` at
-/// stride `k_pad`: tmm0 and tmm1 the sums, tmm2 the activations, tmm3 and tmm4 the weights.
-///
-/// # Safety
-/// `permitted()`; `x` holds `rows` rows of `k_pad` bytes (a multiple of `K_STEP`); each `w[i]`
-/// points to a packed tile of `k_pad / 4` groups.
-pub unsafe fn tile_pair(
-    x: *const u8,
-    k_pad: usize,
+/// The tile unit configured for `rows` rows of activations (at most 16) until `release`: tmm0 and
+/// tmm1 the sums, tmm2 the activations, tmm3 and tmm4 the weights. Configuring costs about as much
+/// as a few steps of the kernel, so it is done once per block of calls, not per call.
+pub struct Tiles {
     rows: usize,
-    w: [*const i8; 2],
-    sums: &mut [[i32; 32]; ROWS],
-) {
-    assert!(rows > 0 && rows <= ROWS && k_pad.is_multiple_of(K_STEP));
-    let rows = rows as u8;
-    let config = TileConfig {
-        palette: 1,
-        start_row: 0,
-        reserved: [0; 14],
-        bytes_per_row: [64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        rows: [rows, rows, rows, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    };
-    asm!(
-        "ldtilecfg [{config}]",
-        "tilezero tmm0",
-        "tilezero tmm1",
-        config = in(reg) &config,
-        options(nostack, readonly),
-    );
-    for step in 0..k_pad / K_STEP {
+}
+
+impl Tiles {
+    /// # Safety
+    /// `permitted()`; no other `Tiles` is alive on this thread (the configuration is per thread).
+    pub unsafe fn configure(rows: usize) -> Self {
+        assert!(rows > 0 && rows <= ROWS);
+        let r = rows as u8;
+        let config = TileConfig {
+            palette: 1,
+            start_row: 0,
+            reserved: [0; 14],
+            bytes_per_row: [64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            rows: [r, r, r, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        };
+        asm!("ldtilecfg [{config}]", config = in(reg) &config, options(nostack, readonly));
+        Self { rows }
+    }
+
+    /// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the configured rows of `x` at stride
+    /// `k_pad`.
+    ///
+    /// # Safety
+    /// `x` holds the configured rows of `k_pad` bytes (a multiple of `K_STEP`); each `w[i]` points
+    /// to a packed tile of `k_pad / 4` groups.
+    pub unsafe fn pair(&self, x: *const u8, k_pad: usize, w: [*const i8; 2], sums: &mut [[i32; 32]; ROWS]) {
+        assert!(k_pad.is_multiple_of(K_STEP) && self.rows <= ROWS);
+        asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+        for step in 0..k_pad / K_STEP {
+            asm!(
+                "tileloadd tmm2, [{a} + {a_stride} * 1]",
+                "tileloadd tmm3, [{b0} + {b_stride} * 1]",
+                "tileloadd tmm4, [{b1} + {b_stride} * 1]",
+                "tdpbusd tmm0, tmm2, tmm3",
+                "tdpbusd tmm1, tmm2, tmm4",
+                a = in(reg) x.add(step * K_STEP),
+                a_stride = in(reg) k_pad,
+                b0 = in(reg) w[0].add(step * B_STEP),
+                b1 = in(reg) w[1].add(step * B_STEP),
+                b_stride = in(reg) 64usize,
+                options(nostack, readonly),
+            );
+        }
+        let dst = sums.as_mut_ptr() as *mut i32;
         asm!(
-            "tileloadd tmm2, [{a} + {a_stride} * 1]",
-            "tileloadd tmm3, [{b0} + {b_stride} * 1]",
-            "tileloadd tmm4, [{b1} + {b_stride} * 1]",
-            "tdpbusd tmm0, tmm2, tmm3",
-            "tdpbusd tmm1, tmm2, tmm4",
-            a = in(reg) x.add(step * K_STEP),
-            a_stride = in(reg) k_pad,
-            b0 = in(reg) w[0].add(step * B_STEP),
-            b1 = in(reg) w[1].add(step * B_STEP),
-            b_stride = in(reg) 64usize,
-            options(nostack, readonly),
+            "tilestored [{c0} + {stride} * 1], tmm0",
+            "tilestored [{c1} + {stride} * 1], tmm1",
+            c0 = in(reg) dst,
+            c1 = in(reg) dst.add(16),
+            stride = in(reg) 128usize,
+            options(nostack),
         );
     }
-    let dst = sums.as_mut_ptr() as *mut i32;
-    asm!(
-        "tilestored [{c0} + {stride} * 1], tmm0",
-        "tilestored [{c1} + {stride} * 1], tmm1",
-        "tilerelease",
-        c0 = in(reg) dst,
-        c1 = in(reg) dst.add(16),
-        stride = in(reg) 128usize,
-        options(nostack),
-    );
+}
+
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        // SAFETY: the tile unit was configured (`configure`); this returns it to its initial state.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
 }

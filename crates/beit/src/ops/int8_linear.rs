@@ -240,25 +240,35 @@ impl Int8Linear {
         let k_pad = self.k_pad();
         let pairs = self.n_out / NR / 2;
         let mut sums = [[0i32; 2 * NR]; amx::ROWS];
-        // Pairs outside, rows inside: the pair's weights stay in L1 while the block's rows (in L2)
-        // go by.
-        for pair in 0..pairs {
-            let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
-            for row in rows.clone().step_by(amx::ROWS) {
-                let n = amx::ROWS.min(rows.end - row);
-                let x = &xq[row * k_pad..(row + n) * k_pad];
-                amx::tile_pair(x.as_ptr(), k_pad, n, tiles.map(|t| t.packed.as_ptr()), &mut sums);
-                for (half, t) in tiles.iter().enumerate() {
-                    let c0 = (2 * pair + half) * NR;
-                    let epilogue = Epilogue {
-                        dst: out.0.add(row * self.n_out + c0),
-                        stride: self.n_out,
-                        quants: &quants[row..row + n],
-                        scales: &t.scales[..NR],
-                        bias: &self.bias[c0..c0 + NR],
-                        weight_sums: &t.sums[..NR],
-                    };
-                    avx512::epilogue_from(&sums, half, &epilogue);
+        // Whole chunks of 16 rows under one configuration, then the rest under another.
+        let whole = rows.start + rows.len() / amx::ROWS * amx::ROWS;
+        for (chunks, n) in [
+            (rows.start..whole, amx::ROWS),
+            (whole..rows.end, rows.end - whole),
+        ] {
+            if n == 0 || chunks.is_empty() {
+                continue;
+            }
+            let tiles_unit = amx::Tiles::configure(n);
+            // Pairs outside, rows inside: the pair's weights stay in L1 while the block's rows (in
+            // L2) go by.
+            for pair in 0..pairs {
+                let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
+                for row in chunks.clone().step_by(n) {
+                    let x = &xq[row * k_pad..(row + n) * k_pad];
+                    tiles_unit.pair(x.as_ptr(), k_pad, tiles.map(|t| t.packed.as_ptr()), &mut sums);
+                    for (half, t) in tiles.iter().enumerate() {
+                        let c0 = (2 * pair + half) * NR;
+                        let epilogue = Epilogue {
+                            dst: out.0.add(row * self.n_out + c0),
+                            stride: self.n_out,
+                            quants: &quants[row..row + n],
+                            scales: &t.scales[..NR],
+                            bias: &self.bias[c0..c0 + NR],
+                            weight_sums: &t.sums[..NR],
+                        };
+                        avx512::epilogue_from(&sums, half, &epilogue);
+                    }
                 }
             }
         }
