@@ -3,17 +3,18 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 
-const FLAGS = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8'];
+// x86 flags (/proc/cpuinfo "flags") and arm64 ones ("Features"): the names do not overlap.
+const FLAGS = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16',
+  'amx_tile', 'amx_bf16', 'amx_int8', 'asimd', 'asimddp', 'i8mm', 'bf16', 'sve'];
 
 /** "Intel(R) Xeon(R) Processor, 2 cores, avx2 fma avx512f ..." (flags from /proc/cpuinfo on Linux). */
 export function cpuDescription() {
   const model = cpus()[0]?.model?.trim() ?? 'unknown CPU';
   let flags = [];
   try {
-    const line = /^(flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    const present = new Set(line?.[2].trim().split(/\s+/));
+    const line = /^(?:flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    const present = new Set(line?.[1].trim().split(/\s+/));
     flags = FLAGS.filter((f) => present.has(f));
-    if (line?.[1] === 'Features') flags = [...present].filter((f) => ['asimd', 'asimddp', 'i8mm', 'bf16', 'sve'].includes(f));
   } catch {
     // Not Linux: the model name alone.
   }

@@ -75,15 +75,14 @@ console.log(`${cpuDescription()}; levels: ${levels.join(', ')}; ${runs} interlea
 console.log(['dtype', 'batch', ...levels, ...levels.slice(1).map((l) => `${l} / ${levels[0]}`)].join(' | '));
 for (const dtype of ['float32', 'q8']) {
   for (const b of batches) {
-    const active = levels;
-    const times = Object.fromEntries(active.map((l) => [l, []]));
+    const times = Object.fromEntries(levels.map((l) => [l, []]));
     for (let round = -1; round < runs; round++) {
-      for (const l of active) {
+      for (const l of levels) {
         const s = await workers[l].run(dtype, b);
         if (round >= 0) times[l].push(s);
       }
     }
-    const rate = Object.fromEntries(active.map((l) => [l, b / median(times[l])]));
+    const rate = Object.fromEntries(levels.map((l) => [l, b / median(times[l])]));
     const base = rate[levels[0]];
     console.log(
       [

@@ -97,9 +97,10 @@ fn supported(level: CpuLevel) -> bool {
     }
 }
 
-/// The highest level this CPU supports.
+/// The highest level this CPU supports (probed once per process: the layers ask on every call).
 pub fn detected() -> CpuLevel {
-    CpuLevel::Amx.at_most()
+    static DETECTED: OnceLock<CpuLevel> = OnceLock::new();
+    *DETECTED.get_or_init(|| CpuLevel::Amx.at_most())
 }
 
 /// The level the kernels use: the detected one, capped by `BEIT_CPU` (read once per process).

@@ -246,7 +246,7 @@ impl Int8Linear {
             (rows.start..whole, amx::ROWS),
             (whole..rows.end, rows.end - whole),
         ] {
-            if n == 0 || chunks.is_empty() {
+            if chunks.is_empty() {
                 continue;
             }
             let tiles_unit = amx::Tiles::configure(n);
@@ -258,15 +258,7 @@ impl Int8Linear {
                     let x = &xq[row * k_pad..(row + n) * k_pad];
                     tiles_unit.pair(x.as_ptr(), k_pad, tiles.map(|t| t.packed.as_ptr()), &mut sums);
                     for (half, t) in tiles.iter().enumerate() {
-                        let c0 = (2 * pair + half) * NR;
-                        let epilogue = Epilogue {
-                            dst: out.0.add(row * self.n_out + c0),
-                            stride: self.n_out,
-                            quants: &quants[row..row + n],
-                            scales: &t.scales[..NR],
-                            bias: &self.bias[c0..c0 + NR],
-                            weight_sums: &t.sums[..NR],
-                        };
+                        let epilogue = self.epilogue(2 * pair + half, t, row, &quants[row..row + n], out);
                         avx512::epilogue_from(&sums, half, &epilogue);
                     }
                 }
@@ -342,15 +334,8 @@ impl Int8Linear {
     unsafe fn rows_direct(&self, d: &Direct, level: CpuLevel) -> bool {
         #[cfg(target_arch = "x86_64")]
         if (d.tile + 1) * NR <= self.n_out && level >= CpuLevel::Avx2 {
-            let (c0, k_pad) = (d.tile * NR, KG * self.k_groups());
-            let epilogue = Epilogue {
-                dst: d.out.0.add(d.row * self.n_out + c0),
-                stride: self.n_out,
-                quants: d.quants,
-                scales: &d.w.scales[..NR],
-                bias: &self.bias[c0..c0 + NR],
-                weight_sums: &d.w.sums[..NR],
-            };
+            let k_pad = KG * self.k_groups();
+            let epilogue = self.epilogue(d.tile, &d.w, d.row, d.quants, d.out);
             let x = &d.xq[d.row * k_pad..(d.row + d.quants.len()) * k_pad];
             let w = d.w.packed;
             assert!(w.len() >= self.k_groups() * KG * NR);
@@ -359,13 +344,38 @@ impl Int8Linear {
             // reads; the destination rows are the caller's and the tile's 16 columns lie within.
             match level {
                 CpuLevel::Avx512 | CpuLevel::Amx => avx512::microkernel_into(args, &epilogue),
-                _ => avx2::microkernel_into(args.0, args.1, args.2, args.3, args.4, &epilogue),
+                _ => avx2::microkernel_into(args, &epilogue),
             }
             return true;
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (d, level);
         false
+    }
+
+    /// Where the kernels with the epilogue in registers put `quants.len()` rows from `row` of
+    /// (whole) tile `tile`, whose weights are `w`.
+    ///
+    /// # Safety
+    /// `out` is the `[rows, n_out]` destination, with these rows in it.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn epilogue<'a>(
+        &'a self,
+        tile: usize,
+        w: &TileWeights<'a>,
+        row: usize,
+        quants: &'a [RowQuant],
+        out: SharedMut,
+    ) -> Epilogue<'a> {
+        let c0 = tile * NR;
+        Epilogue {
+            dst: out.0.add(row * self.n_out + c0),
+            stride: self.n_out,
+            quants,
+            scales: &w.scales[..NR],
+            bias: &self.bias[c0..c0 + NR],
+            weight_sums: &w.sums[..NR],
+        }
     }
 
     /// The same rows through sums, then `store`: any tile, any level.
@@ -431,6 +441,11 @@ struct Epilogue<'a> {
     bias: &'a [f32],
     weight_sums: &'a [i32],
 }
+
+/// The row kernels' operands: `x` (`mr` rows at stride `k_pad`), `k_pad`, `mr`, `w` (a packed
+/// tile of `k_groups` groups), `k_groups`.
+#[cfg(target_arch = "x86_64")]
+type Args = (*const u8, usize, usize, *const i8, usize);
 
 /// Quantizes `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8
 /// sums; channels and inputs past the ends are zero. Tiles in parallel.
@@ -612,9 +627,7 @@ fn microkernel(
         // SAFETY: the level is at most the detected one; the assert above bounds every read.
         match level {
             CpuLevel::Avx512 | CpuLevel::Amx => return unsafe { avx512::microkernel(args, sums) },
-            CpuLevel::Avx2 => {
-                return unsafe { avx2::microkernel(args.0, args.1, args.2, args.3, args.4, sums) }
-            }
+            CpuLevel::Avx2 => return unsafe { avx2::microkernel(args, sums) },
             // No int8 kernel of its own on aarch64 yet: the portable loop, which LLVM vectorizes.
             CpuLevel::Scalar | CpuLevel::Neon => {}
         }
@@ -649,7 +662,7 @@ fn microkernel_scalar(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Epilogue, KG, MR, NR};
+    use super::{Args, Epilogue, KG, MR, NR};
 
     /// The microkernel with the epilogue in registers, for a whole tile of `NR` channels.
     ///
@@ -657,14 +670,7 @@ mod avx2 {
     /// As `microkernel`; `e.dst` points to `mr` rows of at least `NR` writable values at `e.stride`,
     /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel_into(
-        x: *const u8,
-        k_pad: usize,
-        mr: usize,
-        w: *const i8,
-        k_groups: usize,
-        e: &Epilogue,
-    ) {
+    pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
         // The same match as in `microkernel`, on purpose: a shared helper returning the sums is
         // not inlined into both callers, and its result then goes through memory on every call.
         match mr {
@@ -698,14 +704,7 @@ mod avx2 {
     /// packed tile of `k_groups` groups, an even number; weights in -63..=63, activations in
     /// 0..=127.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel(
-        x: *const u8,
-        k_pad: usize,
-        mr: usize,
-        w: *const i8,
-        k_groups: usize,
-        sums: &mut [[i32; NR]; MR],
-    ) {
+    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
         match mr {
             4 => store(&rows::<4>(x, k_pad, w, k_groups), sums),
             3 => store(&rows::<3>(x, k_pad, w, k_groups), sums),
@@ -760,12 +759,8 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Epilogue, KG, MR, NR};
+    use super::{Args, Epilogue, KG, MR, NR};
     use crate::ops::amx;
-
-    /// The kernel's operands: `x` (`mr` rows at stride `k_pad`), `w` (a packed tile of `k_groups`
-    /// groups).
-    pub type Args = (*const u8, usize, usize, *const i8, usize);
 
     /// The VNNI kernel with the epilogue in registers, for a whole tile of `NR` channels.
     ///

@@ -12,9 +12,9 @@
 //! 24 q-register accumulators, each activation taken from a register lane by the multiply-add),
 //! AVX2 (6 rows x 1 tile in 12 ymm accumulators) and AVX-512 (6 rows x 2 tiles in 12 zmm
 //! accumulators, the weights of two tiles and each activation broadcast from memory into the
-//! multiply-add). One tile of 16 channels in
-//! zmm would give only 6 independent sums, fewer than the two FMA units need to hide their
-//! latency (8); two tiles keep the packed layout and the AVX2 kernel's shape.
+//! multiply-add). One tile of 16 channels in zmm would give only 6 independent sums, fewer than
+//! the two FMA units need to hide their latency (8); two tiles keep the packed layout and the AVX2
+//! kernel's shape.
 
 use std::mem::MaybeUninit;
 
@@ -181,8 +181,8 @@ impl PackedLinear {
     }
 
     /// One block (rows starting on a panel), a pass of `KC` inputs at a time: every tile (its
-    /// lanes from `lanes`; two at a time from `Avx512` on) over every panel of the block, `each` called
-    /// after every panel.
+    /// lanes from `lanes`; two at a time from `Avx512` on) over every panel of the block, `each`
+    /// called after every panel.
     ///
     /// # Safety
     /// No other thread writes these rows x tiles of `out`, the `[rows, n_out]` destination.
