@@ -61,4 +61,22 @@ describe('the bundled digits model', () => {
     expect(maxError).toBeGreaterThan(1e-3);
     expect(maxError).toBeLessThan(0.25);
   });
+
+  it('keeps every label in bfloat16 on the CPU, with logits near the fp32 ones of PyTorch', async () => {
+    using model = await BeitForImageClassification.fromPretrained(bundledModelDir(), { dtype: 'bfloat16' });
+    const { pixelValues } = await (model.processor ?? expect.unreachable()).preprocess(
+      reference.samples.map((s) => join(root, s.file)),
+    );
+    const { logits } = await model.forward({ pixelValues });
+    expect(logits.dtype).toBe('float32');
+    let maxError = 0;
+    for (const [i, sample] of reference.samples.entries()) {
+      const row = Array.from(logits.data.slice(i * 10, (i + 1) * 10));
+      expect(String(row.indexOf(Math.max(...row))), sample.file).toBe(sample.label);
+      for (const [j, w] of sample.logits.entries()) maxError = Math.max(maxError, Math.abs((row[j] ?? Number.NaN) - w));
+    }
+    // Rounded to bf16 (8 significant bits: not fp32 under another name), within 1% of the logits' scale.
+    expect(maxError).toBeGreaterThan(1e-4);
+    expect(maxError).toBeLessThan(0.13);
+  });
 });

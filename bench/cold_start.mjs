@@ -1,7 +1,7 @@
 // One contender in a fresh process: seconds from `import` to the first top-5 result for one photo
 // (page cache warm: compare.mjs runs a warm-up round first), then the peak RSS after a
 // batch-8 forward pass on random pixels (Linux). Prints one JSON line.
-//   node bench/cold_start.mjs beit-node|transformers.js MODEL_DIR PHOTO [fp32|q8]
+//   node bench/cold_start.mjs beit-node|transformers.js MODEL_DIR PHOTO [fp32|q8|bf16]
 const [contender, modelDir, photo, dtype = 'fp32'] = process.argv.slice(2);
 const start = performance.now();
 let firstResult;
@@ -9,7 +9,8 @@ let batch8;
 
 if (contender === 'beit-node') {
   const { BeitForImageClassification, Tensor } = await import('../dist/index.js');
-  const model = await BeitForImageClassification.fromPretrained(modelDir, dtype === 'q8' ? { dtype } : {});
+  const dtypes = { fp32: 'float32', q8: 'q8', bf16: 'bfloat16' };
+  const model = await BeitForImageClassification.fromPretrained(modelDir, { dtype: dtypes[dtype] });
   firstResult = await model.classify(photo, { topK: 5 });
   const pixels = new Tensor(new Float32Array(8 * 3 * 224 * 224), [8, 3, 224, 224]);
   batch8 = () => model.forward({ pixelValues: pixels });

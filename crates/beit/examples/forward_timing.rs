@@ -1,6 +1,6 @@
 //! Times BEiT-base forward passes (random weights, relative position bias) on the CPU, for
 //! profiling with `perf record` without Node in the way:
-//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR [q8]]`.
+//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR [q8|bf16]]`.
 
 use std::time::Instant;
 
@@ -18,7 +18,11 @@ fn main() -> beit::Result<()> {
     let architecture = Architecture::BeitForImageClassification;
     let start = Instant::now();
     let options = LoadOptions {
-        quantization: (args.get(3).map(String::as_str) == Some("q8")).then_some(Quantization::Int8),
+        quantization: match args.get(3).map(String::as_str) {
+            Some("q8") => Some(Quantization::Int8),
+            Some("bf16") => Some(Quantization::Bfloat16),
+            _ => None,
+        },
         ..LoadOptions::default()
     };
     let model = match args.get(2) {

@@ -23,6 +23,23 @@ pub struct LoadOptions {
     pub quantization: Option<Quantization>,
 }
 
+impl LoadOptions {
+    /// The options a model is built with: on the CPU, bfloat16 is f32 with the encoder's linear
+    /// layers in bf16 (`Quantization::Bfloat16`), since candle's CPU bf16 ops convert every
+    /// element on each op and would run LayerNorm and softmax in bf16 too, against what PyTorch's
+    /// autocast (the reference for bf16 here) does.
+    pub fn resolved(&self) -> Self {
+        match (&self.device, self.dtype, self.quantization) {
+            (Device::Cpu, DType::BF16, None) => Self {
+                dtype: DType::F32,
+                quantization: Some(Quantization::Bfloat16),
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+}
+
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
@@ -77,6 +94,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
         Self: Sized,
     {
         let dir = dir.as_ref();
+        let options = &options.resolved();
         let cfg = BeitConfig::from_pretrained(dir)?;
         Self::check_config(&cfg)?;
         check_quantization(options)?;
@@ -99,6 +117,7 @@ pub trait BeitPreTrainedModel: Send + Sync {
     where
         Self: Sized,
     {
+        let options = &options.resolved();
         cfg.validate()?;
         Self::check_config(cfg)?;
         check_quantization(options)?;
@@ -108,13 +127,19 @@ pub trait BeitPreTrainedModel: Send + Sync {
 }
 
 fn check_quantization(options: &LoadOptions) -> Result<()> {
-    if options.quantization.is_some() && !(options.device.is_cpu() && options.dtype == DType::F32) {
-        return Err(BeitError::InvalidArgument(format!(
+    let cpu_f32 = options.device.is_cpu() && options.dtype == DType::F32;
+    match options.quantization {
+        Some(Quantization::Int8) if !cpu_f32 => Err(BeitError::InvalidArgument(format!(
             "q8 runs on the CPU from float32 weights, not on {:?} in {:?}: use device 'cpu'",
             options.device, options.dtype
-        )));
+        ))),
+        Some(Quantization::Bfloat16) if !cpu_f32 => Err(BeitError::InvalidArgument(format!(
+            "the CPU's bf16 linear layers take float32 weights on the CPU, not {:?} on {:?}: \
+             ask for dtype 'bfloat16' and leave the quantization unset",
+            options.dtype, options.device
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Reads the encoder's linear weights into the form the kernels take (see `Dense::prepare`), all of
@@ -130,7 +155,7 @@ fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions, weights:
         }
         None if options.quantization.is_some() => {
             return Err(BeitError::InvalidArgument(
-                "this model has no encoder to quantize".into(),
+                "this model has no encoder to quantize: use dtype 'float32'".into(),
             ))
         }
         None => {}

@@ -3,6 +3,7 @@
 //! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
+use beit::ops::bf16_linear::Bf16Linear;
 use beit::ops::cpu_level::CpuLevel;
 use beit::ops::int8_linear::Int8Linear;
 use beit::ops::packed_linear::PackedLinear;
@@ -281,6 +282,115 @@ fn every_cpu_level_gives_the_portable_result_on_random_values() {
             let err = max_abs_diff(&got, &want_f32);
             assert!(err < 2e-5, "f32 {rows}x{n_in} -> {n_out} at {level:?}: {err}");
         }
+    }
+}
+
+/// Integers of at most 8 significant bits are bf16 values, and their products and sums here are
+/// exact in f32: the bf16 layer must give the f32 result to the last bit at every level, on shapes
+/// that cut the tile unit's step of 32 inputs, its 16 rows and its pairs of tiles short, and with
+/// whole steps and pairs (the last two).
+#[test]
+fn bf16_linear_is_exact_on_integer_values_of_any_shape() {
+    let shapes = [
+        (13, 23, 37),
+        (1, 2, 16),
+        (7, 64, 33),
+        (6, 9, 48),
+        (40, 128, 96),
+        (35, 96, 64),
+    ];
+    for (rows, n_in, n_out) in shapes {
+        let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));
+        let b = ints(1, n_out, -9, 9, 3).flatten_all().unwrap();
+        let r = ints(rows, n_out, -99, 99, 4);
+        let layer = Bf16Linear::new(&w, Some(&b)).unwrap();
+        for (level, residual) in CpuLevel::available().flat_map(|l| [(l, Some(&r)), (l, None)]) {
+            let got = layer.forward_at(&x, residual, level).unwrap();
+            let want = linear_slow(&x, &w, Some(&b), residual).unwrap();
+            assert_eq!(
+                values(&got),
+                values(&want),
+                "{rows}x{n_in} -> {n_out} at {level:?}"
+            );
+        }
+    }
+}
+
+/// On real values every level computes the products of the bf16-rounded operands (exact in f32)
+/// and differs only in the order of the f32 sums; against f64 sums of those products each stays
+/// within a few f32 roundings of the sum of their magnitudes.
+#[test]
+fn every_cpu_level_gives_the_bf16_products_on_random_values() {
+    let round = |t: &Tensor| {
+        t.to_dtype(candle_core::DType::BF16)
+            .unwrap()
+            .to_dtype(candle_core::DType::F64)
+            .unwrap()
+    };
+    for (rows, n_in, n_out) in [(197, 768, 2304), (5, 100, 48), (21, 520, 72)] {
+        let x = Tensor::randn(0f32, 1.0, (rows, n_in), &Device::Cpu).unwrap();
+        let w = Tensor::randn(0f32, 0.05, (n_out, n_in), &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 0.05, n_out, &Device::Cpu).unwrap();
+        let layer = Bf16Linear::new(&w, Some(&b)).unwrap();
+        let (xr, wr) = (round(&x), round(&w));
+        let want = xr.matmul(&wr.t().unwrap()).unwrap();
+        let want = want
+            .broadcast_add(&b.to_dtype(candle_core::DType::F64).unwrap())
+            .unwrap();
+        let magnitude = xr.abs().unwrap().matmul(&wr.abs().unwrap().t().unwrap()).unwrap();
+        for level in CpuLevel::available() {
+            let got = layer
+                .forward_at(&x, None, level)
+                .unwrap()
+                .to_dtype(candle_core::DType::F64)
+                .unwrap();
+            let err = ((&got - &want).unwrap().abs().unwrap() - (&magnitude * 1e-6).unwrap()).unwrap();
+            let worst: f64 = err.max_all().unwrap().to_scalar().unwrap();
+            assert!(worst <= 1e-6, "{rows}x{n_in} -> {n_out} at {level:?}: {worst}");
+        }
+    }
+}
+
+/// Against the f32 layer the bf16 one is off by its operands' rounding (2^-9 relative each), and
+/// not by more; a non-finite input makes its row NaN or infinite as in f32.
+#[test]
+fn bf16_linear_stays_within_rounding_of_f32() {
+    let x = Tensor::randn(0f32, 1.0, (2, 50, 96), &Device::Cpu).unwrap();
+    let w = Tensor::randn(0f32, 0.05, (40, 96), &Device::Cpu).unwrap();
+    let b = Tensor::randn(0f32, 0.05, 40, &Device::Cpu).unwrap();
+    let got = Bf16Linear::new(&w, Some(&b)).unwrap().forward(&x, None).unwrap();
+    let want = linear_slow(&x, &w, Some(&b), None).unwrap();
+    let scale: f32 = want.abs().unwrap().mean_all().unwrap().to_scalar().unwrap();
+    let err: f32 = (&got - &want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(
+        err < 0.01 * scale && err > 0.0,
+        "mean error {err} for mean |y| {scale}"
+    );
+    let mut v = values(&x.get(0).unwrap());
+    v[3] = f32::NAN;
+    v[96 + 5] = f32::INFINITY;
+    let x = Tensor::from_vec(v, (50, 96), &Device::Cpu).unwrap();
+    let layer = Bf16Linear::new(&w, None).unwrap();
+    for level in CpuLevel::available() {
+        let out = layer
+            .forward_at(&x, None, level)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert!(out[0].iter().all(|y| y.is_nan()), "{level:?}: {:?}", &out[0][..4]);
+        assert!(
+            out[1].iter().all(|y| !y.is_finite()),
+            "{level:?}: {:?}",
+            &out[1][..4]
+        );
+        assert!(out[2].iter().all(|y| y.is_finite()), "{level:?}");
     }
 }
 

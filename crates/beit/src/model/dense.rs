@@ -1,12 +1,13 @@
 //! `nn.Linear` for the encoder, optionally followed by a learned per-channel scale that is folded
 //! into its weights, with the residual added by the matmul (see `ops::linear`). Built as the names
-//! of its weights (`PendingDense`); `prepare` reads them: on the CPU in f32, packed for our matmul
-//! or quantized to int8, elsewhere as a plain tensor.
+//! of its weights (`PendingDense`); `prepare` reads them: on the CPU in f32, packed for our matmul,
+//! quantized to int8 or rounded to bf16, elsewhere as a plain tensor.
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use crate::model::pending_dense::PendingDense;
+use crate::ops::bf16_linear::Bf16Linear;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
 use crate::precision::Quantization;
@@ -18,6 +19,7 @@ pub enum Dense {
     Float { weight: Tensor, bias: Tensor },
     Packed(PackedLinear),
     Int8(Int8Linear),
+    Bf16(Bf16Linear),
 }
 
 impl Dense {
@@ -59,7 +61,7 @@ impl Dense {
         match self {
             Self::Packed(layer) => layer.finish_loading(),
             Self::Int8(layer) => layer.finish_loading(),
-            Self::Pending(_) | Self::Float { .. } => Ok(()),
+            Self::Pending(_) | Self::Float { .. } | Self::Bf16(_) => Ok(()),
         }
     }
 
@@ -80,6 +82,7 @@ impl Dense {
             }
             Self::Packed(layer) => layer.forward(xs, residual),
             Self::Int8(layer) => layer.forward(xs, residual),
+            Self::Bf16(layer) => layer.forward(xs, residual),
         }
     }
 }

@@ -5,10 +5,11 @@
 use candle_core::{DType, Tensor};
 
 use crate::model::dense::Dense;
+use crate::ops::bf16_linear::Bf16Linear;
 use crate::ops::cpu_data::with_f32;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
-use crate::ops::weight_rows::{RowBlock, WeightRows};
+use crate::ops::weight_rows::{RowBlock, RowSource, WeightRows};
 use crate::precision::Quantization;
 use crate::weights::Weights;
 
@@ -61,6 +62,12 @@ impl PendingDense {
             let source = Box::new(weight);
             return Ok(match quantization {
                 Some(Quantization::Int8) => Dense::Int8(Int8Linear::deferred(source, Some(&self.bias))?),
+                // Half the size of the f32 weight, made at once: there is no first call to spare.
+                Some(Quantization::Bfloat16) => {
+                    let layer = Bf16Linear::from_rows(&source.rows()?, Some(&self.bias))?;
+                    source.release();
+                    Dense::Bf16(layer)
+                }
                 None => Dense::Packed(PackedLinear::deferred(source, &self.bias)?),
             });
         }
@@ -69,6 +76,7 @@ impl PendingDense {
             let rows = WeightRows::new(vec![RowBlock::F32(w)], self.n_in, None)?;
             Ok(match quantization {
                 Some(Quantization::Int8) => Dense::Int8(Int8Linear::from_rows(&rows, Some(&self.bias))?),
+                Some(Quantization::Bfloat16) => Dense::Bf16(Bf16Linear::from_rows(&rows, Some(&self.bias))?),
                 None => Dense::Packed(PackedLinear::from_rows(&rows, &self.bias)?),
             })
         })?

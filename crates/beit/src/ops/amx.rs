@@ -1,5 +1,5 @@
-//! Intel AMX for the int8 GEMM: whether this process may use the tile registers, and one kernel
-//! that multiplies 16 rows of quantized activations by two packed 16-channel weight tiles.
+//! Intel AMX for the int8 and bf16 GEMMs: whether this process may use the tile registers, and one
+//! kernel that multiplies 16 rows of activations by two packed 16-channel weight tiles.
 //!
 //! Rust has neither stable AMX intrinsics nor stable detection of it, so the detection reads CPUID
 //! and XCR0 itself and the kernel is inline assembly (the assembler takes the instructions without
@@ -9,7 +9,10 @@
 //!
 //! The tile unit computes `C[m][n] += sum_k A[m][4k + j] B[k][4n + j]` over `j < 4` with u8 A and i8
 //! B into i32: with A 16 rows of 64 activation bytes and B 16 groups of (16 channels x 4 weights),
-//! B is exactly 1 KiB of the int8 layer's packed tile (`int8_linear`'s `[k / 4][16][4]`).
+//! B is exactly 1 KiB of the int8 layer's packed tile (`int8_linear`'s `[k / 4][16][4]`). In bf16
+//! (`tdpbf16ps`) the same bytes are pairs: `C[m][n] += sum_k A[m][2k + j] B[k][2n + j]` over `j < 2`
+//! into f32, 32 inputs a step, B 1 KiB of `bf16_linear`'s `[k / 2][16][2]`. The tile shapes are the
+//! same for both, so one configuration serves them.
 
 #![cfg(target_arch = "x86_64")]
 
@@ -18,10 +21,15 @@ use std::sync::OnceLock;
 
 /// Rows of activations per kernel call: a tile's rows.
 pub const ROWS: usize = 16;
-/// Inputs per step: one tile row of 64 bytes.
-pub const K_STEP: usize = 64;
-/// Bytes of one packed weight tile per step: 16 groups of 4 inputs by 16 channels.
-const B_STEP: usize = 16 * 4 * 16;
+/// Bytes of one row of activations per step: a tile row.
+const A_STEP: usize = 64;
+/// int8 inputs per step: one tile row of 64 bytes.
+pub const K_STEP: usize = A_STEP;
+/// bf16 inputs per step.
+pub const K_STEP_BF16: usize = A_STEP / 2;
+/// Bytes of one packed weight tile per step: 16 rows of 64 bytes (16 channels by 4 int8 or 2 bf16
+/// inputs).
+const B_STEP: usize = 16 * 64;
 
 /// Whether the CPU has AMX-TILE, AMX-INT8 and AMX-BF16, the OS saves their state, and this process
 /// has the OS's leave to use it (asked once).
@@ -103,36 +111,77 @@ impl Tiles {
         Self { rows }
     }
 
-    /// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the configured rows of `x` at stride
-    /// `k_pad`.
+    /// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the configured rows of `x` (u8) at
+    /// stride `k_pad`.
     ///
     /// # Safety
     /// `x` holds the configured rows of `k_pad` bytes (a multiple of `K_STEP`); each `w[i]` points
     /// to a packed tile of `k_pad / 4` groups.
     pub unsafe fn pair(&self, x: *const u8, k_pad: usize, w: [*const i8; 2], sums: &mut [[i32; 32]; ROWS]) {
-        assert!(k_pad.is_multiple_of(K_STEP) && self.rows <= ROWS);
+        assert!(k_pad.is_multiple_of(K_STEP));
+        self.dot_pair::<false>(x, k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
+    }
+
+    /// As `pair` for bf16: `x` the configured rows of `k_pad` bf16 values (a multiple of
+    /// `K_STEP_BF16`), each `w[i]` a packed tile of `k_pad / 2` pairs, f32 sums.
+    ///
+    /// # Safety
+    /// As `pair`, with those sizes.
+    pub unsafe fn pair_bf16(
+        &self,
+        x: *const u16,
+        k_pad: usize,
+        w: [*const u16; 2],
+        sums: &mut [[f32; 32]; ROWS],
+    ) {
+        assert!(k_pad.is_multiple_of(K_STEP_BF16));
+        self.dot_pair::<true>(x.cast(), 2 * k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
+    }
+
+    /// Both kernels: rows of `row_bytes` bytes at `x`, tiles at `w`, 32 sums of 4 bytes a row at
+    /// `dst`; `tdpbf16ps` if `BF16`, else `tdpbusd`.
+    unsafe fn dot_pair<const BF16: bool>(
+        &self,
+        x: *const u8,
+        row_bytes: usize,
+        w: [*const u8; 2],
+        dst: *mut u8,
+    ) {
+        assert!(self.rows <= ROWS);
         asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
-        for step in 0..k_pad / K_STEP {
+        for step in 0..row_bytes / A_STEP {
             asm!(
                 "tileloadd tmm2, [{a} + {a_stride} * 1]",
                 "tileloadd tmm3, [{b0} + {b_stride} * 1]",
                 "tileloadd tmm4, [{b1} + {b_stride} * 1]",
-                "tdpbusd tmm0, tmm2, tmm3",
-                "tdpbusd tmm1, tmm2, tmm4",
-                a = in(reg) x.add(step * K_STEP),
-                a_stride = in(reg) k_pad,
+                a = in(reg) x.add(step * A_STEP),
+                a_stride = in(reg) row_bytes,
                 b0 = in(reg) w[0].add(step * B_STEP),
                 b1 = in(reg) w[1].add(step * B_STEP),
                 b_stride = in(reg) 64usize,
                 options(nostack, readonly),
             );
+            // The tiles are the CPU's state, not the compiler's: they carry from one block to the
+            // next.
+            if BF16 {
+                asm!(
+                    "tdpbf16ps tmm0, tmm2, tmm3",
+                    "tdpbf16ps tmm1, tmm2, tmm4",
+                    options(nostack, nomem)
+                );
+            } else {
+                asm!(
+                    "tdpbusd tmm0, tmm2, tmm3",
+                    "tdpbusd tmm1, tmm2, tmm4",
+                    options(nostack, nomem)
+                );
+            }
         }
-        let dst = sums.as_mut_ptr() as *mut i32;
         asm!(
             "tilestored [{c0} + {stride} * 1], tmm0",
             "tilestored [{c1} + {stride} * 1], tmm1",
             c0 = in(reg) dst,
-            c1 = in(reg) dst.add(16),
+            c1 = in(reg) dst.add(64),
             stride = in(reg) 128usize,
             options(nostack),
         );

@@ -4,6 +4,7 @@
 
 pub mod amx;
 pub mod attention;
+pub mod bf16_linear;
 pub mod cpu_data;
 pub mod cpu_level;
 pub mod deferred_weight;

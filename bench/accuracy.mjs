@@ -1,9 +1,10 @@
-// What q8 costs in accuracy: the same images through the same checkpoint in float32 and in q8,
-// logits compared (max and mean absolute difference, and the logits' own scale) and top-1 labels
-// matched. Two checkpoints: the bundled digits model (trained; its 10 held-out samples) and the
-// BEiT-base of compare.mjs (random weights; the 5 reference photos), and for comparison the same
-// BEiT-base in transformers.js, its q8 ONNX against its fp32 one (needs bench/'s npm install).
-//   npm run build && python scripts/make_bench_model.py && node bench/q8_accuracy.mjs
+// What the reduced precisions cost in accuracy: the same images through the same checkpoint in
+// float32 and in q8 or bfloat16, logits compared (max and mean absolute difference, and the logits'
+// own scale) and top-1 labels matched. Two checkpoints: the bundled digits model (trained; its 10
+// held-out samples) and the BEiT-base of compare.mjs (random weights; the 5 reference photos), and for
+// comparison the same BEiT-base in transformers.js, its q8 ONNX against its fp32 one (needs bench/'s
+// npm install).
+//   npm run build && python scripts/make_bench_model.py && node bench/accuracy.mjs
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,10 +17,12 @@ const list = (dir) =>
     .map((f) => join(dir, f));
 const base = join(root, 'bench/models/beit-base-random');
 const photos = list(join(root, 'crates/beit/tests/fixtures/images'));
-const ours = [logits, 'float32', 'q8'];
+const digits = list(join(root, 'samples/digits'));
 const cases = [
-  ['beit-node q8, beit-digits (trained)', bundledModelDir(), list(join(root, 'samples/digits')), ours],
-  ['beit-node q8, BEiT-base (random)', base, photos, ours],
+  ['beit-node q8, beit-digits (trained)', bundledModelDir(), digits, [logits, 'float32', 'q8']],
+  ['beit-node bf16, beit-digits (trained)', bundledModelDir(), digits, [logits, 'float32', 'bfloat16']],
+  ['beit-node q8, BEiT-base (random)', base, photos, [logits, 'float32', 'q8']],
+  ['beit-node bf16, BEiT-base (random)', base, photos, [logits, 'float32', 'bfloat16']],
   ['transformers.js q8, BEiT-base (random)', base, photos, [transformersJsLogits, 'fp32', 'q8']],
 ];
 
@@ -52,12 +55,12 @@ for (const [name, dir, images, [run, full, reduced]] of cases) {
     console.log(`${name} | missing: run python scripts/make_bench_model.py`);
     continue;
   }
-  const [exact, q8] = [await run(dir, full, images), await run(dir, reduced, images)];
+  const [exact, low] = [await run(dir, full, images), await run(dir, reduced, images)];
   const labels = exact.dims[1];
   let [max, sum, scale, agree] = [0, 0, 0, 0];
   for (let i = 0; i < images.length; i++) {
     const a = Array.from(exact.data.slice(i * labels, (i + 1) * labels));
-    const b = Array.from(q8.data.slice(i * labels, (i + 1) * labels));
+    const b = Array.from(low.data.slice(i * labels, (i + 1) * labels));
     for (let j = 0; j < labels; j++) {
       const e = Math.abs(a[j] - b[j]);
       [max, sum, scale] = [Math.max(max, e), sum + e, Math.max(scale, Math.abs(a[j]))];

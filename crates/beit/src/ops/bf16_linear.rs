@@ -1,0 +1,375 @@
+//! A linear layer in bfloat16: weights rounded to bf16 at load (half the memory of f32), the
+//! activations rounded to bf16 at each call, products summed in f32 and the bias and residual added
+//! in f32. The CPU's `dtype: 'bfloat16'` (`Quantization::Bfloat16`); everything outside the encoder's
+//! linear layers (LayerNorm, softmax, GELU, attention's matmuls) stays f32, as under PyTorch's
+//! autocast.
+//!
+//! A product of two bf16 values is exact in f32, so the only roundings are the inputs' (relative
+//! 2^-9 each) and the f32 sums'. The weights are packed as the tile unit reads them: per tile of 16
+//! channels, `[k / 2][16][2]` (for each pair of inputs, 16 channels' two weights), inputs padded
+//! with zeros to the tile unit's step of 32. Three kernels read that layout:
+//! - AMX (`CpuLevel::Amx`, `ops::amx`): `tdpbf16ps`, 16 rows by two tiles, 32 inputs a step;
+//! - AVX512_BF16 (`CpuLevel::Avx512` on a CPU with the extension: Zen 4, Sapphire Rapids):
+//!   `vdpbf16ps`, one pair of inputs by 16 channels a row, as the VNNI int8 kernel does it;
+//! - elsewhere, and for partial tiles, a portable loop over the same pairs in f32 that LLVM
+//!   vectorizes (`simd::dispatch`), as fast as the f32 path at best: bf16 there saves memory only.
+//!
+//! All three add each pair of products to the sum odd input first, as `vdpbf16ps` is specified to;
+//! the tile unit and `vdpbf16ps` flush subnormal inputs to zero, so the levels agree to the sums'
+//! rounding, not to the bit (the tests allow for that).
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+use crate::ops::amx;
+use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::cpu_level::{self, active, CpuLevel};
+use crate::ops::linear::{output_shape, prefill};
+use crate::ops::simd::dispatch;
+use crate::ops::weight_rows::WeightRows;
+
+/// Output channels per packed tile.
+const NR: usize = 16;
+/// Rows per call of the vector kernels.
+const MR: usize = 4;
+/// Inputs are padded to a multiple of this: the tile unit's step.
+const K_ALIGN: usize = 32;
+/// Rows of activations per parallel block, at most: a block's activations stay in L2.
+const BLOCK_ROWS: usize = 96;
+
+#[derive(Debug)]
+pub struct Bf16Linear {
+    /// `[tiles][k_pad / 2][NR][2]` bf16 bits.
+    packed: Vec<u16>,
+    bias: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+}
+
+impl Bf16Linear {
+    /// Rounds `weight` `[out, in]` (as `torch.nn.Linear`) to bf16.
+    pub fn new(weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Self> {
+        let n_in = weight.dims2()?.1;
+        with_f32(&weight.to_dtype(candle_core::DType::F32)?, |w| {
+            Self::from_rows(&WeightRows::dense(w, n_in)?, bias)
+        })?
+    }
+
+    /// Rounds and packs the weight that `rows` reads.
+    pub fn from_rows(rows: &WeightRows, bias: Option<&Tensor>) -> candle_core::Result<Self> {
+        let n_out = rows.n_out();
+        let bias = match bias {
+            Some(b) => b
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+            None => vec![0.0; n_out],
+        };
+        if bias.len() != n_out {
+            candle_core::bail!(
+                "bf16 linear: bias has {} elements for {n_out} outputs",
+                bias.len()
+            );
+        }
+        Ok(Self {
+            packed: pack(rows),
+            bias,
+            n_in: rows.n_in(),
+            n_out,
+        })
+    }
+
+    /// `xs W^T + bias (+ residual)` over the last dimension of `xs` (f32 on the CPU).
+    pub fn forward(&self, xs: &Tensor, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        self.forward_at(xs, residual, active())
+    }
+
+    /// `forward` with the kernels of `level` (lowered to what the CPU has).
+    pub fn forward_at(
+        &self,
+        xs: &Tensor,
+        residual: Option<&Tensor>,
+        level: CpuLevel,
+    ) -> candle_core::Result<Tensor> {
+        let level = level.min(cpu_level::detected());
+        let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
+        let rows = xs.elem_count() / self.n_in;
+        let xb = with_f32(xs, |x| round_rows(x, self.n_in, self.k_pad()))?;
+        let mut dst = prefill(rows, self.n_out, None, residual)?;
+        self.matmul(&xb, rows, SharedMut(dst.as_mut_ptr()), level);
+        Tensor::from_vec(dst, shape, &Device::Cpu)
+    }
+
+    fn k_pad(&self) -> usize {
+        self.n_in.next_multiple_of(K_ALIGN)
+    }
+
+    fn tile(&self, tile: usize) -> &[u16] {
+        let size = self.k_pad() * NR;
+        &self.packed[tile * size..(tile + 1) * size]
+    }
+
+    /// `out += xb W^T + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
+    fn matmul(&self, xb: &[u16], rows: usize, out: SharedMut, level: CpuLevel) {
+        let groups = rows.div_ceil(MR);
+        let threads = rayon::current_num_threads().max(1);
+        // As `Int8Linear::matmul`: at least four blocks per thread, a multiple of the threads.
+        let blocks = groups
+            .div_ceil(BLOCK_ROWS / MR)
+            .max(threads * 4)
+            .next_multiple_of(threads)
+            .min(groups);
+        let tiles = self.n_out.div_ceil(NR);
+        (0..blocks).into_par_iter().for_each(|b| {
+            let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as below; the level is at most the detected one.
+            let done = match level {
+                CpuLevel::Amx => unsafe { self.amx_rows(xb, rows.clone(), out) },
+                _ => 0,
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = 0;
+            for tile in done..tiles {
+                for row in rows.clone().step_by(MR) {
+                    let mr = MR.min(rows.end - row);
+                    // SAFETY: block b writes only its own rows of `out`.
+                    unsafe { self.tile_rows(tile, xb, row, mr, out, level) }
+                }
+            }
+        });
+    }
+
+    /// `rows` of `out` times the tiles of whole pairs of full tiles on the AMX unit, 16 rows at a
+    /// time; the number of tiles done (the rest are the caller's).
+    ///
+    /// # Safety
+    /// The CPU has the `Amx` level; `out` is the `[rows, n_out]` destination, and no other thread
+    /// writes these rows.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn amx_rows(&self, xb: &[u16], rows: std::ops::Range<usize>, out: SharedMut) -> usize {
+        let k_pad = self.k_pad();
+        let pairs = self.n_out / NR / 2;
+        let mut sums = [[0f32; 2 * NR]; amx::ROWS];
+        let whole = rows.start + rows.len() / amx::ROWS * amx::ROWS;
+        for (chunks, n) in [
+            (rows.start..whole, amx::ROWS),
+            (whole..rows.end, rows.end - whole),
+        ] {
+            if chunks.is_empty() || pairs == 0 {
+                continue;
+            }
+            let unit = amx::Tiles::configure(n);
+            // Pairs outside, rows inside: the pair's weights stay in L1 while the rows go by.
+            for pair in 0..pairs {
+                let w = [2 * pair, 2 * pair + 1].map(|t| self.tile(t).as_ptr());
+                for row in chunks.clone().step_by(n) {
+                    unit.pair_bf16(xb[row * k_pad..].as_ptr(), k_pad, w, &mut sums);
+                    for (r, sums) in sums.iter().take(n).enumerate() {
+                        self.store(2 * pair * NR, row + r, sums, out);
+                    }
+                }
+            }
+        }
+        2 * pairs
+    }
+
+    /// Rows `row..row + mr` of one tile, through the best vector kernel the level has.
+    ///
+    /// # Safety
+    /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile.
+    unsafe fn tile_rows(
+        &self,
+        tile: usize,
+        xb: &[u16],
+        row: usize,
+        mr: usize,
+        out: SharedMut,
+        level: CpuLevel,
+    ) {
+        let k_pad = self.k_pad();
+        let x = &xb[row * k_pad..(row + mr) * k_pad];
+        let mut sums = [[0f32; NR]; MR];
+        microkernel(level, x, k_pad, mr, self.tile(tile), &mut sums);
+        for (r, sums) in sums.iter().take(mr).enumerate() {
+            self.store(tile * NR, row + r, sums, out);
+        }
+    }
+
+    /// Adds one row's sums for the channels from `c0` (as many as exist), with the bias, to `out`.
+    unsafe fn store(&self, c0: usize, row: usize, sums: &[f32], out: SharedMut) {
+        let n = sums.len().min(self.n_out - c0);
+        let dst = std::slice::from_raw_parts_mut(out.0.add(row * self.n_out + c0), n);
+        for ((y, &s), &b) in dst.iter_mut().zip(sums).zip(&self.bias[c0..c0 + n]) {
+            *y += s + b;
+        }
+    }
+}
+
+/// `x` rounded to the nearest bf16, ties to even; NaN stays NaN (quiet), infinities stay. Both
+/// results computed and one selected, so that loops over it vectorize (a branch kept them scalar).
+#[inline(always)]
+pub fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    // No overflow: only NaN lies above the largest value that rounds (-infinity, 0xff80_0000).
+    let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+    let quiet_nan = ((bits >> 16) | 0x40) as u16;
+    if x.is_nan() {
+        quiet_nan
+    } else {
+        rounded
+    }
+}
+
+#[inline(always)]
+fn from_bf16(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
+
+/// Rounds each row of `x` (`n_in` values) to bf16, padded with zeros to `k_pad`.
+fn round_rows(x: &[f32], n_in: usize, k_pad: usize) -> Vec<u16> {
+    let mut xb = vec![0u16; x.len() / n_in * k_pad];
+    xb.par_chunks_mut(k_pad)
+        .zip(x.par_chunks(n_in))
+        .for_each(|(dst, row)| {
+            dispatch(
+                #[inline(always)]
+                || dst.iter_mut().zip(row).for_each(|(d, &v)| *d = to_bf16(v)),
+            )
+        });
+    xb
+}
+
+/// Rounds `w` `[n_out, n_in]` to bf16 in tiles of `NR` channels (`[k / 2][NR][2]`); channels and
+/// inputs past the ends are zero. Tiles in parallel.
+fn pack(w: &WeightRows) -> Vec<u16> {
+    let k_pad = w.n_in().next_multiple_of(K_ALIGN);
+    let mut packed = vec![0u16; w.n_out().div_ceil(NR) * k_pad * NR];
+    packed
+        .par_chunks_mut(k_pad * NR)
+        .enumerate()
+        .for_each(|(tile, packed)| {
+            let mut row = vec![0f32; w.n_in()];
+            for lane in 0..NR.min(w.n_out() - tile * NR) {
+                w.read(tile * NR + lane, 0, &mut row);
+                for (k, &v) in row.iter().enumerate() {
+                    packed[(k / 2) * 2 * NR + 2 * lane + k % 2] = to_bf16(v);
+                }
+            }
+        });
+    packed
+}
+
+/// The f32 sums of `mr` rows of `x` (at stride `k_pad`) by one packed tile `w`.
+fn microkernel(level: CpuLevel, x: &[u16], k_pad: usize, mr: usize, w: &[u16], sums: &mut [[f32; NR]; MR]) {
+    assert!(mr <= MR && x.len() >= mr * k_pad && w.len() >= k_pad * NR);
+    #[cfg(target_arch = "x86_64")]
+    if level >= CpuLevel::Avx512 && avx512::has_bf16() {
+        // SAFETY: AVX-512 F/BW/VL and BF16 are present; the assert bounds every read.
+        return unsafe { avx512::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
+    }
+    let _ = level;
+    dispatch(
+        #[inline(always)]
+        || microkernel_portable(x, k_pad, mr, w, sums),
+    )
+}
+
+/// The portable kernel, in the order of operations `vdpbf16ps` is specified with.
+#[inline(always)]
+fn microkernel_portable(x: &[u16], k_pad: usize, mr: usize, w: &[u16], sums: &mut [[f32; NR]; MR]) {
+    for (r, acc) in sums.iter_mut().enumerate().take(mr) {
+        let x = &x[r * k_pad..(r + 1) * k_pad];
+        for (pair, w) in x.chunks_exact(2).zip(w.chunks_exact(2 * NR)) {
+            let (x0, x1) = (from_bf16(pair[0]), from_bf16(pair[1]));
+            for (c, acc) in acc.iter_mut().enumerate() {
+                *acc = (*acc + x1 * from_bf16(w[2 * c + 1])) + x0 * from_bf16(w[2 * c]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    use super::{MR, NR};
+
+    /// Whether the CPU has AVX512_BF16 (`cpu_level` does not require it for `Avx512`).
+    pub fn has_bf16() -> bool {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx512bf16"))
+    }
+
+    /// # Safety
+    /// AVX-512 F/BW/VL and BF16 are present; `x` holds `mr` rows of `k_pad` values (an even
+    /// number of pairs), `w` a packed tile of `k_pad / 2` pairs.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub unsafe fn microkernel(
+        x: *const u16,
+        k_pad: usize,
+        mr: usize,
+        w: *const u16,
+        sums: &mut [[f32; NR]; MR],
+    ) {
+        match mr {
+            4 => store(&rows::<4>(x, k_pad, w), sums),
+            3 => store(&rows::<3>(x, k_pad, w), sums),
+            2 => store(&rows::<2>(x, k_pad, w), sums),
+            _ => store(&rows::<1>(x, k_pad, w), sums),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    #[inline]
+    unsafe fn store<const R: usize>(acc: &[__m512; R], sums: &mut [[f32; NR]; MR]) {
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            _mm512_storeu_ps(sums.as_mut_ptr(), *acc);
+        }
+    }
+
+    /// Per pair of inputs, one `vdpbf16ps` per row (the row's pair in every lane against the 16
+    /// channels' pairs); even and odd pairs in separate accumulators, added at the end.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    #[inline]
+    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16) -> [__m512; R] {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let load =
+            |p: usize| -> __m512bh { std::mem::transmute(_mm512_loadu_si512(w.add(p * 2 * NR).cast())) };
+        let pair = |r: usize, p: usize| -> __m512bh {
+            let at = x.add(r * k_pad + 2 * p) as *const i32;
+            std::mem::transmute(_mm512_set1_epi32(at.read_unaligned()))
+        };
+        for p in (0..k_pad / 2).step_by(2) {
+            let (w0, w1) = (load(p), load(p + 1));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                acc[0] = _mm512_dpbf16_ps(acc[0], pair(r, p), w0);
+                acc[1] = _mm512_dpbf16_ps(acc[1], pair(r, p + 1), w1);
+            }
+        }
+        acc.map(|[even, odd]| _mm512_add_ps(even, odd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_to_bf16_is_to_nearest_even_and_keeps_nan_and_infinities() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: to the even one, 1.
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 0x3f80);
+        // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: to the even one.
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3f82);
+        assert_eq!(to_bf16(1.0 + 1.5 / 256.0), 0x3f81);
+        assert_eq!(to_bf16(-2.0), 0xc000);
+        assert_eq!(to_bf16(f32::INFINITY), 0x7f80);
+        assert_eq!(to_bf16(f32::NEG_INFINITY), 0xff80);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        // The largest finite f32 rounds up to infinity, as in PyTorch.
+        assert_eq!(to_bf16(f32::MAX), 0x7f80);
+    }
+}
