@@ -40,8 +40,9 @@ pub const MAX_TARGET_PIXELS: u64 = crate::image::decode::DEFAULT_MAX_PIXELS;
 
 /// Tokens per image (patches + CLS) by default: a 64x64 patch grid, i.e. 1024x1024 pixels at patch
 /// size 16 (BEiT's largest checkpoints take 640x640, 1,601 tokens). Memory grows with its square:
-/// the relative position bias of one layer is `heads x S x S` floats (800 MB for BEiT-base at this
-/// bound), cached per input size.
+/// a thread's attention scores are `S x S` floats and the relative position index `S x S` u32 (67 MB
+/// each at this bound; off the CPU each layer's bias is `heads x S x S` floats, 800 MB for BEiT-base),
+/// cached per input size.
 pub const DEFAULT_MAX_TOKENS: u64 = 64 * 64 + 1;
 
 /// Attention probabilities returned by one forward pass (`outputAttentions`), all layers: 2 GiB.

@@ -9,8 +9,8 @@ use beit::ops::int8_linear::Int8Linear;
 use beit::ops::packed_linear::PackedLinear;
 use beit::ops::weight_rows::{RowBlock, WeightRows};
 use beit::ops::{
-    adaptive_avg_pool2d, attention, attention_slow, gelu_erf, gelu_erf_slow, layer_norm, layer_norm_slow,
-    linear, linear_slow, resize_bicubic, resize_bilinear,
+    adaptive_avg_pool2d, attention, attention_slow, attention_with, gelu_erf, gelu_erf_slow, layer_norm,
+    layer_norm_slow, linear, linear_slow, resize_bicubic, resize_bilinear, AttentionBias, GatheredBias,
 };
 use beit::{Device, Tensor};
 
@@ -101,6 +101,54 @@ fn fused_attention_equals_the_tensor_op_reference() {
     }
     let err = attention(&qkv, None, 5, false).unwrap_err().to_string();
     assert!(err.contains("5 heads"), "{err}");
+}
+
+/// A bias gathered from a table through an index (the relative position bias on the CPU) gives
+/// what the same bias made dense gives, and a bad index or size is refused.
+#[test]
+fn gathered_attention_bias_equals_its_dense_form() {
+    let (rows, heads, s) = (11, 4, 30);
+    let table = Tensor::randn(0f32, 2.0, (rows, heads), &Device::Cpu).unwrap();
+    let index: Vec<u32> = (0..s * s).map(|i| ((i * 7 + i / s) % rows) as u32).collect();
+    let gathered = GatheredBias::new(&table, index.clone().into()).unwrap();
+    let dense = gathered.dense().unwrap();
+    // Head 2, pair (3, 5), by hand.
+    let want: f32 = table
+        .get(index[3 * s + 5] as usize)
+        .unwrap()
+        .get(2)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    let got: f32 = dense
+        .flatten_all()
+        .unwrap()
+        .get(2 * s * s + 3 * s + 5)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert_eq!(got, want);
+    let qkv = Tensor::randn(0f32, 1.0, (2, s, 3 * 32), &Device::Cpu).unwrap();
+    let bias = AttentionBias::Gathered(gathered.clone());
+    let (context, probs) = attention_with(&qkv, Some(&bias), heads, true).unwrap();
+    let (want_context, want_probs) = attention(&qkv, Some(&dense), heads, true).unwrap();
+    assert_eq!(values(&context), values(&want_context));
+    assert_eq!(values(&probs.unwrap()), values(&want_probs.unwrap()));
+    // Two gathered biases through one index add their tables.
+    let twice = bias.add(&bias).unwrap();
+    assert!(matches!(twice, AttentionBias::Gathered(_)));
+    let doubled = (&dense + &dense).unwrap();
+    assert_eq!(values(&twice.dense().unwrap()), values(&doubled));
+
+    let mut bad = index.clone();
+    bad[17] = rows as u32;
+    let err = GatheredBias::new(&table, bad.into()).unwrap_err().to_string();
+    assert!(err.contains("past the table"), "{err}");
+    let short = qkv.narrow(1, 0, s - 1).unwrap();
+    let err = attention_with(&short, Some(&bias), heads, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a bias for 30 tokens"), "{err}");
 }
 
 #[test]

@@ -9,7 +9,10 @@ use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
 use crate::model::dense::Dense;
+use std::sync::Arc;
+
 use crate::model::relative_position::{RelativePositionBias, Window};
+use crate::ops::AttentionBias;
 use crate::precision::Quantization;
 use crate::weights::Weights;
 
@@ -68,26 +71,27 @@ impl BeitAttention {
         self.output.finish_loading()
     }
 
-    /// `residual + lambda_1 * attention(xs)` over `[B, S, D]` tokens on patch grid `window`, plus
-    /// an optional bias shared by all layers.
+    /// `residual + lambda_1 * attention(xs)` over `[B, S, D]` tokens on patch grid `window`
+    /// (`index`: its token-pair index), plus an optional bias shared by all layers.
     pub fn forward(
         &self,
         xs: &Tensor,
         residual: &Tensor,
-        window: Window,
-        shared_bias: Option<&Tensor>,
+        (window, index): (Window, &Arc<[u32]>),
+        shared_bias: Option<&AttentionBias>,
         output_attentions: bool,
     ) -> candle_core::Result<AttentionOutput> {
         let own_bias = match &self.relative_position_bias {
-            Some(rpb) => Some(rpb.bias(window)?),
+            Some(rpb) => Some(rpb.bias(window, index)?),
             None => None,
         };
         let bias = match (own_bias, shared_bias) {
-            (Some(own), Some(shared)) => Some(own.broadcast_add(shared)?),
+            (Some(own), Some(shared)) => Some(own.add(shared)?),
             (own, shared) => own.or_else(|| shared.cloned()),
         };
         let qkv = self.qkv.forward(xs, None)?;
-        let (context, probs) = crate::ops::attention(&qkv, bias.as_ref(), self.num_heads, output_attentions)?;
+        let (context, probs) =
+            crate::ops::attention_with(&qkv, bias.as_ref(), self.num_heads, output_attentions)?;
         Ok((self.output.forward(&context, Some(residual))?, probs))
     }
 }

@@ -1,13 +1,15 @@
 //! `BeitEncoder` (modeling_beit.py): the stack of layers, with a relative position bias either per
 //! layer, shared by all layers, or both (the two add).
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
 use crate::config::BeitConfig;
 use crate::model::layer::BeitLayer;
-use crate::model::relative_position::{RelativePositionBias, Window};
+use crate::model::relative_position::{IndexCache, RelativePositionBias, Window};
 use crate::precision::Quantization;
 use crate::weights::Weights;
 
@@ -15,6 +17,9 @@ use crate::weights::Weights;
 pub struct BeitEncoder {
     layers: Vec<BeitLayer>,
     shared_bias: Option<RelativePositionBias>,
+    /// The token-pair index of the relative position biases, one per grid for every layer; none
+    /// without a relative position bias.
+    index: Option<IndexCache>,
 }
 
 /// The encoder's result: the last hidden state and, on request, every hidden state and attention map.
@@ -42,7 +47,12 @@ impl BeitEncoder {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| BeitLayer::new(cfg, layer_window, vb.pp(format!("layer.{i}"))))
             .collect::<crate::error::Result<Vec<_>>>()?;
-        Ok(Self { layers, shared_bias })
+        Ok(Self {
+            layers,
+            shared_bias,
+            index: (cfg.use_relative_position_bias || cfg.use_shared_relative_position_bias)
+                .then(IndexCache::default),
+        })
     }
 
     /// Reads every layer's linear weights from `weights`: packed (or, with `quantization`,
@@ -70,8 +80,12 @@ impl BeitEncoder {
         output_hidden_states: bool,
         output_attentions: bool,
     ) -> candle_core::Result<EncoderOutput> {
+        let index = match &self.index {
+            Some(cache) => cache.get(window)?,
+            None => Arc::from([]),
+        };
         let shared_bias = match &self.shared_bias {
-            Some(rpb) => Some(rpb.bias(window)?),
+            Some(rpb) => Some(rpb.bias(window, &index)?),
             None => None,
         };
         let mut hidden_states = output_hidden_states.then(Vec::new);
@@ -81,7 +95,8 @@ impl BeitEncoder {
             if let Some(all) = hidden_states.as_mut() {
                 all.push(xs.clone());
             }
-            let (next, probs) = layer.forward(&xs, window, shared_bias.as_ref(), output_attentions)?;
+            let (next, probs) =
+                layer.forward(&xs, (window, &index), shared_bias.as_ref(), output_attentions)?;
             if let (Some(all), Some(p)) = (attentions.as_mut(), probs) {
                 all.push(p);
             }

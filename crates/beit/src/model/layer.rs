@@ -9,7 +9,10 @@ use crate::activation::Activation;
 use crate::config::BeitConfig;
 use crate::model::attention::{AttentionOutput, BeitAttention};
 use crate::model::dense::Dense;
+use std::sync::Arc;
+
 use crate::model::relative_position::Window;
+use crate::ops::AttentionBias;
 use crate::ops::LayerNorm;
 use crate::precision::Quantization;
 use crate::weights::Weights;
@@ -62,14 +65,14 @@ impl BeitLayer {
     pub fn forward(
         &self,
         xs: &Tensor,
-        window: Window,
-        shared_bias: Option<&Tensor>,
+        grid: (Window, &Arc<[u32]>),
+        shared_bias: Option<&AttentionBias>,
         output_attentions: bool,
     ) -> candle_core::Result<AttentionOutput> {
         let normed = self.layernorm_before.forward(xs)?;
         let (hidden, probs) = self
             .attention
-            .forward(&normed, xs, window, shared_bias, output_attentions)?;
+            .forward(&normed, xs, grid, shared_bias, output_attentions)?;
         let mlp = self.layernorm_after.forward(&hidden)?;
         let mlp = match self.activation {
             Activation::Gelu => self.intermediate.forward_gelu(&mlp)?,

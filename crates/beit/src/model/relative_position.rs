@@ -2,75 +2,133 @@
 //!
 //! A table of (2Wh-1)(2Ww-1)+3 rows x heads: one row per relative offset between two patches,
 //! then CLS query, CLS key and CLS-to-CLS. For a patch grid other than the trained one, the offset
-//! part of the table is resized bilinearly first. The gathered `[1, heads, S, S]` bias depends
-//! only on the grid, so it is built once per grid and cached: for the few most recently used
-//! grids only (`limits::BIAS_CACHE_SIZES`), since each input size would otherwise keep its own
-//! `heads x S x S` floats for the life of the model.
+//! part of the table is resized bilinearly first. The bias of a token pair is the table's row at
+//! the pair's index (`relative_position_index`), which depends only on the grid.
+//!
+//! On the CPU the attention gathers the table through the index as it adds the bias
+//! (`ops::attention_bias`), so a layer keeps only its table per grid; the index is built once per
+//! grid for all layers (`IndexCache`). Elsewhere the gathered `[1, heads, S, S]` bias is built per
+//! grid and cached. Both caches keep the few most recently used grids only
+//! (`limits::BIAS_CACHE_SIZES`).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::limits::BIAS_CACHE_SIZES;
+use crate::ops::attention_bias::{AttentionBias, GatheredBias};
+use crate::ops::cpu_data::is_cpu_f32;
 use crate::ops::resize_bilinear;
 
 /// A patch grid: (height, width) in patches.
 pub type Window = (usize, usize);
 
+/// The last few values computed per grid, most recently used first.
+#[derive(Debug)]
+struct PerGrid<T>(Mutex<VecDeque<(Window, T)>>);
+
+impl<T: Clone> PerGrid<T> {
+    fn new() -> Self {
+        Self(Mutex::new(VecDeque::new()))
+    }
+
+    fn get_or(
+        &self,
+        window: Window,
+        make: impl FnOnce() -> candle_core::Result<T>,
+    ) -> candle_core::Result<T> {
+        {
+            let mut cache = self.lock();
+            let hit = cache.iter().position(|(w, _)| *w == window);
+            if let Some(entry) = hit.and_then(|i| cache.remove(i)) {
+                let value = entry.1.clone();
+                cache.push_front(entry);
+                return Ok(value);
+            }
+        }
+        let value = make()?;
+        let mut cache = self.lock();
+        cache.retain(|(w, _)| *w != window);
+        cache.push_front((window, value.clone()));
+        cache.truncate(BIAS_CACHE_SIZES);
+        Ok(value)
+    }
+
+    #[cfg(test)]
+    fn windows(&self) -> Vec<Window> {
+        self.lock().iter().map(|(w, _)| *w).collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<(Window, T)>> {
+        // A panic while holding the lock cannot leave a half-written entry: recover the map.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The token-pair index of the grids seen last, shared by every layer of an encoder.
+#[derive(Debug)]
+pub struct IndexCache(PerGrid<Arc<[u32]>>);
+
+impl Default for IndexCache {
+    fn default() -> Self {
+        Self(PerGrid::new())
+    }
+}
+
+impl IndexCache {
+    pub fn get(&self, window: Window) -> candle_core::Result<Arc<[u32]>> {
+        self.0
+            .get_or(window, || Ok(relative_position_index(window).into()))
+    }
+}
+
 #[derive(Debug)]
 pub struct RelativePositionBias {
     table: Tensor,
     window: Window,
-    /// Most recently used first.
-    cache: Mutex<VecDeque<(Window, Tensor)>>,
+    /// Per grid: the resized table `[rows, heads]` on the CPU in f32, the gathered bias
+    /// `[1, heads, S, S]` elsewhere.
+    cache: PerGrid<Tensor>,
 }
 
 impl RelativePositionBias {
     pub fn new(window: Window, num_heads: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         let rows = (2 * window.0 - 1) * (2 * window.1 - 1) + 3;
         let table = vb.get((rows, num_heads), "relative_position_bias_table")?;
-        let this = Self {
+        Ok(Self {
             table,
             window,
-            cache: Mutex::new(VecDeque::new()),
-        };
-        this.bias(window)?;
-        Ok(this)
+            cache: PerGrid::new(),
+        })
     }
 
-    /// The bias `[1, heads, S, S]` (S = Wh*Ww + 1) for a patch grid, cached per grid.
-    pub fn bias(&self, window: Window) -> candle_core::Result<Tensor> {
-        {
-            let mut cache = self.lock_cache();
-            let hit = cache.iter().position(|(w, _)| *w == window);
-            if let Some(entry) = hit.and_then(|i| cache.remove(i)) {
-                let bias = entry.1.clone();
-                cache.push_front(entry);
-                return Ok(bias);
-            }
+    /// The bias for a patch grid, through `index` (that grid's `relative_position_index`).
+    pub fn bias(&self, window: Window, index: &Arc<[u32]>) -> candle_core::Result<AttentionBias> {
+        if is_cpu_f32(&self.table) {
+            let table = self.cache.get_or(window, || self.resized_table(window))?;
+            return Ok(AttentionBias::Gathered(GatheredBias::new(&table, index.clone())?));
         }
-        let bias = self.compute_bias(window)?;
-        let mut cache = self.lock_cache();
-        cache.retain(|(w, _)| *w != window);
-        cache.push_front((window, bias.clone()));
-        cache.truncate(BIAS_CACHE_SIZES);
-        Ok(bias)
+        let dense = self.cache.get_or(window, || {
+            let table = self.resized_table(window)?;
+            GatheredBias::new(&table.to_device(&candle_core::Device::Cpu)?, index.clone())?
+                .dense()?
+                .to_device(self.table.device())?
+                .to_dtype(self.table.dtype())
+        })?;
+        Ok(AttentionBias::Dense(dense))
     }
 
     /// The grids whose bias is cached now, most recently used first.
     #[cfg(test)]
     fn cached_windows(&self) -> Vec<Window> {
-        self.lock_cache().iter().map(|(w, _)| *w).collect()
+        self.cache.windows()
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, VecDeque<(Window, Tensor)>> {
-        // A panic while holding the lock cannot leave a half-written entry: recover the map.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn compute_bias(&self, window: Window) -> candle_core::Result<Tensor> {
+    /// The table `[rows, heads]` in f32 for a grid: its offset rows resized bilinearly to the
+    /// grid's offsets, the three CLS rows as they are.
+    fn resized_table(&self, window: Window) -> candle_core::Result<Tensor> {
         let (old_h, old_w) = (2 * self.window.0 - 1, 2 * self.window.1 - 1);
         let (new_h, new_w) = (2 * window.0 - 1, 2 * window.1 - 1);
         let heads = self.table.dim(1)?;
@@ -85,16 +143,7 @@ impl RelativePositionBias {
             .permute((0, 2, 3, 1))?
             .reshape((new_h * new_w, heads))?;
         let cls_rows = table.narrow(0, old_h * old_w, 3)?;
-        let table = Tensor::cat(&[&offsets, &cls_rows], 0)?;
-        let seq = window.0 * window.1 + 1;
-        let index = Tensor::from_vec(relative_position_index(window), seq * seq, table.device())?;
-        table
-            .index_select(&index, 0)?
-            .reshape((seq, seq, heads))?
-            .permute((2, 0, 1))?
-            .unsqueeze(0)?
-            .contiguous()?
-            .to_dtype(self.table.dtype())
+        Tensor::cat(&[&offsets, &cls_rows], 0)
     }
 }
 
@@ -143,16 +192,26 @@ mod tests {
     fn the_bias_cache_keeps_the_most_recently_used_grids_only() {
         let vb = VarBuilder::zeros(DType::F32, &candle_core::Device::Cpu);
         let rpb = RelativePositionBias::new((2, 2), 2, vb).unwrap();
+        let indexes = IndexCache::default();
+        let bias = |side: usize| {
+            rpb.bias((side, side), &indexes.get((side, side)).unwrap())
+                .unwrap()
+        };
         for side in 3..3 + 2 * BIAS_CACHE_SIZES {
-            rpb.bias((side, side)).unwrap();
+            bias(side);
         }
-        rpb.bias((4 + BIAS_CACHE_SIZES, 4 + BIAS_CACHE_SIZES)).unwrap();
+        bias(4 + BIAS_CACHE_SIZES);
         let cached = rpb.cached_windows();
         assert_eq!(cached.len(), BIAS_CACHE_SIZES);
         assert_eq!(cached[0], (4 + BIAS_CACHE_SIZES, 4 + BIAS_CACHE_SIZES));
         assert!(
             !cached.contains(&(3, 3)),
             "the oldest grid was evicted: {cached:?}"
+        );
+        assert_eq!(
+            indexes.0.windows(),
+            cached,
+            "the index cache keeps the same grids"
         );
     }
 }

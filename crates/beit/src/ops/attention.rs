@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use crate::ops::attention_bias::AttentionBias;
 use crate::ops::cpu_data::{is_cpu_f32, with_f32, SharedMut};
 use crate::ops::kernel_switch;
 use crate::ops::simd::{dispatch, exp_f32};
@@ -52,8 +53,47 @@ pub fn attention(
         heads,
     };
     with_f32(qkv, |qkv| match &bias {
-        Some(t) => with_f32(t, |bias| attend(qkv, Some(bias), dims, with_probs))?,
+        Some(t) => with_f32(t, |bias| attend(qkv, Some(Bias::Dense(bias)), dims, with_probs))?,
         None => attend(qkv, None, dims, with_probs),
+    })?
+}
+
+/// `attention` with any `AttentionBias`: a gathered one is read through its index by the fused CPU
+/// loop, and made dense for every other path.
+pub fn attention_with(
+    qkv: &Tensor,
+    bias: Option<&AttentionBias>,
+    heads: usize,
+    with_probs: bool,
+) -> candle_core::Result<Attended> {
+    let gathered = match bias {
+        Some(AttentionBias::Gathered(g)) if is_cpu_f32(qkv) => g,
+        Some(bias) => return attention(qkv, Some(&bias.dense()?), heads, with_probs),
+        None => return attention(qkv, None, heads, with_probs),
+    };
+    let (b, s, d3) = qkv.dims3()?;
+    if d3 % (3 * heads) != 0 || gathered.seq() != s || gathered.heads()? != heads {
+        candle_core::bail!(
+            "attention: {d3} fused q/k/v features of {s} tokens in {heads} heads, with a bias for {} tokens in {} heads",
+            gathered.seq(),
+            gathered.heads()?
+        );
+    }
+    let dims = Dims {
+        b,
+        s,
+        d: d3 / 3,
+        heads,
+    };
+    with_f32(qkv, |qkv| {
+        with_f32(gathered.table(), |table| {
+            let bias = Bias::Gathered {
+                table,
+                rows: table.len() / heads,
+                index: gathered.index(),
+            };
+            attend(qkv, Some(bias), dims, with_probs)
+        })?
     })?
 }
 
@@ -84,6 +124,32 @@ pub fn attention_slow(
     Ok((context, with_probs.then_some(probs)))
 }
 
+/// A bias as the fused loop reads it: `[heads, S, S]` values, or per head a table of `rows` values
+/// and the `[S, S]` index into it.
+#[derive(Clone, Copy)]
+enum Bias<'a> {
+    Dense(&'a [f32]),
+    Gathered {
+        table: &'a [f32],
+        rows: usize,
+        index: &'a [u32],
+    },
+}
+
+impl<'a> Bias<'a> {
+    /// Head `head`'s part, for an `s x s` score matrix.
+    fn head(self, head: usize, s: usize) -> Bias<'a> {
+        match self {
+            Self::Dense(all) => Self::Dense(&all[head * s * s..(head + 1) * s * s]),
+            Self::Gathered { table, rows, index } => Self::Gathered {
+                table: &table[head * rows..(head + 1) * rows],
+                rows,
+                index,
+            },
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(crate) struct Dims {
     pub b: usize,
@@ -100,12 +166,22 @@ pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> V
     (0..b * heads).into_par_iter().for_each_init(
         || vec![0f32; s * s],
         // SAFETY: each task writes only its own image's rows and head's columns of `context`.
-        |scores, task| unsafe { attend_head(qkv, bias, dims, task / heads, task % heads, scores, out) },
+        |scores, task| unsafe {
+            attend_head(
+                qkv,
+                bias.map(Bias::Dense),
+                dims,
+                task / heads,
+                task % heads,
+                scores,
+                out,
+            )
+        },
     );
     context
 }
 
-fn attend(qkv: &[f32], bias: Option<&[f32]>, dims: Dims, with_probs: bool) -> candle_core::Result<Attended> {
+fn attend(qkv: &[f32], bias: Option<Bias>, dims: Dims, with_probs: bool) -> candle_core::Result<Attended> {
     let Dims { b, s, d, heads } = dims;
     let mut context = vec![0f32; b * s * d];
     let out = SharedMut(context.as_mut_ptr());
@@ -136,7 +212,7 @@ fn attend(qkv: &[f32], bias: Option<&[f32]>, dims: Dims, with_probs: bool) -> ca
 /// `out` points to a `[B, S, D]` buffer whose (image, head) block no other thread writes.
 unsafe fn attend_head(
     qkv: &[f32],
-    bias: Option<&[f32]>,
+    bias: Option<Bias>,
     Dims { s, d, heads, .. }: Dims,
     image: usize,
     head: usize,
@@ -170,7 +246,7 @@ unsafe fn attend_head(
         false,
         Parallelism::None,
     );
-    let bias = bias.map(|all| &all[head * s * s..(head + 1) * s * s]);
+    let bias = bias.map(|all| all.head(head, s));
     dispatch(
         #[inline(always)]
         || softmax_rows(scores, bias, s),
@@ -201,12 +277,21 @@ unsafe fn attend_head(
 
 /// `rows[i] = softmax(rows[i] + bias[i])` for each row of `width` values.
 #[inline(always)]
-fn softmax_rows(rows: &mut [f32], bias: Option<&[f32]>, width: usize) {
+fn softmax_rows(rows: &mut [f32], bias: Option<Bias>, width: usize) {
     for (i, row) in rows.chunks_exact_mut(width).enumerate() {
-        if let Some(bias) = bias {
-            for (x, b) in row.iter_mut().zip(&bias[i * width..(i + 1) * width]) {
-                *x += b;
+        match bias {
+            Some(Bias::Dense(bias)) => {
+                for (x, b) in row.iter_mut().zip(&bias[i * width..(i + 1) * width]) {
+                    *x += b;
+                }
             }
+            Some(Bias::Gathered { table, index, .. }) => {
+                for (x, &at) in row.iter_mut().zip(&index[i * width..(i + 1) * width]) {
+                    // SAFETY: `GatheredBias::new` checked every index against the table's rows.
+                    *x += unsafe { *table.get_unchecked(at as usize) };
+                }
+            }
+            None => {}
         }
         let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
         // Eight partial sums: a single running sum is a dependency chain the compiler may not

@@ -4,6 +4,7 @@
 
 pub mod amx;
 pub mod attention;
+pub mod attention_bias;
 pub mod bf16_linear;
 pub mod cpu_data;
 pub mod cpu_level;
@@ -22,7 +23,8 @@ pub mod prefetch;
 pub mod simd;
 pub mod weight_rows;
 
-pub use attention::{attention, attention_slow};
+pub use attention::{attention, attention_slow, attention_with};
+pub use attention_bias::{AttentionBias, GatheredBias};
 pub use epilogue::linear_epilogue;
 pub use fused_attention::fused_attention;
 pub use gelu::{gelu_erf, gelu_erf_slow};
