@@ -1,46 +1,14 @@
-//! The convolution blocks of the segmentation heads (modeling_beit.py, after OpenMMLab):
-//! `BatchNorm2d` in eval mode, and `BeitConvModule` = conv (no bias) + BatchNorm + ReLU.
+//! `BeitConvModule` (modeling_beit.py, after OpenMMLab): conv (no bias), BatchNorm in eval mode,
+//! ReLU; one `ConvLayer` with the BatchNorm and the ReLU folded in.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Init, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
-/// torch's BatchNorm2d default eps; HF's heads never change it.
-const BATCH_NORM_EPS: f64 = 1e-5;
+use crate::heads::conv_layer::{batch_norm, ConvLayer, ConvShape};
+use crate::ops::packed_conv::Activation;
 
-/// `BatchNorm2d` with running statistics, folded at load time into one per-channel scale and shift.
 #[derive(Debug)]
-pub struct BatchNorm2d {
-    scale: Tensor,
-    shift: Tensor,
-}
-
-impl BatchNorm2d {
-    pub fn new(channels: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let weight = vb.get_with_hints(channels, "weight", Init::Const(1.0))?;
-        let bias = vb.get(channels, "bias")?;
-        let mean = vb.get(channels, "running_mean")?;
-        let var = vb.get_with_hints(channels, "running_var", Init::Const(1.0))?;
-        let scale = (weight / (var + BATCH_NORM_EPS)?.sqrt()?)?;
-        let shift = (bias - (&mean * &scale)?)?;
-        Ok(Self {
-            scale: scale.reshape((1, channels, 1, 1))?,
-            shift: shift.reshape((1, channels, 1, 1))?,
-        })
-    }
-}
-
-impl Module for BatchNorm2d {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        xs.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)
-    }
-}
-
-/// `BeitConvModule`: conv (no bias), BatchNorm, ReLU.
-#[derive(Debug)]
-pub struct ConvModule {
-    conv: Conv2d,
-    bn: BatchNorm2d,
-}
+pub struct ConvModule(ConvLayer);
 
 impl ConvModule {
     pub fn new(
@@ -50,19 +18,23 @@ impl ConvModule {
         padding: usize,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        let cfg = Conv2dConfig {
+        let shape = ConvShape::Conv {
+            kernel: kernel_size,
             padding,
-            ..Default::default()
         };
-        Ok(Self {
-            conv: candle_nn::conv2d_no_bias(in_channels, out_channels, kernel_size, cfg, vb.pp("conv"))?,
-            bn: BatchNorm2d::new(out_channels, vb.pp("bn"))?,
-        })
+        let bn = batch_norm(out_channels, vb.pp("bn"))?;
+        Ok(Self(ConvLayer::new(
+            (in_channels, out_channels),
+            shape,
+            false,
+            Some(bn),
+            Activation::Relu,
+            vb.pp("conv"),
+        )?))
     }
-}
 
-impl Module for ConvModule {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.bn.forward(&self.conv.forward(xs)?)?.relu()
+    /// The module over `inputs` concatenated along the channels.
+    pub fn forward(&self, inputs: &[&Tensor]) -> candle_core::Result<Tensor> {
+        self.0.forward(inputs)
     }
 }

@@ -1,11 +1,13 @@
 //! `BeitFCNHead` (modeling_beit.py; FCN, Long et al. 2015, after OpenMMLab): the auxiliary head of
 //! segmentation, on the third feature map; it only feeds the loss.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
+use crate::heads::conv_layer::ConvLayer;
 use crate::heads::conv_module::ConvModule;
+use crate::heads::uper_head::classifier;
 
 /// The feature map the auxiliary head reads (HF's `in_index`).
 const IN_INDEX: usize = 2;
@@ -14,7 +16,7 @@ const IN_INDEX: usize = 2;
 pub struct FcnHead {
     convs: Vec<ConvModule>,
     conv_cat: Option<ConvModule>,
-    classifier: Conv2d,
+    classifier: ConvLayer,
 }
 
 impl FcnHead {
@@ -39,7 +41,7 @@ impl FcnHead {
         Ok(Self {
             convs,
             conv_cat,
-            classifier: candle_nn::conv2d(ch, cfg.num_labels(), 1, Default::default(), vb.pp("classifier"))?,
+            classifier: classifier(ch, cfg.num_labels(), vb.pp("classifier"))?,
         })
     }
 
@@ -47,11 +49,11 @@ impl FcnHead {
         let input = &features[IN_INDEX];
         let mut out = input.clone();
         for conv in &self.convs {
-            out = conv.forward(&out)?;
+            out = conv.forward(&[&out])?;
         }
         if let Some(cat) = &self.conv_cat {
-            out = cat.forward(&Tensor::cat(&[input, &out], 1)?)?;
+            out = cat.forward(&[input, &out])?;
         }
-        self.classifier.forward(&out)
+        self.classifier.forward(&[&out])
     }
 }

@@ -1,38 +1,47 @@
 //! The multi-scale neck of BEiT's dense heads (modeling_beit.py `fpn1`..`fpn4`): four ViT feature
 //! maps at 1/16 become maps at 1/4 (ConvTranspose, BatchNorm, GELU, ConvTranspose), 1/8
-//! (ConvTranspose), 1/16 (identity) and 1/32 (MaxPool 2, floor).
+//! (ConvTranspose), 1/16 (identity) and 1/32 (MaxPool 2, floor). The BatchNorm and the GELU are
+//! folded into the first transposed convolution.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{ConvTranspose2d, ConvTranspose2dConfig, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
 use crate::error::{BeitError, Result};
-use crate::heads::conv_module::BatchNorm2d;
+use crate::heads::conv_layer::{batch_norm, ConvLayer, ConvShape};
 use crate::ops::max_pool2x2;
+use crate::ops::packed_conv::{Activation, ChannelAffine};
 
 #[derive(Debug)]
 pub struct Fpn {
-    up4_a: ConvTranspose2d,
-    up4_bn: BatchNorm2d,
-    up4_b: ConvTranspose2d,
-    up2: ConvTranspose2d,
+    up4_a: ConvLayer,
+    up4_b: ConvLayer,
+    up2: ConvLayer,
 }
 
-fn up2x(channels: usize, vb: VarBuilder) -> candle_core::Result<ConvTranspose2d> {
-    let cfg = ConvTranspose2dConfig {
-        stride: 2,
-        ..Default::default()
-    };
-    candle_nn::conv_transpose2d(channels, channels, 2, cfg, vb)
+fn up2x(
+    channels: usize,
+    batch_norm: Option<ChannelAffine>,
+    activation: Activation,
+    vb: VarBuilder,
+) -> candle_core::Result<ConvLayer> {
+    ConvLayer::new(
+        (channels, channels),
+        ConvShape::Up2x2,
+        true,
+        batch_norm,
+        activation,
+        vb,
+    )
 }
 
 impl Fpn {
     /// Loads `fpn1.{0,1,3}` and `fpn2.0` under `vb`.
     pub fn new(hidden: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let bn = batch_norm(hidden, vb.pp("fpn1.1"))?;
         Ok(Self {
-            up4_a: up2x(hidden, vb.pp("fpn1.0"))?,
-            up4_bn: BatchNorm2d::new(hidden, vb.pp("fpn1.1"))?,
-            up4_b: up2x(hidden, vb.pp("fpn1.3"))?,
-            up2: up2x(hidden, vb.pp("fpn2.0"))?,
+            up4_a: up2x(hidden, Some(bn), Activation::GeluErf, vb.pp("fpn1.0"))?,
+            up4_b: up2x(hidden, None, Activation::Identity, vb.pp("fpn1.3"))?,
+            up2: up2x(hidden, None, Activation::Identity, vb.pp("fpn2.0"))?,
         })
     }
 
@@ -44,8 +53,7 @@ impl Fpn {
                 features.len()
             )));
         };
-        let x4 = self.up4_a.forward(f1)?;
-        let x4 = self.up4_b.forward(&self.up4_bn.forward(&x4)?.gelu_erf()?)?;
-        Ok(vec![x4, self.up2.forward(f2)?, f3.clone(), max_pool2x2(f4)?])
+        let x4 = self.up4_b.forward(&[&self.up4_a.forward(&[f1])?])?;
+        Ok(vec![x4, self.up2.forward(&[f2])?, f3.clone(), max_pool2x2(f4)?])
     }
 }

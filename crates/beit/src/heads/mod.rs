@@ -2,6 +2,7 @@
 
 pub mod backbone;
 pub mod classification;
+pub mod conv_layer;
 pub mod conv_module;
 pub mod fcn_head;
 pub mod fpn;

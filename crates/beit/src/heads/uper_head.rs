@@ -2,12 +2,14 @@
 //! pooling module on the coarsest map, lateral 1x1 convs, a top-down path of bilinear upsampling
 //! and adds, 3x3 fpn convs, everything resized to the finest map, concatenated, fused, classified.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Conv2d, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
+use crate::heads::conv_layer::{ConvLayer, ConvShape};
 use crate::heads::conv_module::ConvModule;
+use crate::ops::packed_conv::Activation;
 use crate::ops::{adaptive_avg_pool2d, resize_bilinear};
 
 #[derive(Debug)]
@@ -18,7 +20,16 @@ pub struct UperHead {
     lateral_convs: Vec<ConvModule>,
     fpn_convs: Vec<ConvModule>,
     fpn_bottleneck: ConvModule,
-    classifier: Conv2d,
+    classifier: ConvLayer,
+}
+
+/// The 1x1 convolution with a bias that turns a head's channels into class logits.
+pub fn classifier(channels: usize, labels: usize, vb: VarBuilder) -> candle_core::Result<ConvLayer> {
+    let shape = ConvShape::Conv {
+        kernel: 1,
+        padding: 0,
+    };
+    ConvLayer::new((channels, labels), shape, true, None, Activation::Identity, vb)
 }
 
 fn resize_like(xs: &Tensor, like: &Tensor) -> candle_core::Result<Tensor> {
@@ -46,7 +57,7 @@ impl UperHead {
             lateral_convs,
             fpn_convs,
             fpn_bottleneck: ConvModule::new(4 * ch, ch, 3, 1, vb.pp("fpn_bottleneck"))?,
-            classifier: candle_nn::conv2d(ch, cfg.num_labels(), 1, Default::default(), vb.pp("classifier"))?,
+            classifier: classifier(ch, cfg.num_labels(), vb.pp("classifier"))?,
         })
     }
 
@@ -54,10 +65,10 @@ impl UperHead {
     fn psp_forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut outs = vec![x.clone()];
         for (scale, module) in self.pool_scales.iter().zip(&self.psp_modules) {
-            let pooled = module.forward(&adaptive_avg_pool2d(x, *scale, *scale)?)?;
+            let pooled = module.forward(&[&adaptive_avg_pool2d(x, *scale, *scale)?])?;
             outs.push(resize_like(&pooled, x)?);
         }
-        self.bottleneck.forward(&Tensor::cat(&outs, 1)?)
+        self.bottleneck.forward(&outs.iter().collect::<Vec<_>>())
     }
 
     /// Four feature maps (fine to coarse) to `[B, num_labels, H1, W1]` logits at the finest size.
@@ -72,7 +83,7 @@ impl UperHead {
             .lateral_convs
             .iter()
             .zip(features)
-            .map(|(conv, f)| conv.forward(f))
+            .map(|(conv, f)| conv.forward(&[f]))
             .collect::<candle_core::Result<Vec<_>>>()?;
         laterals.push(self.psp_forward(&features[3])?);
         for i in (1..laterals.len()).rev() {
@@ -83,13 +94,13 @@ impl UperHead {
             .fpn_convs
             .iter()
             .zip(&laterals)
-            .map(|(conv, l)| conv.forward(l))
+            .map(|(conv, l)| conv.forward(&[l]))
             .collect::<candle_core::Result<Vec<_>>>()?;
         outs.push(laterals[3].clone());
         for i in 1..outs.len() {
             outs[i] = resize_like(&outs[i], &outs[0])?;
         }
-        let fused = self.fpn_bottleneck.forward(&Tensor::cat(&outs, 1)?)?;
-        Ok(self.classifier.forward(&fused)?)
+        let fused = self.fpn_bottleneck.forward(&outs.iter().collect::<Vec<_>>())?;
+        Ok(self.classifier.forward(&[&fused])?)
     }
 }

@@ -17,6 +17,7 @@ pub mod interpolate;
 pub mod kernel_switch;
 pub mod layer_norm;
 pub mod linear;
+pub mod packed_conv;
 pub mod packed_linear;
 pub mod pool;
 pub mod prefetch;

@@ -30,13 +30,13 @@ use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
 /// Output channels per tile: two AVX vectors.
-const NR: usize = 16;
+pub(crate) const NR: usize = 16;
 /// Rows per microkernel call: 12 accumulators, 2 weight vectors and a broadcast fill 15 of the
 /// 16 AVX registers.
-const MR: usize = 6;
+pub(crate) const MR: usize = 6;
 /// Inputs per pass over a tile: its `KC x 16` weights (16 KiB) stay in L1 while every row panel of
 /// the block goes by.
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 /// The most rows of one block: its packed activations (`MC x KC`, 198 KiB) stay in L2. A whole
 /// image (197 tokens) is one block, so that each weight comes from memory once per call: with
 /// blocks of 96 rows a batch-1 forward read the 340 MB of weights three times.
@@ -44,12 +44,12 @@ const MC: usize = 198;
 
 /// The most tiles of one block: its outputs (`MC x 16 MAX_TILES`, 198 KiB) stay in L2 between the
 /// passes over the inputs.
-const MAX_TILES: usize = 16;
+pub(crate) const MAX_TILES: usize = 16;
 
 /// The 16 weights of one input for one tile, on one cache line.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-struct Lane([f32; NR]);
+pub(crate) struct Lane([f32; NR]);
 
 #[derive(Debug)]
 pub struct PackedLinear {
@@ -234,7 +234,7 @@ impl PackedLinear {
 /// panels allow, and the tiles in groups so that there are enough tasks to keep every thread busy
 /// to the end (a batch of one image is 197 rows: two blocks would leave no slack).
 #[derive(Clone, Copy, Debug)]
-struct Split {
+pub(crate) struct Split {
     rows: usize,
     block: usize,
     tiles: usize,
@@ -242,7 +242,7 @@ struct Split {
 }
 
 impl Split {
-    fn new(rows: usize, tiles: usize, pair: usize) -> Self {
+    pub(crate) fn new(rows: usize, tiles: usize, pair: usize) -> Self {
         let threads = rayon::current_num_threads().max(1);
         let block = rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(MR);
         let row_blocks = rows.div_ceil(block);
@@ -264,11 +264,11 @@ impl Split {
         self.tiles.div_ceil(self.group)
     }
 
-    fn tasks(&self) -> usize {
+    pub(crate) fn tasks(&self) -> usize {
         self.rows.div_ceil(self.block) * self.groups()
     }
 
-    fn task(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    pub(crate) fn task(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
         let (b, g) = (i / self.groups(), i % self.groups());
         let rows = b * self.block..((b + 1) * self.block).min(self.rows);
         let tiles = g * self.group..((g + 1) * self.group).min(self.tiles);
@@ -277,7 +277,7 @@ impl Split {
 }
 
 /// How many tiles one microkernel call takes at `level`.
-fn tiles_per_kernel(level: CpuLevel) -> usize {
+pub(crate) fn tiles_per_kernel(level: CpuLevel) -> usize {
     if level >= CpuLevel::Avx512 {
         2
     } else {
@@ -286,12 +286,12 @@ fn tiles_per_kernel(level: CpuLevel) -> usize {
 }
 
 /// The `n_in` lanes of tile `tile` in `packed`.
-fn lanes(packed: &[Lane], tile: usize, n_in: usize) -> &[Lane] {
+pub(crate) fn lanes(packed: &[Lane], tile: usize, n_in: usize) -> &[Lane] {
     &packed[tile * n_in..(tile + 1) * n_in]
 }
 
 /// The weight `[n_out, n_in]` as `[tiles][n_in]` lanes of 16 channels.
-fn pack(w: &WeightRows) -> Vec<Lane> {
+pub(crate) fn pack(w: &WeightRows) -> Vec<Lane> {
     let (n_out, n_in) = (w.n_out(), w.n_in());
     let len = n_out.div_ceil(NR) * n_in;
     // Written once, lane by lane: filling it with zeros first was a tenth of the load.
@@ -407,11 +407,11 @@ fn pack_panels(x: &[f32], n_in: usize) -> Vec<f32> {
 
 /// Where a microkernel call adds its `rows x cols` results: row `r` at `dst + r * stride`.
 #[derive(Clone, Copy)]
-struct Tile {
-    dst: *mut f32,
-    stride: usize,
-    rows: usize,
-    cols: usize,
+pub(crate) struct Tile {
+    pub dst: *mut f32,
+    pub stride: usize,
+    pub rows: usize,
+    pub cols: usize,
 }
 
 /// `c += a w` for one panel `a` (`[k][MR]`) and the lanes `w` (`[k][NR]`) of one tile, or two
@@ -419,7 +419,7 @@ struct Tile {
 ///
 /// # Safety
 /// `c` describes `rows x cols` writable values that no other thread touches.
-unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: Tile) {
+pub(crate) unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: Tile) {
     let k = w[0].len();
     assert!(a.len() == k * MR && w.iter().all(|w| w.len() == k));
     assert!(c.rows <= MR && c.cols <= NR * w.len() && c.cols > NR * (w.len() - 1));
