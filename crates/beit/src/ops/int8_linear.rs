@@ -17,6 +17,9 @@
 //! and group, two accumulators per row (even and odd groups) so that eight sums are in flight. It
 //! takes the same levels: the i32 sums are exact either way, so every level gives the same bits.
 //!
+//! On arm64 with the dot product extension (`CpuLevel::Neon`), `sdot` does the same four byte
+//! products per lane (module `neon`).
+//!
 //! With AMX (`CpuLevel::Amx`) the tile unit takes 16 rows by two tiles at a time (`ops::amx`), 64
 //! inputs per step: the packed layout is already what its `tdpbusd` reads for the weights (16 groups
 //! of four inputs by 16 channels, 64 bytes a group). The sums go through the same epilogue.
@@ -628,9 +631,13 @@ fn microkernel(
         match level {
             CpuLevel::Avx512 | CpuLevel::Amx => return unsafe { avx512::microkernel(args, sums) },
             CpuLevel::Avx2 => return unsafe { avx2::microkernel(args, sums) },
-            // No int8 kernel of its own on aarch64 yet: the portable loop, which LLVM vectorizes.
             CpuLevel::Scalar | CpuLevel::Neon => {}
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == CpuLevel::Neon && neon::has_dotprod() {
+        // SAFETY: NEON and the dot product extension are present; the assert bounds every read.
+        return unsafe { neon::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups, sums) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = level;
@@ -655,6 +662,95 @@ fn microkernel_scalar(
                 }
             }
         }
+    }
+}
+
+/// The arm64 kernel: the dot product extension's `sdot` (Armv8.4, optional from 8.2: Graviton 2 and
+/// later, Apple M1 and later, Ampere Altra) multiplies four signed bytes by four and adds them into
+/// each i32 lane, which is exactly the packed layout's group of four inputs of one channel: one
+/// `sdot` by element takes a group of four channels' weights and one row's group of activations
+/// (levels 0..=127 are the same bytes signed). 4 rows by 16 channels in 16 accumulators. The i32
+/// sums are exact, so it gives the same bits as every other level. Rust 1.95 has no stable `sdot`
+/// intrinsic (they are stable from 1.98): inline assembly, the one instruction.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+    use std::arch::asm;
+    use std::sync::OnceLock;
+
+    use super::{KG, MR, NR};
+
+    /// Whether the CPU has the dot product extension (`CpuLevel::Neon` does not require it).
+    pub fn has_dotprod() -> bool {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| std::arch::is_aarch64_feature_detected!("dotprod"))
+    }
+
+    /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows.
+    ///
+    /// # Safety
+    /// NEON and dotprod are present; `x` holds `mr` rows of `KG * k_groups` values at stride
+    /// `k_pad`, `w` a packed tile of `k_groups` groups (an even number); activations in 0..=127.
+    #[target_feature(enable = "neon,dotprod")]
+    pub unsafe fn microkernel(
+        x: *const u8,
+        k_pad: usize,
+        mr: usize,
+        w: *const i8,
+        k_groups: usize,
+        sums: &mut [[i32; NR]; MR],
+    ) {
+        let mut acc = [[vdupq_n_s32(0); NR / 4]; MR];
+        let rows = mr.min(MR);
+        let mut g = 0;
+        while g < k_groups {
+            // Four groups of each row in one register (two at the end of an odd pair count).
+            let n = (k_groups - g).min(4);
+            let mut xs = [vdupq_n_s8(0); MR];
+            for (r, xs) in xs.iter_mut().enumerate().take(rows) {
+                let at = x.add(r * k_pad + KG * g) as *const i8;
+                *xs = if n == 4 {
+                    vld1q_s8(at)
+                } else {
+                    vcombine_s8(vld1_s8(at), vdup_n_s8(0))
+                };
+            }
+            for lane in 0..n {
+                let ws: [int8x16_t; NR / 4] =
+                    std::array::from_fn(|q| vld1q_s8(w.add((g + lane) * KG * NR + 16 * q)));
+                for (acc, &xr) in acc.iter_mut().zip(&xs).take(rows) {
+                    for (acc, &wq) in acc.iter_mut().zip(&ws) {
+                        *acc = match lane {
+                            0 => sdot::<0>(*acc, wq, xr),
+                            1 => sdot::<1>(*acc, wq, xr),
+                            2 => sdot::<2>(*acc, wq, xr),
+                            _ => sdot::<3>(*acc, wq, xr),
+                        };
+                    }
+                }
+            }
+            g += n;
+        }
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()).take(rows) {
+            for (q, &a) in acc.iter().enumerate() {
+                vst1q_s32(sums.as_mut_ptr().add(4 * q), a);
+            }
+        }
+    }
+
+    /// `acc[i] += sum_j w[4i + j] x[4 LANE + j]` over `j < 4`, signed bytes.
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn sdot<const LANE: u32>(mut acc: int32x4_t, w: int8x16_t, x: int8x16_t) -> int32x4_t {
+        asm!(
+            "sdot {acc:v}.4s, {w:v}.16b, {x:v}.4b[{lane}]",
+            acc = inout(vreg) acc,
+            w = in(vreg) w,
+            x = in(vreg) x,
+            lane = const LANE,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        acc
     }
 }
 
