@@ -7,14 +7,15 @@
 //! A product of two bf16 values is exact in f32, so the only roundings are the inputs' (relative
 //! 2^-9 each) and the f32 sums'. The weights are packed as the tile unit reads them: per tile of 16
 //! channels, `[k / 2][16][2]` (for each pair of inputs, 16 channels' two weights), inputs padded
-//! with zeros to the tile unit's step of 32. Three kernels read that layout:
+//! with zeros to the tile unit's step of 32. Five kernels read that layout:
 //! - AMX (`CpuLevel::Amx`, `ops::amx`): `tdpbf16ps`, 16 rows by two tiles, 32 inputs a step;
 //! - AVX512_BF16 (`CpuLevel::Avx512` on a CPU with the extension: Zen 4, Sapphire Rapids):
 //!   `vdpbf16ps`, one pair of inputs by 16 channels a row, as the VNNI int8 kernel does it;
-//! - elsewhere, and for partial tiles, a portable loop over the same pairs in f32 that LLVM
-//!   vectorizes (`simd::dispatch`), as fast as the f32 path at best: bf16 there saves memory only.
+//! - AVX2 + FMA, and NEON on arm64 (CPUs without bf16 arithmetic): each pair unpacked to two f32
+//!   halves in registers and f32 multiply-adds, at about float32's speed: bf16 there saves memory;
+//! - elsewhere, a portable loop over the same pairs in f32.
 //!
-//! All three add each pair of products to the sum odd input first, as `vdpbf16ps` is specified to;
+//! All of them add each pair of products to the sum odd input first, as `vdpbf16ps` is specified to;
 //! the tile unit and `vdpbf16ps` flush subnormal inputs to zero, so the levels agree to the sums'
 //! rounding, not to the bit (the tests allow for that).
 
@@ -269,6 +270,16 @@ fn microkernel(level: CpuLevel, x: &[u16], k_pad: usize, mr: usize, w: &[u16], s
         // SAFETY: AVX-512 F/BW/VL and BF16 are present; the assert bounds every read.
         return unsafe { avx512::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if level >= CpuLevel::Avx2 {
+        // SAFETY: AVX2 and FMA are present; the assert bounds every read.
+        return unsafe { avx2::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == CpuLevel::Neon {
+        // SAFETY: NEON is present; the assert bounds every read.
+        return unsafe { neon::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
+    }
     let _ = level;
     dispatch(
         #[inline(always)]
@@ -287,6 +298,144 @@ fn microkernel_portable(x: &[u16], k_pad: usize, mr: usize, w: &[u16], sums: &mu
                 *acc = (*acc + x1 * from_bf16(w[2 * c + 1])) + x0 * from_bf16(w[2 * c]);
             }
         }
+    }
+}
+
+/// For CPUs that cannot multiply bf16 (AVX2 and FMA only: Zen 3, Haswell to Ice Lake clients): a
+/// bf16 value is the top half of an f32, so each 32-bit lane of the packed pairs gives its even
+/// input's weight shifted up and its odd input's masked, and the multiply-adds are f32's. Two
+/// shifts and two masks per pair of inputs for sixteen multiply-adds: float32's speed with half its
+/// weight traffic (the portable loop, which converts every weight once per row, was several times
+/// slower than float32).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// # Safety
+    /// AVX2 and FMA are present; `x` holds `mr` rows of `k_pad` values (an even number), `w` a
+    /// packed tile of `k_pad / 2` pairs.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn microkernel(
+        x: *const u16,
+        k_pad: usize,
+        mr: usize,
+        w: *const u16,
+        sums: &mut [[f32; NR]; MR],
+    ) {
+        match mr {
+            4 => store(&rows::<4>(x, k_pad, w), sums),
+            3 => store(&rows::<3>(x, k_pad, w), sums),
+            2 => store(&rows::<2>(x, k_pad, w), sums),
+            _ => store(&rows::<1>(x, k_pad, w), sums),
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn store<const R: usize>(acc: &[[__m256; 2]; R], sums: &mut [[f32; NR]; MR]) {
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            _mm256_storeu_ps(sums.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(sums.as_mut_ptr().add(8), acc[1]);
+        }
+    }
+
+    /// The even and odd halves of eight (even, odd) bf16 pairs, as f32.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn halves(pairs: __m256i) -> (__m256, __m256) {
+        let high = _mm256_set1_epi32(0xffff_0000_u32 as i32);
+        (
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(pairs)),
+            _mm256_castsi256_ps(_mm256_and_si256(pairs, high)),
+        )
+    }
+
+    /// Per pair of inputs: the odd product added first, then the even one (`vdpbf16ps`'s order).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16) -> [[__m256; 2]; R] {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for p in 0..k_pad / 2 {
+            let lanes = w.add(p * 2 * NR) as *const __m256i;
+            let (w_even_lo, w_odd_lo) = halves(_mm256_loadu_si256(lanes));
+            let (w_even_hi, w_odd_hi) = halves(_mm256_loadu_si256(lanes.add(1)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let pair = (x.add(r * k_pad + 2 * p) as *const i32).read_unaligned();
+                let (x_even, x_odd) = halves(_mm256_set1_epi32(pair));
+                acc[0] = _mm256_fmadd_ps(x_even, w_even_lo, _mm256_fmadd_ps(x_odd, w_odd_lo, acc[0]));
+                acc[1] = _mm256_fmadd_ps(x_even, w_even_hi, _mm256_fmadd_ps(x_odd, w_odd_hi, acc[1]));
+            }
+        }
+        acc
+    }
+}
+
+/// arm64's NEON (without the BF16 extension): as the AVX2 kernel, four channels' pairs a register.
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{MR, NR};
+
+    /// # Safety
+    /// NEON is present; `x` holds `mr` rows of `k_pad` values (an even number), `w` a packed tile
+    /// of `k_pad / 2` pairs.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn microkernel(
+        x: *const u16,
+        k_pad: usize,
+        mr: usize,
+        w: *const u16,
+        sums: &mut [[f32; NR]; MR],
+    ) {
+        match mr {
+            4 => store(&rows::<4>(x, k_pad, w), sums),
+            3 => store(&rows::<3>(x, k_pad, w), sums),
+            2 => store(&rows::<2>(x, k_pad, w), sums),
+            _ => store(&rows::<1>(x, k_pad, w), sums),
+        }
+    }
+
+    #[target_feature(enable = "neon")]
+    #[inline]
+    unsafe fn store<const R: usize>(acc: &[[float32x4_t; NR / 4]; R], sums: &mut [[f32; NR]; MR]) {
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            for (q, &a) in acc.iter().enumerate() {
+                vst1q_f32(sums.as_mut_ptr().add(4 * q), a);
+            }
+        }
+    }
+
+    /// The even and odd halves of four (even, odd) bf16 pairs, as f32.
+    #[target_feature(enable = "neon")]
+    #[inline]
+    unsafe fn halves(pairs: uint32x4_t) -> (float32x4_t, float32x4_t) {
+        (
+            vreinterpretq_f32_u32(vshlq_n_u32::<16>(pairs)),
+            vreinterpretq_f32_u32(vandq_u32(pairs, vdupq_n_u32(0xffff_0000))),
+        )
+    }
+
+    /// Per pair of inputs: the odd product added first, then the even one (`vdpbf16ps`'s order).
+    #[target_feature(enable = "neon")]
+    #[inline]
+    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16) -> [[float32x4_t; NR / 4]; R] {
+        let mut acc = [[vdupq_n_f32(0.0); NR / 4]; R];
+        for p in 0..k_pad / 2 {
+            let lanes = w.add(p * 2 * NR) as *const u32;
+            let ws: [(float32x4_t, float32x4_t); NR / 4] =
+                std::array::from_fn(|q| halves(vld1q_u32(lanes.add(4 * q))));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let pair = (x.add(r * k_pad + 2 * p) as *const u32).read_unaligned();
+                let (x_even, x_odd) = halves(vdupq_n_u32(pair));
+                for (acc, &(w_even, w_odd)) in acc.iter_mut().zip(&ws) {
+                    *acc = vfmaq_f32(vfmaq_f32(*acc, x_odd, w_odd), x_even, w_even);
+                }
+            }
+        }
+        acc
     }
 }
 
