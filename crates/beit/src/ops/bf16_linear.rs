@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use crate::ops::amx;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::cpu_level::{self, active, CpuLevel};
-use crate::ops::linear::{output_shape, prefill};
+use crate::ops::linear::{bias_values, output_shape, prefill, row_blocks};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -60,22 +60,9 @@ impl Bf16Linear {
     /// Rounds and packs the weight that `rows` reads.
     pub fn from_rows(rows: &WeightRows, bias: Option<&Tensor>) -> candle_core::Result<Self> {
         let n_out = rows.n_out();
-        let bias = match bias {
-            Some(b) => b
-                .to_dtype(candle_core::DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?,
-            None => vec![0.0; n_out],
-        };
-        if bias.len() != n_out {
-            candle_core::bail!(
-                "bf16 linear: bias has {} elements for {n_out} outputs",
-                bias.len()
-            );
-        }
         Ok(Self {
             packed: pack(rows),
-            bias,
+            bias: bias_values(bias, n_out)?,
             n_in: rows.n_in(),
             n_out,
         })
@@ -114,13 +101,7 @@ impl Bf16Linear {
     /// `out += xb W^T + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
     fn matmul(&self, xb: &[u16], rows: usize, out: SharedMut, level: CpuLevel) {
         let groups = rows.div_ceil(MR);
-        let threads = rayon::current_num_threads().max(1);
-        // As `Int8Linear::matmul`: at least four blocks per thread, a multiple of the threads.
-        let blocks = groups
-            .div_ceil(BLOCK_ROWS / MR)
-            .max(threads * 4)
-            .next_multiple_of(threads)
-            .min(groups);
+        let blocks = row_blocks(groups, BLOCK_ROWS / MR);
         let tiles = self.n_out.div_ceil(NR);
         (0..blocks).into_par_iter().for_each(|b| {
             let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);

@@ -39,7 +39,7 @@ use crate::ops::amx;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
-use crate::ops::linear::{output_shape, prefill};
+use crate::ops::linear::{bias_values, output_shape, prefill, row_blocks};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 
@@ -130,22 +130,9 @@ impl Int8Linear {
         n_out: usize,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Self> {
-        let bias = match bias {
-            Some(b) => b
-                .to_dtype(candle_core::DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?,
-            None => vec![0.0; n_out],
-        };
-        if bias.len() != n_out {
-            candle_core::bail!(
-                "int8 linear: bias has {} elements for {n_out} outputs",
-                bias.len()
-            );
-        }
         Ok(Self {
             quantized,
-            bias,
+            bias: bias_values(bias, n_out)?,
             n_in,
             n_out,
         })
@@ -195,16 +182,8 @@ impl Int8Linear {
     fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut, level: CpuLevel) {
         let rows = quants.len();
         let groups = rows.div_ceil(MR);
-        let threads = rayon::current_num_threads().max(1);
-        // Blocks of whole microkernel row groups, at most 96 rows so that a block's activations
-        // stay in L2, at least four per thread, a multiple of the threads and as even as the groups
-        // allow: 96-row blocks made 17 of a batch of 8 images, and one of two threads waited a
-        // seventeenth of every layer.
-        let blocks = groups
-            .div_ceil(96 / MR)
-            .max(threads * 4)
-            .next_multiple_of(threads)
-            .min(groups);
+        // Blocks of at most 96 rows.
+        let blocks = row_blocks(groups, 96 / MR);
         let tiles = self.n_out.div_ceil(NR);
         (0..blocks).into_par_iter().for_each(|b| {
             let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);

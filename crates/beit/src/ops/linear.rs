@@ -156,6 +156,33 @@ pub(crate) fn check_bias(bias: &Tensor, n_out: usize) -> candle_core::Result<()>
     Ok(())
 }
 
+/// The bias as `n_out` f32 values (zeros without one), rejecting one of another length.
+pub(crate) fn bias_values(bias: Option<&Tensor>, n_out: usize) -> candle_core::Result<Vec<f32>> {
+    match bias {
+        Some(b) => {
+            check_bias(b, n_out)?;
+            b.to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()
+        }
+        None => Ok(vec![0.0; n_out]),
+    }
+}
+
+/// How many parallel blocks `groups` microkernel row groups make: blocks of at most `per_block`
+/// groups (so that a block's activations stay in L2), at least four per thread, a multiple of the
+/// threads and as even as the groups allow. Blocks of exactly `per_block` made 17 of a batch of 8
+/// images, and one of two threads waited a seventeenth of every layer. Block `b` has the groups
+/// `b * groups / blocks .. (b + 1) * groups / blocks`.
+pub(crate) fn row_blocks(groups: usize, per_block: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    groups
+        .div_ceil(per_block)
+        .max(threads * 4)
+        .next_multiple_of(threads)
+        .min(groups)
+}
+
 /// `rows x n_out` values holding `bias + residual` (zeros when there is neither).
 pub(crate) fn prefill(
     rows: usize,
