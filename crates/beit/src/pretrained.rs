@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::model::encoder::BeitEncoder;
+use crate::model::trunk::Trunk;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::precision::Quantization;
 use crate::random_init::random_weights;
@@ -65,25 +66,29 @@ pub trait BeitPreTrainedModel: Send + Sync {
         Ok(())
     }
 
-    fn config(&self) -> &BeitConfig;
+    /// The embeddings and encoder the class runs before its own part (see `Trunk`).
+    fn trunk(&self) -> &Trunk;
 
-    /// The transformer layers, whose linear weights are read after `load` (see `Dense`).
-    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
-        None
+    fn trunk_mut(&mut self) -> &mut Trunk;
+
+    fn config(&self) -> &BeitConfig {
+        self.trunk().config()
     }
 
-    fn encoder(&self) -> Option<&BeitEncoder> {
-        None
+    /// The transformer layers, whose linear weights are read after `load` (see `Dense`).
+    fn encoder_mut(&mut self) -> &mut BeitEncoder {
+        self.trunk_mut().encoder_mut()
+    }
+
+    fn encoder(&self) -> &BeitEncoder {
+        self.trunk().encoder()
     }
 
     /// Packs (or quantizes) the encoder weights that the load left in the mapped checkpoint, if
     /// any are left: the work the second forward pass would otherwise start with (see
     /// `DeferredWeight`). The request queue calls it when it falls idle.
     fn finish_loading(&self) -> Result<()> {
-        if let Some(encoder) = self.encoder() {
-            encoder.finish_loading()?;
-        }
-        Ok(())
+        Ok(self.encoder().finish_loading()?)
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput>;
@@ -148,17 +153,8 @@ fn check_quantization(options: &LoadOptions) -> Result<()> {
 /// crash it (reading a truncated file's map is SIGBUS). What that costs, against packing the
 /// weights on the second call: README.md.
 fn prepare<M: BeitPreTrainedModel>(mut model: M, options: &LoadOptions, weights: &Weights) -> Result<M> {
-    match model.encoder_mut() {
-        Some(encoder) => {
-            encoder.prepare(options.quantization, weights)?;
-            encoder.finish_loading()?;
-        }
-        None if options.quantization.is_some() => {
-            return Err(BeitError::InvalidArgument(
-                "this model has no encoder to quantize: use dtype 'float32'".into(),
-            ))
-        }
-        None => {}
-    }
+    let encoder = model.encoder_mut();
+    encoder.prepare(options.quantization, weights)?;
+    encoder.finish_loading()?;
     Ok(model)
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use beit::batching::{BatchOptions, BatchQueue};
+use beit::model::Trunk;
 use beit::{
     Architecture, BeitConfig, BeitPreTrainedModel, ForwardInputs, LoadOptions, ModelOutput, Result, Tensor,
 };
@@ -48,8 +49,12 @@ impl BeitPreTrainedModel for Recording {
         Err(beit::BeitError::InvalidArgument("built by the test".into()))
     }
 
-    fn config(&self) -> &BeitConfig {
-        self.inner.config()
+    fn trunk(&self) -> &Trunk {
+        self.inner.trunk()
+    }
+
+    fn trunk_mut(&mut self) -> &mut Trunk {
+        self.inner.trunk_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

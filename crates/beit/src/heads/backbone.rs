@@ -2,7 +2,7 @@
 //! named in `out_features` (here `hidden_states[i]`, unlike segmentation's `[i - 1]`), as
 //! `[B, D, h, w]` maps or raw sequences, optionally through the FPN neck.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
@@ -10,19 +10,15 @@ use crate::error::{BeitError, Result};
 use crate::heads::fpn::Fpn;
 use crate::heads::semantic_segmentation::require_four_out_indices;
 use crate::model::beit_model::base_model_weights;
-use crate::model::embeddings::BeitEmbeddings;
-use crate::model::encoder::BeitEncoder;
-use crate::model::pixel_values::{check_sequence, prepare_pixel_values, tokens_to_map};
+use crate::model::pixel_values::tokens_to_map;
+use crate::model::Trunk;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
 
 #[derive(Debug)]
 pub struct BeitBackbone {
-    config: BeitConfig,
-    embeddings: BeitEmbeddings,
-    encoder: BeitEncoder,
+    trunk: Trunk,
     fpn: Option<Fpn>,
-    device: Device,
 }
 
 impl BeitBackbone {
@@ -36,11 +32,12 @@ impl BeitBackbone {
     }
 
     fn feature_maps(&self, hidden: &[Tensor], grid: (usize, usize)) -> Result<Vec<Tensor>> {
-        let wanted = self.config.out_features.clone().unwrap_or_default();
+        let config = self.config();
+        let wanted = config.out_features.clone().unwrap_or_default();
         let mut maps = Vec::new();
-        for (stage, h) in self.config.stage_names.iter().zip(hidden) {
+        for (stage, h) in config.stage_names.iter().zip(hidden) {
             if wanted.contains(stage) {
-                maps.push(if self.config.reshape_hidden_states {
+                maps.push(if config.reshape_hidden_states {
                     tokens_to_map(h, grid)?
                 } else {
                     h.clone()
@@ -71,39 +68,22 @@ impl BeitPreTrainedModel for BeitBackbone {
             None
         };
         Ok(Self {
-            config: cfg.clone(),
-            embeddings: BeitEmbeddings::new(cfg, vb.pp("embeddings"))?,
-            encoder: BeitEncoder::new(cfg, vb.pp("encoder"))?,
+            trunk: Trunk::new(cfg, &vb)?,
             fpn,
-            device: vb.device().clone(),
         })
     }
 
-    fn config(&self) -> &BeitConfig {
-        &self.config
+    fn trunk(&self) -> &Trunk {
+        &self.trunk
     }
 
-    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
-        Some(&mut self.encoder)
-    }
-
-    fn encoder(&self) -> Option<&BeitEncoder> {
-        Some(&self.encoder)
+    fn trunk_mut(&mut self) -> &mut Trunk {
+        &mut self.trunk
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         Self::check_inputs(inputs)?;
-        let pixels = prepare_pixel_values(
-            &self.config,
-            &inputs.pixel_values,
-            &self.device,
-            self.embeddings.dtype(),
-        )?;
-        check_sequence(&self.config, &pixels, inputs.output_attentions)?;
-        let (embeddings, grid) = self.embeddings.forward(&pixels, None)?;
-        let encoded = self
-            .encoder
-            .forward(&embeddings, grid, true, inputs.output_attentions)?;
+        let (encoded, grid) = self.trunk.encode(inputs, true)?;
         let hidden = encoded.hidden_states.unwrap_or_default();
         Ok(ModelOutput {
             feature_maps: Some(self.feature_maps(&hidden, grid)?),

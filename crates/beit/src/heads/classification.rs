@@ -7,8 +7,7 @@ use candle_nn::{Linear, VarBuilder};
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::loss;
-use crate::model::encoder::BeitEncoder;
-use crate::model::BeitModel;
+use crate::model::{BeitModel, Trunk};
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
 
@@ -61,16 +60,12 @@ impl BeitPreTrainedModel for BeitForImageClassification {
         })
     }
 
-    fn config(&self) -> &BeitConfig {
-        self.beit.config()
+    fn trunk(&self) -> &Trunk {
+        self.beit.trunk()
     }
 
-    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
-        self.beit.encoder_mut()
-    }
-
-    fn encoder(&self) -> Option<&BeitEncoder> {
-        self.beit.encoder()
+    fn trunk_mut(&mut self) -> &mut Trunk {
+        self.beit.trunk_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

@@ -8,8 +8,7 @@ use candle_nn::{Linear, VarBuilder};
 use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::loss::{cross_entropy, IGNORE_INDEX};
-use crate::model::encoder::BeitEncoder;
-use crate::model::BeitModel;
+use crate::model::{BeitModel, Trunk};
 use crate::ops::LayerNorm;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
@@ -47,16 +46,12 @@ impl BeitPreTrainedModel for BeitForMaskedImageModeling {
         })
     }
 
-    fn config(&self) -> &BeitConfig {
-        self.beit.config()
+    fn trunk(&self) -> &Trunk {
+        self.beit.trunk()
     }
 
-    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
-        self.beit.encoder_mut()
-    }
-
-    fn encoder(&self) -> Option<&BeitEncoder> {
-        self.beit.encoder()
+    fn trunk_mut(&mut self) -> &mut Trunk {
+        self.beit.trunk_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

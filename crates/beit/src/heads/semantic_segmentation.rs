@@ -11,9 +11,8 @@ use crate::heads::fcn_head::FcnHead;
 use crate::heads::fpn::Fpn;
 use crate::heads::uper_head::UperHead;
 use crate::loss::cross_entropy;
-use crate::model::encoder::BeitEncoder;
-use crate::model::pixel_values::{patch_grid, tokens_to_map};
-use crate::model::BeitModel;
+use crate::model::pixel_values::tokens_to_map;
+use crate::model::{BeitModel, Trunk};
 use crate::ops::resize_bilinear;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
@@ -41,7 +40,7 @@ pub fn require_four_out_indices(cfg: &BeitConfig, class: &str) -> Result<()> {
 impl BeitForSemanticSegmentation {
     /// The hidden states HF feeds the neck, as `[B, D, h, w]` maps.
     fn features(&self, hidden: &[Tensor], grid: (usize, usize)) -> Result<Vec<Tensor>> {
-        let wanted = self.beit.config().out_indices.clone().unwrap_or_default();
+        let wanted = self.config().out_indices.clone().unwrap_or_default();
         hidden
             .iter()
             .enumerate()
@@ -53,7 +52,7 @@ impl BeitForSemanticSegmentation {
     /// HF's `compute_loss`: logits upsampled to the label size, cross-entropy ignoring
     /// `semantic_loss_ignore_index`, plus the weighted auxiliary loss.
     fn loss(&self, logits: &Tensor, auxiliary: Option<&Tensor>, labels: &Tensor) -> Result<Tensor> {
-        let cfg = self.beit.config();
+        let cfg = self.config();
         if cfg.num_labels() == 1 {
             return Err(BeitError::Config(
                 "a segmentation loss needs more than one label (num_labels is 1)".into(),
@@ -107,24 +106,17 @@ impl BeitPreTrainedModel for BeitForSemanticSegmentation {
         })
     }
 
-    fn config(&self) -> &BeitConfig {
-        self.beit.config()
+    fn trunk(&self) -> &Trunk {
+        self.beit.trunk()
     }
 
-    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
-        self.beit.encoder_mut()
-    }
-
-    fn encoder(&self) -> Option<&BeitEncoder> {
-        self.beit.encoder()
+    fn trunk_mut(&mut self) -> &mut Trunk {
+        self.beit.trunk_mut()
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
-        let mut encoder_inputs = inputs.clone();
-        encoder_inputs.output_hidden_states = true;
-        let base = self.beit.forward_base(&encoder_inputs)?;
+        let (base, grid) = self.beit.forward_with(inputs, true)?;
         let hidden = base.hidden_states.unwrap_or_default();
-        let grid = patch_grid(self.config(), &inputs.pixel_values)?;
         let features = self.fpn.forward(&self.features(&hidden, grid)?)?;
         let logits = self.decode_head.forward(&features)?;
         let loss = match &inputs.labels {

@@ -1,15 +1,13 @@
 //! `BeitModel` (modeling_beit.py): embeddings, encoder, final LayerNorm (only without mean
 //! pooling) and the optional pooler.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::config::BeitConfig;
 use crate::error::Result;
-use crate::model::embeddings::BeitEmbeddings;
-use crate::model::encoder::BeitEncoder;
-use crate::model::pixel_values::{check_sequence, prepare_pixel_values};
 use crate::model::pooler::BeitPooler;
+use crate::model::trunk::Trunk;
 use crate::ops::LayerNorm;
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
@@ -37,12 +35,9 @@ impl From<BaseModelOutput> for ModelOutput {
 
 #[derive(Debug)]
 pub struct BeitModel {
-    config: BeitConfig,
-    embeddings: BeitEmbeddings,
-    encoder: BeitEncoder,
+    trunk: Trunk,
     layernorm: Option<LayerNorm>,
     pooler: Option<BeitPooler>,
-    device: Device,
 }
 
 impl BeitModel {
@@ -63,36 +58,26 @@ impl BeitModel {
             None
         };
         Ok(Self {
-            config: cfg.clone(),
-            embeddings: BeitEmbeddings::new(cfg, vb.pp("embeddings"))?,
-            encoder: BeitEncoder::new(cfg, vb.pp("encoder"))?,
+            trunk: Trunk::new(cfg, &vb)?,
             layernorm,
             pooler,
-            device: vb.device().clone(),
         })
     }
 
     /// The forward pass of HF's `BeitModel`: sequence output, pooled output, and on request the
     /// hidden states and attention maps.
     pub fn forward_base(&self, inputs: &ForwardInputs) -> Result<BaseModelOutput> {
-        let pixels = prepare_pixel_values(
-            &self.config,
-            &inputs.pixel_values,
-            &self.device,
-            self.embeddings.dtype(),
-        )?;
-        check_sequence(&self.config, &pixels, inputs.output_attentions)?;
-        let mask = match &inputs.bool_masked_pos {
-            Some(m) => Some(m.to_device(&self.device)?),
-            None => None,
-        };
-        let (embeddings, window) = self.embeddings.forward(&pixels, mask.as_ref())?;
-        let encoded = self.encoder.forward(
-            &embeddings,
-            window,
-            inputs.output_hidden_states,
-            inputs.output_attentions,
-        )?;
+        Ok(self.forward_with(inputs, false)?.0)
+    }
+
+    /// `forward_base` with every hidden state when `all_hidden_states` (the heads that read them
+    /// ask), and the patch grid.
+    pub fn forward_with(
+        &self,
+        inputs: &ForwardInputs,
+        all_hidden_states: bool,
+    ) -> Result<(BaseModelOutput, (usize, usize))> {
+        let (encoded, grid) = self.trunk.encode(inputs, all_hidden_states)?;
         let mut sequence = encoded.last_hidden_state;
         if let Some(ln) = &self.layernorm {
             sequence = ln.forward(&sequence)?;
@@ -101,12 +86,21 @@ impl BeitModel {
             Some(p) => Some(p.forward(&sequence)?),
             None => None,
         };
-        Ok(BaseModelOutput {
+        let base = BaseModelOutput {
             last_hidden_state: sequence,
             pooler_output,
             hidden_states: encoded.hidden_states,
             attentions: encoded.attentions,
-        })
+        };
+        Ok((base, grid))
+    }
+
+    pub fn trunk(&self) -> &Trunk {
+        &self.trunk
+    }
+
+    pub fn trunk_mut(&mut self) -> &mut Trunk {
+        &mut self.trunk
     }
 }
 
@@ -126,16 +120,12 @@ impl BeitPreTrainedModel for BeitModel {
         Self::new(cfg, base_model_weights(vb), true)
     }
 
-    fn config(&self) -> &BeitConfig {
-        &self.config
+    fn trunk(&self) -> &Trunk {
+        &self.trunk
     }
 
-    fn encoder_mut(&mut self) -> Option<&mut BeitEncoder> {
-        Some(&mut self.encoder)
-    }
-
-    fn encoder(&self) -> Option<&BeitEncoder> {
-        Some(&self.encoder)
+    fn trunk_mut(&mut self) -> &mut Trunk {
+        &mut self.trunk
     }
 
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {

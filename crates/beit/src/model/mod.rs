@@ -10,5 +10,7 @@ pub mod pending_dense;
 pub mod pixel_values;
 pub mod pooler;
 pub mod relative_position;
+pub mod trunk;
 
 pub use beit_model::BeitModel;
+pub use trunk::Trunk;
