@@ -1,14 +1,19 @@
 // Side by side, in one run, on the same checkpoint (BEiT-base, random weights: see
 // scripts/make_bench_model.py) and the same photos: beit-node vs transformers.js
-// (@huggingface/transformers on onnxruntime-node, fp32 and q8) vs PyTorch eager (when a Python with
-// torch and transformers is found: $BENCH_PYTHON, else python3). Model only (random pixels) and end
+// (@huggingface/transformers on onnxruntime-node, fp32 and q8) vs PyTorch eager, fp32 and bf16
+// autocast (when a Python with torch and transformers is found: $BENCH_PYTHON, else python3); beit-node
+// in fp32, q8 and bfloat16. Model only (random pixels) and end
 // to end (decode + preprocess + model + top-5), at batch 1, 8 and 32; images/s and ratios.
 //   npm run build && (cd bench && npm install --ignore-scripts)
 //   python scripts/make_bench_model.py && node bench/compare.mjs
 // Then each contender in a fresh process, in turns, RUNS times: import to first result for one photo
-// (cold start, page cache warm) and peak RSS after a batch-8 forward pass; the medians.
+// (cold start, page cache warm) and peak RSS after a batch-8 forward pass; the medians. Last, one
+// 640x640 semantic segmentation (BEiT-base sized UperNet model: bench/segment.mjs against
+// bench/torch_segment.py), each contender in a fresh process per round, SEGMENT_ROUNDS rounds (default
+// 3, 0 to skip) of SEGMENT_RUNS forward passes (default 2); median seconds and peak RSS.
 // The contenders take turns, one timed call each per round (see below); the figure is the median.
-// Environment: RUNS (timed rounds per figure, default 5), BATCHES (default 1,8,32).
+// Environment: RUNS (timed rounds per figure, default 5), BATCHES (default 1,8,32), BENCH_TORCH_BF16=1
+// (PyTorch's bf16 autocast even on a CPU without bf16 arithmetic), SEGMENT_ROUNDS, SEGMENT_RUNS (below).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +26,7 @@ import {
   Tensor as TjsTensor,
 } from '@huggingface/transformers';
 import { BeitForImageClassification, cpuInfo, Tensor } from '../dist/index.js';
-import { cpuDescription } from './cpu.mjs';
+import { cpuDescription, cpuFlags } from './cpu.mjs';
 import { median } from './median.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -82,12 +87,15 @@ async function transformersJs(dtype) {
   };
 }
 
-/** PyTorch in a Python process that runs one request per line, or undefined without torch. */
-async function pytorch() {
+/**
+ * PyTorch in a Python process that runs one request per line (`flags`: `--bf16` for autocast), or
+ * undefined without torch.
+ */
+async function pytorch(flags = []) {
   const python = process.env.BENCH_PYTHON ?? 'python3';
   const probe = spawnSync(python, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
   if (probe.status !== 0) return undefined;
-  const child = spawn(python, [join(root, 'bench/torch_bench.py'), modelDir, ...photos], {
+  const child = spawn(python, [join(root, 'bench/torch_bench.py'), ...flags, modelDir, ...photos], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -98,7 +106,7 @@ async function pytorch() {
   };
   const versions = JSON.parse(await next());
   return {
-    name: `PyTorch ${versions.torch} fp32 eager`,
+    name: `PyTorch ${versions.torch} ${versions.precision}`,
     run: async (mode, b) => {
       child.stdin.write(`${mode} ${b}\n`);
       return Number(await next());
@@ -110,11 +118,18 @@ async function pytorch() {
 const contenders = {
   'beit-node fp32': await beitNode('float32'),
   'beit-node q8': await beitNode('q8'),
+  'beit-node bf16': await beitNode('bfloat16'),
   'transformers.js fp32': await transformersJs('fp32'),
   'transformers.js q8': await transformersJs('q8'),
 };
 const torch = await pytorch();
 if (torch) contenders[torch.name] = torch;
+// PyTorch's bf16 autocast on a CPU that cannot multiply bf16 (no AVX512_BF16, AMX or arm64 BF16) converts
+// every operand and runs many times slower than its fp32: a minute per batch of 32 on a Zen 3, for no
+// figure anyone would deploy. It runs where the CPU has bf16, or with BENCH_TORCH_BF16=1.
+const cpuHasBf16 = cpuFlags().some((f) => ['avx512_bf16', 'amx_bf16', 'bf16'].includes(f));
+const torchBf16 = torch && (cpuHasBf16 || process.env.BENCH_TORCH_BF16 === '1') && (await pytorch(['--bf16']));
+if (torchBf16) contenders[torchBf16.name] = torchBf16;
 
 // Interleaved: each round times every contender once, so that the VM's slow spells (it has
 // neighbours) fall on all of them alike instead of on whichever ran at the time.
@@ -138,6 +153,8 @@ const ratios = [
   ['beit-node fp32', 'transformers.js fp32'],
   ['beit-node q8', 'transformers.js q8'],
   ['beit-node q8', 'transformers.js fp32'],
+  ['beit-node bf16', torchBf16?.name],
+  ['beit-node bf16', 'beit-node fp32'],
 ];
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 const kernels = cpuInfo();
@@ -168,8 +185,9 @@ function coldStart([command, ...args]) {
 
 const photo = photos[2];
 const starters = {};
-for (const dtype of ['fp32', 'q8']) {
-  for (const contender of ['beit-node', 'transformers.js']) {
+for (const dtype of ['fp32', 'q8', 'bf16']) {
+  // transformers.js has no bf16 CPU path.
+  for (const contender of dtype === 'bf16' ? ['beit-node'] : ['beit-node', 'transformers.js']) {
     starters[`${contender} ${dtype}`] = [process.execPath, 'bench/cold_start.mjs', contender, modelDir, photo, dtype];
   }
 }
@@ -203,4 +221,52 @@ console.log(`cold start (import to first top-5 for one photo) and peak RSS after
 console.log('contender | cold start | peak RSS');
 for (const [name, s] of Object.entries(starts)) {
   console.log(`${name} | ${s.seconds.toFixed(2)} s | ${s.peakRssMiB.toFixed(0)} MiB`);
+}
+
+/** One fresh process's segmentation figures (its JSON line). */
+function segmentRun(command) {
+  const r = spawnSync(command[0], command.slice(1), { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${command.join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1));
+}
+
+const segmentRounds = Number(process.env.SEGMENT_ROUNDS ?? 3);
+const segmentRuns = String(process.env.SEGMENT_RUNS ?? 2);
+if (segmentRounds > 0) {
+  const segmenters = { 'beit-node fp32': [process.execPath, 'bench/segment.mjs', segmentRuns] };
+  if (torch) {
+    segmenters[`PyTorch ${torch.name.split(' ')[1]} fp32 eager`] = [
+      process.env.BENCH_PYTHON ?? 'python3',
+      'bench/torch_segment.py',
+      segmentRuns,
+    ];
+  }
+  const results = Object.fromEntries(Object.keys(segmenters).map((name) => [name, []]));
+  // In turns, the first contender alternating, as for the cold starts.
+  const order = Object.entries(segmenters);
+  for (let round = 0; round < segmentRounds; round++) {
+    const shift = round % order.length;
+    for (const [name, command] of [...order.slice(shift), ...order.slice(0, shift)]) {
+      results[name].push(segmentRun(command));
+    }
+  }
+  const figures = Object.fromEntries(
+    Object.entries(results).map(([name, rs]) => [
+      name,
+      { seconds: median(rs.flatMap((r) => r.forwardSeconds)), peakRssMiB: median(rs.map((r) => r.peakRssMiB)) },
+    ]),
+  );
+  console.log(
+    `\nsemantic segmentation, one 640x640 image, BEiT-base sized UperNet model (150 labels), model only; medians of ${segmentRounds} processes x ${segmentRuns} forwards:`,
+  );
+  console.log('contender | forward | images/s | peak RSS');
+  for (const [name, f] of Object.entries(figures)) {
+    console.log(`${name} | ${f.seconds.toFixed(2)} s | ${(1 / f.seconds).toFixed(3)} | ${f.peakRssMiB.toFixed(0)} MiB`);
+  }
+  const [ours, theirs] = Object.values(figures);
+  if (theirs) {
+    console.log(
+      `beit-node / PyTorch | ${(theirs.seconds / ours.seconds).toFixed(2)}x speed | | ${(ours.peakRssMiB / theirs.peakRssMiB).toFixed(2)}x peak RSS`,
+    );
+  }
 }

@@ -7,16 +7,20 @@ import { availableParallelism, cpus } from 'node:os';
 const FLAGS = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16',
   'amx_tile', 'amx_bf16', 'amx_int8', 'asimd', 'asimddp', 'i8mm', 'bf16', 'sve'];
 
-/** "Intel(R) Xeon(R) Processor, 2 cores, avx2 fma avx512f ..." (flags from /proc/cpuinfo on Linux). */
-export function cpuDescription() {
-  const model = cpus()[0]?.model?.trim() ?? 'unknown CPU';
-  let flags = [];
+/** The flags of FLAGS this CPU has (from /proc/cpuinfo; none where it cannot be read). */
+export function cpuFlags() {
   try {
     const line = /^(?:flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     const present = new Set(line?.[1].trim().split(/\s+/));
-    flags = FLAGS.filter((f) => present.has(f));
+    return FLAGS.filter((f) => present.has(f));
   } catch {
-    // Not Linux: the model name alone.
+    return []; // Not Linux.
   }
+}
+
+/** "Intel(R) Xeon(R) Processor, 2 cores, avx2 fma avx512f ..." (flags from /proc/cpuinfo on Linux). */
+export function cpuDescription() {
+  const model = cpus()[0]?.model?.trim() ?? 'unknown CPU';
+  const flags = cpuFlags();
   return `${model}, ${availableParallelism()} cores${flags.length ? `, ${flags.join(' ')}` : ''}`;
 }
