@@ -107,6 +107,7 @@ async function pytorch(flags = []) {
   const versions = JSON.parse(await next());
   return {
     name: `PyTorch ${versions.torch} ${versions.precision}`,
+    version: versions.torch,
     run: async (mode, b) => {
       child.stdin.write(`${mode} ${b}\n`);
       return Number(await next());
@@ -235,7 +236,7 @@ const segmentRuns = String(process.env.SEGMENT_RUNS ?? 2);
 if (segmentRounds > 0) {
   const segmenters = { 'beit-node fp32': [process.execPath, 'bench/segment.mjs', segmentRuns] };
   if (torch) {
-    segmenters[`PyTorch ${torch.name.split(' ')[1]} fp32 eager`] = [
+    segmenters[`PyTorch ${torch.version} fp32 eager`] = [
       process.env.BENCH_PYTHON ?? 'python3',
       'bench/torch_segment.py',
       segmentRuns,

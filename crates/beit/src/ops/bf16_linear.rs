@@ -306,19 +306,10 @@ mod avx2 {
         sums: &mut [[f32; NR]; MR],
     ) {
         match mr {
-            4 => store(&rows::<4>(x, k_pad, w), sums),
-            3 => store(&rows::<3>(x, k_pad, w), sums),
-            2 => store(&rows::<2>(x, k_pad, w), sums),
-            _ => store(&rows::<1>(x, k_pad, w), sums),
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn store<const R: usize>(acc: &[[__m256; 2]; R], sums: &mut [[f32; NR]; MR]) {
-        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
-            _mm256_storeu_ps(sums.as_mut_ptr(), acc[0]);
-            _mm256_storeu_ps(sums.as_mut_ptr().add(8), acc[1]);
+            4 => rows::<4>(x, k_pad, w, sums),
+            3 => rows::<3>(x, k_pad, w, sums),
+            2 => rows::<2>(x, k_pad, w, sums),
+            _ => rows::<1>(x, k_pad, w, sums),
         }
     }
 
@@ -333,10 +324,11 @@ mod avx2 {
         )
     }
 
-    /// Per pair of inputs: the odd product added first, then the even one (`vdpbf16ps`'s order).
+    /// The sums of `R` rows into `sums`; per pair of inputs the odd product is added first, then
+    /// the even one (`vdpbf16ps`'s order).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16) -> [[__m256; 2]; R] {
+    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16, sums: &mut [[f32; NR]; MR]) {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
         for p in 0..k_pad / 2 {
             let lanes = w.add(p * 2 * NR) as *const __m256i;
@@ -349,7 +341,10 @@ mod avx2 {
                 acc[1] = _mm256_fmadd_ps(x_even, w_even_hi, _mm256_fmadd_ps(x_odd, w_odd_hi, acc[1]));
             }
         }
-        acc
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            _mm256_storeu_ps(sums.as_mut_ptr(), acc[0]);
+            _mm256_storeu_ps(sums.as_mut_ptr().add(8), acc[1]);
+        }
     }
 }
 
@@ -372,20 +367,10 @@ mod neon {
         sums: &mut [[f32; NR]; MR],
     ) {
         match mr {
-            4 => store(&rows::<4>(x, k_pad, w), sums),
-            3 => store(&rows::<3>(x, k_pad, w), sums),
-            2 => store(&rows::<2>(x, k_pad, w), sums),
-            _ => store(&rows::<1>(x, k_pad, w), sums),
-        }
-    }
-
-    #[target_feature(enable = "neon")]
-    #[inline]
-    unsafe fn store<const R: usize>(acc: &[[float32x4_t; NR / 4]; R], sums: &mut [[f32; NR]; MR]) {
-        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
-            for (q, &a) in acc.iter().enumerate() {
-                vst1q_f32(sums.as_mut_ptr().add(4 * q), a);
-            }
+            4 => rows::<4>(x, k_pad, w, sums),
+            3 => rows::<3>(x, k_pad, w, sums),
+            2 => rows::<2>(x, k_pad, w, sums),
+            _ => rows::<1>(x, k_pad, w, sums),
         }
     }
 
@@ -399,10 +384,11 @@ mod neon {
         )
     }
 
-    /// Per pair of inputs: the odd product added first, then the even one (`vdpbf16ps`'s order).
+    /// The sums of `R` rows into `sums`; per pair of inputs the odd product is added first, then
+    /// the even one (`vdpbf16ps`'s order).
     #[target_feature(enable = "neon")]
     #[inline]
-    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16) -> [[float32x4_t; NR / 4]; R] {
+    unsafe fn rows<const R: usize>(x: *const u16, k_pad: usize, w: *const u16, sums: &mut [[f32; NR]; MR]) {
         let mut acc = [[vdupq_n_f32(0.0); NR / 4]; R];
         for p in 0..k_pad / 2 {
             let lanes = w.add(p * 2 * NR) as *const u32;
@@ -416,7 +402,11 @@ mod neon {
                 }
             }
         }
-        acc
+        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
+            for (q, &a) in acc.iter().enumerate() {
+                vst1q_f32(sums.as_mut_ptr().add(4 * q), a);
+            }
+        }
     }
 }
 

@@ -694,25 +694,38 @@ mod neon {
                     vcombine_s8(vld1_s8(at), vdup_n_s8(0))
                 };
             }
-            for lane in 0..n {
-                let ws: [int8x16_t; NR / 4] =
-                    std::array::from_fn(|q| vld1q_s8(w.add((g + lane) * KG * NR + 16 * q)));
-                for (acc, &xr) in acc.iter_mut().zip(&xs).take(rows) {
-                    for (acc, &wq) in acc.iter_mut().zip(&ws) {
-                        *acc = match lane {
-                            0 => sdot::<0>(*acc, wq, xr),
-                            1 => sdot::<1>(*acc, wq, xr),
-                            2 => sdot::<2>(*acc, wq, xr),
-                            _ => sdot::<3>(*acc, wq, xr),
-                        };
-                    }
-                }
+            // The lane is an immediate of `sdot`: one call per lane, no branch in the loops.
+            let w = w.add(g * KG * NR);
+            group::<0>(&mut acc, &xs, rows, w);
+            group::<1>(&mut acc, &xs, rows, w);
+            if n == 4 {
+                group::<2>(&mut acc, &xs, rows, w);
+                group::<3>(&mut acc, &xs, rows, w);
             }
             g += n;
         }
         for (acc, sums) in acc.iter().zip(sums.iter_mut()).take(rows) {
             for (q, &a) in acc.iter().enumerate() {
                 vst1q_s32(sums.as_mut_ptr().add(4 * q), a);
+            }
+        }
+    }
+
+    /// Adds group `LANE` of each row's register `xs[r]` times that group's weights (the tile's
+    /// group `LANE` after `w`) to the row's 16 sums.
+    #[target_feature(enable = "neon,dotprod")]
+    #[inline]
+    unsafe fn group<const LANE: u32>(
+        acc: &mut [[int32x4_t; NR / 4]; MR],
+        xs: &[int8x16_t; MR],
+        rows: usize,
+        w: *const i8,
+    ) {
+        let ws: [int8x16_t; NR / 4] =
+            std::array::from_fn(|q| vld1q_s8(w.add(LANE as usize * KG * NR + 16 * q)));
+        for (acc, &xr) in acc.iter_mut().zip(xs).take(rows) {
+            for (acc, &wq) in acc.iter_mut().zip(&ws) {
+                *acc = sdot::<LANE>(*acc, wq, xr);
             }
         }
     }
