@@ -1,7 +1,8 @@
 // beit-node's own CPU kernel levels side by side: the same model (bench/models/beit-base-random)
 // at each level this CPU has (BEIT_CPU, read at start-up, so one worker process per level), fp32
-// and q8, model only. The workers take turns, one timed call each per round; median images/s.
-//   node bench/cpu_levels.mjs            # RUNS (default 5), BATCHES (default 1,8)
+// q8 and bfloat16, model only. The workers take turns, one timed call each per round; median images/s.
+//   node bench/cpu_levels.mjs            # RUNS (default 5), BATCHES (default 1,8),
+//                                        # DTYPES (default float32,q8,bfloat16)
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const modelDir = join(root, 'bench/models/beit-base-random');
 const runs = Number(process.env.RUNS ?? 5);
 const batches = (process.env.BATCHES ?? '1,8').split(',').map(Number);
+const dtypes = (process.env.DTYPES ?? 'float32,q8,bfloat16').split(',');
 // The vector levels: the portable one runs the tests, and at a tenth of the speed or less it would
 // take minutes per figure.
 const LEVELS = ['avx2', 'avx512', 'amx'];
@@ -23,7 +25,7 @@ if (process.argv[2] === 'worker') {
   // One model per dtype; reads "dtype batch" lines, answers the seconds of one forward.
   const { BeitForImageClassification, Tensor } = await import('../dist/index.js');
   const models = {};
-  for (const dtype of ['float32', 'q8']) models[dtype] = await BeitForImageClassification.fromPretrained(modelDir, { dtype });
+  for (const dtype of dtypes) models[dtype] = await BeitForImageClassification.fromPretrained(modelDir, { dtype });
   console.log(JSON.stringify(cpuInfo()));
   for await (const line of createInterface({ input: process.stdin })) {
     const [dtype, b] = line.split(' ');
@@ -73,7 +75,7 @@ if (levels.length === 0) {
 const workers = Object.fromEntries(await Promise.all(levels.map(async (l) => [l, await worker(l)])));
 console.log(`${cpuDescription()}; levels: ${levels.join(', ')}; ${runs} interleaved rounds (median), images/s, model only\n`);
 console.log(['dtype', 'batch', ...levels, ...levels.slice(1).map((l) => `${l} / ${levels[0]}`)].join(' | '));
-for (const dtype of ['float32', 'q8']) {
+for (const dtype of dtypes) {
   for (const b of batches) {
     const times = Object.fromEntries(levels.map((l) => [l, []]));
     for (let round = -1; round < runs; round++) {

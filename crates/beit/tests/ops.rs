@@ -258,7 +258,8 @@ fn packed_linear_is_exact_on_integer_values_of_any_shape() {
 /// rows).
 #[test]
 fn int8_linear_is_exact_on_integer_values_of_any_shape() {
-    // The last two with inputs in whole steps of the AMX kernel (64) and rows past its 16.
+    // The last three with inputs in whole steps of the AMX kernel (64) and rows past its 16; the
+    // last ends its row blocks in 32 rows, 16 rows and a rest (the tile unit's three calls).
     let shapes = [
         (13, 23, 37),
         (1, 2, 16),
@@ -266,6 +267,7 @@ fn int8_linear_is_exact_on_integer_values_of_any_shape() {
         (6, 9, 48),
         (40, 128, 80),
         (17, 192, 33),
+        (310, 64, 64),
     ];
     for (rows, n_in, n_out) in shapes {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -63, 63, 2));
@@ -336,7 +338,7 @@ fn every_cpu_level_gives_the_portable_result_on_random_values() {
 /// Integers of at most 8 significant bits are bf16 values, and their products and sums here are
 /// exact in f32: the bf16 layer must give the f32 result to the last bit at every level, on shapes
 /// that cut the tile unit's step of 32 inputs, its 16 rows and its pairs of tiles short, and with
-/// whole steps and pairs (the last two).
+/// whole steps and pairs (the last three: the last ends its row blocks in 32 rows, 16 and a rest).
 #[test]
 fn bf16_linear_is_exact_on_integer_values_of_any_shape() {
     let shapes = [
@@ -346,6 +348,7 @@ fn bf16_linear_is_exact_on_integer_values_of_any_shape() {
         (6, 9, 48),
         (40, 128, 96),
         (35, 96, 64),
+        (310, 64, 64),
     ];
     for (rows, n_in, n_out) in shapes {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));

@@ -19,7 +19,7 @@
 use std::arch::asm;
 use std::sync::OnceLock;
 
-/// Rows of activations per kernel call: a tile's rows.
+/// Rows of activations per `pair` call: a tile's rows (`quad` takes twice as many).
 pub const ROWS: usize = 16;
 /// Bytes of one row of activations per step: a tile row.
 const A_STEP: usize = 64;
@@ -87,9 +87,12 @@ struct TileConfig {
     rows: [u8; 16],
 }
 
-/// The tile unit configured for `rows` rows of activations (at most 16) until `release`: tmm0 and
-/// tmm1 the sums, tmm2 the activations, tmm3 and tmm4 the weights. Configuring costs about as much
-/// as a few steps of the kernel, so it is done once per block of calls, not per call.
+/// The tile unit configured for `rows` rows of activations (at most 16) until dropped: tmm0 to tmm3
+/// the sums, tmm4 and tmm5 two blocks of activations, tmm6 and tmm7 two weight tiles. `pair` uses
+/// the first of each (16 rows by two tiles), `quad` all of them (32 rows by two tiles: four chains
+/// of sums instead of two, so that one product's latency hides behind the others, and four loads
+/// for four products instead of three for two). Configuring costs about as much as a few steps of
+/// the kernel, so it is done once per block of calls, not per call.
 pub struct Tiles {
     rows: usize,
 }
@@ -104,8 +107,8 @@ impl Tiles {
             palette: 1,
             start_row: 0,
             reserved: [0; 14],
-            bytes_per_row: [64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            rows: [r, r, r, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            bytes_per_row: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+            rows: [r, r, r, r, r, r, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
         };
         asm!("ldtilecfg [{config}]", config = in(reg) &config, options(nostack, readonly));
         Self { rows }
@@ -138,6 +141,102 @@ impl Tiles {
         self.dot_pair::<true>(x.cast(), 2 * k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
     }
 
+    /// As `pair` for 32 rows (two blocks of 16: `sums[0]` and `sums[1]`); the unit is configured
+    /// for 16 rows.
+    ///
+    /// # Safety
+    /// As `pair`, with 32 rows at `x`.
+    pub unsafe fn quad(
+        &self,
+        x: *const u8,
+        k_pad: usize,
+        w: [*const i8; 2],
+        sums: &mut [[[i32; 32]; ROWS]; 2],
+    ) {
+        assert!(k_pad.is_multiple_of(K_STEP));
+        self.dot_quad::<false>(x, k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
+    }
+
+    /// As `pair_bf16` for 32 rows, as `quad`.
+    ///
+    /// # Safety
+    /// As `pair_bf16`, with 32 rows at `x`.
+    pub unsafe fn quad_bf16(
+        &self,
+        x: *const u16,
+        k_pad: usize,
+        w: [*const u16; 2],
+        sums: &mut [[[f32; 32]; ROWS]; 2],
+    ) {
+        assert!(k_pad.is_multiple_of(K_STEP_BF16));
+        self.dot_quad::<true>(x.cast(), 2 * k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
+    }
+
+    /// `dot_pair` for 32 rows: the second block of 16 rows `16 row_bytes` after the first, its sums
+    /// `16 x 128` bytes after the first block's.
+    unsafe fn dot_quad<const BF16: bool>(
+        &self,
+        x: *const u8,
+        row_bytes: usize,
+        w: [*const u8; 2],
+        dst: *mut u8,
+    ) {
+        assert!(self.rows == ROWS);
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack, nomem)
+        );
+        let x1 = x.add(ROWS * row_bytes);
+        for step in 0..row_bytes / A_STEP {
+            asm!(
+                "tileloadd tmm4, [{a0} + {a_stride} * 1]",
+                "tileloadd tmm6, [{b0} + {b_stride} * 1]",
+                "tileloadd tmm7, [{b1} + {b_stride} * 1]",
+                "tileloadd tmm5, [{a1} + {a_stride} * 1]",
+                a0 = in(reg) x.add(step * A_STEP),
+                a1 = in(reg) x1.add(step * A_STEP),
+                a_stride = in(reg) row_bytes,
+                b0 = in(reg) w[0].add(step * B_STEP),
+                b1 = in(reg) w[1].add(step * B_STEP),
+                b_stride = in(reg) 64usize,
+                options(nostack, readonly),
+            );
+            if BF16 {
+                asm!(
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    options(nostack, nomem)
+                );
+            } else {
+                asm!(
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    options(nostack, nomem)
+                );
+            }
+        }
+        let dst1 = dst.add(ROWS * 128);
+        asm!(
+            "tilestored [{c0} + {stride} * 1], tmm0",
+            "tilestored [{c1} + {stride} * 1], tmm1",
+            "tilestored [{c2} + {stride} * 1], tmm2",
+            "tilestored [{c3} + {stride} * 1], tmm3",
+            c0 = in(reg) dst,
+            c1 = in(reg) dst.add(64),
+            c2 = in(reg) dst1,
+            c3 = in(reg) dst1.add(64),
+            stride = in(reg) 128usize,
+            options(nostack),
+        );
+    }
+
     /// Both kernels: rows of `row_bytes` bytes at `x`, tiles at `w`, 32 sums of 4 bytes a row at
     /// `dst`; `tdpbf16ps` if `BF16`, else `tdpbusd`.
     unsafe fn dot_pair<const BF16: bool>(
@@ -151,9 +250,9 @@ impl Tiles {
         asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
         for step in 0..row_bytes / A_STEP {
             asm!(
-                "tileloadd tmm2, [{a} + {a_stride} * 1]",
-                "tileloadd tmm3, [{b0} + {b_stride} * 1]",
-                "tileloadd tmm4, [{b1} + {b_stride} * 1]",
+                "tileloadd tmm4, [{a} + {a_stride} * 1]",
+                "tileloadd tmm6, [{b0} + {b_stride} * 1]",
+                "tileloadd tmm7, [{b1} + {b_stride} * 1]",
                 a = in(reg) x.add(step * A_STEP),
                 a_stride = in(reg) row_bytes,
                 b0 = in(reg) w[0].add(step * B_STEP),
@@ -165,14 +264,14 @@ impl Tiles {
             // next.
             if BF16 {
                 asm!(
-                    "tdpbf16ps tmm0, tmm2, tmm3",
-                    "tdpbf16ps tmm1, tmm2, tmm4",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
                     options(nostack, nomem)
                 );
             } else {
                 asm!(
-                    "tdpbusd tmm0, tmm2, tmm3",
-                    "tdpbusd tmm1, tmm2, tmm4",
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
                     options(nostack, nomem)
                 );
             }

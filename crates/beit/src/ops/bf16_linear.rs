@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use crate::ops::amx;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::cpu_level::{self, active, CpuLevel};
-use crate::ops::linear::{bias_values, output_shape, prefill, row_blocks};
+use crate::ops::linear::{bias_values, group_rows, output_shape, prefill, row_blocks};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -100,11 +100,12 @@ impl Bf16Linear {
 
     /// `out += xb W^T + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
     fn matmul(&self, xb: &[u16], rows: usize, out: SharedMut, level: CpuLevel) {
-        let groups = rows.div_ceil(MR);
-        let blocks = row_blocks(groups, BLOCK_ROWS / MR);
+        let unit = group_rows(level, MR);
+        let groups = rows.div_ceil(unit);
+        let blocks = row_blocks(groups, BLOCK_ROWS / unit);
         let tiles = self.n_out.div_ceil(NR);
         (0..blocks).into_par_iter().for_each(|b| {
-            let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);
+            let rows = (b * groups / blocks * unit).min(rows)..((b + 1) * groups / blocks * unit).min(rows);
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as below; the level is at most the detected one.
             let done = match level {
@@ -123,38 +124,59 @@ impl Bf16Linear {
         });
     }
 
-    /// `rows` of `out` times the tiles of whole pairs of full tiles on the AMX unit, 16 rows at a
-    /// time; the number of tiles done (the rest are the caller's).
+    /// `rows` of `out` times the tiles of whole pairs of full tiles on the AMX unit, 32 rows at a
+    /// time, then 16, then the rest; the number of tiles done (the rest are the caller's).
     ///
     /// # Safety
     /// The CPU has the `Amx` level; `out` is the `[rows, n_out]` destination, and no other thread
     /// writes these rows.
     #[cfg(target_arch = "x86_64")]
     unsafe fn amx_rows(&self, xb: &[u16], rows: std::ops::Range<usize>, out: SharedMut) -> usize {
-        let k_pad = self.k_pad();
-        let pairs = self.n_out / NR / 2;
-        let mut sums = [[0f32; 2 * NR]; amx::ROWS];
+        let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
+        if pairs == 0 {
+            return 0;
+        }
+        let pair_tiles = |pair: usize| [2 * pair, 2 * pair + 1].map(|t| self.tile(t).as_ptr());
+        let quads = rows.start + rows.len() / (2 * amx::ROWS) * (2 * amx::ROWS);
         let whole = rows.start + rows.len() / amx::ROWS * amx::ROWS;
-        for (chunks, n) in [
-            (rows.start..whole, amx::ROWS),
-            (whole..rows.end, rows.end - whole),
-        ] {
-            if chunks.is_empty() || pairs == 0 {
-                continue;
-            }
-            let unit = amx::Tiles::configure(n);
+        if whole > rows.start {
+            let unit = amx::Tiles::configure(amx::ROWS);
+            let mut sums = [[[0f32; 2 * NR]; amx::ROWS]; 2];
             // Pairs outside, rows inside: the pair's weights stay in L1 while the rows go by.
             for pair in 0..pairs {
-                let w = [2 * pair, 2 * pair + 1].map(|t| self.tile(t).as_ptr());
-                for row in chunks.clone().step_by(n) {
-                    unit.pair_bf16(xb[row * k_pad..].as_ptr(), k_pad, w, &mut sums);
-                    for (r, sums) in sums.iter().take(n).enumerate() {
-                        self.store(2 * pair * NR, row + r, sums, out);
-                    }
+                for row in (rows.start..quads).step_by(2 * amx::ROWS) {
+                    unit.quad_bf16(xb[row * k_pad..].as_ptr(), k_pad, pair_tiles(pair), &mut sums);
+                    self.store_rows(2 * pair * NR, row, sums.as_flattened(), out);
+                }
+                if whole > quads {
+                    unit.pair_bf16(
+                        xb[quads * k_pad..].as_ptr(),
+                        k_pad,
+                        pair_tiles(pair),
+                        &mut sums[0],
+                    );
+                    self.store_rows(2 * pair * NR, quads, &sums[0], out);
                 }
             }
         }
+        if rows.end > whole {
+            let n = rows.end - whole;
+            let unit = amx::Tiles::configure(n);
+            let mut sums = [[0f32; 2 * NR]; amx::ROWS];
+            for pair in 0..pairs {
+                unit.pair_bf16(xb[whole * k_pad..].as_ptr(), k_pad, pair_tiles(pair), &mut sums);
+                self.store_rows(2 * pair * NR, whole, &sums[..n], out);
+            }
+        }
         2 * pairs
+    }
+
+    /// `store` for consecutive rows from `row`.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn store_rows(&self, c0: usize, row: usize, sums: &[[f32; 2 * NR]], out: SharedMut) {
+        for (r, sums) in sums.iter().enumerate() {
+            self.store(c0, row + r, sums, out);
+        }
     }
 
     /// Rows `row..row + mr` of one tile, through the best vector kernel the level has.
@@ -183,9 +205,16 @@ impl Bf16Linear {
     unsafe fn store(&self, c0: usize, row: usize, sums: &[f32], out: SharedMut) {
         let n = sums.len().min(self.n_out - c0);
         let dst = std::slice::from_raw_parts_mut(out.0.add(row * self.n_out + c0), n);
-        for ((y, &s), &b) in dst.iter_mut().zip(sums).zip(&self.bias[c0..c0 + n]) {
-            *y += s + b;
-        }
+        let (sums, bias) = (&sums[..n], &self.bias[c0..c0 + n]);
+        // Vectorized: scalar, this loop took as long as the tile unit's products.
+        dispatch(
+            #[inline(always)]
+            || {
+                for ((y, &s), &b) in dst.iter_mut().zip(sums).zip(bias) {
+                    *y += s + b;
+                }
+            },
+        )
     }
 }
 

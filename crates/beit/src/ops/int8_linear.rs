@@ -39,7 +39,7 @@ use crate::ops::amx;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
-use crate::ops::linear::{bias_values, output_shape, prefill, row_blocks};
+use crate::ops::linear::{bias_values, group_rows, output_shape, prefill, row_blocks};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 
@@ -181,12 +181,13 @@ impl Int8Linear {
     /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
     fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut, level: CpuLevel) {
         let rows = quants.len();
-        let groups = rows.div_ceil(MR);
-        // Blocks of at most 96 rows.
-        let blocks = row_blocks(groups, 96 / MR);
+        // Blocks of at most 96 rows, cut at multiples of what the kernels take at a time.
+        let unit = group_rows(level, MR);
+        let groups = rows.div_ceil(unit);
+        let blocks = row_blocks(groups, 96 / unit);
         let tiles = self.n_out.div_ceil(NR);
         (0..blocks).into_par_iter().for_each(|b| {
-            let rows = (b * groups / blocks * MR).min(rows)..((b + 1) * groups / blocks * MR).min(rows);
+            let rows = (b * groups / blocks * unit).min(rows)..((b + 1) * groups / blocks * unit).min(rows);
             // Tile pairs on the AMX unit where it can take them; what is left below.
             #[cfg(target_arch = "x86_64")]
             let done = if level == CpuLevel::Amx && self.k_pad().is_multiple_of(amx::K_STEP) {
@@ -205,8 +206,8 @@ impl Int8Linear {
         });
     }
 
-    /// `rows` of `out` times the tiles of whole pairs of full tiles, on the AMX unit, 16 rows at a
-    /// time; the number of tiles done (the rest are the caller's).
+    /// `rows` of `out` times the tiles of whole pairs of full tiles, on the AMX unit, 32 rows at a
+    /// time, then 16, then the rest; the number of tiles done (the rest are the caller's).
     ///
     /// # Safety
     /// As `tile_rows`; the CPU has the `Amx` level and `k_pad` is a multiple of `amx::K_STEP`.
@@ -219,31 +220,47 @@ impl Int8Linear {
         rows: std::ops::Range<usize>,
         out: SharedMut,
     ) -> usize {
-        let k_pad = self.k_pad();
-        let pairs = self.n_out / NR / 2;
-        let mut sums = [[0i32; 2 * NR]; amx::ROWS];
-        // Whole chunks of 16 rows under one configuration, then the rest under another.
+        let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
+        let quads = rows.start + rows.len() / (2 * amx::ROWS) * (2 * amx::ROWS);
         let whole = rows.start + rows.len() / amx::ROWS * amx::ROWS;
-        for (chunks, n) in [
-            (rows.start..whole, amx::ROWS),
-            (whole..rows.end, rows.end - whole),
-        ] {
-            if chunks.is_empty() {
-                continue;
+        // The epilogue of `sums` for rows from `row` by the tiles of `pair`.
+        let finish = |pair: usize, row: usize, sums: &[[i32; 2 * NR]; amx::ROWS], n: usize| {
+            for half in 0..2 {
+                let t = w.tile(2 * pair + half, k_pad);
+                let epilogue = self.epilogue(2 * pair + half, &t, row, &quants[row..row + n], out);
+                avx512::epilogue_from(sums, half, &epilogue);
             }
-            let tiles_unit = amx::Tiles::configure(n);
+        };
+        let pair_tiles = |pair: usize| [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad).packed.as_ptr());
+        if whole > rows.start && pairs > 0 {
+            let unit = amx::Tiles::configure(amx::ROWS);
+            let mut sums = [[[0i32; 2 * NR]; amx::ROWS]; 2];
             // Pairs outside, rows inside: the pair's weights stay in L1 while the block's rows (in
             // L2) go by.
             for pair in 0..pairs {
-                let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
-                for row in chunks.clone().step_by(n) {
-                    let x = &xq[row * k_pad..(row + n) * k_pad];
-                    tiles_unit.pair(x.as_ptr(), k_pad, tiles.map(|t| t.packed.as_ptr()), &mut sums);
-                    for (half, t) in tiles.iter().enumerate() {
-                        let epilogue = self.epilogue(2 * pair + half, t, row, &quants[row..row + n], out);
-                        avx512::epilogue_from(&sums, half, &epilogue);
-                    }
+                for row in (rows.start..quads).step_by(2 * amx::ROWS) {
+                    unit.quad(xq[row * k_pad..].as_ptr(), k_pad, pair_tiles(pair), &mut sums);
+                    finish(pair, row, &sums[0], amx::ROWS);
+                    finish(pair, row + amx::ROWS, &sums[1], amx::ROWS);
                 }
+                if whole > quads {
+                    unit.pair(
+                        xq[quads * k_pad..].as_ptr(),
+                        k_pad,
+                        pair_tiles(pair),
+                        &mut sums[0],
+                    );
+                    finish(pair, quads, &sums[0], amx::ROWS);
+                }
+            }
+        }
+        if rows.end > whole && pairs > 0 {
+            let n = rows.end - whole;
+            let unit = amx::Tiles::configure(n);
+            let mut sums = [[0i32; 2 * NR]; amx::ROWS];
+            for pair in 0..pairs {
+                unit.pair(xq[whole * k_pad..].as_ptr(), k_pad, pair_tiles(pair), &mut sums);
+                finish(pair, whole, &sums, n);
             }
         }
         2 * pairs

@@ -7,6 +7,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{is_cpu_f32, with_f32};
+use crate::ops::cpu_level::CpuLevel;
 
 /// `xs W^T + bias + residual` over the last dimension of `xs`; `weight` is `[out, in]` as in
 /// `torch.nn.Linear`, `residual` has the output's shape.
@@ -181,6 +182,17 @@ pub(crate) fn row_blocks(groups: usize, per_block: usize) -> usize {
         .max(threads * 4)
         .next_multiple_of(threads)
         .min(groups)
+}
+
+/// Rows per unit of the parallel blocks of a packed layer whose vector kernels take `mr` rows at a
+/// time: on the tile unit, 32 (`amx`'s `quad`), so that no block ends in a part of a quad.
+pub(crate) fn group_rows(level: CpuLevel, mr: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if level == CpuLevel::Amx {
+        return 2 * crate::ops::amx::ROWS;
+    }
+    let _ = level;
+    mr
 }
 
 /// `rows x n_out` values holding `bias + residual` (zeros when there is neither).
