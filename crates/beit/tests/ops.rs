@@ -274,13 +274,15 @@ fn int8_linear_is_exact_on_integer_values_of_any_shape() {
         let b = Tensor::randn(0f32, 1.0, n_out, &Device::Cpu).unwrap();
         let r = Tensor::randn(0f32, 1.0, (rows, n_out), &Device::Cpu).unwrap();
         let layer = Int8Linear::new(&w, Some(&b)).unwrap();
-        let want = linear_slow(&x, &w, Some(&b), Some(&r)).unwrap();
-        for level in CpuLevel::available() {
-            let got = layer.forward_at(&x, Some(&r), level).unwrap();
+        // With a residual the kernels add to it; without one they write memory never read.
+        for (level, residual) in CpuLevel::available().flat_map(|l| [(l, Some(&r)), (l, None)]) {
+            let got = layer.forward_at(&x, residual, level).unwrap();
+            let want = linear_slow(&x, &w, Some(&b), residual).unwrap();
             assert_eq!(
                 values(&got),
                 values(&want),
-                "{rows}x{n_in} -> {n_out} at {level:?}"
+                "{rows}x{n_in} -> {n_out} at {level:?}, residual {}",
+                residual.is_some()
             );
         }
     }

@@ -24,9 +24,9 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use crate::ops::amx;
-use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::cpu_data::with_f32;
 use crate::ops::cpu_level::{self, active, CpuLevel};
-use crate::ops::linear::{bias_values, group_rows, output_shape, prefill, row_blocks};
+use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -84,9 +84,10 @@ impl Bf16Linear {
         let shape = output_shape(xs, self.n_in, self.n_out, residual)?;
         let rows = xs.elem_count() / self.n_in;
         let xb = with_f32(xs, |x| round_rows(x, self.n_in, self.k_pad()))?;
-        let mut dst = prefill(rows, self.n_out, None, residual)?;
-        self.matmul(&xb, rows, SharedMut(dst.as_mut_ptr()), level);
-        Tensor::from_vec(dst, shape, &Device::Cpu)
+        let mut dst = Destination::new(rows, self.n_out, residual)?;
+        self.matmul(&xb, rows, dst.out(), level);
+        // SAFETY: the matmul puts every row of every tile once.
+        Tensor::from_vec(unsafe { dst.finish() }, shape, &Device::Cpu)
     }
 
     fn k_pad(&self) -> usize {
@@ -98,8 +99,8 @@ impl Bf16Linear {
         &self.packed[tile * size..(tile + 1) * size]
     }
 
-    /// `out += xb W^T + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
-    fn matmul(&self, xb: &[u16], rows: usize, out: SharedMut, level: CpuLevel) {
+    /// `out (+)= xb W^T + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
+    fn matmul(&self, xb: &[u16], rows: usize, out: Out, level: CpuLevel) {
         let unit = group_rows(level, MR);
         let groups = rows.div_ceil(unit);
         let blocks = row_blocks(groups, BLOCK_ROWS / unit);
@@ -131,7 +132,7 @@ impl Bf16Linear {
     /// The CPU has the `Amx` level; `out` is the `[rows, n_out]` destination, and no other thread
     /// writes these rows.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn amx_rows(&self, xb: &[u16], rows: std::ops::Range<usize>, out: SharedMut) -> usize {
+    unsafe fn amx_rows(&self, xb: &[u16], rows: std::ops::Range<usize>, out: Out) -> usize {
         let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
         if pairs == 0 {
             return 0;
@@ -173,7 +174,7 @@ impl Bf16Linear {
 
     /// `store` for consecutive rows from `row`.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn store_rows(&self, c0: usize, row: usize, sums: &[[f32; 2 * NR]], out: SharedMut) {
+    unsafe fn store_rows(&self, c0: usize, row: usize, sums: &[[f32; 2 * NR]], out: Out) {
         for (r, sums) in sums.iter().enumerate() {
             self.store(c0, row + r, sums, out);
         }
@@ -183,15 +184,7 @@ impl Bf16Linear {
     ///
     /// # Safety
     /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile.
-    unsafe fn tile_rows(
-        &self,
-        tile: usize,
-        xb: &[u16],
-        row: usize,
-        mr: usize,
-        out: SharedMut,
-        level: CpuLevel,
-    ) {
+    unsafe fn tile_rows(&self, tile: usize, xb: &[u16], row: usize, mr: usize, out: Out, level: CpuLevel) {
         let k_pad = self.k_pad();
         let x = &xb[row * k_pad..(row + mr) * k_pad];
         let mut sums = [[0f32; NR]; MR];
@@ -201,17 +194,31 @@ impl Bf16Linear {
         }
     }
 
-    /// Adds one row's sums for the channels from `c0` (as many as exist), with the bias, to `out`.
-    unsafe fn store(&self, c0: usize, row: usize, sums: &[f32], out: SharedMut) {
+    /// Puts one row's sums for the channels from `c0` (as many as exist), with the bias, in `out`.
+    unsafe fn store(&self, c0: usize, row: usize, sums: &[f32], out: Out) {
         let n = sums.len().min(self.n_out - c0);
-        let dst = std::slice::from_raw_parts_mut(out.0.add(row * self.n_out + c0), n);
+        let at = row * self.n_out + c0;
         let (sums, bias) = (&sums[..n], &self.bias[c0..c0 + n]);
-        // Vectorized: scalar, this loop took as long as the tile unit's products.
+        // Vectorized (scalar, this loop took as long as the tile unit's products), one loop per
+        // case so that the test is not in it.
         dispatch(
             #[inline(always)]
             || {
-                for ((y, &s), &b) in dst.iter_mut().zip(sums).zip(bias) {
-                    *y += s + b;
+                let put = |out: Out| {
+                    for (c, (&s, &b)) in sums.iter().zip(bias).enumerate() {
+                        out.put(at + c, s + b);
+                    }
+                };
+                if out.accumulate {
+                    put(Out {
+                        accumulate: true,
+                        ..out
+                    })
+                } else {
+                    put(Out {
+                        accumulate: false,
+                        ..out
+                    })
                 }
             },
         )

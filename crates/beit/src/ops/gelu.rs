@@ -81,8 +81,9 @@ impl CustomOp1 for GeluErf {
             candle_core::bail!("beit-gelu-erf: the input must be contiguous");
         };
         let input = &all[start..end];
-        let mut output = vec![0f32; input.len()];
-        output
+        // Written once without zeroing first (a memset of the largest activation of each layer).
+        let mut output = Vec::with_capacity(input.len());
+        output.spare_capacity_mut()[..input.len()]
             .par_chunks_mut(CHUNK)
             .zip(input.par_chunks(CHUNK))
             .for_each(|(out, x)| {
@@ -90,11 +91,13 @@ impl CustomOp1 for GeluErf {
                     #[inline(always)]
                     || {
                         for (o, &v) in out.iter_mut().zip(x) {
-                            *o = 0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2));
+                            o.write(0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2)));
                         }
                     },
                 )
             });
+        // SAFETY: the loop above wrote every value.
+        unsafe { output.set_len(input.len()) };
         Ok((CpuStorage::F32(output), layout.shape().clone()))
     }
 }

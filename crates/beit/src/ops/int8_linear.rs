@@ -36,10 +36,10 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use crate::ops::amx;
-use crate::ops::cpu_data::{with_f32, SharedMut};
+use crate::ops::cpu_data::with_f32;
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
-use crate::ops::linear::{bias_values, group_rows, output_shape, prefill, row_blocks};
+use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 
@@ -161,13 +161,14 @@ impl Int8Linear {
         let rows = xs.elem_count() / self.n_in;
         let weight = self.quantized.for_call(rows, STREAM_ROWS, quantize)?;
         let (xq, quants) = with_f32(xs, |x| quantize_rows(x, self.n_in))?;
-        let mut dst = prefill(rows, self.n_out, None, residual)?;
-        let out = SharedMut(dst.as_mut_ptr());
+        let mut dst = Destination::new(rows, self.n_out, residual)?;
+        let out = dst.out();
         match weight {
             CallWeight::Ready(quantized) => self.matmul(&xq, &quants, quantized, out, level),
             CallWeight::Rows(w) => self.matmul_streamed(&xq, &quants, &w, out, level),
         }
-        Tensor::from_vec(dst, shape, &Device::Cpu)
+        // SAFETY: both matmuls put every row of every tile once.
+        Tensor::from_vec(unsafe { dst.finish() }, shape, &Device::Cpu)
     }
 
     fn k_groups(&self) -> usize {
@@ -179,7 +180,7 @@ impl Int8Linear {
     }
 
     /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
-    fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: SharedMut, level: CpuLevel) {
+    fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: Out, level: CpuLevel) {
         let rows = quants.len();
         // Blocks of at most 96 rows, cut at multiples of what the kernels take at a time.
         let unit = group_rows(level, MR);
@@ -218,7 +219,7 @@ impl Int8Linear {
         xq: &[u8],
         quants: &[RowQuant],
         rows: std::ops::Range<usize>,
-        out: SharedMut,
+        out: Out,
     ) -> usize {
         let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
         let quads = rows.start + rows.len() / (2 * amx::ROWS) * (2 * amx::ROWS);
@@ -268,14 +269,7 @@ impl Int8Linear {
 
     /// As `matmul`, quantizing the weight of `w` tile by tile as it goes: tiles in parallel, each
     /// over every row (the first call's way, see `deferred`).
-    fn matmul_streamed(
-        &self,
-        xq: &[u8],
-        quants: &[RowQuant],
-        w: &WeightRows,
-        out: SharedMut,
-        level: CpuLevel,
-    ) {
+    fn matmul_streamed(&self, xq: &[u8], quants: &[RowQuant], w: &WeightRows, out: Out, level: CpuLevel) {
         let k_pad = self.k_pad();
         (0..self.n_out.div_ceil(NR)).into_par_iter().for_each_init(
             || (vec![0i8; k_pad * NR], [1f32; NR], [0i32; NR]),
@@ -306,7 +300,7 @@ impl Int8Linear {
         xq: &[u8],
         quants: &[RowQuant],
         rows: std::ops::Range<usize>,
-        out: SharedMut,
+        out: Out,
         level: CpuLevel,
     ) {
         for row in rows.clone().step_by(MR) {
@@ -364,11 +358,12 @@ impl Int8Linear {
         w: &TileWeights<'a>,
         row: usize,
         quants: &'a [RowQuant],
-        out: SharedMut,
+        out: Out,
     ) -> Epilogue<'a> {
         let c0 = tile * NR;
         Epilogue {
-            dst: out.0.add(row * self.n_out + c0),
+            dst: out.at.0.add(row * self.n_out + c0),
+            accumulate: out.accumulate,
             stride: self.n_out,
             quants,
             scales: &w.scales[..NR],
@@ -398,22 +393,14 @@ impl Int8Linear {
         }
     }
 
-    /// Scales one row's sums for one tile back to f32 and adds them (with the bias) to `out`
+    /// Scales one row's sums for one tile back to f32 and puts them (with the bias) in `out`
     /// (the AVX2 kernel does this itself for whole tiles, in the same order of operations).
-    unsafe fn store(
-        &self,
-        tile: usize,
-        w: TileWeights,
-        row: usize,
-        q: RowQuant,
-        sums: &[i32; NR],
-        out: SharedMut,
-    ) {
+    unsafe fn store(&self, tile: usize, w: TileWeights, row: usize, q: RowQuant, sums: &[i32; NR], out: Out) {
         let c0 = tile * NR;
-        let dst = out.0.add(row * self.n_out + c0);
+        let at = row * self.n_out + c0;
         for (c, (&sum, (&w_sum, &w_scale))) in sums.iter().zip(w.sums.iter().zip(w.scales)).enumerate() {
             let s = sum - q.zero * w_sum;
-            *dst.add(c) += s as f32 * q.scale * w_scale + self.bias[c0 + c];
+            out.put(at + c, s as f32 * q.scale * w_scale + self.bias[c0 + c]);
         }
     }
 }
@@ -425,15 +412,17 @@ struct Direct<'a> {
     xq: &'a [u8],
     row: usize,
     quants: &'a [RowQuant],
-    out: SharedMut,
+    out: Out,
 }
 
-/// Where a whole tile's results go: `dst[r][c] += ((sum - zero_r * weight_sums[c]) as f32 *
+/// Where a whole tile's results go: `dst[r][c] (+)= ((sum - zero_r * weight_sums[c]) as f32 *
 /// scale_r * scales[c] + bias[c])`, row `r` at `dst + r * stride` (the order of `store`'s
 /// operations, so that every level gives the same bits).
 #[cfg(target_arch = "x86_64")]
 struct Epilogue<'a> {
     dst: *mut f32,
+    /// Whether to add to `dst` (a residual) or write it.
+    accumulate: bool,
     stride: usize,
     quants: &'a [RowQuant],
     scales: &'a [f32],
@@ -799,7 +788,10 @@ mod avx2 {
                 y = _mm256_mul_ps(y, _mm256_loadu_ps(e.scales.as_ptr().add(at)));
                 y = _mm256_add_ps(y, _mm256_loadu_ps(e.bias.as_ptr().add(at)));
                 let dst = e.dst.add(r * e.stride + at);
-                _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), y));
+                if e.accumulate {
+                    y = _mm256_add_ps(_mm256_loadu_ps(dst), y);
+                }
+                _mm256_storeu_ps(dst, y);
             }
         }
     }
@@ -919,7 +911,10 @@ mod avx512 {
             y = _mm512_mul_ps(y, scales);
             y = _mm512_add_ps(y, bias);
             let dst = e.dst.add(r * e.stride);
-            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), y));
+            if e.accumulate {
+                y = _mm512_add_ps(_mm512_loadu_ps(dst), y);
+            }
+            _mm512_storeu_ps(dst, y);
         }
     }
 
