@@ -1,5 +1,6 @@
-//! Intel AMX for the int8 and bf16 GEMMs: whether this process may use the tile registers, and one
-//! kernel that multiplies 16 rows of activations by two packed 16-channel weight tiles.
+//! Intel AMX for the int8 and bf16 GEMMs: whether this process may use the tile registers, and
+//! `pairs_by_rows`, which multiplies rows of activations by pairs of packed 16-channel weight tiles
+//! (32 or 16 rows a call), for both layers (`Int8`, `Bf16`).
 //!
 //! Rust has neither stable AMX intrinsics nor stable detection of it, so the detection reads CPUID
 //! and XCR0 itself and the kernel is inline assembly (the assembler takes the instructions without
@@ -23,10 +24,6 @@ use std::sync::OnceLock;
 pub const ROWS: usize = 16;
 /// Bytes of one row of activations per step: a tile row.
 const A_STEP: usize = 64;
-/// int8 inputs per step: one tile row of 64 bytes.
-pub const K_STEP: usize = A_STEP;
-/// bf16 inputs per step.
-pub const K_STEP_BF16: usize = A_STEP / 2;
 /// Bytes of one packed weight tile per step: 16 rows of 64 bytes (16 channels by 4 int8 or 2 bf16
 /// inputs).
 const B_STEP: usize = 16 * 64;
@@ -77,6 +74,86 @@ fn request_permission() -> bool {
     false
 }
 
+/// What the tile unit multiplies: activations `X` by packed weights `W` into sums `Sum`.
+pub trait Operands {
+    type X;
+    type W;
+    type Sum: Copy + Default;
+    /// Inputs per step: one tile row of 64 bytes of `X`.
+    const K_STEP: usize;
+    /// `tdpbf16ps` rather than `tdpbusd`.
+    const BF16: bool;
+}
+
+/// u8 activations by i8 weights into i32 (`int8_linear`'s `[k / 4][16][4]` tiles).
+pub struct Int8;
+
+/// bf16 by bf16 into f32 (`bf16_linear`'s `[k / 2][16][2]` tiles).
+pub struct Bf16;
+
+impl Operands for Int8 {
+    type X = u8;
+    type W = i8;
+    type Sum = i32;
+    const K_STEP: usize = A_STEP;
+    const BF16: bool = false;
+}
+
+impl Operands for Bf16 {
+    type X = u16;
+    type W = u16;
+    type Sum = f32;
+    const K_STEP: usize = A_STEP / 2;
+    const BF16: bool = true;
+}
+
+/// The sums of up to 16 rows by a pair of tiles.
+pub type Block<O> = [[<O as Operands>::Sum; 32]; ROWS];
+
+/// `x` (rows of `k_pad` values) by each of `pairs` pairs of weight tiles (`tiles(pair)`), for the
+/// rows in `rows`: 32 rows a call, then 16, under a 16-row configuration, then the rest under one
+/// of its own. Pairs outside, rows inside: a pair's weights stay in L1 while the rows go by.
+/// `finish(pair, row, sums, n)` takes each block's sums: `n` rows from `row`.
+///
+/// # Safety
+/// `permitted()`; no other tile configuration is alive on this thread; `k_pad` is a multiple of
+/// `O::K_STEP`, `x` holds the rows of `rows`, and `tiles` gives packed tiles of `k_pad` inputs.
+pub unsafe fn pairs_by_rows<O: Operands>(
+    x: &[O::X],
+    k_pad: usize,
+    rows: std::ops::Range<usize>,
+    pairs: usize,
+    tiles: impl Fn(usize) -> [*const O::W; 2],
+    mut finish: impl FnMut(usize, usize, &Block<O>, usize),
+) {
+    assert!(x.len() >= rows.end * k_pad);
+    let quads = rows.start + rows.len() / (2 * ROWS) * (2 * ROWS);
+    let whole = rows.start + rows.len() / ROWS * ROWS;
+    let mut sums = [[[O::Sum::default(); 32]; ROWS]; 2];
+    if whole > rows.start && pairs > 0 {
+        let unit = Tiles::configure(ROWS);
+        for pair in 0..pairs {
+            for row in (rows.start..quads).step_by(2 * ROWS) {
+                unit.quad::<O>(x[row * k_pad..].as_ptr(), k_pad, tiles(pair), &mut sums);
+                finish(pair, row, &sums[0], ROWS);
+                finish(pair, row + ROWS, &sums[1], ROWS);
+            }
+            if whole > quads {
+                unit.pair::<O>(x[quads * k_pad..].as_ptr(), k_pad, tiles(pair), &mut sums[0]);
+                finish(pair, quads, &sums[0], ROWS);
+            }
+        }
+    }
+    if rows.end > whole && pairs > 0 {
+        let n = rows.end - whole;
+        let unit = Tiles::configure(n);
+        for pair in 0..pairs {
+            unit.pair::<O>(x[whole * k_pad..].as_ptr(), k_pad, tiles(pair), &mut sums[0]);
+            finish(pair, whole, &sums[0], n);
+        }
+    }
+}
+
 /// The 64-byte operand of `ldtilecfg`: palette 1, then the bytes per row and rows of each tile.
 #[repr(C, align(64))]
 struct TileConfig {
@@ -93,14 +170,14 @@ struct TileConfig {
 /// of sums instead of two, so that one product's latency hides behind the others, and four loads
 /// for four products instead of three for two). Configuring costs about as much as a few steps of
 /// the kernel, so it is done once per block of calls, not per call.
-pub struct Tiles {
+struct Tiles {
     rows: usize,
 }
 
 impl Tiles {
     /// # Safety
     /// `permitted()`; no other `Tiles` is alive on this thread (the configuration is per thread).
-    pub unsafe fn configure(rows: usize) -> Self {
+    unsafe fn configure(rows: usize) -> Self {
         assert!(rows > 0 && rows <= ROWS);
         let r = rows as u8;
         let config = TileConfig {
@@ -114,31 +191,26 @@ impl Tiles {
         Self { rows }
     }
 
-    /// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the configured rows of `x` (u8) at
-    /// stride `k_pad`.
+    /// `sums[r][0..32] = x[r] . (tile w[0], tile w[1])` for the configured rows of `x` at stride
+    /// `k_pad` values.
     ///
     /// # Safety
-    /// `x` holds the configured rows of `k_pad` bytes (a multiple of `K_STEP`); each `w[i]` points
-    /// to a packed tile of `k_pad / 4` groups.
-    pub unsafe fn pair(&self, x: *const u8, k_pad: usize, w: [*const i8; 2], sums: &mut [[i32; 32]; ROWS]) {
-        assert!(k_pad.is_multiple_of(K_STEP));
-        self.dot_pair::<false>(x, k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
-    }
-
-    /// As `pair` for bf16: `x` the configured rows of `k_pad` bf16 values (a multiple of
-    /// `K_STEP_BF16`), each `w[i]` a packed tile of `k_pad / 2` pairs, f32 sums.
-    ///
-    /// # Safety
-    /// As `pair`, with those sizes.
-    pub unsafe fn pair_bf16(
+    /// `x` holds the configured rows of `k_pad` values (a multiple of `O::K_STEP`); each `w[i]`
+    /// points to a packed tile of `k_pad` inputs.
+    unsafe fn pair<O: Operands>(
         &self,
-        x: *const u16,
+        x: *const O::X,
         k_pad: usize,
-        w: [*const u16; 2],
-        sums: &mut [[f32; 32]; ROWS],
+        w: [*const O::W; 2],
+        sums: &mut Block<O>,
     ) {
-        assert!(k_pad.is_multiple_of(K_STEP_BF16));
-        self.dot_pair::<true>(x.cast(), 2 * k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
+        assert!(k_pad.is_multiple_of(O::K_STEP));
+        self.dot_pair::<O>(
+            x.cast(),
+            k_pad * size_of::<O::X>(),
+            w.map(|w| w.cast()),
+            sums.as_mut_ptr().cast(),
+        );
     }
 
     /// As `pair` for 32 rows (two blocks of 16: `sums[0]` and `sums[1]`); the unit is configured
@@ -146,41 +218,25 @@ impl Tiles {
     ///
     /// # Safety
     /// As `pair`, with 32 rows at `x`.
-    pub unsafe fn quad(
+    unsafe fn quad<O: Operands>(
         &self,
-        x: *const u8,
+        x: *const O::X,
         k_pad: usize,
-        w: [*const i8; 2],
-        sums: &mut [[[i32; 32]; ROWS]; 2],
+        w: [*const O::W; 2],
+        sums: &mut [Block<O>; 2],
     ) {
-        assert!(k_pad.is_multiple_of(K_STEP));
-        self.dot_quad::<false>(x, k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
-    }
-
-    /// As `pair_bf16` for 32 rows, as `quad`.
-    ///
-    /// # Safety
-    /// As `pair_bf16`, with 32 rows at `x`.
-    pub unsafe fn quad_bf16(
-        &self,
-        x: *const u16,
-        k_pad: usize,
-        w: [*const u16; 2],
-        sums: &mut [[[f32; 32]; ROWS]; 2],
-    ) {
-        assert!(k_pad.is_multiple_of(K_STEP_BF16));
-        self.dot_quad::<true>(x.cast(), 2 * k_pad, w.map(|w| w.cast()), sums.as_mut_ptr().cast());
+        assert!(k_pad.is_multiple_of(O::K_STEP));
+        self.dot_quad::<O>(
+            x.cast(),
+            k_pad * size_of::<O::X>(),
+            w.map(|w| w.cast()),
+            sums.as_mut_ptr().cast(),
+        );
     }
 
     /// `dot_pair` for 32 rows: the second block of 16 rows `16 row_bytes` after the first, its sums
     /// `16 x 128` bytes after the first block's.
-    unsafe fn dot_quad<const BF16: bool>(
-        &self,
-        x: *const u8,
-        row_bytes: usize,
-        w: [*const u8; 2],
-        dst: *mut u8,
-    ) {
+    unsafe fn dot_quad<O: Operands>(&self, x: *const u8, row_bytes: usize, w: [*const u8; 2], dst: *mut u8) {
         assert!(self.rows == ROWS);
         asm!(
             "tilezero tmm0",
@@ -204,7 +260,7 @@ impl Tiles {
                 b_stride = in(reg) 64usize,
                 options(nostack, readonly),
             );
-            if BF16 {
+            if O::BF16 {
                 asm!(
                     "tdpbf16ps tmm0, tmm4, tmm6",
                     "tdpbf16ps tmm1, tmm4, tmm7",
@@ -238,14 +294,8 @@ impl Tiles {
     }
 
     /// Both kernels: rows of `row_bytes` bytes at `x`, tiles at `w`, 32 sums of 4 bytes a row at
-    /// `dst`; `tdpbf16ps` if `BF16`, else `tdpbusd`.
-    unsafe fn dot_pair<const BF16: bool>(
-        &self,
-        x: *const u8,
-        row_bytes: usize,
-        w: [*const u8; 2],
-        dst: *mut u8,
-    ) {
+    /// `dst`; `tdpbf16ps` for bf16, else `tdpbusd`.
+    unsafe fn dot_pair<O: Operands>(&self, x: *const u8, row_bytes: usize, w: [*const u8; 2], dst: *mut u8) {
         assert!(self.rows <= ROWS);
         asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
         for step in 0..row_bytes / A_STEP {
@@ -262,7 +312,7 @@ impl Tiles {
             );
             // The tiles are the CPU's state, not the compiler's: they carry from one block to the
             // next.
-            if BF16 {
+            if O::BF16 {
                 asm!(
                     "tdpbf16ps tmm0, tmm4, tmm6",
                     "tdpbf16ps tmm1, tmm4, tmm7",

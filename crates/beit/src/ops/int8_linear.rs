@@ -191,7 +191,9 @@ impl Int8Linear {
             let rows = (b * groups / blocks * unit).min(rows)..((b + 1) * groups / blocks * unit).min(rows);
             // Tile pairs on the AMX unit where it can take them; what is left below.
             #[cfg(target_arch = "x86_64")]
-            let done = if level == CpuLevel::Amx && self.k_pad().is_multiple_of(amx::K_STEP) {
+            let done = if level == CpuLevel::Amx
+                && self.k_pad().is_multiple_of(<amx::Int8 as amx::Operands>::K_STEP)
+            {
                 // SAFETY: as below.
                 unsafe { self.amx_rows(w, xq, quants, rows.clone(), out) }
             } else {
@@ -207,11 +209,11 @@ impl Int8Linear {
         });
     }
 
-    /// `rows` of `out` times the tiles of whole pairs of full tiles, on the AMX unit, 32 rows at a
-    /// time, then 16, then the rest; the number of tiles done (the rest are the caller's).
+    /// `rows` of `out` times the tiles of whole pairs of full tiles, on the AMX unit
+    /// (`amx::pairs_by_rows`); the number of tiles done (the rest are the caller's).
     ///
     /// # Safety
-    /// As `tile_rows`; the CPU has the `Amx` level and `k_pad` is a multiple of `amx::K_STEP`.
+    /// As `tile_rows`; the CPU has the `Amx` level and `k_pad` is a multiple of the tile unit's int8 step.
     #[cfg(target_arch = "x86_64")]
     unsafe fn amx_rows(
         &self,
@@ -222,48 +224,20 @@ impl Int8Linear {
         out: Out,
     ) -> usize {
         let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
-        let quads = rows.start + rows.len() / (2 * amx::ROWS) * (2 * amx::ROWS);
-        let whole = rows.start + rows.len() / amx::ROWS * amx::ROWS;
-        // The epilogue of `sums` for rows from `row` by the tiles of `pair`.
-        let finish = |pair: usize, row: usize, sums: &[[i32; 2 * NR]; amx::ROWS], n: usize| {
-            for half in 0..2 {
-                let t = w.tile(2 * pair + half, k_pad);
-                let epilogue = self.epilogue(2 * pair + half, &t, row, &quants[row..row + n], out);
-                avx512::epilogue_from(sums, half, &epilogue);
-            }
-        };
-        let pair_tiles = |pair: usize| [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad).packed.as_ptr());
-        if whole > rows.start && pairs > 0 {
-            let unit = amx::Tiles::configure(amx::ROWS);
-            let mut sums = [[[0i32; 2 * NR]; amx::ROWS]; 2];
-            // Pairs outside, rows inside: the pair's weights stay in L1 while the block's rows (in
-            // L2) go by.
-            for pair in 0..pairs {
-                for row in (rows.start..quads).step_by(2 * amx::ROWS) {
-                    unit.quad(xq[row * k_pad..].as_ptr(), k_pad, pair_tiles(pair), &mut sums);
-                    finish(pair, row, &sums[0], amx::ROWS);
-                    finish(pair, row + amx::ROWS, &sums[1], amx::ROWS);
+        amx::pairs_by_rows::<amx::Int8>(
+            xq,
+            k_pad,
+            rows,
+            pairs,
+            |pair| [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad).packed.as_ptr()),
+            |pair, row, sums, n| {
+                for half in 0..2 {
+                    let t = w.tile(2 * pair + half, k_pad);
+                    let epilogue = self.epilogue(2 * pair + half, &t, row, &quants[row..row + n], out);
+                    avx512::epilogue_from(sums, half, &epilogue);
                 }
-                if whole > quads {
-                    unit.pair(
-                        xq[quads * k_pad..].as_ptr(),
-                        k_pad,
-                        pair_tiles(pair),
-                        &mut sums[0],
-                    );
-                    finish(pair, quads, &sums[0], amx::ROWS);
-                }
-            }
-        }
-        if rows.end > whole && pairs > 0 {
-            let n = rows.end - whole;
-            let unit = amx::Tiles::configure(n);
-            let mut sums = [[0i32; 2 * NR]; amx::ROWS];
-            for pair in 0..pairs {
-                unit.pair(xq[whole * k_pad..].as_ptr(), k_pad, pair_tiles(pair), &mut sums);
-                finish(pair, whole, &sums, n);
-            }
-        }
+            },
+        );
         2 * pairs
     }
 
