@@ -460,11 +460,11 @@ fn k_groups(n_in: usize) -> usize {
 /// zero) if a weight is NaN or infinite.
 #[inline(always)]
 fn quantize_weights(row: &[f32], q: &mut [i8]) -> f32 {
-    if !all_finite(row) {
+    let Some((lo, hi)) = finite_range(row) else {
         q.fill(0);
         return f32::NAN;
-    }
-    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    };
+    let max = hi.max(-lo);
     let scale = if max > 0.0 { max / W_MAX } else { 1.0 };
     let inv = 1.0 / scale;
     for (q, &v) in q.iter_mut().zip(row) {
@@ -481,21 +481,6 @@ fn quantize_weights(row: &[f32], q: &mut [i8]) -> f32 {
 #[allow(clippy::manual_clamp)]
 fn level(x: f32, lo: f32, hi: f32) -> f32 {
     x.round_ties_even().max(lo).min(hi)
-}
-
-/// Whether no value of `row` is NaN or infinite: `v * 0` is 0 for the others. Eight lanes, so
-/// that the loop vectorizes.
-#[inline(always)]
-fn all_finite(row: &[f32]) -> bool {
-    let mut probe = [0f32; 8];
-    let chunks = row.chunks_exact(8);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for i in 0..8 {
-            probe[i] += chunk[i] * 0.0;
-        }
-    }
-    probe.iter().chain(rest).fold(0f32, |acc, &v| acc + v * 0.0) == 0.0
 }
 
 /// Quantizes each row of `x` (`n_in` values) to 0..=127 with its own scale and zero point,
@@ -521,14 +506,13 @@ fn quantize_rows(x: &[f32], n_in: usize) -> (Vec<u8>, Vec<RowQuant>) {
 /// the scale NaN (every level zero) if a value is NaN or infinite.
 #[inline(always)]
 fn quantize_activations(row: &[f32], q: &mut [u8]) -> RowQuant {
-    if !all_finite(row) {
+    let Some((min, max)) = finite_range(row) else {
         q.fill(0);
         return RowQuant {
             scale: f32::NAN,
             zero: 0,
         };
-    }
-    let (min, max) = min_max(row);
+    };
     let range = max - min;
     let scale = if range.is_infinite() {
         // Finite values more than f32::MAX apart: their range overflows, its 127th does not.
@@ -551,23 +535,28 @@ fn quantize_activations(row: &[f32], q: &mut [u8]) -> RowQuant {
     }
 }
 
-/// The smallest and largest value of `row` and 0, over eight lanes so that the loop vectorizes
-/// (`f32::min` has to order NaN, which no vector instruction does).
+/// The smallest and largest value of `row` and 0, or `None` if a value is NaN or infinite (`v * 0`
+/// is 0 for the others): one pass over 32 lanes, so that the loop vectorizes (`f32::min` has to
+/// order NaN, which no vector instruction does) into several independent chains per result; with
+/// one vector each, a pass over 8 lanes waited on every min, max and add (a tenth of a q8 forward).
 #[inline(always)]
-fn min_max(row: &[f32]) -> (f32, f32) {
-    let (mut lo, mut hi) = ([0f32; 8], [0f32; 8]);
-    let chunks = row.chunks_exact(8);
+fn finite_range(row: &[f32]) -> Option<(f32, f32)> {
+    const LANES: usize = 32;
+    let (mut lo, mut hi, mut probe) = ([0f32; LANES], [0f32; LANES], [0f32; LANES]);
+    let chunks = row.chunks_exact(LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
-        for i in 0..8 {
+        for i in 0..LANES {
             lo[i] = if chunk[i] < lo[i] { chunk[i] } else { lo[i] };
             hi[i] = if chunk[i] > hi[i] { chunk[i] } else { hi[i] };
+            probe[i] += chunk[i] * 0.0;
         }
     }
-    let fold = |lanes: [f32; 8], pick: fn(f32, f32) -> f32| {
+    let finite = probe.iter().chain(rest).fold(0f32, |acc, &v| acc + v * 0.0) == 0.0;
+    let fold = |lanes: [f32; LANES], pick: fn(f32, f32) -> f32| {
         lanes.into_iter().chain(rest.iter().copied()).fold(0.0, pick)
     };
-    (fold(lo, f32::min), fold(hi, f32::max))
+    finite.then(|| (fold(lo, f32::min), fold(hi, f32::max)))
 }
 
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of `x` (row stride `k_pad`) and one
@@ -936,18 +925,18 @@ mod tests {
 
     const NON_FINITE: [f32; 3] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
 
-    /// Twelve values: one chunk of eight and a remainder of four, so both loops are covered.
+    /// 44 values: one chunk of 32 lanes and a remainder of 12, so both loops are covered.
     fn ramp() -> Vec<f32> {
-        (0..12).map(|i| i as f32 * 0.5 - 2.0).collect()
+        (0..44).map(|i| i as f32 * 0.5 - 2.0).collect()
     }
 
     #[test]
     fn a_non_finite_activation_gives_its_row_a_nan_scale_and_zero_levels() {
         for bad in NON_FINITE {
-            for at in [0, 7, 11] {
+            for at in [0, 31, 32, 43] {
                 let mut row = ramp();
                 row[at] = bad;
-                let mut q = vec![9u8; 16];
+                let mut q = vec![9u8; 48];
                 let quant = quantize_activations(&row, &mut q);
                 assert!(quant.scale.is_nan(), "{bad} at {at}: scale {}", quant.scale);
                 assert!(q.iter().all(|&v| v == 0), "{bad} at {at}: {q:?}");
@@ -958,10 +947,10 @@ mod tests {
     #[test]
     fn a_non_finite_weight_gives_its_channel_a_nan_scale_and_zero_levels() {
         for bad in NON_FINITE {
-            for at in [0, 7, 11] {
+            for at in [0, 31, 32, 43] {
                 let mut row = ramp();
                 row[at] = bad;
-                let mut q = vec![9i8; 12];
+                let mut q = vec![9i8; 44];
                 assert!(quantize_weights(&row, &mut q).is_nan(), "{bad} at {at}");
                 assert!(q.iter().all(|&v| v == 0), "{bad} at {at}: {q:?}");
             }
@@ -988,7 +977,10 @@ mod tests {
             assert!(scale >= 0.0, "{row:?}: scale {scale}");
             assert!(w.iter().all(|&v| (-63..=63).contains(&v)), "{row:?}: {w:?}");
         }
-        for row in [ramp(), vec![f32::MAX, f32::MIN, 0.0, 1e37]] {
+        // The extremes inside the 32-lane chunks too.
+        let mut wide = vec![1.0; 40];
+        (wide[5], wide[30], wide[35]) = (f32::MAX, f32::MIN, -3.0);
+        for row in [ramp(), vec![f32::MAX, f32::MIN, 0.0, 1e37], wide] {
             let mut q = vec![0u8; row.len()];
             let quant = quantize_activations(&row, &mut q);
             assert!(quant.scale.is_finite(), "{row:?}: scale {}", quant.scale);
