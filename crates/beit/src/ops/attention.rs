@@ -161,7 +161,8 @@ pub(crate) struct Dims {
 /// The context `[B, S, D]` alone (the CPU side of `ops::fused_attention`).
 pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
     let Dims { b, s, d, heads } = dims;
-    let mut context = vec![0f32; b * s * d];
+    // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
+    let mut context = Vec::with_capacity(b * s * d);
     let out = SharedMut(context.as_mut_ptr());
     (0..b * heads).into_par_iter().for_each_init(
         || vec![0f32; s * s],
@@ -178,12 +179,15 @@ pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> V
             )
         },
     );
+    // SAFETY: the (image, head) tasks wrote every block of the context.
+    unsafe { context.set_len(b * s * d) };
     context
 }
 
 fn attend(qkv: &[f32], bias: Option<Bias>, dims: Dims, with_probs: bool) -> candle_core::Result<Attended> {
     let Dims { b, s, d, heads } = dims;
-    let mut context = vec![0f32; b * s * d];
+    // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
+    let mut context = Vec::with_capacity(b * s * d);
     let out = SharedMut(context.as_mut_ptr());
     let head = |task: usize, scores: &mut [f32]| {
         // SAFETY: each task writes only its own image's rows and head's columns of `context`.
@@ -202,6 +206,8 @@ fn attend(qkv: &[f32], bias: Option<Bias>, dims: Dims, with_probs: bool) -> cand
             .for_each_init(|| vec![0f32; s * s], |scores, task| head(task, scores));
         None
     };
+    // SAFETY: the (image, head) tasks wrote every block of the context.
+    unsafe { context.set_len(b * s * d) };
     Ok((Tensor::from_vec(context, (b, s, d), &Device::Cpu)?, probs))
 }
 
