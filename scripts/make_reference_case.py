@@ -8,7 +8,7 @@ attention), in the layout of the other cases under crates/beit/tests/fixtures/re
                                      attentions.{i}, ...
     case.json                        the class, forward arguments, tolerance
 
-Usage (from the repository root; needs torch 2.13.0, transformers 5.18.0, safetensors, numpy):
+Usage (from the repository root; needs torch 2.13+, transformers 5.18+, safetensors, numpy):
 
     python scripts/make_reference_case.py [CASE ...] [--out crates/beit/tests/fixtures/reference]
 
@@ -23,19 +23,61 @@ import os
 import numpy as np
 import torch
 from safetensors.torch import save_file
-from transformers import BeitConfig, BeitForMaskedImageModeling, BeitModel
+from transformers import (
+    BeitConfig,
+    BeitForImageClassification,
+    BeitForMaskedImageModeling,
+    BeitModel,
+    Data2VecVisionConfig,
+    Data2VecVisionForImageClassification,
+    Data2VecVisionForSemanticSegmentation,
+    Data2VecVisionModel,
+)
 
+# class name: (class, its config class)
 CLASSES = {
-    "BeitModel": BeitModel,
-    "BeitForMaskedImageModeling": BeitForMaskedImageModeling,
+    "BeitModel": (BeitModel, BeitConfig),
+    "BeitForImageClassification": (BeitForImageClassification, BeitConfig),
+    "BeitForMaskedImageModeling": (BeitForMaskedImageModeling, BeitConfig),
+    "Data2VecVisionModel": (Data2VecVisionModel, Data2VecVisionConfig),
+    "Data2VecVisionForImageClassification": (Data2VecVisionForImageClassification, Data2VecVisionConfig),
+    "Data2VecVisionForSemanticSegmentation": (Data2VecVisionForSemanticSegmentation, Data2VecVisionConfig),
 }
 
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
             hidden_act="gelu", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
             drop_path_rate=0.0, attn_implementation="eager")
 
-# name: (class, config overrides, batch, (H, W), mask probability, MIM labels, seed)
+# The 16 document classes of RVL-CDIP, in the order of microsoft/dit-*-finetuned-rvlcdip.
+RVLCDIP = ["letter", "form", "email", "handwritten", "advertisement", "scientific report",
+           "scientific publication", "specification", "file folder", "news article", "budget", "invoice",
+           "presentation", "questionnaire", "resume", "memo"]
+
+# name: (class, config overrides, batch, (H, W), mask probability (None: no mask passed), MIM labels, seed)
 CASES = {
+    # DiT (microsoft/dit-*): model type beit, 224 pixels in 16-pixel patches, absolute position
+    # embeddings and no relative position bias, mean pooling, RVL-CDIP's 16 labels; narrow and two
+    # layers deep so that the fixture stays small.
+    "dit_rvlcdip_shaped": ("BeitForImageClassification",
+                           dict(image_size=224, patch_size=16, num_hidden_layers=2,
+                                use_absolute_position_embeddings=True, use_relative_position_bias=False,
+                                use_mean_pooling=True, id2label=dict(enumerate(RVLCDIP)),
+                                label2id={label: i for i, label in enumerate(RVLCDIP)}),
+                           1, (224, 224), None, False, 2104),
+    # Data2Vec-Vision: BEiT's arithmetic under its own names (weights under `data2vec_vision.`); its
+    # base model has no pooler by default.
+    "d2v_model_relpos_masked": ("Data2VecVisionModel",
+                                dict(image_size=32, patch_size=4, use_relative_position_bias=True,
+                                     use_mask_token=True),
+                                2, (32, 32), 0.3, False, 2101),
+    "d2v_cls_shared_relpos": ("Data2VecVisionForImageClassification",
+                              dict(image_size=32, patch_size=4, use_shared_relative_position_bias=True,
+                                   num_labels=5),
+                              2, (32, 32), None, False, 2102),
+    "d2v_seg_upernet": ("Data2VecVisionForSemanticSegmentation",
+                        dict(image_size=32, patch_size=4, use_relative_position_bias=True,
+                             out_indices=[1, 2, 3, 4], auxiliary_channels=16, num_labels=3),
+                        2, (32, 32), None, False, 2103),
     # Absolute position embeddings with the mask token: HF replaces the masked patches by the mask
     # token BEFORE it adds the position embeddings, so masked patches keep their positions.
     "mim_abspos_masked": ("BeitForMaskedImageModeling",
@@ -68,8 +110,9 @@ def randomise(model, gen):
 def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, seed):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    cfg = BeitConfig(**{**TINY, **overrides})
-    model = CLASSES[cls_name](cfg).eval()
+    cls, config_cls = CLASSES[cls_name]
+    cfg = config_cls(**{**TINY, **overrides})
+    model = cls(cfg).eval()
     randomise(model, gen)
     folder = os.path.join(out, name)
     os.makedirs(folder, exist_ok=True)
@@ -77,9 +120,12 @@ def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, se
 
     pixel_values = torch.randn(batch, cfg.num_channels, hw[0], hw[1], generator=gen)
     n_patches = (hw[0] // cfg.patch_size) * (hw[1] // cfg.patch_size)
-    bool_masked_pos = torch.rand(batch, n_patches, generator=gen) < mask_p
-    inputs = {"pixel_values": pixel_values, "bool_masked_pos": bool_masked_pos.to(torch.uint8)}
-    forward = {"bool_masked_pos": bool_masked_pos}
+    inputs = {"pixel_values": pixel_values}
+    forward = {}
+    if mask_p is not None:
+        bool_masked_pos = torch.rand(batch, n_patches, generator=gen) < mask_p
+        inputs["bool_masked_pos"] = bool_masked_pos.to(torch.uint8)
+        forward["bool_masked_pos"] = bool_masked_pos
     if mim_labels:
         # One visual-token id per masked patch, as BeitForMaskedImageModeling's loss takes them.
         labels = torch.randint(0, cfg.vocab_size, (int(bool_masked_pos.sum()),), generator=gen)
@@ -100,7 +146,7 @@ def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, se
     save_file(expected, os.path.join(folder, "expected.safetensors"))
     case = {
         "class": cls_name,
-        "forward": {"bool_masked_pos": True},
+        "forward": {"bool_masked_pos": True} if mask_p is not None else {},
         "uses_labels": mim_labels,
         "label_kind": "mim" if mim_labels else None,
         "outputs": sorted(expected.keys()),

@@ -8,7 +8,7 @@ use crate::error::{BeitError, Result};
 use crate::heads::{
     BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
 };
-use crate::model::BeitModel;
+use crate::model::{BeitModel, Data2VecVisionModel};
 use crate::pretrained::{BeitPreTrainedModel, LoadOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,9 +18,14 @@ pub enum Architecture {
     BeitForMaskedImageModeling,
     BeitForSemanticSegmentation,
     BeitBackbone,
+    Data2VecVisionModel,
+    Data2VecVisionForImageClassification,
+    Data2VecVisionForSemanticSegmentation,
 }
 
-const ALL: [(&str, Architecture); 5] = [
+/// Data2Vec-Vision's head classes are BEiT's (the same modules, weights under `data2vec_vision.`,
+/// which the config's model type selects); only its base model differs (`Data2VecVisionModel`).
+const ALL: [(&str, Architecture); 8] = [
     ("BeitModel", Architecture::BeitModel),
     (
         "BeitForImageClassification",
@@ -35,6 +40,15 @@ const ALL: [(&str, Architecture); 5] = [
         Architecture::BeitForSemanticSegmentation,
     ),
     ("BeitBackbone", Architecture::BeitBackbone),
+    ("Data2VecVisionModel", Architecture::Data2VecVisionModel),
+    (
+        "Data2VecVisionForImageClassification",
+        Architecture::Data2VecVisionForImageClassification,
+    ),
+    (
+        "Data2VecVisionForSemanticSegmentation",
+        Architecture::Data2VecVisionForSemanticSegmentation,
+    ),
 ];
 
 /// Boxes a model class built by `build`, so every architecture shares one dispatch.
@@ -56,16 +70,18 @@ impl Architecture {
     pub fn from_pretrained(self, dir: &Path, options: &LoadOptions) -> Result<Box<dyn BeitPreTrainedModel>> {
         match self {
             Architecture::BeitModel => boxed(BeitModel::from_pretrained(dir, options)),
-            Architecture::BeitForImageClassification => {
+            Architecture::BeitForImageClassification | Architecture::Data2VecVisionForImageClassification => {
                 boxed(BeitForImageClassification::from_pretrained(dir, options))
             }
             Architecture::BeitForMaskedImageModeling => {
                 boxed(BeitForMaskedImageModeling::from_pretrained(dir, options))
             }
-            Architecture::BeitForSemanticSegmentation => {
+            Architecture::BeitForSemanticSegmentation
+            | Architecture::Data2VecVisionForSemanticSegmentation => {
                 boxed(BeitForSemanticSegmentation::from_pretrained(dir, options))
             }
             Architecture::BeitBackbone => boxed(BeitBackbone::from_pretrained(dir, options)),
+            Architecture::Data2VecVisionModel => boxed(Data2VecVisionModel::from_pretrained(dir, options)),
         }
     }
 
@@ -76,16 +92,18 @@ impl Architecture {
     ) -> Result<Box<dyn BeitPreTrainedModel>> {
         match self {
             Architecture::BeitModel => boxed(BeitModel::from_config(cfg, options)),
-            Architecture::BeitForImageClassification => {
+            Architecture::BeitForImageClassification | Architecture::Data2VecVisionForImageClassification => {
                 boxed(BeitForImageClassification::from_config(cfg, options))
             }
             Architecture::BeitForMaskedImageModeling => {
                 boxed(BeitForMaskedImageModeling::from_config(cfg, options))
             }
-            Architecture::BeitForSemanticSegmentation => {
+            Architecture::BeitForSemanticSegmentation
+            | Architecture::Data2VecVisionForSemanticSegmentation => {
                 boxed(BeitForSemanticSegmentation::from_config(cfg, options))
             }
             Architecture::BeitBackbone => boxed(BeitBackbone::from_config(cfg, options)),
+            Architecture::Data2VecVisionModel => boxed(Data2VecVisionModel::from_config(cfg, options)),
         }
     }
 }

@@ -58,6 +58,22 @@ pub struct BeitConfig {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The model types of the BEiT architecture: BEiT itself (DiT checkpoints are `beit` too) and
+/// Data2Vec-Vision, whose arithmetic is BEiT's under other class and weight names.
+pub const MODEL_TYPES: [&str; 2] = ["beit", "data2vec-vision"];
+
+impl BeitConfig {
+    /// Where a head model's checkpoint keeps the base model's tensors (HF's `base_model_prefix`):
+    /// `beit.` or `data2vec_vision.`.
+    pub fn base_model_prefix(&self) -> &'static str {
+        if self.model_type == "data2vec-vision" {
+            "data2vec_vision"
+        } else {
+            "beit"
+        }
+    }
+}
+
 impl Default for BeitConfig {
     fn default() -> Self {
         Self {
@@ -152,6 +168,13 @@ impl BeitConfig {
             .chain((1..=self.num_hidden_layers).map(|i| format!("stage{i}")))
             .collect();
         self.complete_labels()?;
+        if self.model_type == "data2vec-vision" {
+            // Data2VecVisionConfig is no backbone config: its out_indices only pick the hidden
+            // states that the segmentation head reads (HF's default below), unchecked against the
+            // layers, and it has no out_features.
+            self.out_indices.get_or_insert_with(|| vec![3, 5, 7, 11]);
+            return Ok(());
+        }
         self.align_backbone_outputs()
     }
 
@@ -312,9 +335,10 @@ impl BeitConfig {
     /// The rules `validate` applies besides the size limits.
     fn check_values(&self) -> Result<()> {
         let bad = |msg: String| Err(BeitError::Config(msg));
-        if self.model_type != "beit" {
+        if !MODEL_TYPES.contains(&self.model_type.as_str()) {
             return bad(format!(
-                "model_type is {:?}, expected \"beit\": this library runs BEiT checkpoints only",
+                "model_type is {:?}, expected \"beit\" or \"data2vec-vision\": this library runs \
+                 BEiT-architecture checkpoints only",
                 self.model_type
             ));
         }

@@ -38,7 +38,7 @@ pub use error::{BeitError, Result};
 pub use heads::{
     BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
 };
-pub use model::BeitModel;
+pub use model::{BeitModel, Data2VecVisionModel};
 pub use output::{ForwardInputs, ModelOutput};
 pub use precision::Quantization;
 pub use pretrained::{BeitPreTrainedModel, LoadOptions};

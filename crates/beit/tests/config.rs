@@ -85,6 +85,18 @@ fn bad_values_name_the_field() {
     }
 }
 
+/// The model types of the BEiT architecture are read, and the type says where a head checkpoint
+/// keeps the base model's weights; others are refused with what is supported.
+#[test]
+fn beit_and_data2vec_vision_configs_are_read_with_their_weight_prefix() {
+    for (model_type, prefix) in [("beit", "beit"), ("data2vec-vision", "data2vec_vision")] {
+        let cfg = BeitConfig::from_json_str(&format!(r#"{{"model_type": "{model_type}"}}"#)).unwrap();
+        assert_eq!(cfg.base_model_prefix(), prefix);
+    }
+    let msg = config_error(r#"{"model_type": "data2vec-audio"}"#);
+    assert!(msg.contains(r#"expected "beit" or "data2vec-vision""#), "{msg}");
+}
+
 #[test]
 fn a_directory_without_config_json_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();

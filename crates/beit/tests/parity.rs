@@ -1,5 +1,6 @@
 //! Every reference case (computed with HF transformers,
-//! fp32, eager attention; `mim_abspos_masked` by scripts/make_reference_case.py) matches through
+//! fp32, eager attention; `mim_abspos_masked`, the Data2Vec-Vision cases `d2v_*` and the DiT-shaped case by
+//! scripts/make_reference_case.py) matches through
 //! the Rust API within the case's tolerance.
 
 use std::collections::HashMap;
@@ -120,4 +121,76 @@ parity!(
     seg_upernet_aux,
     backbone_fpn,
     backbone_sequences,
+    d2v_model_relpos_masked,
+    d2v_cls_shared_relpos,
+    d2v_seg_upernet,
+    dit_rvlcdip_shaped,
 );
+
+/// transformers 5 saves Data2Vec-Vision's segmentation modules under new names (`convolution`,
+/// `normalization`, `psp_modules.blocks.{i}.conv`, `psp_bottleneck`); checkpoints saved by 4.x
+/// have BEiT's (`conv`, `bn`, `psp_modules.{i}.1`, `bottleneck`). The reference case's weights
+/// renamed back give the same logits.
+#[test]
+fn data2vec_segmentation_reads_the_names_of_transformers_4_too() {
+    let case = fixtures().join("d2v_seg_upernet");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(case.join("config.json"), dir.path().join("config.json")).unwrap();
+    let legacy = |name: &str| -> String {
+        let mut name = name
+            .replace(".convolution.", ".conv.")
+            .replace(".normalization.", ".bn.")
+            .replace("decode_head.psp_bottleneck.", "decode_head.bottleneck.");
+        for i in 0..4 {
+            name = name.replace(
+                &format!("psp_modules.blocks.{i}.conv."),
+                &format!("psp_modules.{i}.1."),
+            );
+        }
+        name
+    };
+    let weights: HashMap<String, Tensor> = load(&case.join("model.safetensors"))
+        .into_iter()
+        .map(|(name, t)| (legacy(&name), t))
+        .collect();
+    assert!(weights.contains_key("decode_head.psp_modules.3.1.bn.running_var"));
+    candle_core::safetensors::save(&weights, dir.path().join("model.safetensors")).unwrap();
+
+    let arch = Architecture::parse("Data2VecVisionForSemanticSegmentation").unwrap();
+    let model = arch.from_pretrained(dir.path(), &LoadOptions::default()).unwrap();
+    let inputs = load(&case.join("inputs.safetensors"));
+    let out = model
+        .forward(&ForwardInputs::new(inputs["pixel_values"].clone()))
+        .unwrap();
+    let expected = load(&case.join("expected.safetensors"));
+    assert_close(
+        "legacy names",
+        "logits",
+        out.logits.as_ref().unwrap(),
+        &expected["logits"],
+        1e-4,
+        1e-4,
+    );
+}
+
+/// A Data2Vec-Vision config's out_indices are HF's default when absent and are not checked against
+/// the layers (as in HF); a segmentation model that cannot find its four feature maps says so.
+#[test]
+fn data2vec_out_indices_that_miss_the_layers_are_an_error_at_segmentation() {
+    let cfg = beit::BeitConfig::from_json_str(
+        r#"{"model_type": "data2vec-vision", "hidden_size": 16, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 20, "image_size": 16, "patch_size": 4,
+            "auxiliary_channels": 8, "num_labels": 3}"#,
+    )
+    .unwrap();
+    assert_eq!(cfg.out_indices, Some(vec![3, 5, 7, 11]));
+    let arch = Architecture::parse("Data2VecVisionForSemanticSegmentation").unwrap();
+    let model = arch.from_config(&cfg, &LoadOptions::default()).unwrap();
+    let pixels = Tensor::zeros((1, 3, 16, 16), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = model.forward(&ForwardInputs::new(pixels)).unwrap_err();
+    assert_eq!(err.code(), "E_CONFIG");
+    assert!(
+        err.to_string().contains("select 1 of the 3 hidden states"),
+        "{err}"
+    );
+}

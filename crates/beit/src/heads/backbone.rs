@@ -61,7 +61,7 @@ impl BeitPreTrainedModel for BeitBackbone {
 
     /// Like `BeitModel`, reads a bare checkpoint or the `beit.` part of a head checkpoint.
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
-        let vb = base_model_weights(vb);
+        let vb = base_model_weights(cfg, vb);
         let fpn = if cfg.add_fpn {
             Some(Fpn::new(cfg.hidden_size, vb.clone())?)
         } else {

@@ -55,7 +55,7 @@ impl BeitPreTrainedModel for BeitForImageClassification {
             None
         };
         Ok(Self {
-            beit: BeitModel::new(cfg, vb.pp("beit"), true)?,
+            beit: BeitModel::new(cfg, vb.pp(cfg.base_model_prefix()), true)?,
             classifier,
         })
     }

@@ -22,14 +22,21 @@ impl ConvModule {
             kernel: kernel_size,
             padding,
         };
-        let bn = batch_norm(out_channels, vb.pp("bn"))?;
+        // transformers 5 names Data2Vec-Vision's modules `convolution` and `normalization` (and
+        // saves them so); BEiT's checkpoints, and 4.x's of either, have OpenMMLab's names.
+        let (conv, norm) = if vb.contains_tensor("convolution.weight") {
+            ("convolution", "normalization")
+        } else {
+            ("conv", "bn")
+        };
+        let bn = batch_norm(out_channels, vb.pp(norm))?;
         Ok(Self(ConvLayer::new(
             (in_channels, out_channels),
             shape,
             false,
             Some(bn),
             Activation::Relu,
-            vb.pp("conv"),
+            vb.pp(conv),
         )?))
     }
 

@@ -40,7 +40,7 @@ fn masked_rows(mask: &Tensor) -> Result<Tensor> {
 impl BeitPreTrainedModel for BeitForMaskedImageModeling {
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            beit: BeitModel::new(cfg, vb.pp("beit"), false)?,
+            beit: BeitModel::new(cfg, vb.pp(cfg.base_model_prefix()), false)?,
             layernorm: LayerNorm::new(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?,
             lm_head: candle_nn::linear(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?,
         })

@@ -41,12 +41,23 @@ impl BeitForSemanticSegmentation {
     /// The hidden states HF feeds the neck, as `[B, D, h, w]` maps.
     fn features(&self, hidden: &[Tensor], grid: (usize, usize)) -> Result<Vec<Tensor>> {
         let wanted = self.config().out_indices.clone().unwrap_or_default();
-        hidden
+        let features: Vec<Tensor> = hidden
             .iter()
             .enumerate()
             .filter(|(idx, _)| wanted.contains(&(*idx as i64 + 1)))
             .map(|(_, h)| tokens_to_map(h, grid))
-            .collect()
+            .collect::<Result<_>>()?;
+        // A Data2Vec-Vision config's out_indices are not checked against the layers (HF's are
+        // not either, and fail later in the neck).
+        if features.len() != 4 {
+            return Err(BeitError::Config(format!(
+                "out_indices {wanted:?} select {} of the {} hidden states; the FPN needs 4: list 4 \
+                 layers from 1 to num_hidden_layers",
+                features.len(),
+                hidden.len()
+            )));
+        }
+        Ok(features)
     }
 
     /// HF's `compute_loss`: logits upsampled to the label size, cross-entropy ignoring
@@ -99,7 +110,7 @@ impl BeitPreTrainedModel for BeitForSemanticSegmentation {
             None
         };
         Ok(Self {
-            beit: BeitModel::new(cfg, vb.pp("beit"), false)?,
+            beit: BeitModel::new(cfg, vb.pp(cfg.base_model_prefix()), false)?,
             fpn: Fpn::new(cfg.hidden_size, vb.clone())?,
             decode_head: UperHead::new(cfg, vb.pp("decode_head"))?,
             auxiliary_head,

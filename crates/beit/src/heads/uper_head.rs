@@ -41,8 +41,16 @@ impl UperHead {
     pub fn new(cfg: &BeitConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let ch = cfg.hidden_size;
         let scales = &cfg.pool_scales;
+        // transformers 5 names Data2Vec-Vision's pyramid pooling anew (and saves it so; see
+        // `ConvModule`): `psp_modules.blocks.{i}.conv` and `psp_bottleneck`.
+        let renamed = vb.contains_tensor("psp_bottleneck.convolution.weight");
+        let (psp, bottleneck) = if renamed {
+            ("psp_modules.blocks.{}.conv", "psp_bottleneck")
+        } else {
+            ("psp_modules.{}.1", "bottleneck")
+        };
         let psp_modules = (0..scales.len())
-            .map(|i| ConvModule::new(ch, ch, 1, 0, vb.pp(format!("psp_modules.{i}.1"))))
+            .map(|i| ConvModule::new(ch, ch, 1, 0, vb.pp(psp.replace("{}", &i.to_string()))))
             .collect::<candle_core::Result<_>>()?;
         let lateral_convs = (0..3)
             .map(|i| ConvModule::new(ch, ch, 1, 0, vb.pp(format!("lateral_convs.{i}"))))
@@ -53,7 +61,7 @@ impl UperHead {
         Ok(Self {
             pool_scales: scales.clone(),
             psp_modules,
-            bottleneck: ConvModule::new(ch + scales.len() * ch, ch, 3, 1, vb.pp("bottleneck"))?,
+            bottleneck: ConvModule::new(ch + scales.len() * ch, ch, 3, 1, vb.pp(bottleneck))?,
             lateral_convs,
             fpn_convs,
             fpn_bottleneck: ConvModule::new(4 * ch, ch, 3, 1, vb.pp("fpn_bottleneck"))?,

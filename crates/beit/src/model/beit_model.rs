@@ -105,19 +105,21 @@ impl BeitModel {
 }
 
 /// The base model's tensors: a checkpoint saved from `BeitModel` or `BeitBackbone` has no prefix,
-/// one saved from a head model stores them under `beit.` (HF's `base_model_prefix`).
-pub fn base_model_weights(vb: VarBuilder) -> VarBuilder {
-    if vb.contains_tensor("beit.embeddings.cls_token") {
-        vb.pp("beit")
+/// one saved from a head model stores them under `beit.` or `data2vec_vision.` (HF's
+/// `base_model_prefix`, `BeitConfig::base_model_prefix`).
+pub fn base_model_weights<'a>(cfg: &BeitConfig, vb: VarBuilder<'a>) -> VarBuilder<'a> {
+    let prefix = cfg.base_model_prefix();
+    if vb.contains_tensor(&format!("{prefix}.embeddings.cls_token")) {
+        vb.pp(prefix)
     } else {
         vb
     }
 }
 
 impl BeitPreTrainedModel for BeitModel {
-    /// Reads a bare checkpoint or the `beit.` part of a head model's, as HF does.
+    /// Reads a bare checkpoint or the base model's part of a head model's, as HF does.
     fn load(cfg: &BeitConfig, vb: VarBuilder) -> Result<Self> {
-        Self::new(cfg, base_model_weights(vb), true)
+        Self::new(cfg, base_model_weights(cfg, vb), true)
     }
 
     fn trunk(&self) -> &Trunk {

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod beit_model;
+pub mod data2vec_vision_model;
 pub mod dense;
 pub mod embeddings;
 pub mod encoder;
@@ -13,4 +14,5 @@ pub mod relative_position;
 pub mod trunk;
 
 pub use beit_model::BeitModel;
+pub use data2vec_vision_model::Data2VecVisionModel;
 pub use trunk::Trunk;
