@@ -8,6 +8,9 @@ import {
   BeitForSemanticSegmentation,
   BeitModel,
   type BeitPreTrainedModel,
+  Data2VecVisionForImageClassification,
+  Data2VecVisionForSemanticSegmentation,
+  Data2VecVisionModel,
 } from '../ts/index.js';
 import { expectClose, loadCase, namedOutputs, toTensor } from './helpers/reference.js';
 
@@ -17,6 +20,9 @@ const classes: Record<string, { fromPretrained(dir: string): Promise<BeitPreTrai
   BeitForMaskedImageModeling,
   BeitForSemanticSegmentation,
   BeitBackbone,
+  Data2VecVisionModel,
+  Data2VecVisionForImageClassification,
+  Data2VecVisionForSemanticSegmentation,
 };
 
 function load(className: string, dir: string) {
@@ -38,6 +44,10 @@ const cases = [
   'seg_upernet_aux',
   'backbone_fpn',
   'backbone_sequences',
+  'd2v_model_relpos_masked',
+  'd2v_cls_shared_relpos',
+  'd2v_seg_upernet',
+  'dit_rvlcdip_shaped',
 ];
 
 describe('HF parity through the JS API', () => {

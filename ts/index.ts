@@ -25,6 +25,9 @@ export {
   BeitForSemanticSegmentation,
   BeitModel,
   BeitPreTrainedModel,
+  Data2VecVisionForImageClassification,
+  Data2VecVisionForSemanticSegmentation,
+  Data2VecVisionModel,
   type RunOptions,
 } from './models.js';
 export type { BatchingOptions, DeviceName, DTypeName, LoadOptions } from './options.js';

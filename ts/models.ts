@@ -211,7 +211,7 @@ export class BeitModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
  * ```
  */
 export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassifierOutput> {
-  static readonly architecture = 'BeitForImageClassification';
+  static readonly architecture: string = 'BeitForImageClassification';
 
   /**
    * Classifies images as HF's image-classification pipeline does: preprocess, forward, softmax,
@@ -274,7 +274,7 @@ export class BeitForMaskedImageModeling extends BeitPreTrainedModel<MaskedLMOutp
  * ```
  */
 export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSegmenterOutput> {
-  static readonly architecture = 'BeitForSemanticSegmentation';
+  static readonly architecture: string = 'BeitForSemanticSegmentation';
 
   /**
    * Segments images: preprocess, forward, and one int32 label map per image at that image's own
@@ -307,4 +307,35 @@ export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSeg
  */
 export class BeitBackbone extends BeitPreTrainedModel<BackboneOutput> {
   static readonly architecture = 'BeitBackbone';
+}
+
+/**
+ * Data2Vec-Vision's base model (HF `Data2VecVisionModel`, `facebook/data2vec-vision-*`): BEiT's
+ * arithmetic under Data2Vec's names. As in HF, it has no pooler: `poolerOutput` is absent.
+ *
+ * @example
+ * ```ts
+ * const model = await Data2VecVisionModel.fromPretrained('facebook/data2vec-vision-base');
+ * const { lastHiddenState } = await model.forward({ pixelValues });
+ * ```
+ */
+export class Data2VecVisionModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
+  static readonly architecture = 'Data2VecVisionModel';
+}
+
+/**
+ * Data2Vec-Vision with a linear classifier on the pooled output (HF
+ * `Data2VecVisionForImageClassification`, e.g. `facebook/data2vec-vision-base-ft1k`); `classify` as
+ * BEiT's.
+ */
+export class Data2VecVisionForImageClassification extends BeitForImageClassification {
+  static override readonly architecture = 'Data2VecVisionForImageClassification';
+}
+
+/**
+ * Data2Vec-Vision with the UperNet segmentation head (HF `Data2VecVisionForSemanticSegmentation`);
+ * `segment` as BEiT's.
+ */
+export class Data2VecVisionForSemanticSegmentation extends BeitForSemanticSegmentation {
+  static override readonly architecture = 'Data2VecVisionForSemanticSegmentation';
 }
