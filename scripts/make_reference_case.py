@@ -74,6 +74,10 @@ CASES = {
                               dict(image_size=32, patch_size=4, use_shared_relative_position_bias=True,
                                    num_labels=5),
                               2, (32, 32), None, False, 2102),
+    "d2v_cls_other_resolution": ("Data2VecVisionForImageClassification",
+                                 dict(image_size=32, patch_size=4, use_relative_position_bias=True,
+                                      num_labels=4),
+                                 2, (32, 48), None, False, 2105),
     "d2v_seg_upernet": ("Data2VecVisionForSemanticSegmentation",
                         dict(image_size=32, patch_size=4, use_relative_position_bias=True,
                              out_indices=[1, 2, 3, 4], auxiliary_channels=16, num_labels=3),
@@ -85,6 +89,10 @@ CASES = {
                                use_relative_position_bias=False, use_mask_token=True, vocab_size=50),
                           2, (32, 32), 0.4, True, 2000),
 }
+
+# Forward arguments beyond the defaults: a non-square input at another resolution than the config's,
+# with the relative position bias interpolated (MiDaS v3.1's way, as HF does).
+FORWARD = {"d2v_cls_other_resolution": {"interpolate_pos_encoding": True}}
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "beit", "tests",
                            "fixtures", "reference")
@@ -121,7 +129,7 @@ def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, se
     pixel_values = torch.randn(batch, cfg.num_channels, hw[0], hw[1], generator=gen)
     n_patches = (hw[0] // cfg.patch_size) * (hw[1] // cfg.patch_size)
     inputs = {"pixel_values": pixel_values}
-    forward = {}
+    forward = dict(FORWARD.get(name, {}))
     if mask_p is not None:
         bool_masked_pos = torch.rand(batch, n_patches, generator=gen) < mask_p
         inputs["bool_masked_pos"] = bool_masked_pos.to(torch.uint8)
@@ -146,7 +154,7 @@ def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, se
     save_file(expected, os.path.join(folder, "expected.safetensors"))
     case = {
         "class": cls_name,
-        "forward": {"bool_masked_pos": True} if mask_p is not None else {},
+        "forward": {**FORWARD.get(name, {}), **({"bool_masked_pos": True} if mask_p is not None else {})},
         "uses_labels": mim_labels,
         "label_kind": "mim" if mim_labels else None,
         "outputs": sorted(expected.keys()),

@@ -123,6 +123,7 @@ parity!(
     backbone_sequences,
     d2v_model_relpos_masked,
     d2v_cls_shared_relpos,
+    d2v_cls_other_resolution,
     d2v_seg_upernet,
     dit_rvlcdip_shaped,
 );
