@@ -11,6 +11,15 @@
  * ```
  * @module
  */
+
+export {
+  AutoBackbone,
+  AutoImageProcessor,
+  AutoModel,
+  AutoModelForImageClassification,
+  AutoModelForMaskedImageModeling,
+  AutoModelForSemanticSegmentation,
+} from './auto.js';
 export { type BundledModel, bundledModelDir } from './bundled.js';
 export { BeitConfig, type BeitConfigFields, type BeitConfigInit, type ProblemType } from './config.js';
 export { type CpuInfo, type CpuLevel, cpuInfo } from './cpu.js';

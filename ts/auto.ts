@@ -1,0 +1,107 @@
+/**
+ * HF's Auto classes: the model class for a task, chosen from the checkpoint's `config.json` by its
+ * `model_type` (as transformers' `AutoModelFor...` mappings do), then loaded as that class loads.
+ * @module
+ */
+import { BeitConfig } from './config.js';
+import { BeitError } from './errors.js';
+import type { HubOptions } from './hub.js';
+import {
+  BeitBackbone,
+  BeitForImageClassification,
+  BeitForMaskedImageModeling,
+  BeitForSemanticSegmentation,
+  BeitModel,
+  Data2VecVisionForImageClassification,
+  Data2VecVisionForSemanticSegmentation,
+  Data2VecVisionModel,
+} from './models.js';
+import type { LoadOptions } from './options.js';
+import { BeitImageProcessor } from './processor.js';
+
+/** What a class's `fromPretrained` gives. */
+interface Loadable<M> {
+  fromPretrained(nameOrDir: string, options?: LoadOptions): Promise<M>;
+}
+
+/** Per model type, the class that runs the task; a type without one is refused by name. */
+type Mapping<M> = Partial<Record<string, Loadable<M>>>;
+
+/** Reads the config (only `config.json` is fetched for a repo id), picks the class, loads it. */
+async function load<M>(auto: string, mapping: Mapping<M>, nameOrDir: string, options: LoadOptions): Promise<M> {
+  const { modelType } = await BeitConfig.fromPretrained(nameOrDir, options);
+  const cls = mapping[modelType];
+  if (!cls) {
+    const supported = Object.keys(mapping)
+      .map((t) => `"${t}"`)
+      .join(', ');
+    throw new BeitError(
+      'E_CONFIG',
+      `${auto}: model type "${modelType}" has no class for this task here (supported: ${supported})`,
+    );
+  }
+  return cls.fromPretrained(nameOrDir, options);
+}
+
+/**
+ * The base model of a checkpoint (HF `AutoModel`): `BeitModel` or `Data2VecVisionModel`.
+ *
+ * @example
+ * ```ts
+ * const model = await AutoModel.fromPretrained('facebook/data2vec-vision-base');
+ * ```
+ */
+export const AutoModel = {
+  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitModel | Data2VecVisionModel> {
+    const mapping: Mapping<BeitModel | Data2VecVisionModel> = {
+      beit: BeitModel,
+      'data2vec-vision': Data2VecVisionModel,
+    };
+    return load('AutoModel', mapping, nameOrDir, options);
+  },
+};
+
+/** HF `AutoModelForImageClassification`: BEiT (DiT included) or Data2Vec-Vision with its classifier. */
+export const AutoModelForImageClassification = {
+  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitForImageClassification> {
+    const mapping: Mapping<BeitForImageClassification> = {
+      beit: BeitForImageClassification,
+      'data2vec-vision': Data2VecVisionForImageClassification,
+    };
+    return load('AutoModelForImageClassification', mapping, nameOrDir, options);
+  },
+};
+
+/** HF `AutoModelForSemanticSegmentation`: the UperNet head of BEiT or Data2Vec-Vision. */
+export const AutoModelForSemanticSegmentation = {
+  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitForSemanticSegmentation> {
+    const mapping: Mapping<BeitForSemanticSegmentation> = {
+      beit: BeitForSemanticSegmentation,
+      'data2vec-vision': Data2VecVisionForSemanticSegmentation,
+    };
+    return load('AutoModelForSemanticSegmentation', mapping, nameOrDir, options);
+  },
+};
+
+/** HF `AutoModelForMaskedImageModeling`: BEiT's pre-training head (Data2Vec-Vision has none in HF). */
+export const AutoModelForMaskedImageModeling = {
+  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitForMaskedImageModeling> {
+    const mapping: Mapping<BeitForMaskedImageModeling> = { beit: BeitForMaskedImageModeling };
+    return load('AutoModelForMaskedImageModeling', mapping, nameOrDir, options);
+  },
+};
+
+/** HF `AutoBackbone`: `BeitBackbone`. */
+export const AutoBackbone = {
+  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitBackbone> {
+    const mapping: Mapping<BeitBackbone> = { beit: BeitBackbone };
+    return load('AutoBackbone', mapping, nameOrDir, options);
+  },
+};
+
+/** HF `AutoImageProcessor`: every checkpoint of the BEiT architecture uses `BeitImageProcessor`. */
+export const AutoImageProcessor = {
+  fromPretrained(nameOrDir: string, options: HubOptions & { maxPixels?: number } = {}): Promise<BeitImageProcessor> {
+    return BeitImageProcessor.fromPretrained(nameOrDir, options);
+  },
+};
