@@ -16,6 +16,7 @@ function levelFromFlags(): string {
   // Linux grants AMX to every process that asks (kernel 5.16 and later, as the flags imply here).
   if (avx512 && has('amx_tile', 'amx_int8', 'amx_bf16')) return 'amx';
   if (avx512) return 'avx512';
+  if (has('avx2', 'fma', 'avx_vnni')) return 'avxvnni';
   if (has('avx2', 'fma')) return 'avx2';
   return 'scalar';
 }
@@ -42,8 +43,13 @@ describe('cpuInfo', () => {
     expect(cpuInfoWith('amx').active).toBe(detected);
     expect(cpuInfoWith('avx1024').active).toBe(detected);
     // The highest level this CPU has that is not above avx2: neon on arm64, avx2 on x64 with it.
-    const order = ['scalar', 'neon', 'avx2', 'avx512', 'amx'];
+    const order = ['scalar', 'neon', 'avx2', 'avxvnni', 'avx512', 'amx'];
     const atMostAvx2 = order.indexOf(detected) <= order.indexOf('avx2') ? detected : 'avx2';
     expect(cpuInfoWith('avx2').active).toBe(atMostAvx2);
+    // avxvnni where the CPU has AVX-VNNI (whatever else it has), else the level below it.
+    if (process.arch === 'x64' && process.platform === 'linux') {
+      const vnni = /^flags\s*:.*\bavx_vnni\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+      expect(cpuInfoWith('avxvnni').active).toBe(vnni ? 'avxvnni' : atMostAvx2);
+    }
   });
 });

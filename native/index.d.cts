@@ -44,7 +44,7 @@ export declare class NativeModel {
 /** The CPU kernels' levels, detected and in use. */
 export declare function cpuLevels(): CpuLevels
 
-/** The instruction set levels of the CPU kernels (`scalar`, `avx2`, `avx512`). */
+/** The instruction set levels of the CPU kernels (`scalar`, `neon`, `avx2`, `avxvnni`, `avx512`, `amx`). */
 export interface CpuLevels {
   /** The highest level this CPU and OS support. */
   detected: string

@@ -6,7 +6,7 @@ import { BeitError } from './errors.js';
 import { native } from './native.js';
 
 /** An instruction set level of beit-node's CPU kernels, lowest first. */
-export type CpuLevel = 'scalar' | 'neon' | 'avx2' | 'avx512' | 'amx';
+export type CpuLevel = 'scalar' | 'neon' | 'avx2' | 'avxvnni' | 'avx512' | 'amx';
 
 /**
  * What {@link cpuInfo} reports.
@@ -19,7 +19,8 @@ export type CpuLevel = 'scalar' | 'neon' | 'avx2' | 'avx512' | 'amx';
 export interface CpuInfo {
   /**
    * The highest level this CPU and OS support: `amx` is `avx512` with AMX (INT8, BF16) that the OS lets this
-   * process use, `avx512` AVX-512 F/BW/DQ/VL with VNNI, `avx2` AVX2 with FMA, `neon` any arm64 CPU.
+   * process use, `avx512` AVX-512 F/BW/DQ/VL with VNNI, `avxvnni` AVX2 with FMA and AVX-VNNI (no AVX-512:
+   * Alder Lake and later client cores, Sierra Forest), `avx2` AVX2 with FMA, `neon` any arm64 CPU.
    */
   detected: CpuLevel;
   /** The level the kernels use: `detected`, or lower when `BEIT_CPU` says so (read at start-up). */

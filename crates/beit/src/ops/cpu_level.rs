@@ -2,7 +2,7 @@
 //!
 //! One binary runs on every x86-64 (it is built for baseline SSE2): each kernel family has a
 //! portable loop and versions for wider vectors, and picks by the level found here. The levels are
-//! ordered, and `BEIT_CPU=scalar|neon|avx2|avx512|amx` caps them: the kernels use the highest level
+//! ordered, and `BEIT_CPU=scalar|neon|avx2|avxvnni|avx512|amx` caps them: the kernels use the highest level
 //! this CPU has that is not above it, so that every level's path can be run (and compared) on a
 //! machine that has the highest. A level the CPU lacks is never chosen, whatever the variable says.
 //!
@@ -10,6 +10,9 @@
 //! - `Neon`: aarch64 (where NEON is part of the base architecture): the packed f32 GEMM in 24
 //!   q-register accumulators.
 //! - `Avx2`: AVX2 and FMA (the packed f32 and int8 GEMMs, LayerNorm, GELU, softmax loops).
+//! - `AvxVnni`: AVX-VNNI on top (Alder Lake and later client cores, Sierra Forest: VNNI without
+//!   AVX-512): the int8 GEMM through the 256-bit `vpdpbusd`; the rest as `Avx2`. A CPU with
+//!   AVX-512 VNNI but not this (Zen 4, Ice Lake) goes from `Avx2` to `Avx512`, skipping it.
 //! - `Avx512`: AVX-512 F, BW, DQ, VL and VNNI on top: the packed f32 GEMM in 512-bit registers,
 //!   the int8 GEMM through `vpdpbusd`, and the elementwise loops compiled for AVX-512. CPUs with
 //!   AVX-512 but without VNNI (Skylake-X) get `Avx2`: the level is measured only where VNNI is.
@@ -28,18 +31,21 @@ pub enum CpuLevel {
     Scalar,
     Neon,
     Avx2,
+    AvxVnni,
     Avx512,
     Amx,
 }
 
-/// The environment variable that caps the level (`scalar`, `neon`, `avx2`, `avx512`, `amx`).
+/// The environment variable that caps the level (`scalar`, `neon`, `avx2`, `avxvnni`, `avx512`,
+/// `amx`).
 pub const ENV: &str = "BEIT_CPU";
 
 impl CpuLevel {
-    pub const ALL: [CpuLevel; 5] = [
+    pub const ALL: [CpuLevel; 6] = [
         CpuLevel::Scalar,
         CpuLevel::Neon,
         CpuLevel::Avx2,
+        CpuLevel::AvxVnni,
         CpuLevel::Avx512,
         CpuLevel::Amx,
     ];
@@ -49,6 +55,7 @@ impl CpuLevel {
             CpuLevel::Scalar => "scalar",
             CpuLevel::Neon => "neon",
             CpuLevel::Avx2 => "avx2",
+            CpuLevel::AvxVnni => "avxvnni",
             CpuLevel::Avx512 => "avx512",
             CpuLevel::Amx => "amx",
         }
@@ -82,6 +89,8 @@ fn supported(level: CpuLevel) -> bool {
         #[cfg(target_arch = "x86_64")]
         CpuLevel::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
         #[cfg(target_arch = "x86_64")]
+        CpuLevel::AvxVnni => supported(CpuLevel::Avx2) && is_x86_feature_detected!("avxvnni"),
+        #[cfg(target_arch = "x86_64")]
         CpuLevel::Avx512 => {
             supported(CpuLevel::Avx2)
                 && is_x86_feature_detected!("avx512f")
@@ -93,7 +102,7 @@ fn supported(level: CpuLevel) -> bool {
         #[cfg(target_arch = "x86_64")]
         CpuLevel::Amx => supported(CpuLevel::Avx512) && crate::ops::amx::permitted(),
         #[cfg(not(target_arch = "x86_64"))]
-        CpuLevel::Avx2 | CpuLevel::Avx512 | CpuLevel::Amx => false,
+        CpuLevel::Avx2 | CpuLevel::AvxVnni | CpuLevel::Avx512 | CpuLevel::Amx => false,
     }
 }
 
@@ -119,7 +128,7 @@ fn capped(detected: CpuLevel, cap: Option<&str>) -> CpuLevel {
             Some(level) => level.min(detected).at_most(),
             None => {
                 eprintln!(
-                    "beit: {ENV}={name:?} is not a CPU level (scalar, neon, avx2, avx512, amx); using {}",
+                    "beit: {ENV}={name:?} is not a CPU level (scalar, neon, avx2, avxvnni, avx512, amx); using {}",
                     detected.name()
                 );
                 detected

@@ -12,6 +12,10 @@
 //! `reduce_range` does for CPUs without VNNI. The zero point is taken out in the epilogue through
 //! each channel's weight sum.
 //!
+//! With AVX-VNNI (`CpuLevel::AvxVnni`: VNNI in 256-bit registers, on CPUs without AVX-512) the
+//! AVX2 kernel's three instructions per two groups become one `vpdpbusd` per group, into the same
+//! i32 sums.
+//!
 //! With AVX-512 VNNI (`cpu_level::CpuLevel::Avx512`) one `vpdpbusd` does the four byte products
 //! of 16 channels and their sum into i32 at once, so the kernel there is that instruction per row
 //! and group, two accumulators per row (even and odd groups) so that eight sums are in flight. It
@@ -311,6 +315,7 @@ impl Int8Linear {
             // reads; the destination rows are the caller's and the tile's 16 columns lie within.
             match level {
                 CpuLevel::Avx512 | CpuLevel::Amx => avx512::microkernel_into(args, &epilogue),
+                CpuLevel::AvxVnni => avx2::microkernel_into_vnni(args, &epilogue),
                 _ => avx2::microkernel_into(args, &epilogue),
             }
             return true;
@@ -578,6 +583,7 @@ fn microkernel(
         // SAFETY: the level is at most the detected one; the assert above bounds every read.
         match level {
             CpuLevel::Avx512 | CpuLevel::Amx => return unsafe { avx512::microkernel(args, sums) },
+            CpuLevel::AvxVnni => return unsafe { avx2::microkernel_vnni(args, sums) },
             CpuLevel::Avx2 => return unsafe { avx2::microkernel(args, sums) },
             CpuLevel::Scalar | CpuLevel::Neon => {}
         }
@@ -780,6 +786,63 @@ mod avx2 {
             _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, acc[0]);
             _mm256_storeu_si256(sums.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
         }
+    }
+
+    /// `microkernel_into` through AVX-VNNI (`rows_vnni`).
+    ///
+    /// # Safety
+    /// As `microkernel_into`, and AVX-VNNI is present.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub unsafe fn microkernel_into_vnni((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
+        match mr {
+            4 => epilogue(&rows_vnni::<4>(x, k_pad, w, k_groups), e),
+            3 => epilogue(&rows_vnni::<3>(x, k_pad, w, k_groups), e),
+            2 => epilogue(&rows_vnni::<2>(x, k_pad, w, k_groups), e),
+            _ => epilogue(&rows_vnni::<1>(x, k_pad, w, k_groups), e),
+        }
+    }
+
+    /// `microkernel` through AVX-VNNI (`rows_vnni`).
+    ///
+    /// # Safety
+    /// As `microkernel`, and AVX-VNNI is present.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub unsafe fn microkernel_vnni((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+        match mr {
+            4 => store(&rows_vnni::<4>(x, k_pad, w, k_groups), sums),
+            3 => store(&rows_vnni::<3>(x, k_pad, w, k_groups), sums),
+            2 => store(&rows_vnni::<2>(x, k_pad, w, k_groups), sums),
+            _ => store(&rows_vnni::<1>(x, k_pad, w, k_groups), sums),
+        }
+    }
+
+    /// `rows` with AVX-VNNI: one `vpdpbusd` takes a group's four byte products per lane and adds
+    /// them into i32 at once, where `rows` needs `vpmaddubsw`, an i16 add and `vpmaddwd` for two
+    /// groups. The sums are the same integers, so the results are the same bits.
+    #[target_feature(enable = "avx2,avxvnni")]
+    #[inline]
+    unsafe fn rows_vnni<const R: usize>(
+        x: *const u8,
+        k_pad: usize,
+        w: *const i8,
+        k_groups: usize,
+    ) -> [[__m256i; 2]; R] {
+        let mut acc = [[_mm256_setzero_si256(); 2]; R];
+        let load =
+            |g: usize, half: usize| _mm256_loadu_si256(w.add(g * KG * NR + 32 * half) as *const __m256i);
+        for g in (0..k_groups).step_by(2) {
+            let (w0, w1, w2, w3) = (load(g, 0), load(g, 1), load(g + 1, 0), load(g + 1, 1));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let at = x.add(r * k_pad + KG * g) as *const i32;
+                let (a, b) = (
+                    _mm256_set1_epi32(at.read_unaligned()),
+                    _mm256_set1_epi32(at.add(1).read_unaligned()),
+                );
+                acc[0] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[0], a, w0), b, w2);
+                acc[1] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[1], a, w1), b, w3);
+            }
+        }
+        acc
     }
 
     /// The i32 sums of `R` rows by one tile, in registers: two groups of four inputs per step,
