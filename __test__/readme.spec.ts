@@ -41,7 +41,7 @@ function run(example: string): string {
 }
 
 it('the README has the usage examples this test runs', () => {
-  expect(examples()).toHaveLength(3);
+  expect(examples()).toHaveLength(4);
   expect(examples('## CUDA (NVIDIA GPUs)', '## Usage')).toHaveLength(1);
   expect(examples('## Quick start', '## Install')).toHaveLength(1);
 });
@@ -76,8 +76,12 @@ it('the README classify example runs', () => {
   expect(run(examples()[1] ?? '')).toMatch(/label: 'LABEL_\d', score: 0\.\d+/);
 });
 
+it('the README pipeline example runs', () => {
+  expect(run(examples()[2] ?? '')).toMatch(/^\[\n? *\{ label: 'LABEL_\d', score: 0\.\d+ \},\n? *\{ label: 'LABEL_\d', score: 0\.\d+ \}\n?\]\n$/);
+});
+
 it('the README limits example runs', () => {
-  expect(run(examples()[2] ?? '')).toBe('{ maxTokens: 4097, maxAttentionBytes: 2147483648 }\n16385\n');
+  expect(run(examples()[3] ?? '')).toBe('{ maxTokens: 4097, maxAttentionBytes: 2147483648 }\n16385\n');
 });
 
 it('the README CUDA example runs, on the CPU where there is no CUDA build or GPU', () => {

@@ -43,12 +43,22 @@ export type { BatchingOptions, DeviceName, DTypeName, LoadOptions } from './opti
 export type {
   BackboneOutput,
   BeitModelOutputWithPooling,
+  Data2VecVisionModelOutput,
   ForwardInputs,
   ImageClassifierOutput,
   MaskedLMOutput,
   ModelOutputBase,
   SemanticSegmenterOutput,
 } from './outputs.js';
+export {
+  type ClassificationResult,
+  type ImageClassificationPipeline,
+  type ImageFeatureExtractionPipeline,
+  type ImageSegmentationPipeline,
+  type PipelineTask,
+  pipeline,
+  type SegmentationResult,
+} from './pipeline.js';
 export { postProcessSemanticSegmentation } from './postprocess.js';
 export {
   BeitFeatureExtractor,

@@ -16,6 +16,7 @@ import type { LoadOptions } from './options.js';
 import type {
   BackboneOutput,
   BeitModelOutputWithPooling,
+  Data2VecVisionModelOutput,
   ForwardInputs,
   ImageClassifierOutput,
   MaskedLMOutput,
@@ -319,7 +320,7 @@ export class BeitBackbone extends BeitPreTrainedModel<BackboneOutput> {
  * const { lastHiddenState } = await model.forward({ pixelValues });
  * ```
  */
-export class Data2VecVisionModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
+export class Data2VecVisionModel extends BeitPreTrainedModel<Data2VecVisionModelOutput> {
   static readonly architecture = 'Data2VecVisionModel';
 }
 

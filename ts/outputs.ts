@@ -43,6 +43,9 @@ export interface BeitModelOutputWithPooling extends ModelOutputBase {
   poolerOutput: Tensor;
 }
 
+/** The output of `Data2VecVisionModel`: `BeitModel`'s without the pooled output (it has no pooler, as in HF). */
+export type Data2VecVisionModelOutput = Omit<BeitModelOutputWithPooling, 'poolerOutput'>;
+
 /** The output of `BeitForImageClassification` (HF `ImageClassifierOutput`). */
 export interface ImageClassifierOutput extends ModelOutputBase {
   /** 0-dim loss, when labels were given. */
