@@ -77,7 +77,9 @@ it('the README classify example runs', () => {
 });
 
 it('the README pipeline example runs', () => {
-  expect(run(examples()[2] ?? '')).toMatch(/^\[\n? *\{ label: 'LABEL_\d', score: 0\.\d+ \},\n? *\{ label: 'LABEL_\d', score: 0\.\d+ \}\n?\]\n$/);
+  expect(run(examples()[2] ?? '')).toMatch(
+    /^\[\n? *\{ label: 'LABEL_\d', score: 0\.\d+ \},\n? *\{ label: 'LABEL_\d', score: 0\.\d+ \}\n?\]\n$/,
+  );
 });
 
 it('the README limits example runs', () => {
