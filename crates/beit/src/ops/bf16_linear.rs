@@ -308,12 +308,7 @@ mod avx2 {
         w: *const u16,
         sums: &mut [[f32; NR]; MR],
     ) {
-        match mr {
-            4 => rows::<4>(x, k_pad, w, sums),
-            3 => rows::<3>(x, k_pad, w, sums),
-            2 => rows::<2>(x, k_pad, w, sums),
-            _ => rows::<1>(x, k_pad, w, sums),
-        }
+        by_rows!(mr, R => rows::<R>(x, k_pad, w, sums))
     }
 
     /// The even and odd halves of eight (even, odd) bf16 pairs, as f32.
@@ -369,12 +364,7 @@ mod neon {
         w: *const u16,
         sums: &mut [[f32; NR]; MR],
     ) {
-        match mr {
-            4 => rows::<4>(x, k_pad, w, sums),
-            3 => rows::<3>(x, k_pad, w, sums),
-            2 => rows::<2>(x, k_pad, w, sums),
-            _ => rows::<1>(x, k_pad, w, sums),
-        }
+        by_rows!(mr, R => rows::<R>(x, k_pad, w, sums))
     }
 
     /// The even and odd halves of four (even, odd) bf16 pairs, as f32.
@@ -437,12 +427,7 @@ mod avx512 {
         w: *const u16,
         sums: &mut [[f32; NR]; MR],
     ) {
-        match mr {
-            4 => store(&rows::<4>(x, k_pad, w), sums),
-            3 => store(&rows::<3>(x, k_pad, w), sums),
-            2 => store(&rows::<2>(x, k_pad, w), sums),
-            _ => store(&rows::<1>(x, k_pad, w), sums),
-        }
+        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w), sums))
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]

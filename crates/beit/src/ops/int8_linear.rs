@@ -734,14 +734,9 @@ mod avx2 {
     /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        // The same match as in `microkernel`, on purpose: a shared helper returning the sums is
+        // The same `by_rows!` as in `microkernel`, on purpose: a shared helper returning the sums is
         // not inlined into both callers, and its result then goes through memory on every call.
-        match mr {
-            4 => epilogue(&rows::<4>(x, k_pad, w, k_groups), e),
-            3 => epilogue(&rows::<3>(x, k_pad, w, k_groups), e),
-            2 => epilogue(&rows::<2>(x, k_pad, w, k_groups), e),
-            _ => epilogue(&rows::<1>(x, k_pad, w, k_groups), e),
-        }
+        by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
     }
 
     #[target_feature(enable = "avx2")]
@@ -771,12 +766,7 @@ mod avx2 {
     /// 0..=127.
     #[target_feature(enable = "avx2")]
     pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
-        match mr {
-            4 => store(&rows::<4>(x, k_pad, w, k_groups), sums),
-            3 => store(&rows::<3>(x, k_pad, w, k_groups), sums),
-            2 => store(&rows::<2>(x, k_pad, w, k_groups), sums),
-            _ => store(&rows::<1>(x, k_pad, w, k_groups), sums),
-        }
+        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
     }
 
     #[target_feature(enable = "avx2")]
@@ -794,12 +784,7 @@ mod avx2 {
     /// As `microkernel_into`, and AVX-VNNI is present.
     #[target_feature(enable = "avx2,avxvnni")]
     pub unsafe fn microkernel_into_vnni((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        match mr {
-            4 => epilogue(&rows_vnni::<4>(x, k_pad, w, k_groups), e),
-            3 => epilogue(&rows_vnni::<3>(x, k_pad, w, k_groups), e),
-            2 => epilogue(&rows_vnni::<2>(x, k_pad, w, k_groups), e),
-            _ => epilogue(&rows_vnni::<1>(x, k_pad, w, k_groups), e),
-        }
+        by_rows!(mr, R => epilogue(&rows_vnni::<R>(x, k_pad, w, k_groups), e))
     }
 
     /// `microkernel` through AVX-VNNI (`rows_vnni`).
@@ -808,12 +793,7 @@ mod avx2 {
     /// As `microkernel`, and AVX-VNNI is present.
     #[target_feature(enable = "avx2,avxvnni")]
     pub unsafe fn microkernel_vnni((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
-        match mr {
-            4 => store(&rows_vnni::<4>(x, k_pad, w, k_groups), sums),
-            3 => store(&rows_vnni::<3>(x, k_pad, w, k_groups), sums),
-            2 => store(&rows_vnni::<2>(x, k_pad, w, k_groups), sums),
-            _ => store(&rows_vnni::<1>(x, k_pad, w, k_groups), sums),
-        }
+        by_rows!(mr, R => store(&rows_vnni::<R>(x, k_pad, w, k_groups), sums))
     }
 
     /// `rows` with AVX-VNNI: one `vpdpbusd` takes a group's four byte products per lane and adds
@@ -891,12 +871,7 @@ mod avx512 {
     /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::microkernel_into`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        match mr {
-            4 => epilogue(&rows::<4>(x, k_pad, w, k_groups), e),
-            3 => epilogue(&rows::<3>(x, k_pad, w, k_groups), e),
-            2 => epilogue(&rows::<2>(x, k_pad, w, k_groups), e),
-            _ => epilogue(&rows::<1>(x, k_pad, w, k_groups), e),
-        }
+        by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
     }
 
     /// The sums of `mr` rows by one tile.
@@ -905,12 +880,7 @@ mod avx512 {
     /// As `microkernel_into`, with `sums` in place of the epilogue.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
-        match mr {
-            4 => store(&rows::<4>(x, k_pad, w, k_groups), sums),
-            3 => store(&rows::<3>(x, k_pad, w, k_groups), sums),
-            2 => store(&rows::<2>(x, k_pad, w, k_groups), sums),
-            _ => store(&rows::<1>(x, k_pad, w, k_groups), sums),
-        }
+        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
     }
 
     /// The epilogue of up to `amx::ROWS` rows of sums from memory: columns `16 half..16 half + 16`
