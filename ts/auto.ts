@@ -43,6 +43,14 @@ async function load<M>(auto: string, mapping: Mapping<M>, nameOrDir: string, opt
   return cls.fromPretrained(nameOrDir, options);
 }
 
+/** An Auto class: `fromPretrained` loads the class `mapping` gives for the checkpoint's model type. */
+function autoClass<M>(name: string, mapping: Mapping<M>) {
+  return {
+    fromPretrained: (nameOrDir: string, options: LoadOptions = {}): Promise<M> =>
+      load(name, mapping, nameOrDir, options),
+  };
+}
+
 /**
  * The base model of a checkpoint (HF `AutoModel`): `BeitModel` or `Data2VecVisionModel`.
  *
@@ -51,53 +59,31 @@ async function load<M>(auto: string, mapping: Mapping<M>, nameOrDir: string, opt
  * const model = await AutoModel.fromPretrained('facebook/data2vec-vision-base');
  * ```
  */
-export const AutoModel = {
-  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitModel | Data2VecVisionModel> {
-    const mapping: Mapping<BeitModel | Data2VecVisionModel> = {
-      beit: BeitModel,
-      'data2vec-vision': Data2VecVisionModel,
-    };
-    return load('AutoModel', mapping, nameOrDir, options);
-  },
-};
+export const AutoModel = autoClass<BeitModel | Data2VecVisionModel>('AutoModel', {
+  beit: BeitModel,
+  'data2vec-vision': Data2VecVisionModel,
+});
 
 /** HF `AutoModelForImageClassification`: BEiT (DiT included) or Data2Vec-Vision with its classifier. */
-export const AutoModelForImageClassification = {
-  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitForImageClassification> {
-    const mapping: Mapping<BeitForImageClassification> = {
-      beit: BeitForImageClassification,
-      'data2vec-vision': Data2VecVisionForImageClassification,
-    };
-    return load('AutoModelForImageClassification', mapping, nameOrDir, options);
-  },
-};
+export const AutoModelForImageClassification = autoClass<BeitForImageClassification>(
+  'AutoModelForImageClassification',
+  { beit: BeitForImageClassification, 'data2vec-vision': Data2VecVisionForImageClassification },
+);
 
 /** HF `AutoModelForSemanticSegmentation`: the UperNet head of BEiT or Data2Vec-Vision. */
-export const AutoModelForSemanticSegmentation = {
-  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitForSemanticSegmentation> {
-    const mapping: Mapping<BeitForSemanticSegmentation> = {
-      beit: BeitForSemanticSegmentation,
-      'data2vec-vision': Data2VecVisionForSemanticSegmentation,
-    };
-    return load('AutoModelForSemanticSegmentation', mapping, nameOrDir, options);
-  },
-};
+export const AutoModelForSemanticSegmentation = autoClass<BeitForSemanticSegmentation>(
+  'AutoModelForSemanticSegmentation',
+  { beit: BeitForSemanticSegmentation, 'data2vec-vision': Data2VecVisionForSemanticSegmentation },
+);
 
 /** HF `AutoModelForMaskedImageModeling`: BEiT's pre-training head (Data2Vec-Vision has none in HF). */
-export const AutoModelForMaskedImageModeling = {
-  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitForMaskedImageModeling> {
-    const mapping: Mapping<BeitForMaskedImageModeling> = { beit: BeitForMaskedImageModeling };
-    return load('AutoModelForMaskedImageModeling', mapping, nameOrDir, options);
-  },
-};
+export const AutoModelForMaskedImageModeling = autoClass<BeitForMaskedImageModeling>(
+  'AutoModelForMaskedImageModeling',
+  { beit: BeitForMaskedImageModeling },
+);
 
 /** HF `AutoBackbone`: `BeitBackbone`. */
-export const AutoBackbone = {
-  fromPretrained(nameOrDir: string, options: LoadOptions = {}): Promise<BeitBackbone> {
-    const mapping: Mapping<BeitBackbone> = { beit: BeitBackbone };
-    return load('AutoBackbone', mapping, nameOrDir, options);
-  },
-};
+export const AutoBackbone = autoClass<BeitBackbone>('AutoBackbone', { beit: BeitBackbone });
 
 /** HF `AutoImageProcessor`: every checkpoint of the BEiT architecture uses `BeitImageProcessor`. */
 export const AutoImageProcessor = {
