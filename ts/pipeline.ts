@@ -61,7 +61,7 @@ interface TaskPipelines {
 }
 
 /** The checkpoint's processor; without one the model is freed and the error says how to give one. */
-async function processorOf(model: BeitPreTrainedModel<unknown>, task: PipelineTask): Promise<BeitImageProcessor> {
+async function requireProcessor(model: BeitPreTrainedModel<unknown>, task: PipelineTask): Promise<BeitImageProcessor> {
   if (!model.processor) {
     await model.dispose();
     throw new BeitError(
@@ -93,7 +93,7 @@ function perInput<T>(images: ImageInput | ImageInput[], results: T[]): T | T[] {
 
 async function imageClassification(nameOrDir: string, options: LoadOptions): Promise<ImageClassificationPipeline> {
   const model = await AutoModelForImageClassification.fromPretrained(nameOrDir, options);
-  await processorOf(model, 'image-classification');
+  await requireProcessor(model, 'image-classification');
   const run = async (images: ImageInput | ImageInput[], opts: { topK?: number } & RunOptions = {}) =>
     perInput(images, await model.classify(images, opts));
   return assemble('image-classification', model, run) as unknown as ImageClassificationPipeline;
@@ -104,7 +104,7 @@ async function imageFeatureExtraction(
   options: LoadOptions,
 ): Promise<ImageFeatureExtractionPipeline> {
   const model = await AutoModel.fromPretrained(nameOrDir, options);
-  const processor = await processorOf(model, 'image-feature-extraction');
+  const processor = await requireProcessor(model, 'image-feature-extraction');
   const run = async (
     images: ImageInput | ImageInput[],
     opts: { pool?: boolean } & RunOptions = {},
@@ -126,19 +126,28 @@ async function imageFeatureExtraction(
 /** Each class present in one `[height, width]` label map, with its mask, in class order (as HF). */
 function segments(map: Tensor, id2label: Record<string, string>): SegmentationResult[] {
   const [height = 0, width = 0] = map.dims;
-  const classes = [...new Set(map.data as Int32Array)].sort((a, b) => a - b);
-  return classes.map((id) => {
-    const data = new Uint8Array(height * width);
-    (map.data as Int32Array).forEach((c, i) => {
-      if (c === id) data[i] = 255;
-    });
-    return { label: id2label[String(id)] ?? `LABEL_${id}`, score: null, mask: { data, width, height, channels: 1 } };
+  // One pass over the map, each class's mask made where it first appears.
+  const masks = new Map<number, Uint8Array>();
+  (map.data as Int32Array).forEach((id, i) => {
+    let mask = masks.get(id);
+    if (!mask) {
+      mask = new Uint8Array(height * width);
+      masks.set(id, mask);
+    }
+    mask[i] = 255;
   });
+  return [...masks.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([id, data]) => ({
+      label: id2label[String(id)] ?? `LABEL_${id}`,
+      score: null,
+      mask: { data, width, height, channels: 1 },
+    }));
 }
 
 async function imageSegmentation(nameOrDir: string, options: LoadOptions): Promise<ImageSegmentationPipeline> {
   const model = await AutoModelForSemanticSegmentation.fromPretrained(nameOrDir, options);
-  await processorOf(model, 'image-segmentation');
+  await requireProcessor(model, 'image-segmentation');
   const run = async (images: ImageInput | ImageInput[], opts: RunOptions = {}) => {
     const maps = await model.segment(images, opts);
     return perInput(

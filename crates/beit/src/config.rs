@@ -60,13 +60,16 @@ pub struct BeitConfig {
 
 /// The model types of the BEiT architecture: BEiT itself (DiT checkpoints are `beit` too) and
 /// Data2Vec-Vision, whose arithmetic is BEiT's under other class and weight names.
-pub const MODEL_TYPES: [&str; 2] = ["beit", "data2vec-vision"];
+pub const MODEL_TYPES: [&str; 2] = ["beit", DATA2VEC_VISION];
+
+/// Data2Vec-Vision's model type.
+const DATA2VEC_VISION: &str = "data2vec-vision";
 
 impl BeitConfig {
     /// Where a head model's checkpoint keeps the base model's tensors (HF's `base_model_prefix`):
     /// `beit.` or `data2vec_vision.`.
     pub fn base_model_prefix(&self) -> &'static str {
-        if self.model_type == "data2vec-vision" {
+        if self.model_type == DATA2VEC_VISION {
             "data2vec_vision"
         } else {
             "beit"
@@ -168,7 +171,7 @@ impl BeitConfig {
             .chain((1..=self.num_hidden_layers).map(|i| format!("stage{i}")))
             .collect();
         self.complete_labels()?;
-        if self.model_type == "data2vec-vision" {
+        if self.model_type == DATA2VEC_VISION {
             // Data2VecVisionConfig is no backbone config: its out_indices only pick the hidden
             // states that the segmentation head reads (HF's default below), unchecked against the
             // layers, and it has no out_features.

@@ -44,13 +44,16 @@ impl UperHead {
         // transformers 5 names Data2Vec-Vision's pyramid pooling anew (and saves it so; see
         // `ConvModule`): `psp_modules.blocks.{i}.conv` and `psp_bottleneck`.
         let renamed = vb.contains_tensor("psp_bottleneck.convolution.weight");
-        let (psp, bottleneck) = if renamed {
-            ("psp_modules.blocks.{}.conv", "psp_bottleneck")
-        } else {
-            ("psp_modules.{}.1", "bottleneck")
+        let psp = |i: usize| {
+            if renamed {
+                format!("psp_modules.blocks.{i}.conv")
+            } else {
+                format!("psp_modules.{i}.1")
+            }
         };
+        let bottleneck = if renamed { "psp_bottleneck" } else { "bottleneck" };
         let psp_modules = (0..scales.len())
-            .map(|i| ConvModule::new(ch, ch, 1, 0, vb.pp(psp.replace("{}", &i.to_string()))))
+            .map(|i| ConvModule::new(ch, ch, 1, 0, vb.pp(psp(i))))
             .collect::<candle_core::Result<_>>()?;
         let lateral_convs = (0..3)
             .map(|i| ConvModule::new(ch, ch, 1, 0, vb.pp(format!("lateral_convs.{i}"))))

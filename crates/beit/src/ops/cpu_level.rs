@@ -2,9 +2,10 @@
 //!
 //! One binary runs on every x86-64 (it is built for baseline SSE2): each kernel family has a
 //! portable loop and versions for wider vectors, and picks by the level found here. The levels are
-//! ordered, and `BEIT_CPU=scalar|neon|avx2|avxvnni|avx512|amx` caps them: the kernels use the highest level
-//! this CPU has that is not above it, so that every level's path can be run (and compared) on a
-//! machine that has the highest. A level the CPU lacks is never chosen, whatever the variable says.
+//! ordered, and `BEIT_CPU=scalar|neon|avx2|avxvnni|avx512|amx` caps them: the kernels use the
+//! highest level this CPU has that is not above it, so that every level's path can be run (and
+//! compared) on a machine that has the highest. A level the CPU lacks is never chosen, whatever
+//! the variable says.
 //!
 //! What each level means to the kernels:
 //! - `Neon`: aarch64 (where NEON is part of the base architecture): the packed f32 GEMM in 24
@@ -127,8 +128,10 @@ fn capped(detected: CpuLevel, cap: Option<&str>) -> CpuLevel {
         Some(name) => match CpuLevel::parse(name) {
             Some(level) => level.min(detected).at_most(),
             None => {
+                let names: Vec<&str> = CpuLevel::ALL.iter().map(|l| l.name()).collect();
                 eprintln!(
-                    "beit: {ENV}={name:?} is not a CPU level (scalar, neon, avx2, avxvnni, avx512, amx); using {}",
+                    "beit: {ENV}={name:?} is not a CPU level ({}); using {}",
+                    names.join(", "),
                     detected.name()
                 );
                 detected

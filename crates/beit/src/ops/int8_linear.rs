@@ -734,8 +734,8 @@ mod avx2 {
     /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
     #[target_feature(enable = "avx2")]
     pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        // The same `by_rows!` as in `microkernel`, on purpose: a shared helper returning the sums is
-        // not inlined into both callers, and its result then goes through memory on every call.
+        // The same `by_rows!` as in `microkernel`, on purpose: a shared helper returning the sums
+        // is not inlined into both callers, and its result then goes through memory on every call.
         by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
     }
 
@@ -807,22 +807,11 @@ mod avx2 {
         w: *const i8,
         k_groups: usize,
     ) -> [[__m256i; 2]; R] {
-        let mut acc = [[_mm256_setzero_si256(); 2]; R];
-        let load =
-            |g: usize, half: usize| _mm256_loadu_si256(w.add(g * KG * NR + 32 * half) as *const __m256i);
-        for g in (0..k_groups).step_by(2) {
-            let (w0, w1, w2, w3) = (load(g, 0), load(g, 1), load(g + 1, 0), load(g + 1, 1));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let at = x.add(r * k_pad + KG * g) as *const i32;
-                let (a, b) = (
-                    _mm256_set1_epi32(at.read_unaligned()),
-                    _mm256_set1_epi32(at.add(1).read_unaligned()),
-                );
-                acc[0] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[0], a, w0), b, w2);
-                acc[1] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[1], a, w1), b, w3);
-            }
-        }
-        acc
+        // The closure has this function's features (AVX-VNNI), which `by_steps` has not.
+        by_steps(x, k_pad, w, k_groups, |acc, a, b, [w0, w1, w2, w3]| {
+            acc[0] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[0], a, w0), b, w2);
+            acc[1] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[1], a, w1), b, w3);
+        })
     }
 
     /// The i32 sums of `R` rows by one tile, in registers: two groups of four inputs per step,
@@ -836,11 +825,32 @@ mod avx2 {
         k_groups: usize,
     ) -> [[__m256i; 2]; R] {
         let ones = _mm256_set1_epi16(1);
+        by_steps(x, k_pad, w, k_groups, |acc, a, b, [w0, w1, w2, w3]| {
+            let p0 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w0), _mm256_maddubs_epi16(b, w2));
+            let p1 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w1), _mm256_maddubs_epi16(b, w3));
+            acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p0, ones));
+            acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(p1, ones));
+        })
+    }
+
+    /// The loop of `rows` and `rows_vnni`: per pair of groups `g`, `g + 1` and per row,
+    /// `step(acc, a, b, w)` adds the row's inputs of group g (`a`) and g + 1 (`b`), each one i32
+    /// in every lane, times the groups' weights `w` (channels 0..8 and 8..16 of g, then of g + 1)
+    /// into the row's two accumulators (channels 0..8, 8..16). Inlined into its callers, whose
+    /// vector features it takes.
+    #[inline(always)]
+    unsafe fn by_steps<const R: usize>(
+        x: *const u8,
+        k_pad: usize,
+        w: *const i8,
+        k_groups: usize,
+        step: impl Fn(&mut [__m256i; 2], __m256i, __m256i, [__m256i; 4]),
+    ) -> [[__m256i; 2]; R] {
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         let load =
             |g: usize, half: usize| _mm256_loadu_si256(w.add(g * KG * NR + 32 * half) as *const __m256i);
         for g in (0..k_groups).step_by(2) {
-            let (w0, w1, w2, w3) = (load(g, 0), load(g, 1), load(g + 1, 0), load(g + 1, 1));
+            let weights = [load(g, 0), load(g, 1), load(g + 1, 0), load(g + 1, 1)];
             for (r, acc) in acc.iter_mut().enumerate() {
                 // Inputs 4g..4g+4 and 4g+4..4g+8 of row r, each as one i32 in every lane.
                 let at = x.add(r * k_pad + KG * g) as *const i32;
@@ -848,10 +858,7 @@ mod avx2 {
                     _mm256_set1_epi32(at.read_unaligned()),
                     _mm256_set1_epi32(at.add(1).read_unaligned()),
                 );
-                let p0 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w0), _mm256_maddubs_epi16(b, w2));
-                let p1 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w1), _mm256_maddubs_epi16(b, w3));
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p0, ones));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(p1, ones));
+                step(acc, a, b, weights);
             }
         }
         acc

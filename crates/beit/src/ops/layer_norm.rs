@@ -4,11 +4,11 @@
 //! residual stream of a deep ViT grows a large mean; with eps = 1e-12 nothing hides that error.
 //! This op takes two passes (mean, then centred variance) with f64 statistics for every dtype.
 
+use std::mem::MaybeUninit;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor, WithDType, D};
 use candle_nn::VarBuilder;
-use std::mem::MaybeUninit;
-
 use rayon::prelude::*;
 
 use crate::ops::kernel_switch;

@@ -2,8 +2,9 @@
 //! function with a `*_slow` reference built from ordinary tensor ops, so a CUDA kernel can slot in
 //! beside the CPU one without touching the model code.
 
-/// `match $mr` over the 1 to 4 rows a microkernel call takes, `$r` the count as a constant in `$body`:
-/// the kernels keep each row's sums in registers, so the count must be known when they compile.
+/// `match $mr` over the 1 to 4 rows a microkernel call takes, `$r` the count as a constant in
+/// `$body`: the kernels keep each row's sums in registers, so the count must be known when they
+/// compile.
 macro_rules! by_rows {
     ($mr:expr, $r:ident => $body:expr) => {
         match $mr {
