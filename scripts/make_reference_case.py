@@ -32,7 +32,17 @@ from transformers import (
     Data2VecVisionForImageClassification,
     Data2VecVisionForSemanticSegmentation,
     Data2VecVisionModel,
+    DPTConfig,
+    DPTForDepthEstimation,
 )
+
+
+def dpt_config(backbone=None, **dpt):
+    """A DPT config on a BEiT backbone (Intel/dpt-beit-*): the tiny BEiT of the other cases, with
+    `backbone`'s overrides, under DPT's neck and head settings `dpt`."""
+    beit = BeitConfig(**{**TINY, **(backbone or {})})
+    return DPTConfig(backbone_config=beit, attn_implementation="eager", **dpt)
+
 
 # class name: (class, its config class)
 CLASSES = {
@@ -42,6 +52,7 @@ CLASSES = {
     "Data2VecVisionModel": (Data2VecVisionModel, Data2VecVisionConfig),
     "Data2VecVisionForImageClassification": (Data2VecVisionForImageClassification, Data2VecVisionConfig),
     "Data2VecVisionForSemanticSegmentation": (Data2VecVisionForSemanticSegmentation, Data2VecVisionConfig),
+    "DPTForDepthEstimation": (DPTForDepthEstimation, dpt_config),
 }
 
 TINY = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
@@ -82,6 +93,25 @@ CASES = {
                         dict(image_size=32, patch_size=4, use_relative_position_bias=True,
                              out_indices=[1, 2, 3, 4], auxiliary_channels=16, num_labels=3),
                         2, (32, 32), None, False, 2103),
+    # DPT on a BEiT backbone (Intel/dpt-beit-base-384's layout: relative position bias, features of
+    # 4 layers as token sequences, readout projected), scaled down: 16-pixel patches, a 4x6 patch
+    # grid (non-square, other than the config's 64x64), narrow neck and fusion.
+    "dpt_beit_depth": ("DPTForDepthEstimation",
+                       dict(backbone=dict(image_size=64, patch_size=16, use_relative_position_bias=True,
+                                          out_features=["stage1", "stage2", "stage3", "stage4"],
+                                          reshape_hidden_states=False),
+                            neck_hidden_sizes=[8, 16, 24, 32], fusion_hidden_size=16,
+                            readout_type="project"),
+                       2, (64, 96), None, False, 2201),
+    # The other branches: readout added, BatchNorm in the fusion units, and an odd 5x3 grid, where
+    # the downsampled map (3x2) doubles to 6x4 and each fusion step resizes its residual to fit.
+    "dpt_beit_depth_odd_grid": ("DPTForDepthEstimation",
+                                dict(backbone=dict(image_size=64, patch_size=16,
+                                                   use_relative_position_bias=True,
+                                                   out_indices=[1, 2, 3, 4], reshape_hidden_states=False),
+                                     neck_hidden_sizes=[8, 16, 24, 32], fusion_hidden_size=16,
+                                     readout_type="add", use_batch_norm_in_fusion_residual=True),
+                                1, (80, 48), None, False, 2202),
     # Absolute position embeddings with the mask token: HF replaces the masked patches by the mask
     # token BEFORE it adds the position embeddings, so masked patches keep their positions.
     "mim_abspos_masked": ("BeitForMaskedImageModeling",
@@ -115,13 +145,43 @@ def randomise(model, gen):
                 p.copy_(std * torch.randn(p.shape, generator=gen))
 
 
+def randomise_batch_norms(model, gen):
+    """Running statistics away from 0 and 1, so that a BatchNorm read wrongly shows."""
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.3 * torch.randn(b.shape, generator=gen))
+            elif name.endswith("running_var"):
+                b.copy_(0.5 + torch.rand(b.shape, generator=gen))
+
+
+def lift_depth(model, pixel_values):
+    """Sets the depth conv's bias so that its output is positive at 95% of the pixels: random
+    weights leave most of the map at the final ReLU's zero, which would pass whatever the head
+    computed before it."""
+    last = model.head.head[4]
+    seen = {}
+    hook = last.register_forward_hook(lambda m, i, o: seen.update(out=o - m.bias.view(1, -1, 1, 1)))
+    with torch.no_grad():
+        model(pixel_values)
+        hook.remove()
+        last.bias.fill_(float(-torch.quantile(seen["out"].flatten(), 0.05)))
+
+
 def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, seed):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     cls, config_cls = CLASSES[cls_name]
-    cfg = config_cls(**{**TINY, **overrides})
-    model = cls(cfg).eval()
-    randomise(model, gen)
+    if config_cls is dpt_config:
+        cfg = dpt_config(**overrides)
+        model = cls(cfg).eval()
+        randomise(model, gen)
+        randomise_batch_norms(model, gen)
+        cfg = cfg.backbone_config  # for the patch size and channels below
+    else:
+        cfg = config_cls(**{**TINY, **overrides})
+        model = cls(cfg).eval()
+        randomise(model, gen)
     folder = os.path.join(out, name)
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder)
@@ -140,10 +200,13 @@ def model_case(out, name, cls_name, overrides, batch, hw, mask_p, mim_labels, se
         inputs["labels"] = labels
         forward["labels"] = labels
 
+    if cls_name == "DPTForDepthEstimation":
+        lift_depth(model, pixel_values)
+        model.save_pretrained(folder)
     with torch.no_grad():
         res = model(pixel_values, output_hidden_states=True, output_attentions=True, **forward)
     expected = {}
-    for key in ["loss", "logits", "last_hidden_state", "pooler_output"]:
+    for key in ["loss", "logits", "last_hidden_state", "pooler_output", "predicted_depth"]:
         v = getattr(res, key, None)
         if v is not None:
             expected[key] = v.detach().reshape(v.shape if v.dim() else (1,)).float().clone().contiguous()

@@ -7,6 +7,7 @@ use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::heads::{
     BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
+    DptForDepthEstimation,
 };
 use crate::model::{BeitModel, Data2VecVisionModel};
 use crate::pretrained::{BeitPreTrainedModel, LoadOptions};
@@ -21,11 +22,12 @@ pub enum Architecture {
     Data2VecVisionModel,
     Data2VecVisionForImageClassification,
     Data2VecVisionForSemanticSegmentation,
+    DptForDepthEstimation,
 }
 
 /// Data2Vec-Vision's head classes are BEiT's (the same modules, weights under `data2vec_vision.`,
 /// which the config's model type selects); only its base model differs (`Data2VecVisionModel`).
-const ALL: [(&str, Architecture); 8] = [
+const ALL: [(&str, Architecture); 9] = [
     ("BeitModel", Architecture::BeitModel),
     (
         "BeitForImageClassification",
@@ -49,6 +51,7 @@ const ALL: [(&str, Architecture); 8] = [
         "Data2VecVisionForSemanticSegmentation",
         Architecture::Data2VecVisionForSemanticSegmentation,
     ),
+    ("DPTForDepthEstimation", Architecture::DptForDepthEstimation),
 ];
 
 /// Boxes a model class built by `build`, so every architecture shares one dispatch.
@@ -82,6 +85,9 @@ impl Architecture {
             }
             Architecture::BeitBackbone => boxed(BeitBackbone::from_pretrained(dir, options)),
             Architecture::Data2VecVisionModel => boxed(Data2VecVisionModel::from_pretrained(dir, options)),
+            Architecture::DptForDepthEstimation => {
+                boxed(DptForDepthEstimation::from_pretrained(dir, options))
+            }
         }
     }
 
@@ -104,6 +110,7 @@ impl Architecture {
             }
             Architecture::BeitBackbone => boxed(BeitBackbone::from_config(cfg, options)),
             Architecture::Data2VecVisionModel => boxed(Data2VecVisionModel::from_config(cfg, options)),
+            Architecture::DptForDepthEstimation => boxed(DptForDepthEstimation::from_config(cfg, options)),
         }
     }
 }

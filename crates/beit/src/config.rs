@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config_file::read_config;
+use crate::dpt_config::{is_dpt, DptConfig};
 use crate::error::{BeitError, Result};
 use crate::limits;
 
@@ -53,6 +54,10 @@ pub struct BeitConfig {
     pub num_labels: Option<usize>,
     pub problem_type: Option<String>,
     pub architectures: Option<Vec<String>>,
+    /// A DPT checkpoint's neck and head, when this is the BEiT backbone under it (config.json's
+    /// `backbone_config`; model type `dpt`).
+    #[serde(skip)]
+    pub dpt: Option<Box<DptConfig>>,
     /// Everything else in config.json (`transformers_version`, `dtype`, ...), kept verbatim.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -69,7 +74,9 @@ impl BeitConfig {
     /// Where a head model's checkpoint keeps the base model's tensors (HF's `base_model_prefix`):
     /// `beit.` or `data2vec_vision.`.
     pub fn base_model_prefix(&self) -> &'static str {
-        if self.model_type == DATA2VEC_VISION {
+        if self.dpt.is_some() {
+            "backbone"
+        } else if self.model_type == DATA2VEC_VISION {
             "data2vec_vision"
         } else {
             "beit"
@@ -118,6 +125,7 @@ impl Default for BeitConfig {
             num_labels: None,
             problem_type: None,
             architectures: None,
+            dpt: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -141,8 +149,27 @@ impl BeitConfig {
         read_config(path.as_ref(), CONFIG_FILE, hint, Self::from_json_str)
     }
 
-    /// Parses a config from JSON text, fills HF's defaults and validates it.
+    /// Parses a config from JSON text, fills HF's defaults and validates it. A DPT config gives
+    /// its BEiT backbone's, with the DPT part in `dpt`.
     pub fn from_json_str(text: &str) -> Result<Self> {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(json) if is_dpt(&json) => Self::from_dpt_json(json),
+            _ => Self::from_beit_json_str(text),
+        }
+    }
+
+    fn from_dpt_json(json: serde_json::Value) -> Result<Self> {
+        let (dpt, backbone) = DptConfig::split(json)?;
+        let mut config = Self::from_beit_json_str(&backbone.to_string()).map_err(|e| match e {
+            BeitError::Config(m) => BeitError::Config(format!("in DPT's backbone_config: {m}")),
+            other => other,
+        })?;
+        dpt.check(&config)?;
+        config.dpt = Some(Box::new(dpt));
+        Ok(config)
+    }
+
+    fn from_beit_json_str(text: &str) -> Result<Self> {
         let mut json = serde_json::Deserializer::from_str(text);
         let mut config: BeitConfig = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             let field = e.path().to_string();
@@ -162,7 +189,11 @@ impl BeitConfig {
 
     /// The config as HF-style JSON (snake_case keys), with every field written out.
     pub fn to_json_string(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+        let json = match &self.dpt {
+            Some(dpt) => dpt.to_json(serde_json::to_value(self).unwrap_or_default()),
+            None => serde_json::to_value(self).unwrap_or_default(),
+        };
+        serde_json::to_string_pretty(&json).unwrap_or_else(|_| "{}".into())
     }
 
     /// Fills the fields that HF derives from others: stage names, labels, backbone outputs.

@@ -10,6 +10,7 @@ pub mod config_file;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;
+pub mod dpt_config;
 pub mod error;
 pub mod gpu_failure;
 pub mod heads;
@@ -37,6 +38,7 @@ pub use device::{cuda_build, cuda_devices, parse_device, parse_dtype, parse_prec
 pub use error::{BeitError, Result};
 pub use heads::{
     BeitBackbone, BeitForImageClassification, BeitForMaskedImageModeling, BeitForSemanticSegmentation,
+    DptForDepthEstimation,
 };
 pub use model::{BeitModel, Data2VecVisionModel};
 pub use output::{ForwardInputs, ModelOutput};

@@ -1,6 +1,6 @@
 //! What goes into and comes out of every model's `forward`: the union of HF's `pixel_values`,
 //! `bool_masked_pos`, `labels`, flags, and of its output classes (`BeitModelOutputWithPooling`,
-//! `ImageClassifierOutput`, `MaskedLMOutput`, `SemanticSegmenterOutput`, `BackboneOutput`).
+//! `ImageClassifierOutput`, `MaskedLMOutput`, `SemanticSegmenterOutput`, `BackboneOutput`, `DepthEstimatorOutput`).
 
 use candle_core::Tensor;
 
@@ -43,4 +43,6 @@ pub struct ModelOutput {
     pub hidden_states: Option<Vec<Tensor>>,
     pub attentions: Option<Vec<Tensor>>,
     pub feature_maps: Option<Vec<Tensor>>,
+    /// `[B, H, W]` depth (`DepthEstimatorOutput`).
+    pub predicted_depth: Option<Tensor>,
 }

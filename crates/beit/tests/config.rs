@@ -104,3 +104,75 @@ fn a_directory_without_config_json_is_a_config_error() {
     assert_eq!(err.code(), "E_CONFIG");
     assert!(err.to_string().contains("no config.json"));
 }
+
+/// A DPT config on a BEiT backbone (Intel/dpt-beit-*'s layout).
+fn dpt_json(dpt: &str, backbone: &str) -> String {
+    format!(
+        r#"{{"model_type": "dpt", {dpt} "backbone_config": {{"model_type": "beit", "num_hidden_layers": 4,
+        "out_indices": [1, 2, 3, 4], "reshape_hidden_states": false {backbone}}}}}"#
+    )
+}
+
+/// DPT's config is read as its BEiT backbone's with the neck and head fields beside, takes its
+/// weights from `backbone.`, and is written back in HF's layout.
+#[test]
+fn a_dpt_config_is_its_beit_backbone_plus_the_dpt_part() {
+    let cfg = BeitConfig::from_json_str(&dpt_json(
+        r#""readout_type": "add", "fusion_hidden_size": 64,"#,
+        "",
+    ))
+    .unwrap();
+    assert_eq!(cfg.model_type, "beit");
+    assert_eq!(cfg.base_model_prefix(), "backbone");
+    let dpt = cfg.dpt.as_deref().unwrap();
+    assert_eq!((dpt.readout_type.as_str(), dpt.fusion_hidden_size), ("add", 64));
+    assert_eq!(dpt.neck_hidden_sizes, [96, 192, 384, 768]);
+    assert_eq!(dpt.head_index(), 3);
+    let written: serde_json::Value = serde_json::from_str(&cfg.to_json_string()).unwrap();
+    assert_eq!(written["model_type"], "dpt");
+    assert_eq!(written["backbone_config"]["model_type"], "beit");
+    assert_eq!(
+        written["backbone_config"]["out_indices"],
+        serde_json::json!([1, 2, 3, 4])
+    );
+    assert_eq!(BeitConfig::from_json_str(&cfg.to_json_string()).unwrap(), cfg);
+}
+
+/// The DPT variants beit-node does not run, and DPT values HF cannot build, are refused by name.
+#[test]
+fn dpt_configs_without_a_beit_backbone_or_with_bad_values_name_what_is_wrong() {
+    let cases = [
+        (r#"{"model_type": "dpt"}"#.to_string(), "no backbone_config"),
+        (r#"{"model_type": "dpt", "is_hybrid": true}"#.into(), "DPT-hybrid"),
+        (
+            r#"{"model_type": "dpt", "backbone_config": {"model_type": "swinv2"}}"#.into(),
+            r#"model type Some("swinv2")"#,
+        ),
+        (dpt_json(r#""readout_type": "mean","#, ""), "readout_type"),
+        (
+            dpt_json(r#""reassemble_factors": [4, 2, 1.5, 0.5],"#, ""),
+            "reassemble_factors contains 1.5",
+        ),
+        (
+            dpt_json(r#""neck_hidden_sizes": [96, 192, 384],"#, ""),
+            "one reassemble factor per neck stage",
+        ),
+        (dpt_json(r#""head_in_index": 4,"#, ""), "head_in_index"),
+        (
+            dpt_json(r#""add_projection": true, "fusion_hidden_size": 64,"#, ""),
+            "add_projection",
+        ),
+        (
+            dpt_json("", r#", "hidden_size": 30, "num_attention_heads": 4"#),
+            "in DPT's backbone_config",
+        ),
+        (
+            dpt_json("", r#", "add_fpn": true"#),
+            "reshape_hidden_states and add_fpn",
+        ),
+    ];
+    for (json, expected) in cases {
+        let msg = config_error(&json);
+        assert!(msg.contains(expected), "{json}: {msg}");
+    }
+}

@@ -24,6 +24,7 @@ fn named_outputs(out: &ModelOutput) -> HashMap<String, Tensor> {
         ("logits", &out.logits),
         ("last_hidden_state", &out.last_hidden_state),
         ("pooler_output", &out.pooler_output),
+        ("predicted_depth", &out.predicted_depth),
     ];
     for (name, t) in singles {
         if let Some(t) = t {
@@ -126,6 +127,8 @@ parity!(
     d2v_cls_other_resolution,
     d2v_seg_upernet,
     dit_rvlcdip_shaped,
+    dpt_beit_depth,
+    dpt_beit_depth_odd_grid,
 );
 
 /// transformers 5 saves Data2Vec-Vision's segmentation modules under new names (`convolution`,

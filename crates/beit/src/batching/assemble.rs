@@ -66,6 +66,7 @@ pub fn split(output: &ModelOutput, sizes: &[usize]) -> Result<Vec<ModelOutput>> 
             hidden_states: many(&output.hidden_states)?,
             attentions: many(&output.attentions)?,
             feature_maps: many(&output.feature_maps)?,
+            predicted_depth: one(&output.predicted_depth)?,
         });
         start += size;
     }

@@ -31,6 +31,21 @@ pub enum ConvShape {
     Conv { kernel: usize, padding: usize },
     /// `ConvTranspose2d(in, out, 2, stride 2)`.
     Up2x2,
+    /// `ConvTranspose2d(in, out, factor, stride factor)` for another factor (DPT's reassembly).
+    Up(usize),
+    /// `Conv2d(in, out, kernel, stride, padding)` with a stride over 1 (DPT's downsampling).
+    Strided {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+}
+
+impl ConvShape {
+    /// Whether `ops::packed_conv` has a layout for it (stride 1, or up by 2).
+    fn packs(self) -> bool {
+        matches!(self, Self::Conv { .. } | Self::Up2x2)
+    }
 }
 
 #[derive(Debug)]
@@ -46,7 +61,44 @@ pub enum ConvLayer {
 #[derive(Debug)]
 pub enum PlainConv {
     Conv(Conv2d),
-    Up2x2(ConvTranspose2d),
+    /// A transposed convolution whose kernel equals its stride (2 or DPT's 4).
+    Transposed(ConvTranspose2d),
+}
+
+fn conv2d(
+    (in_channels, out_channels): (usize, usize),
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    bias: bool,
+    vb: VarBuilder,
+) -> candle_core::Result<Conv2d> {
+    let cfg = Conv2dConfig {
+        padding,
+        stride,
+        ..Default::default()
+    };
+    match bias {
+        true => candle_nn::conv2d(in_channels, out_channels, kernel, cfg, vb),
+        false => candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, cfg, vb),
+    }
+}
+
+/// `ConvTranspose2d(in, out, factor, stride factor)`.
+fn conv_transpose2d(
+    (in_channels, out_channels): (usize, usize),
+    factor: usize,
+    bias: bool,
+    vb: VarBuilder,
+) -> candle_core::Result<ConvTranspose2d> {
+    let cfg = ConvTranspose2dConfig {
+        stride: factor,
+        ..Default::default()
+    };
+    match bias {
+        true => candle_nn::conv_transpose2d(in_channels, out_channels, factor, cfg, vb),
+        false => candle_nn::conv_transpose2d_no_bias(in_channels, out_channels, factor, cfg, vb),
+    }
 }
 
 impl ConvLayer {
@@ -60,28 +112,19 @@ impl ConvLayer {
         activation: Activation,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        let packs = vb.device().is_cpu() && vb.dtype() == DType::F32;
+        let packs = vb.device().is_cpu() && vb.dtype() == DType::F32 && shape.packs();
+        let channels = (in_channels, out_channels);
         let conv = match shape {
             ConvShape::Conv { kernel, padding } => {
-                let cfg = Conv2dConfig {
-                    padding,
-                    ..Default::default()
-                };
-                PlainConv::Conv(match bias {
-                    true => candle_nn::conv2d(in_channels, out_channels, kernel, cfg, vb)?,
-                    false => candle_nn::conv2d_no_bias(in_channels, out_channels, kernel, cfg, vb)?,
-                })
+                PlainConv::Conv(conv2d(channels, kernel, 1, padding, bias, vb)?)
             }
-            ConvShape::Up2x2 => {
-                let cfg = ConvTranspose2dConfig {
-                    stride: 2,
-                    ..Default::default()
-                };
-                PlainConv::Up2x2(match bias {
-                    true => candle_nn::conv_transpose2d(in_channels, out_channels, 2, cfg, vb)?,
-                    false => candle_nn::conv_transpose2d_no_bias(in_channels, out_channels, 2, cfg, vb)?,
-                })
-            }
+            ConvShape::Strided {
+                kernel,
+                stride,
+                padding,
+            } => PlainConv::Conv(conv2d(channels, kernel, stride, padding, bias, vb)?),
+            ConvShape::Up2x2 => PlainConv::Transposed(conv_transpose2d(channels, 2, bias, vb)?),
+            ConvShape::Up(factor) => PlainConv::Transposed(conv_transpose2d(channels, factor, bias, vb)?),
         };
         if !packs {
             return Ok(Self::Plain {
@@ -96,8 +139,8 @@ impl ConvLayer {
             (PlainConv::Conv(c), ConvShape::Conv { padding, .. }) => {
                 PackedConv2d::conv(c.weight(), c.bias(), affine, padding, activation)?
             }
-            (PlainConv::Up2x2(c), _) => PackedConv2d::up2x2(c.weight(), c.bias(), affine, activation)?,
-            (PlainConv::Conv(_), ConvShape::Up2x2) => unreachable!("built together above"),
+            (PlainConv::Transposed(c), _) => PackedConv2d::up2x2(c.weight(), c.bias(), affine, activation)?,
+            (PlainConv::Conv(_), _) => unreachable!("only stride-1 convolutions pack"),
         }))
     }
 
@@ -117,7 +160,7 @@ impl ConvLayer {
                 };
                 let y = match conv {
                     PlainConv::Conv(c) => c.forward(&x)?,
-                    PlainConv::Up2x2(c) => c.forward(&x)?,
+                    PlainConv::Transposed(c) => c.forward(&x)?,
                 };
                 let y = match affine {
                     Some(a) => {

@@ -1,5 +1,6 @@
 //! `torch.nn.functional.interpolate` for 4-D tensors with `align_corners=False`: bilinear (for the
-//! relative position bias tables) and bicubic with A = -0.75 (for absolute position embeddings).
+//! relative position bias tables) and bicubic with A = -0.75 (for absolute position embeddings);
+//! and bilinear with `align_corners=True`, which DPT's fusion blocks and depth head upsample with.
 //!
 //! Both are separable, so each is written as two small matmuls with interpolation matrices:
 //! `out = Mh · x · Mwᵀ`. That runs on any device and dtype with no kernel of its own, and the
@@ -16,11 +17,21 @@ use crate::ops::simd::dispatch;
 
 /// Bilinear resize of `[N, C, H, W]` to `[N, C, out_h, out_w]`, as torch with align_corners=False.
 pub fn resize_bilinear(xs: &Tensor, out_h: usize, out_w: usize) -> candle_core::Result<Tensor> {
+    resize_two_tap(xs, out_h, out_w, bilinear_weights)
+}
+
+/// Bilinear resize of `[N, C, H, W]` to `[N, C, out_h, out_w]`, as torch with align_corners=True.
+pub fn resize_bilinear_aligned(xs: &Tensor, out_h: usize, out_w: usize) -> candle_core::Result<Tensor> {
+    resize_two_tap(xs, out_h, out_w, aligned_bilinear_weights)
+}
+
+/// A resize whose weight rows have at most two adjacent taps (`weights`: either bilinear).
+fn resize_two_tap(xs: &Tensor, out_h: usize, out_w: usize, weights: WeightFn) -> candle_core::Result<Tensor> {
     let (n, c, in_h, in_w) = xs.dims4()?;
     if !is_cpu_f32(xs) || (in_h, in_w) == (out_h, out_w) {
-        return resize_separable(xs, out_h, out_w, bilinear_weights);
+        return resize_separable(xs, out_h, out_w, weights);
     }
-    let (rows, cols) = (taps(in_h, out_h), taps(in_w, out_w));
+    let (rows, cols) = (taps(in_h, out_h, weights), taps(in_w, out_w, weights));
     let mut out = vec![0f32; n * c * out_h * out_w];
     with_f32(xs, |x| {
         out.par_chunks_mut(out_h * out_w)
@@ -36,9 +47,9 @@ pub fn resize_bilinear(xs: &Tensor, out_h: usize, out_w: usize) -> candle_core::
 }
 
 /// One output index's two taps `(i0, w0, i1, w1)`: the nonzero entries of its row of
-/// `bilinear_weights` (`w1` 0 where both taps fall on one input, at the border).
-fn taps(in_size: usize, out_size: usize) -> Vec<(usize, f32, usize, f32)> {
-    bilinear_weights(in_size, out_size)
+/// `weights` (`w1` 0 where both taps fall on one input, at the border).
+fn taps(in_size: usize, out_size: usize, weights: WeightFn) -> Vec<(usize, f32, usize, f32)> {
+    weights(in_size, out_size)
         .chunks_exact(in_size)
         .map(|row| {
             let i0 = row.iter().position(|&w| w != 0.0).unwrap_or(0);
@@ -116,6 +127,26 @@ fn bilinear_weights(in_size: usize, out_size: usize) -> Vec<f32> {
     m
 }
 
+/// Row-major `[out, in]` matrix of bilinear weights with corners aligned: torch's source index
+/// `dst * (in - 1) / (out - 1)`, computed in f32 as its CPU kernel does.
+fn aligned_bilinear_weights(in_size: usize, out_size: usize) -> Vec<f32> {
+    let mut m = vec![0f32; out_size * in_size];
+    let scale = if out_size > 1 {
+        (in_size as f32 - 1.0) / (out_size as f32 - 1.0)
+    } else {
+        0.0
+    };
+    for o in 0..out_size {
+        let src = scale * o as f32;
+        let i0 = (src as usize).min(in_size - 1);
+        let i1 = (i0 + 1).min(in_size - 1);
+        let l1 = src - i0 as f32;
+        m[o * in_size + i0] += 1.0 - l1;
+        m[o * in_size + i1] += l1;
+    }
+    m
+}
+
 const CUBIC_A: f64 = -0.75;
 
 fn cubic_near(x: f64) -> f64 {
@@ -169,16 +200,28 @@ mod tests {
         for (h, w) in [(16, 5), (3, 23), (7, 10), (1, 1), (14, 20)] {
             let direct = resize_bilinear(&x, h, w).unwrap();
             let matrices = resize_separable(&x, h, w, bilinear_weights).unwrap();
-            let diff: f32 = (direct - matrices)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap();
+            let aligned = resize_bilinear_aligned(&x, h, w).unwrap();
+            let aligned_matrices = resize_separable(&x, h, w, aligned_bilinear_weights).unwrap();
+            let diff: f32 = ((direct - matrices).unwrap().abs().unwrap()
+                + (aligned - aligned_matrices).unwrap().abs().unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
             assert!(diff < 1e-6, "{h}x{w}: {diff}");
         }
+    }
+
+    /// torch: `interpolate(arange(3), size=5, mode="bilinear", align_corners=True)` is
+    /// 0, 0.5, 1, 1.5, 2: the corners map onto the corners.
+    #[test]
+    fn aligned_bilinear_keeps_the_corners() {
+        let m = aligned_bilinear_weights(3, 5);
+        let got: Vec<f32> = m.chunks(3).map(|row| row[1] + 2.0 * row[2]).collect();
+        assert_eq!(got, [0.0, 0.5, 1.0, 1.5, 2.0]);
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub use attention_bias::{AttentionBias, GatheredBias};
 pub use epilogue::linear_epilogue;
 pub use fused_attention::fused_attention;
 pub use gelu::{gelu_erf, gelu_erf_slow};
-pub use interpolate::{resize_bicubic, resize_bilinear};
+pub use interpolate::{resize_bicubic, resize_bilinear, resize_bilinear_aligned};
 pub use layer_norm::{layer_norm, layer_norm_slow, LayerNorm};
 pub use linear::{linear, linear_slow};
 pub use pool::{adaptive_avg_pool2d, max_pool2x2};
