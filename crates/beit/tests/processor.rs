@@ -99,6 +99,29 @@ fn bicubic_upscale_to_640() {
     check("upscale640_bicubic");
 }
 
+/// DPTImageProcessor (`Intel/dpt-beit-*`) keeping the aspect ratio in multiples of 32: each image
+/// at its own size (384x384, 256x384, 384x576, 448x384).
+#[test]
+fn dpt_keeps_the_aspect_ratio_in_multiples_of_32() {
+    check("dpt_keep_aspect_multiple32");
+}
+
+/// A DPT processor config takes DPT's defaults where it is silent: 384x384, no center crop.
+#[test]
+fn a_dpt_processor_config_has_dpt_defaults() {
+    let cfg =
+        ImageProcessorConfig::from_json_str(r#"{"image_processor_type": "DPTImageProcessor"}"#).unwrap();
+    assert!(!cfg.do_center_crop);
+    assert_eq!(cfg.resize_size((300, 451)), (384, 384));
+    let beit = ImageProcessorConfig::from_json_str("{}").unwrap();
+    assert!(beit.do_center_crop);
+    let err = ImageProcessorConfig::from_json_str(
+        r#"{"image_processor_type": "DPTImageProcessor", "do_pad": true, "size_divisor": 32}"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("do_pad"), "{err}");
+}
+
 #[test]
 fn a_batch_is_one_contiguous_tensor_in_input_order() {
     let c = case("cls224_bilinear");

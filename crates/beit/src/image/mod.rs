@@ -1,8 +1,10 @@
-//! Image-side processing around the model: HF's `BeitImageProcessor` and its helpers.
+//! Image-side processing around the model: HF's `BeitImageProcessor` (and DPT's) and its helpers.
 
 pub mod colorize;
 pub mod crop;
 pub mod decode;
+pub mod depth;
+pub mod dpt_resize;
 pub mod pixel_plan;
 pub mod postprocess;
 pub mod processor;
@@ -11,6 +13,7 @@ pub mod resample;
 pub mod resize;
 
 pub use decode::{ImageSource, Pixels};
+pub use depth::{depth_to_u8, post_process_depth_estimation};
 pub use postprocess::post_process_semantic_segmentation;
 pub use processor::{BeitImageProcessor, ProcessedBatch};
 pub use processor_config::ImageProcessorConfig;

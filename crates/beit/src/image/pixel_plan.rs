@@ -28,10 +28,16 @@ impl Plan {
     /// The plan of `cfg` for an image of `(height, width)`, as `BeitImageProcessor` applies it.
     pub fn new(cfg: &ImageProcessorConfig, (height, width): (usize, usize)) -> Result<Self> {
         let resize = cfg.do_resize.then(|| {
-            let (h, w) = cfg.size.resolve((height, width));
+            let (h, w) = cfg.resize_size((height, width));
             (w, h)
         });
         let (rh, rw) = resize.map_or((height, width), |(w, h)| (h, w));
+        if rh == 0 || rw == 0 {
+            return Err(BeitError::Image(format!(
+                "the {height}x{width} image resizes to {rh}x{rw} with this processor's size and \
+                 ensure_multiple_of: give a larger image"
+            )));
+        }
         let crop = if cfg.do_center_crop {
             let (ch, cw) = cfg.crop_size.resolve((rh, rw));
             (

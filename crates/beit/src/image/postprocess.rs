@@ -44,7 +44,7 @@ pub fn post_process_semantic_segmentation(
         .collect()
 }
 
-fn check_target(i: usize, h: usize, w: usize) -> Result<()> {
+pub(crate) fn check_target(i: usize, h: usize, w: usize) -> Result<()> {
     if h == 0 || w == 0 {
         return Err(BeitError::Shape(format!(
             "targetSizes[{i}] is {h}x{w}; sizes must be positive"

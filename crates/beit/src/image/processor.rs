@@ -72,7 +72,7 @@ impl BeitImageProcessor {
         let cfg = &self.config;
         let mut img = img;
         if cfg.do_resize {
-            let (h, w) = cfg.size.resolve((img.height, img.width));
+            let (h, w) = cfg.resize_size((img.height, img.width));
             self.check_resize(&img, (w, h), filter)?;
             let data = resize(&img.data, (img.width, img.height, img.channels), (w, h), filter);
             img = Pixels {
@@ -91,6 +91,12 @@ impl BeitImageProcessor {
 
     /// Refuses a resize whose working memory would exceed what `max_pixels` allows an image.
     fn check_resize(&self, img: &Pixels, (w, h): (usize, usize), filter: Resample) -> Result<()> {
+        if w == 0 || h == 0 {
+            return Err(BeitError::Image(format!(
+                "the {}x{} image resizes to {h}x{w} with this processor's size and ensure_multiple_of:                  give a larger image",
+                img.height, img.width
+            )));
+        }
         let needed = working_pixels((img.width, img.height), (w, h), filter);
         if needed > self.max_pixels {
             return Err(BeitError::Image(format!(

@@ -1,6 +1,7 @@
 //! `preprocessor_config.json` of a BEiT checkpoint: every field of HF's `BeitImageProcessor` with
 //! its default, `size`/`crop_size` as an int, `{height, width}` or `{shortest_edge}`, and the
-//! legacy `reduce_labels` key. Unknown keys are kept so the file round-trips.
+//! legacy `reduce_labels` key; and DPTImageProcessor's (`Intel/dpt-beit-*`): its own defaults,
+//! `keep_aspect_ratio` and `ensure_multiple_of`. Unknown keys are kept so the file round-trips.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config_file::read_config;
 use crate::error::{BeitError, Result};
+use crate::image::dpt_resize::dpt_output_size;
 use crate::image::resample::Resample;
 use crate::limits::MAX_PROCESSOR_SIDE;
 
@@ -98,6 +100,10 @@ pub struct ImageProcessorConfig {
     pub image_mean: PerChannel,
     pub image_std: PerChannel,
     pub do_reduce_labels: bool,
+    /// DPT: resize both sides by one scale, the one nearer 1.
+    pub keep_aspect_ratio: bool,
+    /// DPT: round each resized side to a multiple of this.
+    pub ensure_multiple_of: usize,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -122,9 +128,27 @@ impl Default for ImageProcessorConfig {
             image_mean: PerChannel::Each(vec![0.5; 3]),
             image_std: PerChannel::Each(vec![0.5; 3]),
             do_reduce_labels: false,
+            keep_aspect_ratio: false,
+            ensure_multiple_of: 1,
             extra: serde_json::Map::new(),
         }
     }
+}
+
+/// Whether the config is DPTImageProcessor's (any of its backends).
+fn is_dpt_processor(fields: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let kind = fields
+        .get("image_processor_type")
+        .and_then(serde_json::Value::as_str);
+    kind.is_some_and(|k| k.starts_with("DPTImageProcessor"))
+}
+
+/// Where DPTImageProcessor's defaults differ from BeitImageProcessor's.
+fn dpt_defaults() -> [(String, serde_json::Value); 2] {
+    [
+        ("size".into(), serde_json::json!({"height": 384, "width": 384})),
+        ("do_center_crop".into(), false.into()),
+    ]
 }
 
 /// The file a checkpoint keeps its image processor config in.
@@ -137,10 +161,17 @@ impl ImageProcessorConfig {
         read_config(path.as_ref(), PREPROCESSOR_FILE, hint, Self::from_json_str)
     }
 
-    /// Parses the JSON, fills HF's defaults, folds the legacy `reduce_labels` key, validates.
+    /// Parses the JSON, fills HF's defaults (DPTImageProcessor's where the file names it), folds
+    /// the legacy `reduce_labels` key, validates.
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let mut json = serde_json::Deserializer::from_str(text);
-        let mut cfg: Self = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let mut json: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| BeitError::Config(format!("not a valid image processor config: {e}")))?;
+        if let Some(fields) = json.as_object_mut().filter(|f| is_dpt_processor(f)) {
+            for (key, value) in dpt_defaults() {
+                fields.entry(key).or_insert(value);
+            }
+        }
+        let mut cfg: Self = serde_path_to_error::deserialize(json).map_err(|e| {
             BeitError::Config(format!(
                 "not a valid image processor config (field {}): {}",
                 e.path(),
@@ -158,8 +189,38 @@ impl ImageProcessorConfig {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
 
+    /// The (height, width) an image of (height, width) is resized to.
+    pub fn resize_size(&self, input: (usize, usize)) -> (usize, usize) {
+        match self.size {
+            SizeSpec::Dims { height, width } if self.keep_aspect_ratio || self.ensure_multiple_of > 1 => {
+                dpt_output_size(
+                    input,
+                    (height, width),
+                    self.keep_aspect_ratio,
+                    self.ensure_multiple_of,
+                )
+            }
+            SizeSpec::Square(s) if self.keep_aspect_ratio || self.ensure_multiple_of > 1 => {
+                dpt_output_size(input, (s, s), self.keep_aspect_ratio, self.ensure_multiple_of)
+            }
+            size => size.resolve(input),
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         self.size.check("size")?;
+        if self.ensure_multiple_of == 0 || self.ensure_multiple_of > MAX_PROCESSOR_SIDE {
+            return Err(BeitError::Config(format!(
+                "ensure_multiple_of is {}; it must be from 1 to {MAX_PROCESSOR_SIDE}",
+                self.ensure_multiple_of
+            )));
+        }
+        let pads = self.extra.get("do_pad").and_then(serde_json::Value::as_bool) == Some(true);
+        if pads && self.extra.get("size_divisor").is_some_and(|d| !d.is_null()) {
+            return Err(BeitError::Config(
+                "do_pad with a size_divisor (DPT's padding) is not supported: set do_pad to false".into(),
+            ));
+        }
         self.crop_size.check("crop_size")?;
         Resample::from_code(self.resample)?;
         self.mean()?;
