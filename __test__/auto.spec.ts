@@ -8,6 +8,7 @@ import {
   AutoBackbone,
   AutoImageProcessor,
   AutoModel,
+  AutoModelForDepthEstimation,
   AutoModelForImageClassification,
   AutoModelForMaskedImageModeling,
   AutoModelForSemanticSegmentation,
@@ -20,6 +21,7 @@ import {
   Data2VecVisionForImageClassification,
   Data2VecVisionForSemanticSegmentation,
   Data2VecVisionModel,
+  DPTForDepthEstimation,
 } from '../ts/index.js';
 import { expectClose, loadCase, referenceDir, toTensor } from './helpers/reference.js';
 
@@ -46,6 +48,7 @@ describe('Auto classes', () => {
     [AutoModelForSemanticSegmentation, 'd2v_seg_upernet', Data2VecVisionForSemanticSegmentation],
     [AutoModelForMaskedImageModeling, 'mim_shared_relpos', BeitForMaskedImageModeling],
     [AutoBackbone, 'backbone_fpn', BeitBackbone],
+    [AutoModelForDepthEstimation, 'dpt_beit_depth', DPTForDepthEstimation],
   ] as const)('%#: %s loads %s as its model type says', async (auto, name, cls) => {
     const model = await auto.fromPretrained(caseDir(name));
     expect(model).toBeInstanceOf(cls);
@@ -76,9 +79,19 @@ describe('Auto classes', () => {
   });
 
   it('refuses a model type outside the BEiT architecture', async () => {
-    await expect(AutoModel.fromPretrained(withModelType('model_shared_relpos_masked', 'dpt'))).rejects.toMatchObject({
+    await expect(AutoModel.fromPretrained(withModelType('model_shared_relpos_masked', 'vit'))).rejects.toMatchObject({
       code: 'E_CONFIG',
-      message: expect.stringMatching(/model_type is "dpt", expected "beit" or "data2vec-vision"/),
+      message: expect.stringMatching(/model_type is "vit", expected "beit" or "data2vec-vision"/),
+    });
+    await expect(
+      AutoModelForDepthEstimation.fromPretrained(withModelType('model_shared_relpos_masked', 'dpt')),
+    ).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/no backbone_config.*Intel\/dpt-large/),
+    });
+    await expect(AutoModelForImageClassification.fromPretrained(caseDir('dpt_beit_depth'))).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/model type "dpt" has no class for this task/),
     });
   });
 

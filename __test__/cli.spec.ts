@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startMockHub } from './helpers/mockHub.js';
+import { readGrayPng } from './helpers/png.js';
 import { referenceDir } from './helpers/reference.js';
+import { readSafetensors } from './helpers/safetensors.js';
 
 const cli = new URL('../dist/cli.js', import.meta.url).pathname;
 const images = ['chelsea.png', 'grace_hopper.jpg', 'coffee.png'].map((f) => join(referenceDir, '../images', f));
@@ -92,6 +94,33 @@ describe('beit CLI', () => {
     expect(pngSize(join(out, 'chelsea.png'))).toEqual([451, 300]);
     expect(pngSize(join(out, 'grace_hopper.png'))).toEqual([512, 600]);
     expect(r.out).toMatch(/coffee\.png -> .*coffee\.png \(400x600\)/);
+  });
+
+  it("depth writes the depth pipeline's grey picture per image at its size, also as --task depth-estimation", () => {
+    const dir = join(referenceDir, 'dpt_beit_depth');
+    const want = readSafetensors(join(dir, 'pipeline.safetensors'));
+    const pictures = ['chelsea.png', 'astronaut.png'].map((f) => join(referenceDir, '../images', f));
+    const out = mkdtempSync(join(tmpdir(), 'beit-cli-depth-'));
+    const r = beit('depth', ...pictures, '--model', dir, '--out', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const written = JSON.parse(r.out) as { image: string; depth: string; height: number; width: number }[];
+    expect(written.map((w) => [w.height, w.width])).toEqual([
+      [300, 451],
+      [512, 512],
+    ]);
+    for (const [i, w] of written.entries()) {
+      const png = readGrayPng(w.depth);
+      const reference = want.get(`depth.${i}`);
+      if (!reference) throw new Error(`reference has no depth.${i}`);
+      expect([png.height, png.width]).toEqual(reference.dims);
+      // Within 1e-4 of HF's depth, a pixel can fall one grey level off, never more.
+      expect(png.data.filter((v, k) => Math.abs(v - (reference.data[k] ?? 0)) > 1).length).toBe(0);
+    }
+    const viaTask = mkdtempSync(join(tmpdir(), 'beit-cli-depth-'));
+    const t = beit('--task', 'depth-estimation', pictures[0] as string, '--model', dir, '--out', viaTask);
+    expect(t.code, t.err).toBe(0);
+    expect(readFileSync(join(viaTask, 'chelsea.png'))).toEqual(readFileSync(join(out, 'chelsea.png')));
+    expect(beit('--task', 'depth', 'x.jpg').err).toMatch(/unknown --task depth: expected one of image-classification/);
   });
 
   it('embed writes pooled features as JSON or .npy', () => {

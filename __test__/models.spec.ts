@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BeitConfig, BeitForImageClassification, BeitModel, Tensor } from '../ts/index.js';
+import { BeitConfig, BeitForImageClassification, BeitModel, DPTForDepthEstimation, Tensor } from '../ts/index.js';
 import { sampleCase } from './helpers/checkpoints.js';
+import { loadCase } from './helpers/reference.js';
 
 const tiny = () =>
   new BeitConfig({
@@ -59,6 +60,27 @@ describe('model classes', () => {
     ]);
     const row = Array.from(all.logits.data.slice(7, 14));
     for (const [i, v] of Array.from(one.logits.data).entries()) expect(v).toBeCloseTo(row[i] as number, 5);
+  });
+
+  it("DPT: a config holding its BEiT backbone's, random weights, depth at the input's size", async () => {
+    const config = await BeitConfig.fromPretrained(loadCase('dpt_beit_depth').dir);
+    expect(config.modelType).toBe('dpt');
+    expect(config.backboneConfig).toBeInstanceOf(BeitConfig);
+    expect(config.backboneConfig?.hiddenSize).toBe(32);
+    expect(config.toJSON().backbone_config).toMatchObject({
+      model_type: 'beit',
+      hidden_size: 32,
+      out_indices: [1, 2, 3, 4],
+    });
+    const model = await DPTForDepthEstimation.fromConfig(config);
+    expect(model.config.backboneConfig?.numHiddenLayers).toBe(4);
+    const { predictedDepth } = await model.forward({ pixelValues: pixels(2, 64, 96) });
+    expect(predictedDepth.dims).toEqual([2, 64, 96]);
+    expect(Array.from(predictedDepth.data).every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+    await expect(DPTForDepthEstimation.fromConfig(tiny())).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/needs a DPT config/),
+    });
   });
 
   it('free their memory on dispose and refuse later calls', async () => {

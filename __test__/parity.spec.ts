@@ -11,6 +11,7 @@ import {
   Data2VecVisionForImageClassification,
   Data2VecVisionForSemanticSegmentation,
   Data2VecVisionModel,
+  DPTForDepthEstimation,
 } from '../ts/index.js';
 import { expectClose, loadCase, namedOutputs, toTensor } from './helpers/reference.js';
 
@@ -23,6 +24,7 @@ const classes: Record<string, { fromPretrained(dir: string): Promise<BeitPreTrai
   Data2VecVisionModel,
   Data2VecVisionForImageClassification,
   Data2VecVisionForSemanticSegmentation,
+  DPTForDepthEstimation,
 };
 
 function load(className: string, dir: string) {
@@ -49,6 +51,8 @@ const cases = [
   'd2v_cls_other_resolution',
   'd2v_seg_upernet',
   'dit_rvlcdip_shaped',
+  'dpt_beit_depth',
+  'dpt_beit_depth_odd_grid',
 ];
 
 describe('HF parity through the JS API', () => {

@@ -10,11 +10,13 @@ import {
   BeitForSemanticSegmentation,
   BeitModel,
   bundledModelDir,
+  DPTForDepthEstimation,
   pipeline,
   type Tensor,
 } from '../ts/index.js';
 import { digitsReference } from './helpers/digits.js';
-import { loadCase } from './helpers/reference.js';
+import { expectClose, loadCase, referenceDir } from './helpers/reference.js';
+import { readSafetensors } from './helpers/safetensors.js';
 
 const digits = bundledModelDir();
 const samples = digitsReference.samples.slice(0, 3).map((s) => join(digits, '..', '..', s.file));
@@ -88,10 +90,35 @@ describe('pipeline', () => {
     await segmenter.dispose();
   });
 
+  it("depth-estimation: transformers' pipeline's predicted_depth and depth picture, per image", async () => {
+    const ref = loadCase('dpt_beit_depth');
+    const want = readSafetensors(join(ref.dir, 'pipeline.safetensors'));
+    const estimator = await pipeline('depth-estimation', ref.dir);
+    expect(estimator.model).toBeInstanceOf(DPTForDepthEstimation);
+    const images = ['chelsea.png', 'astronaut.png'].map((f) => join(referenceDir, '..', 'images', f));
+    const results = await estimator(images);
+    expect(results).toHaveLength(2);
+    for (const [i, result] of results.entries()) {
+      expect(Object.keys(result).sort()).toEqual(['depth', 'predicted_depth']);
+      const depth = want.get(`predicted_depth.${i}`);
+      const picture = want.get(`depth.${i}`);
+      if (!depth || !picture) throw new Error(`reference has no result ${i}`);
+      expectClose(`predicted_depth.${i}`, result.predicted_depth, depth, 1e-4, 1e-4);
+      expect([result.depth.height, result.depth.width, result.depth.channels]).toEqual([...picture.dims, 1]);
+      // A depth within 1e-4 of HF's can fall on the other side of a grey level's edge.
+      const off = result.depth.data.filter((v, k) => Math.abs(v - (picture.data[k] ?? 0)) > 1).length;
+      expect(off).toBe(0);
+    }
+    const [first = ''] = images;
+    const one = await estimator(first);
+    expect(one.predicted_depth.dims).toEqual(results[0]?.predicted_depth.dims);
+    await estimator.dispose();
+  });
+
   it('refuses an unknown task, a missing model and a checkpoint without an image processor', async () => {
-    await expect(pipeline('depth-estimation' as 'image-classification', digits)).rejects.toMatchObject({
+    await expect(pipeline('depth' as 'image-classification', digits)).rejects.toMatchObject({
       code: 'E_INVALID_ARGUMENT',
-      message: expect.stringMatching(/"depth-estimation" is not one of image-classification/),
+      message: expect.stringMatching(/"depth" is not one of image-classification/),
     });
     await expect(pipeline('image-classification', '')).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
     await expect(pipeline('image-classification', loadCase('cls_relpos_meanpool').dir)).rejects.toMatchObject({

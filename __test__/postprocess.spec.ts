@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { postProcessSemanticSegmentation, Tensor } from '../ts/index.js';
-import { referenceDir, toTensor } from './helpers/reference.js';
+import { postProcessDepthEstimation, postProcessSemanticSegmentation, Tensor } from '../ts/index.js';
+import { expectClose, referenceDir, toTensor } from './helpers/reference.js';
 import { readSafetensors } from './helpers/safetensors.js';
 
 const expected = readSafetensors(join(referenceDir, 'processor/labels_reduce_nearest/expected.safetensors'));
@@ -45,5 +45,38 @@ describe('postProcessSemanticSegmentation', () => {
     });
     const flat = new Tensor(new Float32Array(10), [2, 5]);
     await expect(postProcessSemanticSegmentation({ logits: flat })).rejects.toMatchObject({ code: 'E_SHAPE' });
+  });
+});
+
+describe('postProcessDepthEstimation', () => {
+  const dir = join(referenceDir, 'dpt_beit_depth');
+  const predicted = readSafetensors(join(dir, 'expected.safetensors')).get('predicted_depth');
+  const want = readSafetensors(join(dir, 'post_processed.safetensors'));
+  if (!predicted) throw new Error('dpt_beit_depth has no predicted_depth');
+  const predictedDepth = toTensor(predicted);
+
+  it('resizes each depth map bicubically and pictures it in 8 bits, like HF', async () => {
+    const results = await postProcessDepthEstimation({ predictedDepth }, [
+      [50, 70],
+      [130, 90],
+    ]);
+    expect(results).toHaveLength(2);
+    for (const [i, { predictedDepth: depth, depth: picture }] of results.entries()) {
+      const depthWant = want.get(`depth.${i}`);
+      const pictureWant = want.get(`picture.${i}`);
+      if (!depthWant || !pictureWant) throw new Error(`reference has no depth.${i}`);
+      expectClose(`depth.${i}`, depth, depthWant, 1e-4, 1e-4);
+      expect([picture.height, picture.width, picture.channels]).toEqual([...pictureWant.dims, 1]);
+      expect(Array.from(picture.data)).toEqual(Array.from(pictureWant.data));
+    }
+  });
+
+  it('keeps the model resolution without sizes and refuses sizes that miss the batch', async () => {
+    const [first] = await postProcessDepthEstimation({ predictedDepth });
+    expect(first?.predictedDepth.dims).toEqual([64, 96]);
+    await expect(postProcessDepthEstimation({ predictedDepth }, [[5, 5]])).rejects.toMatchObject({ code: 'E_SHAPE' });
+    await expect(
+      postProcessDepthEstimation({ predictedDepth: new Tensor(new Float32Array(4), [2, 2]) }),
+    ).rejects.toMatchObject({ code: 'E_SHAPE' });
   });
 });

@@ -77,6 +77,12 @@ export interface NativeBatchOptions {
   maxQueue?: number
 }
 
+/** One image's depth: the map at the target size, and its 8-bit picture. */
+export interface NativeDepth {
+  predictedDepth: NativeTensor
+  depth: Uint8Array
+}
+
 /** One progress event: bytes of `file` on disk so far, of `total`. */
 export interface NativeDownloadProgress {
   file: string
@@ -103,6 +109,7 @@ export interface NativeForwardOutput {
   hiddenStates?: Array<NativeTensor>
   attentions?: Array<NativeTensor>
   featureMaps?: Array<NativeTensor>
+  predictedDepth?: NativeTensor
 }
 
 /** `{ revision?, cacheDir?, endpoint?, token?, localFilesOnly?, ... }`; timeouts in milliseconds. */
@@ -179,6 +186,9 @@ export interface NativeTensorInput {
 /** Fills HF's defaults into a (partial) config in JSON and validates it. */
 export declare function normalizeConfig(json: string): string
 
+/** Resizes each predicted depth map to its target size (bicubic) and pictures it in 8 bits. */
+export declare function postProcessDepthEstimationNative(predictedDepth: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeDepth>>
+
 /** Resizes segmentation logits to each target size (bilinear) and takes the arg-max class. */
 export declare function postProcessSemanticSegmentationNative(logits: NativeTensorInput, targetSizes?: Array<Array<number>> | undefined | null): Promise<Array<NativeIntTensor>>
 
@@ -190,6 +200,9 @@ export declare function resolveModelDir(nameOrDir: string, files: string, option
 
 /** Sets the limits given; the others stay as they are. */
 export declare function setLimits(maxTokens?: number | undefined | null, maxAttentionBytes?: number | undefined | null): void
+
+/** Writes an 8-bit `[height, width]` depth picture as a grey PNG. */
+export declare function writeDepthPng(picture: Uint8Array, height: number, width: number, path: string): void
 
 /** Writes an int32 `[height, width]` label map as a colour PNG (one fixed colour per class). */
 export declare function writeLabelMapPng(map: NativeTensorInput, path: string): void

@@ -7,6 +7,9 @@ backend of DPTImageProcessor, and its post_process_depth_estimation), into the f
     crates/beit/tests/fixtures/reference/dpt_beit_depth/post_processed.safetensors
         depth.{i}: post_process_depth_estimation of the case's expected predicted_depth to
         target_sizes; picture.{i}: the depth-estimation pipeline's 8-bit picture of it (u8)
+    crates/beit/tests/fixtures/reference/dpt_beit_depth/preprocessor_config.json, pipeline.safetensors
+        a DPT processor sized for the tiny model, and transformers' depth-estimation pipeline on
+        PIPELINE_IMAGES with it: predicted_depth.{i} (at each image's size), depth.{i} (the picture)
 
 Usage (from the repository root; needs torch, transformers 5.x, safetensors, pillow, numpy):
 
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
-from transformers import DPTImageProcessorPil
+from transformers import DPTForDepthEstimation, DPTImageProcessorPil, pipeline
 from transformers.modeling_outputs import DepthEstimatorOutput
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crates", "beit", "tests", "fixtures")
@@ -46,6 +49,11 @@ PROCESSOR = {
 
 # A non-square size larger than the prediction, and one smaller on one side.
 TARGET_SIZES = [(50, 70), (130, 90)]
+
+# The tiny DPT case's processor: 16-pixel patches, so sides in multiples of 16 near 64x96; chelsea
+# comes out 64x96, astronaut (square) 96x96.
+PIPELINE_PROCESSOR = {**PROCESSOR, "size": {"height": 64, "width": 96}, "ensure_multiple_of": 16}
+PIPELINE_IMAGES = ["chelsea.png", "astronaut.png"]
 
 
 def processor_case():
@@ -98,6 +106,25 @@ def post_processing_case():
     print("post-processing", {k: tuple(v.shape) for k, v in out.items()})
 
 
+def pipeline_case():
+    folder = os.path.join(REFERENCE, "dpt_beit_depth")
+    with open(os.path.join(folder, "preprocessor_config.json"), "w") as f:
+        json.dump(PIPELINE_PROCESSOR, f, indent=2)
+        f.write("\n")
+    kwargs = {k: v for k, v in PIPELINE_PROCESSOR.items() if k != "image_processor_type"}
+    model = DPTForDepthEstimation.from_pretrained(folder).eval()
+    estimator = pipeline("depth-estimation", model=model, image_processor=DPTImageProcessorPil(**kwargs))
+    images = [Image.open(os.path.join(ROOT, "images", name)).convert("RGB") for name in PIPELINE_IMAGES]
+    out = {}
+    for i, result in enumerate(estimator(images)):
+        out[f"predicted_depth.{i}"] = result["predicted_depth"].float().contiguous()
+        out[f"depth.{i}"] = torch.from_numpy(np.asarray(result["depth"]).copy())
+    save_file(out, os.path.join(folder, "pipeline.safetensors"),
+              metadata={"images": json.dumps(PIPELINE_IMAGES)})
+    print("pipeline", {k: tuple(v.shape) for k, v in out.items()})
+
+
 if __name__ == "__main__":
     processor_case()
     post_processing_case()
+    pipeline_case()

@@ -15,6 +15,7 @@ import {
   Data2VecVisionForImageClassification,
   Data2VecVisionForSemanticSegmentation,
   Data2VecVisionModel,
+  DPTForDepthEstimation,
 } from './models.js';
 import type { LoadOptions } from './options.js';
 import { BeitImageProcessor } from './processor.js';
@@ -82,10 +83,16 @@ export const AutoModelForMaskedImageModeling = autoClass<BeitForMaskedImageModel
   { beit: BeitForMaskedImageModeling },
 );
 
+/** HF `AutoModelForDepthEstimation`: DPT on a BEiT backbone (`Intel/dpt-beit-*`). */
+export const AutoModelForDepthEstimation = autoClass<DPTForDepthEstimation>('AutoModelForDepthEstimation', {
+  dpt: DPTForDepthEstimation,
+});
+
 /** HF `AutoBackbone`: `BeitBackbone`. */
 export const AutoBackbone = autoClass<BeitBackbone>('AutoBackbone', { beit: BeitBackbone });
 
-/** HF `AutoImageProcessor`: every checkpoint of the BEiT architecture uses `BeitImageProcessor`. */
+/** HF `AutoImageProcessor`: `BeitImageProcessor`, which also reads DPT's processor config
+ * (`keep_aspect_ratio`, `ensure_multiple_of`) for DPT checkpoints. */
 export const AutoImageProcessor = {
   fromPretrained(nameOrDir: string, options: HubOptions & { maxPixels?: number } = {}): Promise<BeitImageProcessor> {
     return BeitImageProcessor.fromPretrained(nameOrDir, options);

@@ -1,7 +1,7 @@
 /**
- * The commands of the `beit` command line (`cli.ts` is its entry point): classify, segment, embed,
- * masked image modeling and a benchmark, on any BEiT checkpoint directory or HuggingFace repo id
- * (downloaded with a progress bar on stderr).
+ * The commands of the `beit` command line (`cli.ts` is its entry point): classify, segment, depth,
+ * embed, masked image modeling and a benchmark, on any BEiT checkpoint directory or HuggingFace repo
+ * id (downloaded with a progress bar on stderr); `--task` names a command by its pipeline task.
  * Exit codes: 0 done, 1 failed, 2 bad usage.
  * @module
  */
@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chooseProcessor } from './cli_processor.js';
-import { DEFAULT_MODEL, USAGE } from './cli_usage.js';
+import { DEFAULT_DEPTH_MODEL, DEFAULT_MODEL, USAGE } from './cli_usage.js';
 import { BeitConfig } from './config.js';
 import { BeitError } from './errors.js';
 import type { HubOptions } from './hub.js';
@@ -18,6 +18,7 @@ import {
   BeitForMaskedImageModeling,
   BeitForSemanticSegmentation,
   BeitModel,
+  DPTForDepthEstimation,
 } from './models.js';
 import { native } from './native.js';
 import type { DeviceName, DTypeName, LoadOptions } from './options.js';
@@ -34,7 +35,8 @@ function parse(argv: string[]) {
     args: argv,
     allowPositionals: true,
     options: {
-      model: { type: 'string', default: DEFAULT_MODEL },
+      model: { type: 'string' },
+      task: { type: 'string' },
       revision: { type: 'string' },
       'cache-dir': { type: 'string' },
       offline: { type: 'boolean', default: false },
@@ -88,13 +90,14 @@ function requireImages(images: string[]): void {
   if (images.length === 0) throw new UsageError('no images given');
 }
 
-/** The processor for `model`: see cli_processor.ts; a warning goes to stderr. */
+/** The processor for `model` (loaded from `modelId`): see cli_processor.ts; a warning goes to stderr. */
 function processorOf(
   o: Options,
   model: { processor: BeitImageProcessor | undefined; config: BeitConfig },
+  modelId: string = o.model ?? DEFAULT_MODEL,
 ): Promise<BeitImageProcessor> {
   const choice = { processor: o.processor, defaultProcessor: o['default-processor'] ?? false };
-  return chooseProcessor(model, o.model ?? DEFAULT_MODEL, choice, hubOptions(o), (line) => console.error(line));
+  return chooseProcessor(model, modelId, choice, hubOptions(o), (line) => console.error(line));
 }
 
 async function classify(o: Options, images: string[]): Promise<void> {
@@ -134,6 +137,29 @@ async function segment(o: Options, images: string[]): Promise<void> {
   }
   if (o.json) return console.log(JSON.stringify(written, null, 2));
   for (const w of written) console.log(`${w.image} -> ${w.labelMap} (${w.height}x${w.width})`);
+}
+
+async function depth(o: Options, images: string[]): Promise<void> {
+  requireImages(images);
+  if (!o.out) throw new UsageError('depth needs --out DIR for the depth PNGs');
+  mkdirSync(o.out, { recursive: true });
+  const modelId = o.model ?? DEFAULT_DEPTH_MODEL;
+  const model = await DPTForDepthEstimation.fromPretrained(modelId, loadOptions(o));
+  const processor = await processorOf(o, model, modelId);
+  const written: { image: string; depth: string; height: number; width: number; min: number; max: number }[] = [];
+  // One image at a time: DPT's processor keeps each image's aspect ratio, so sizes differ.
+  for (const image of images) {
+    const [result] = await model.estimateDepth(image, { processor });
+    if (!result) continue;
+    const { predictedDepth, depth: picture } = result;
+    const file = join(o.out, `${basename(image, extname(image))}.png`);
+    native.writeDepthPng(picture.data, picture.height, picture.width, file);
+    let [min, max] = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (const v of predictedDepth.data as Float32Array) [min, max] = [Math.min(min, v), Math.max(max, v)];
+    written.push({ image, depth: file, height: picture.height, width: picture.width, min, max });
+  }
+  if (o.json) return console.log(JSON.stringify(written, null, 2));
+  for (const w of written) console.log(`${w.image} -> ${w.depth} (${w.height}x${w.width})`);
 }
 
 /** A `.npy` (version 1.0) file of float32 rows. */
@@ -248,16 +274,33 @@ async function bench(o: Options): Promise<void> {
 const COMMANDS: Record<string, (o: Options, images: string[]) => Promise<void>> = {
   classify,
   segment,
+  depth,
   embed,
   mim,
   bench,
 };
 
+/** `--task`: the command for each of `pipeline()`'s tasks (the images then follow directly). */
+const TASKS: Record<string, string> = {
+  'image-classification': 'classify',
+  'image-segmentation': 'segment',
+  'depth-estimation': 'depth',
+  'image-feature-extraction': 'embed',
+};
+
+/** The command and its images: `--task T images...` or `command images...`. */
+function commandOf(task: string | undefined, positionals: string[]): [string | undefined, string[]] {
+  if (task === undefined) return [positionals[0], positionals.slice(1)];
+  const command = Object.hasOwn(TASKS, task) ? TASKS[task] : undefined;
+  if (!command) throw new UsageError(`unknown --task ${task}: expected one of ${Object.keys(TASKS).join(', ')}`);
+  return [command, positionals];
+}
+
 /** Runs the CLI on `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
     const { values, positionals } = parse(argv);
-    const [command, ...images] = positionals;
+    const [command, images] = commandOf(values.task, positionals);
     if (values.help || !command) {
       console.log(USAGE);
       return values.help ? 0 : 2;

@@ -7,13 +7,19 @@
 /** The model the commands use when `--model` is not given. */
 export const DEFAULT_MODEL = 'microsoft/beit-base-patch16-224';
 
+/** The model `depth` uses when `--model` is not given. */
+export const DEFAULT_DEPTH_MODEL = 'Intel/dpt-beit-base-384';
+
 /** What `beit --help` prints. */
 export const USAGE = `Usage: beit <command> [options] <images...>
+       beit --task <pipeline task> [options] <images...>
 
 Commands:
-  classify   the top labels of each image
-  segment    a colour PNG label map per image (--out DIR)
-  embed      pooled features of each image (JSON, or --npy FILE)
+  classify   the top labels of each image                 (--task image-classification)
+  segment    a colour PNG label map per image (--out DIR)  (--task image-segmentation)
+  depth      a grey PNG depth picture per image, nearer brighter (--out DIR; DPT-BEiT,
+             default model ${DEFAULT_DEPTH_MODEL})          (--task depth-estimation)
+  embed      pooled features of each image (JSON, or --npy FILE) (--task image-feature-extraction)
   mim        masked image modeling: predicted visual tokens of randomly masked patches
   bench      model-only throughput (images/s) on random pixels
 
@@ -23,7 +29,7 @@ Options:
   --offline              only the cache, no download (as HF_HUB_OFFLINE=1; HF_ENDPOINT, HF_TOKEN also apply)
   --device <name>        cpu, cuda or cuda:N (default cpu)       --dtype <name>     float32, float16, bfloat16, q8
   --batch-size <n>       images per forward pass (default 8)     --json             machine-readable output
-  --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment writes PNGs
+  --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment, depth write PNGs
   --npy <file>           embed: write features as .npy           --mask-ratio <r>   mim: share masked (0.4)
   --seed <n>             mim: mask seed (default 0)              --runs <n>         bench: timed runs (5)
   --random               bench: a BEiT-base config with random weights instead of --model

@@ -50,6 +50,9 @@ export interface BeitConfigFields {
   numLabels: number;
   problemType: ProblemType | null;
   architectures: string[] | null;
+  /** A DPT checkpoint's (`modelType` `'dpt'`, `Intel/dpt-beit-*`): the BEiT backbone's config. The
+   * other fields are then DPT's, as in HF's `DPTConfig` (`readoutType`, `neckHiddenSizes`, ...). */
+  backboneConfig?: BeitConfig;
 }
 
 /** What `new BeitConfig(...)` takes: any subset of the fields; the rest get HF's defaults. */
@@ -112,6 +115,7 @@ export class BeitConfig implements Readonly<BeitConfigFields> {
   declare readonly numLabels: number;
   declare readonly problemType: ProblemType | null;
   declare readonly architectures: string[] | null;
+  declare readonly backboneConfig?: BeitConfig;
 
   /** @throws BeitError `E_CONFIG` naming the field when a value is unusable. */
   constructor(init: BeitConfigInit = {}) {
@@ -135,11 +139,18 @@ export class BeitConfig implements Readonly<BeitConfigFields> {
   }
 
   private static parse(json: string): BeitConfigInit {
-    return renameKeys(JSON.parse(json) as Record<string, unknown>, toCamel);
+    const fields = renameKeys(JSON.parse(json) as Record<string, unknown>, toCamel);
+    const backbone = fields.backboneConfig;
+    if (backbone && typeof backbone === 'object' && !(backbone instanceof BeitConfig)) {
+      fields.backboneConfig = BeitConfig.fromJSON(JSON.stringify(backbone));
+    }
+    return fields;
   }
 
-  /** The config as HF writes `config.json`: snake_case keys. */
+  /** The config as HF writes `config.json`: snake_case keys (a DPT backbone's too). */
   toJSON(): Record<string, unknown> {
-    return renameKeys({ ...this } as Record<string, unknown>, toSnake);
+    const json = renameKeys({ ...this } as Record<string, unknown>, toSnake);
+    if (this.backboneConfig) json.backbone_config = this.backboneConfig.toJSON();
+    return json;
   }
 }

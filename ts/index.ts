@@ -16,6 +16,7 @@ export {
   AutoBackbone,
   AutoImageProcessor,
   AutoModel,
+  AutoModelForDepthEstimation,
   AutoModelForImageClassification,
   AutoModelForMaskedImageModeling,
   AutoModelForSemanticSegmentation,
@@ -37,6 +38,7 @@ export {
   Data2VecVisionForImageClassification,
   Data2VecVisionForSemanticSegmentation,
   Data2VecVisionModel,
+  DPTForDepthEstimation,
   type RunOptions,
 } from './models.js';
 export type { BatchingOptions, DeviceName, DTypeName, LoadOptions } from './options.js';
@@ -44,6 +46,7 @@ export type {
   BackboneOutput,
   BeitModelOutputWithPooling,
   Data2VecVisionModelOutput,
+  DepthEstimatorOutput,
   ForwardInputs,
   ImageClassifierOutput,
   MaskedLMOutput,
@@ -52,6 +55,8 @@ export type {
 } from './outputs.js';
 export {
   type ClassificationResult,
+  type DepthEstimationPipeline,
+  type DepthEstimationResult,
   type ImageClassificationPipeline,
   type ImageFeatureExtractionPipeline,
   type ImageSegmentationPipeline,
@@ -59,7 +64,7 @@ export {
   pipeline,
   type SegmentationResult,
 } from './pipeline.js';
-export { postProcessSemanticSegmentation } from './postprocess.js';
+export { type DepthResult, postProcessDepthEstimation, postProcessSemanticSegmentation } from './postprocess.js';
 export {
   BeitFeatureExtractor,
   BeitImageProcessor,

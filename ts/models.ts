@@ -17,12 +17,13 @@ import type {
   BackboneOutput,
   BeitModelOutputWithPooling,
   Data2VecVisionModelOutput,
+  DepthEstimatorOutput,
   ForwardInputs,
   ImageClassifierOutput,
   MaskedLMOutput,
   SemanticSegmenterOutput,
 } from './outputs.js';
-import { postProcessSemanticSegmentation } from './postprocess.js';
+import { type DepthResult, postProcessDepthEstimation, postProcessSemanticSegmentation } from './postprocess.js';
 import { BeitImageProcessor, type ImageInput } from './processor.js';
 import { Tensor, type TensorDataType } from './tensor.js';
 
@@ -77,6 +78,7 @@ function fromNativeOutput(out: NativeForwardOutput): Record<string, Tensor | Ten
     hiddenStates: wrapList(out.hiddenStates),
     attentions: wrapList(out.attentions),
     featureMaps: wrapList(out.featureMaps),
+    predictedDepth: wrap(out.predictedDepth),
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<
     string,
@@ -339,4 +341,41 @@ export class Data2VecVisionForImageClassification extends BeitForImageClassifica
  */
 export class Data2VecVisionForSemanticSegmentation extends BeitForSemanticSegmentation {
   static override readonly architecture = 'Data2VecVisionForSemanticSegmentation';
+}
+
+/**
+ * DPT with a BEiT backbone for monocular depth (HF `DPTForDepthEstimation`, `Intel/dpt-beit-base-384`,
+ * `Intel/dpt-beit-large-512`): the backbone's features at four depths, reassembled into maps at four
+ * scales, fused, and a convolutional head. Its processor is DPT's (`keepAspectRatio`, `ensureMultipleOf`).
+ *
+ * @example
+ * ```ts
+ * const model = await DPTForDepthEstimation.fromPretrained('Intel/dpt-beit-base-384');
+ * const [{ predictedDepth, depth }] = await model.estimateDepth('room.jpg');
+ * predictedDepth.dims; // [height, width] of room.jpg
+ * ```
+ */
+export class DPTForDepthEstimation extends BeitPreTrainedModel<DepthEstimatorOutput> {
+  static readonly architecture = 'DPTForDepthEstimation';
+
+  /**
+   * Estimates depth as HF's depth-estimation pipeline does: preprocess, forward, the predicted depth
+   * resized to each image's size (bicubic), and its 8-bit picture (0 farthest, 255 nearest). One
+   * result per image; images of different aspect ratios may go in one call (each runs at its own size).
+   */
+  async estimateDepth(
+    images: ImageInput | ImageInput[],
+    options: { processor?: BeitImageProcessor } & RunOptions = {},
+  ): Promise<DepthResult[]> {
+    const processor = this.imageProcessor(options.processor);
+    const list = Array.isArray(images) ? images : [images];
+    // DPT's processor may keep each image's aspect ratio, so images can differ in size: one forward each.
+    const results = list.map(async (image) => {
+      const { pixelValues, originalSizes } = await processor.preprocess(image);
+      const out = await this.forward({ pixelValues }, options);
+      const [result] = await postProcessDepthEstimation(out, originalSizes);
+      return result as DepthResult;
+    });
+    return Promise.all(results);
+  }
 }

@@ -70,6 +70,13 @@ export interface SemanticSegmenterOutput extends ModelOutputBase {
   logits: Tensor;
 }
 
+/** The output of `DPTForDepthEstimation` (HF `DepthEstimatorOutput`). */
+export interface DepthEstimatorOutput extends ModelOutputBase {
+  /** `[batch, height, width]`: relative inverse depth (larger is nearer), at the input's size for
+   * inputs whose sides are multiples of the patch size. */
+  predictedDepth: Tensor;
+}
+
 /** The output of `BeitBackbone` (HF `BackboneOutput`). */
 export interface BackboneOutput extends ModelOutputBase {
   /** One map per `outFeatures` stage: `[batch, hidden, h, w]`, or `[batch, seq, hidden]` without reshaping. */

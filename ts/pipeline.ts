@@ -4,7 +4,12 @@
  * pipeline is a function of images with the model, its processor and `dispose` attached.
  * @module
  */
-import { AutoModel, AutoModelForImageClassification, AutoModelForSemanticSegmentation } from './auto.js';
+import {
+  AutoModel,
+  AutoModelForDepthEstimation,
+  AutoModelForImageClassification,
+  AutoModelForSemanticSegmentation,
+} from './auto.js';
 import { BeitError } from './errors.js';
 import type { BeitPreTrainedModel, RunOptions } from './models.js';
 import type { LoadOptions } from './options.js';
@@ -12,7 +17,11 @@ import type { BeitImageProcessor, ImageInput, RawImage } from './processor.js';
 import type { Tensor } from './tensor.js';
 
 /** The tasks `pipeline` builds. */
-export type PipelineTask = 'image-classification' | 'image-feature-extraction' | 'image-segmentation';
+export type PipelineTask =
+  | 'image-classification'
+  | 'image-feature-extraction'
+  | 'image-segmentation'
+  | 'depth-estimation';
 
 /** One class of an image: HF's `{ label, score }`. */
 export interface ClassificationResult {
@@ -26,6 +35,14 @@ export interface SegmentationResult {
   label: string;
   score: null;
   mask: RawImage & { channels: 1 };
+}
+
+/** One image's depth as transformers.js's and HF's depth-estimation pipelines give it: the predicted
+ * depth at the image's size (float32 `[height, width]`, larger is nearer; resized bicubically as HF
+ * does) and its 8-bit picture (0 farthest, 255 nearest). */
+export interface DepthEstimationResult {
+  predicted_depth: Tensor;
+  depth: RawImage & { channels: 1 };
 }
 
 /** What every pipeline carries besides being callable. */
@@ -54,10 +71,17 @@ export interface ImageSegmentationPipeline extends PipelineParts<BeitPreTrainedM
   (images: ImageInput[], options?: RunOptions): Promise<SegmentationResult[][]>;
 }
 
+/** `estimator(image)` gives the image's depth; `estimator([a, b])` one result per image. */
+export interface DepthEstimationPipeline extends PipelineParts<BeitPreTrainedModel<unknown>> {
+  (images: ImageInput, options?: RunOptions): Promise<DepthEstimationResult>;
+  (images: ImageInput[], options?: RunOptions): Promise<DepthEstimationResult[]>;
+}
+
 interface TaskPipelines {
   'image-classification': ImageClassificationPipeline;
   'image-feature-extraction': ImageFeatureExtractionPipeline;
   'image-segmentation': ImageSegmentationPipeline;
+  'depth-estimation': DepthEstimationPipeline;
 }
 
 /** The checkpoint's processor; without one the model is freed and the error says how to give one. */
@@ -158,10 +182,24 @@ async function imageSegmentation(nameOrDir: string, options: LoadOptions): Promi
   return assemble('image-segmentation', model, run) as unknown as ImageSegmentationPipeline;
 }
 
+async function depthEstimation(nameOrDir: string, options: LoadOptions): Promise<DepthEstimationPipeline> {
+  const model = await AutoModelForDepthEstimation.fromPretrained(nameOrDir, options);
+  await requireProcessor(model, 'depth-estimation');
+  const run = async (images: ImageInput | ImageInput[], opts: RunOptions = {}) => {
+    const results = await model.estimateDepth(images, opts);
+    return perInput(
+      images,
+      results.map(({ predictedDepth, depth }) => ({ predicted_depth: predictedDepth, depth })),
+    );
+  };
+  return assemble('depth-estimation', model, run) as unknown as DepthEstimationPipeline;
+}
+
 const builders: { [T in PipelineTask]: (nameOrDir: string, options: LoadOptions) => Promise<TaskPipelines[T]> } = {
   'image-classification': imageClassification,
   'image-feature-extraction': imageFeatureExtraction,
   'image-segmentation': imageSegmentation,
+  'depth-estimation': depthEstimation,
 };
 
 /**

@@ -1,10 +1,50 @@
 /**
- * Post-processing of model outputs, as HF's `BeitImageProcessor` does it.
+ * Post-processing of model outputs, as HF's `BeitImageProcessor` and `DPTImageProcessor` do it.
  * @module
  */
 import { BeitError, callNative } from './errors.js';
 import { native } from './native.js';
+import type { RawImage } from './processor.js';
 import { Tensor } from './tensor.js';
+
+/** One image's depth: the map at the image's size, and its 8-bit picture (HF's depth pipeline's `depth`). */
+export interface DepthResult {
+  /** float32 `[height, width]`: relative inverse depth, larger is nearer. */
+  predictedDepth: Tensor;
+  /** One channel, 0 at the farthest point and 255 at the nearest (the map's min and max). */
+  depth: RawImage & { channels: 1 };
+}
+
+/**
+ * Turns predicted depth into one map per image, resized (bicubic, as HF's
+ * `post_process_depth_estimation`) to `targetSizes[i]` (`[height, width]`) or left at the model's
+ * resolution, each with its 8-bit picture as HF's depth-estimation pipeline makes it. Runs off the JS thread.
+ *
+ * @example
+ * ```ts
+ * const out = await dpt.forward({ pixelValues });
+ * const [{ predictedDepth, depth }] = await postProcessDepthEstimation(out, [[image.height, image.width]]);
+ * ```
+ * @throws BeitError `E_SHAPE` when the depth is not `[batch, height, width]` or the sizes do not match the batch.
+ */
+export async function postProcessDepthEstimation(
+  outputs: { predictedDepth: Tensor },
+  targetSizes?: readonly (readonly [number, number])[],
+): Promise<DepthResult[]> {
+  const depth = outputs?.predictedDepth;
+  if (!(depth instanceof Tensor) || depth.dtype !== 'float32') {
+    throw new BeitError('E_SHAPE', 'postProcessDepthEstimation needs { predictedDepth: float32 Tensor }');
+  }
+  const sizes = targetSizes?.map((s) => [...s]);
+  const results = await callNative(() => native.postProcessDepthEstimationNative(depth.toNative(), sizes));
+  return results.map(({ predictedDepth, depth: picture }) => {
+    const [height = 0, width = 0] = predictedDepth.dims;
+    return {
+      predictedDepth: Tensor.fromNative(predictedDepth),
+      depth: { data: picture, width, height, channels: 1 },
+    };
+  });
+}
 
 /**
  * Turns segmentation logits into one int32 label map per image: resized bilinearly to

@@ -46,6 +46,7 @@ export function namedOutputs(out: Record<string, unknown>): Map<string, Tensor> 
     hiddenStates: 'hidden_states',
     attentions: 'attentions',
     featureMaps: 'feature_maps',
+    predictedDepth: 'predicted_depth',
   };
   const named = new Map<string, Tensor>();
   for (const [key, value] of Object.entries(out)) {

@@ -16,6 +16,7 @@ pub struct HostOutput {
     pub hidden_states: Option<Vec<HostTensor>>,
     pub attentions: Option<Vec<HostTensor>>,
     pub feature_maps: Option<Vec<HostTensor>>,
+    pub predicted_depth: Option<HostTensor>,
 }
 
 fn host(t: &Option<beit::Tensor>) -> beit::Result<Option<HostTensor>> {
@@ -38,6 +39,7 @@ impl HostOutput {
             hidden_states: host_list(&out.hidden_states)?,
             attentions: host_list(&out.attentions)?,
             feature_maps: host_list(&out.feature_maps)?,
+            predicted_depth: host(&out.predicted_depth)?,
         })
     }
 
@@ -52,6 +54,7 @@ impl HostOutput {
             hidden_states: list(self.hidden_states),
             attentions: list(self.attentions),
             feature_maps: list(self.feature_maps),
+            predicted_depth: self.predicted_depth.map(HostTensor::into_js),
         }
     }
 }

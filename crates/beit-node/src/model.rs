@@ -36,6 +36,7 @@ pub struct NativeForwardOutput {
     pub hidden_states: Option<Vec<NativeTensor>>,
     pub attentions: Option<Vec<NativeTensor>>,
     pub feature_maps: Option<Vec<NativeTensor>>,
+    pub predicted_depth: Option<NativeTensor>,
 }
 
 impl TryFrom<&NativeForwardInputs> for ForwardInputs {

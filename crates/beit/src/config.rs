@@ -371,8 +371,8 @@ impl BeitConfig {
         let bad = |msg: String| Err(BeitError::Config(msg));
         if !MODEL_TYPES.contains(&self.model_type.as_str()) {
             return bad(format!(
-                "model_type is {:?}, expected \"beit\" or \"data2vec-vision\": this library runs \
-                 BEiT-architecture checkpoints only",
+                "model_type is {:?}, expected \"beit\" or \"data2vec-vision\" (or \"dpt\" on a BEiT \
+                 backbone): this library runs BEiT-architecture checkpoints only",
                 self.model_type
             ));
         }

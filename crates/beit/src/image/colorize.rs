@@ -1,5 +1,6 @@
 //! Label maps to pictures: one fixed colour per class (a deterministic palette, class 0 black)
-//! written as an RGB PNG, for the CLI's `segment --out`.
+//! written as an RGB PNG, for the CLI's `segment --out`; and depth pictures as grey PNGs, for
+//! `depth --out`.
 
 use std::path::Path;
 
@@ -33,6 +34,27 @@ pub fn write_label_map_png(ids: &[i32], (height, width): (usize, usize), path: &
         )));
     }
     let rgb: Vec<u8> = ids.iter().flat_map(|&id| class_color(id.max(0) as u32)).collect();
-    image::save_buffer(path, &rgb, width as u32, height as u32, image::ColorType::Rgb8)
+    save_png(path, &rgb, (height, width), image::ColorType::Rgb8)
+}
+
+/// Writes an `height x width` 8-bit grey picture (a depth map's) as a PNG.
+pub fn write_gray_png(pixels: &[u8], (height, width): (usize, usize), path: &Path) -> Result<()> {
+    if pixels.len() != height * width {
+        return Err(BeitError::Shape(format!(
+            "the picture has {} pixels, {height}x{width} needs {}",
+            pixels.len(),
+            height * width
+        )));
+    }
+    save_png(path, pixels, (height, width), image::ColorType::L8)
+}
+
+fn save_png(
+    path: &Path,
+    data: &[u8],
+    (height, width): (usize, usize),
+    color: image::ColorType,
+) -> Result<()> {
+    image::save_buffer(path, data, width as u32, height as u32, color)
         .map_err(|e| BeitError::Image(format!("cannot write {}: {e}", path.display())))
 }
