@@ -53,6 +53,10 @@ const cases = [
   'dit_rvlcdip_shaped',
   'dpt_beit_depth',
   'dpt_beit_depth_odd_grid',
+  // Flax checkpoints (flax_model.msgpack only), against transformers 4.x's Flax classes.
+  'flax_model_relpos_masked',
+  'flax_mim_shared_relpos',
+  'flax_cls_abspos_clspool',
 ];
 
 describe('HF parity through the JS API', () => {

@@ -126,9 +126,9 @@ export abstract class BeitPreTrainedModel<Output> {
   }
 
   /**
-   * Loads a checkpoint directory in the HF hub layout (config.json + model.safetensors,
-   * sharded safetensors, or pytorch_model.bin), or a repo id from the HuggingFace cache, downloading
-   * it first if needed (see `HubOptions`: revision, token, offline mode, progress).
+   * Loads a checkpoint directory in the HF hub layout (config.json + model.safetensors, sharded
+   * safetensors, pytorch_model.bin, or flax_model.msgpack where it has nothing else), or a repo id from
+   * the HuggingFace cache, downloading it first if needed (see `HubOptions`: revision, token, offline mode, progress).
    * @throws BeitError `E_CONFIG`, `E_WEIGHTS` (a missing or mis-shaped tensor is named), the hub's
    *   `E_NOT_FOUND` / `E_NETWORK` / `E_HUB` / `E_CACHE`, `E_CUDA_UNAVAILABLE` (a CUDA device without
    *   the CUDA build, a driver or that GPU: the message says what to do), ...

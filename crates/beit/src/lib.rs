@@ -12,6 +12,8 @@ pub mod cuda;
 pub mod device;
 pub mod dpt_config;
 pub mod error;
+pub mod flax_msgpack;
+pub mod flax_weights;
 pub mod gpu_failure;
 pub mod heads;
 pub mod hub;

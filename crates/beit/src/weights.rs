@@ -1,5 +1,6 @@
 //! Opens a checkpoint's weights in the HF hub layout: `model.safetensors`, sharded
-//! `model.safetensors.index.json`, or `pytorch_model.bin`. Safetensors files are memory-mapped;
+//! `model.safetensors.index.json`, `pytorch_model.bin`, or `flax_model.msgpack` (in the order
+//! transformers 4.x tries them: Flax weights when a checkpoint has only those). Safetensors files are memory-mapped;
 //! tensors are read (and cast to the target dtype, on the target device) only when a module asks
 //! for them by name, so buffers no module asks for (`relative_position_index`,
 //! `num_batches_tracked`) are never read. The CPU packers read large f32 weights straight from the
@@ -17,6 +18,7 @@ use candle_nn::VarBuilder;
 use crate::checkpoint_stamp::CheckpointStamps;
 use crate::config_file::read_at_most;
 use crate::error::{BeitError, Result};
+use crate::flax_weights::{open_flax, FLAX};
 use crate::mapped_safetensors::MappedSafetensors;
 use crate::mapped_weight::MappedWeight;
 use crate::pytorch_weights::open_pytorch;
@@ -91,6 +93,7 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
     let single = dir.join(SAFETENSORS);
     let index = dir.join(SAFETENSORS_INDEX);
     let pytorch = dir.join(PYTORCH);
+    let flax = dir.join(FLAX);
     if single.is_file() {
         let stamps = CheckpointStamps::of(std::slice::from_ref(&single))?;
         // SAFETY: the file is mapped read-only and read only while the model loads, after which
@@ -111,9 +114,15 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
             stamps,
             ..Weights::from_vb(open_pytorch(&pytorch, dtype, device)?)
         })
+    } else if flax.is_file() {
+        let stamps = CheckpointStamps::of(std::slice::from_ref(&flax))?;
+        Ok(Weights {
+            stamps,
+            ..Weights::from_vb(open_flax(&flax, dtype, device)?)
+        })
     } else {
         Err(BeitError::Weights(format!(
-            "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH}",
+            "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX}, {PYTORCH} or {FLAX}",
             dir.display()
         )))
     }

@@ -1,6 +1,6 @@
 //! A fuzz run of every reader of untrusted bytes: the image decoders (through the processor, so
-//! the resize runs too), `config.json`, `preprocessor_config.json`, `model.safetensors`, and the
-//! pickle of `pytorch_model.bin`. Each target mutates small valid seeds (bit flips, boundary
+//! the resize runs too), `config.json`, `preprocessor_config.json`, `model.safetensors`, the
+//! pickle of `pytorch_model.bin`, and `flax_model.msgpack`. Each target mutates small valid seeds (bit flips, boundary
 //! values, large decimal numbers, cut, duplicated and spliced ranges) and requires every input to
 //! return, with a value or an error: no panic, no abort, no unbounded allocation (each target runs
 //! in a child process under an address-space cap).
@@ -239,6 +239,21 @@ fn fuzz_safetensors_reader() {
         // The header (8-byte length, JSON) is where a reader can go wrong; the data rarely matters.
         fuzz("safetensors", &seeds, 4096, |bytes| {
             checkpoint(dir.path(), &config, "model.safetensors", bytes);
+            let _ = BeitForImageClassification::from_pretrained(dir.path(), &LoadOptions::default());
+        });
+    });
+}
+
+#[test]
+fn fuzz_flax_reader() {
+    child::in_child("fuzz_flax_reader", 4, 1024, || {
+        let case = "reference/flax_cls_abspos_clspool";
+        let config = fixture(&format!("{case}/config.json"));
+        let seeds = vec![fixture(&format!("{case}/flax_model.msgpack"))];
+        let dir = tempfile::tempdir().unwrap();
+        // Names, markers and lengths lie all through the tree, so mutations go anywhere.
+        fuzz("flax", &seeds, usize::MAX, |bytes| {
+            checkpoint(dir.path(), &config, "flax_model.msgpack", bytes);
             let _ = BeitForImageClassification::from_pretrained(dir.path(), &LoadOptions::default());
         });
     });

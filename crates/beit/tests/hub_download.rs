@@ -226,6 +226,50 @@ fn weights_are_looked_for_in_the_order_transformers_uses() {
     assert!(err.to_string().contains("has no weights"), "{err}");
 }
 
+/// A repo with Flax weights only (some hub checkpoints): `flax_model.msgpack` is fetched after
+/// every PyTorch file was asked for, and the model loads from it.
+#[test]
+fn a_repo_with_flax_weights_only_downloads_them_last_and_loads() {
+    let hub = MockHub::start();
+    let flax = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference/flax_cls_abspos_clspool");
+    let file = |name: &str| std::fs::read(flax.join(name)).unwrap();
+    hub.add(
+        "org/tiny",
+        MockRepo {
+            files: [
+                ("config.json".to_string(), file("config.json")),
+                ("flax_model.msgpack".to_string(), file("flax_model.msgpack")),
+            ]
+            .into(),
+            lfs: vec!["flax_model.msgpack".into()],
+            token: None,
+        },
+    );
+    let cache = tempfile::tempdir().unwrap();
+
+    let dir = resolve_model_dir("org/tiny", RepoFiles::Model, &options(&hub, cache.path())).unwrap();
+
+    assert_eq!(
+        std::fs::read(dir.join("flax_model.msgpack")).unwrap(),
+        file("flax_model.msgpack")
+    );
+    let asked: Vec<String> = hub.seen().into_iter().map(|s| s.path).collect();
+    let position = |file: &str| asked.iter().position(|p| p.ends_with(file)).unwrap();
+    assert!(position("/pytorch_model.bin") < position("/flax_model.msgpack"));
+    let arch = Architecture::parse("BeitForImageClassification").unwrap();
+    assert!(arch.from_pretrained(&dir, &LoadOptions::default()).is_ok());
+    // Cached now: the next resolve needs no network.
+    let offline = HubOptions {
+        local_files_only: true,
+        ..options(&hub, cache.path())
+    };
+    assert_eq!(
+        resolve_model_dir("org/tiny", RepoFiles::Model, &offline).unwrap(),
+        dir
+    );
+}
+
 #[test]
 fn a_private_repo_needs_its_token() {
     let hub = MockHub::start();

@@ -129,6 +129,9 @@ parity!(
     dit_rvlcdip_shaped,
     dpt_beit_depth,
     dpt_beit_depth_odd_grid,
+    flax_model_relpos_masked,
+    flax_mim_shared_relpos,
+    flax_cls_abspos_clspool,
 );
 
 /// transformers 5 saves Data2Vec-Vision's segmentation modules under new names (`convolution`,

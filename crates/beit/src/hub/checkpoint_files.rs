@@ -7,6 +7,7 @@ use super::cache::{Cached, RepoCache};
 use super::download::Downloader;
 use crate::config::CONFIG_FILE as CONFIG;
 use crate::error::Result;
+use crate::flax_weights::FLAX;
 use crate::image::processor_config::PREPROCESSOR_FILE as PREPROCESSOR;
 use crate::weights::{shard_names, PYTORCH, SAFETENSORS, SAFETENSORS_INDEX};
 
@@ -40,6 +41,7 @@ fn weights_cached(snapshot: &Path) -> bool {
     let index = snapshot.join(SAFETENSORS_INDEX);
     snapshot.join(SAFETENSORS).is_file()
         || snapshot.join(PYTORCH).is_file()
+        || snapshot.join(FLAX).is_file()
         || (index.is_file()
             && shard_names(&index).is_ok_and(|names| names.iter().all(|n| snapshot.join(n).is_file())))
 }
@@ -59,7 +61,8 @@ pub fn download(downloader: &Downloader, files: RepoFiles) -> Result<PathBuf> {
     Ok(first.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// `model.safetensors`, else the shards of `model.safetensors.index.json`, else `pytorch_model.bin`.
+/// `model.safetensors`, else the shards of `model.safetensors.index.json`, else `pytorch_model.bin`,
+/// else `flax_model.msgpack`.
 fn download_weights(downloader: &Downloader) -> Result<()> {
     if downloader.fetch(SAFETENSORS)?.is_some() {
         return Ok(());
@@ -71,10 +74,13 @@ fn download_weights(downloader: &Downloader) -> Result<()> {
         }
         return Ok(());
     }
-    match downloader.fetch(PYTORCH)? {
+    if downloader.fetch(PYTORCH)?.is_some() {
+        return Ok(());
+    }
+    match downloader.fetch(FLAX)? {
         Some(_) => Ok(()),
         None => Err(downloader.missing(&format!(
-            "weights ({SAFETENSORS}, {SAFETENSORS_INDEX} or {PYTORCH})"
+            "weights ({SAFETENSORS}, {SAFETENSORS_INDEX}, {PYTORCH} or {FLAX})"
         ))),
     }
 }
