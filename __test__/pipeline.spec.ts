@@ -1,7 +1,8 @@
-// pipeline(): the model class from config.json, images through the checkpoint's processor, and the
+// pipeline(): the model class from config.json, images through the checkpoint's processor, the numbers of
+// transformers' pipelines on the reference checkpoints (scripts/make_pipeline_reference.py), and the
 // outputs in the shape of transformers.js's pipelines for the same tasks (a single image unwrapped, a
 // list per image for a batch; segmentation masks as one-channel 0/255 images at each input's size).
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import {
   bundledModelDir,
   DPTForDepthEstimation,
   pipeline,
-  type Tensor,
+  Tensor,
 } from '../ts/index.js';
 import { digitsReference } from './helpers/digits.js';
 import { expectClose, loadCase, referenceDir } from './helpers/reference.js';
@@ -125,5 +126,73 @@ describe('pipeline', () => {
       code: 'E_CONFIG',
       message: expect.stringMatching(/no preprocessor_config.json/),
     });
+  });
+});
+
+describe("pipeline() against transformers' pipelines on the reference checkpoints", () => {
+  const dir = join(referenceDir, 'pipelines');
+  const meta = (task: string) => JSON.parse(readFileSync(join(dir, `${task}.json`), 'utf8'));
+  const want = (task: string) => readSafetensors(join(dir, `${task}.safetensors`));
+  const images = ['chelsea.png', 'coffee.png'].map((f) => join(referenceDir, '..', 'images', f));
+
+  /** A reference case's checkpoint with the processor transformers' pipelines ran with. */
+  function checkpoint(name: string): string {
+    const copy = mkdtempSync(join(tmpdir(), 'beit-pipeline-ref-'));
+    cpSync(loadCase(name).dir, copy, { recursive: true });
+    cpSync(join(dir, 'preprocessor_config.json'), join(copy, 'preprocessor_config.json'));
+    return copy;
+  }
+
+  /** Row `i` of a batch, as a tensor of its own. */
+  const row = (t: Tensor, i: number) => {
+    const [, ...rest] = t.dims;
+    const size = rest.reduce((a, b) => a * b, 1);
+    return new Tensor(t.data.slice(i * size, (i + 1) * size) as Float32Array, [1, ...rest]);
+  };
+
+  it('image-classification: the same top labels and scores for each image', async () => {
+    const classifier = await pipeline('image-classification', checkpoint('cls_relpos_meanpool'));
+    const results = await classifier(images, { topK: 3 });
+    const scores = want('image-classification');
+    for (const [i, result] of results.entries()) {
+      expect(result.map((r) => r.label)).toEqual(meta('image-classification').labels[i]);
+      const stored = scores.get(`scores.${i}`);
+      if (!stored) throw new Error(`no scores.${i}`);
+      expectClose(`scores.${i}`, new Tensor(Float32Array.from(result.map((r) => r.score)), [3]), stored, 1e-4, 1e-4);
+    }
+    await classifier.dispose();
+  });
+
+  it('image-feature-extraction: the same last hidden state and pooled output for each image', async () => {
+    const extractor = await pipeline('image-feature-extraction', checkpoint('model_shared_relpos_masked'));
+    const features = want('image-feature-extraction');
+    for (const [kind, pool] of [
+      ['tokens', false],
+      ['pooled', true],
+    ] as const) {
+      const out = await extractor(images, { pool });
+      for (const i of [0, 1]) {
+        const stored = features.get(`${kind}.${i}`);
+        if (!stored) throw new Error(`no ${kind}.${i}`);
+        expectClose(`${kind}.${i}`, row(out, i), stored, 1e-4, 1e-4);
+      }
+    }
+    await extractor.dispose();
+  });
+
+  it('image-segmentation: the same classes and masks at each image size', async () => {
+    const segmenter = await pipeline('image-segmentation', checkpoint('d2v_seg_upernet'));
+    const results = await segmenter(images);
+    const masks = want('image-segmentation');
+    for (const [i, result] of results.entries()) {
+      expect(result.map((r) => r.label)).toEqual(meta('image-segmentation').labels[i]);
+      for (const [k, { mask }] of result.entries()) {
+        const stored = masks.get(`mask.${i}.${k}`);
+        if (!stored) throw new Error(`no mask.${i}.${k}`);
+        expect([mask.height, mask.width]).toEqual(stored.dims);
+        expect(Buffer.from(mask.data).equals(Buffer.from(stored.data as Uint8Array))).toBe(true);
+      }
+    }
+    await segmenter.dispose();
   });
 });
