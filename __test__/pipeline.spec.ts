@@ -113,6 +113,8 @@ describe('pipeline', () => {
     const [first = ''] = images;
     const one = await estimator(first);
     expect(one.predicted_depth.dims).toEqual(results[0]?.predicted_depth.dims);
+    const reason = new Error('stopped by the caller');
+    await expect(estimator(first, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
     await estimator.dispose();
   });
 
