@@ -22,6 +22,7 @@ import {
 } from './models.js';
 import { native } from './native.js';
 import type { DeviceName, DTypeName, LoadOptions } from './options.js';
+import type { PipelineTask } from './pipeline.js';
 import type { BeitImageProcessor } from './processor.js';
 import { progressBar } from './progress_bar.js';
 import { Tensor } from './tensor.js';
@@ -37,6 +38,12 @@ function parse(argv: string[]) {
     options: {
       model: { type: 'string' },
       task: { type: 'string' },
+      queue: { type: 'string' },
+      redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+      concurrency: { type: 'string', default: '16' },
+      'files-root': { type: 'string' },
+      'health-port': { type: 'string' },
+      'health-host': { type: 'string', default: '127.0.0.1' },
       revision: { type: 'string' },
       'cache-dir': { type: 'string' },
       offline: { type: 'boolean', default: false },
@@ -271,6 +278,34 @@ async function bench(o: Options): Promise<void> {
   );
 }
 
+/** Serves a BullMQ queue until SIGTERM or SIGINT, then finishes the running jobs and exits. */
+async function worker(o: Options, rest: string[]): Promise<void> {
+  if (rest.length > 0) throw new UsageError('worker takes no images: producers enqueue them');
+  if (!o.queue) throw new UsageError('worker needs --queue NAME');
+  const task = (o.task ?? 'image-classification') as PipelineTask;
+  if (!Object.hasOwn(TASKS, task))
+    throw new UsageError(`unknown --task ${task}: expected one of ${Object.keys(TASKS).join(', ')}`);
+  // Loaded here, so that the other commands run without bullmq installed.
+  const { createWorker } = await import('./worker/index.js');
+  const running = await createWorker({
+    queue: o.queue,
+    connection: o.redis ?? 'redis://127.0.0.1:6379',
+    task,
+    modelId: o.model ?? (task === 'depth-estimation' ? DEFAULT_DEPTH_MODEL : DEFAULT_MODEL),
+    loadOptions: loadOptions(o),
+    concurrency: positiveInt('concurrency', o.concurrency),
+    ...(o['files-root'] ? { filesRoot: o['files-root'] } : {}),
+    ...(o['health-port'] !== undefined ? { healthPort: Number(o['health-port']), healthHost: o['health-host'] } : {}),
+  });
+  const log = (event: string, fields: Record<string, unknown> = {}) =>
+    console.log(o.json ? JSON.stringify({ event, ...fields }) : `${event} ${JSON.stringify(fields)}`);
+  running.on('metrics', (m) => log('metrics', m));
+  running.on('error', (err: Error) => console.error(`beit worker: ${err.message}`));
+  log('ready', { queue: o.queue, task, ...(running.healthPort ? { healthPort: running.healthPort } : {}) });
+  await new Promise<void>((done) => running.once('closed', done));
+  log('closed', running.health as unknown as Record<string, unknown>);
+}
+
 const COMMANDS: Record<string, (o: Options, images: string[]) => Promise<void>> = {
   classify,
   segment,
@@ -278,6 +313,7 @@ const COMMANDS: Record<string, (o: Options, images: string[]) => Promise<void>> 
   embed,
   mim,
   bench,
+  worker,
 };
 
 /** `--task`: the command for each of `pipeline()`'s tasks (the images then follow directly). */
@@ -288,9 +324,12 @@ const TASKS: Record<string, string> = {
   'image-feature-extraction': 'embed',
 };
 
-/** The command and its images: `--task T images...` or `command images...`. */
+/** The command and its images: `--task T images...` or `command images...` (`worker --task T` is the worker's task). */
 function commandOf(task: string | undefined, positionals: string[]): [string | undefined, string[]] {
-  if (task === undefined) return [positionals[0], positionals.slice(1)];
+  const [first] = positionals;
+  if (task === undefined || (first !== undefined && Object.hasOwn(COMMANDS, first))) {
+    return [first, positionals.slice(1)];
+  }
   const command = Object.hasOwn(TASKS, task) ? TASKS[task] : undefined;
   if (!command) throw new UsageError(`unknown --task ${task}: expected one of ${Object.keys(TASKS).join(', ')}`);
   return [command, positionals];

@@ -22,6 +22,8 @@ Commands:
   embed      pooled features of each image (JSON, or --npy FILE) (--task image-feature-extraction)
   mim        masked image modeling: predicted visual tokens of randomly masked patches
   bench      model-only throughput (images/s) on random pixels
+  worker     serve a BullMQ queue on Redis (--queue NAME [--redis URL] [--task T] [--concurrency N]
+             [--files-root DIR] [--health-port P]) until SIGTERM; needs npm install bullmq ioredis
 
 Options:
   --model <dir|repo id>  checkpoint directory or HuggingFace repo id (default ${DEFAULT_MODEL})

@@ -16,6 +16,7 @@ export type BeitErrorCode =
   | 'E_CACHE'
   | 'E_OVERLOADED'
   | 'E_ABORTED'
+  | 'E_TIMEOUT'
   | 'E_CUDA_UNAVAILABLE'
   | 'E_IO'
   | 'E_COMPUTE'

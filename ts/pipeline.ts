@@ -11,9 +11,18 @@ import {
   AutoModelForSemanticSegmentation,
 } from './auto.js';
 import { BeitError } from './errors.js';
-import type { BeitPreTrainedModel, RunOptions } from './models.js';
+import {
+  BeitForImageClassification,
+  BeitForSemanticSegmentation,
+  BeitModel,
+  BeitPreTrainedModel,
+  Data2VecVisionModel,
+  DPTForDepthEstimation,
+  type RunOptions,
+} from './models.js';
 import type { LoadOptions } from './options.js';
 import type { BeitImageProcessor, ImageInput, RawImage } from './processor.js';
+import { type SegmentationResult, segments } from './segments.js';
 import type { Tensor } from './tensor.js';
 
 /** The tasks `pipeline` builds. */
@@ -29,13 +38,7 @@ export interface ClassificationResult {
   score: number;
 }
 
-/** One class present in a semantic segmentation: HF's `{ label, score: null, mask }`, the mask 255 where
- * the class is and 0 elsewhere, one channel, at the input image's size. */
-export interface SegmentationResult {
-  label: string;
-  score: null;
-  mask: RawImage & { channels: 1 };
-}
+export type { SegmentationResult } from './segments.js';
 
 /** One image's depth as transformers.js's and HF's depth-estimation pipelines give it: the predicted
  * depth at the image's size (float32 `[height, width]`, larger is nearer; resized bicubically as HF
@@ -84,16 +87,39 @@ interface TaskPipelines {
   'depth-estimation': DepthEstimationPipeline;
 }
 
-/** The checkpoint's processor; without one the model is freed and the error says how to give one. */
-async function requireProcessor(model: BeitPreTrainedModel<unknown>, task: PipelineTask): Promise<BeitImageProcessor> {
-  if (!model.processor) {
-    await model.dispose();
+/** A model given to `pipeline`, or the checkpoint it names loaded by the task's Auto class. */
+type ModelSource = string | BeitPreTrainedModel<unknown>;
+
+/** The model of `source`: loaded by `auto` from a name, or the given one if it is one of `classes`. */
+async function modelFor<M>(
+  task: PipelineTask,
+  source: ModelSource,
+  auto: { fromPretrained(nameOrDir: string, options: LoadOptions): Promise<M> },
+  classes: (abstract new (...args: never[]) => M)[],
+  options: LoadOptions,
+): Promise<M> {
+  if (typeof source === 'string') return requireProcessor(await auto.fromPretrained(source, options), task, true);
+  if (!classes.some((cls) => source instanceof cls)) {
+    const names = classes.map((c) => c.name).join(' or ');
+    throw new BeitError(
+      'E_INVALID_ARGUMENT',
+      `${task}: the model given is a ${source.constructor.name}, not a ${names}`,
+    );
+  }
+  return requireProcessor(source as M, task, false);
+}
+
+/** The model, if it has a processor; else (freed, when loaded here) an error that says how to give one. */
+async function requireProcessor<M>(model: M, task: PipelineTask, owned: boolean): Promise<M> {
+  const { processor } = model as BeitPreTrainedModel<unknown>;
+  if (!processor) {
+    if (owned) await (model as BeitPreTrainedModel<unknown>).dispose();
     throw new BeitError(
       'E_CONFIG',
       `${task}: the model has no preprocessor_config.json, so the pipeline cannot prepare images: add one to its directory`,
     );
   }
-  return model.processor;
+  return model;
 }
 
 /** `run` as a function with the pipeline's parts attached. */
@@ -115,26 +141,27 @@ function perInput<T>(images: ImageInput | ImageInput[], results: T[]): T | T[] {
   return Array.isArray(images) ? results : (results[0] as T);
 }
 
-async function imageClassification(nameOrDir: string, options: LoadOptions): Promise<ImageClassificationPipeline> {
-  const model = await AutoModelForImageClassification.fromPretrained(nameOrDir, options);
-  await requireProcessor(model, 'image-classification');
+async function imageClassification(source: ModelSource, options: LoadOptions): Promise<ImageClassificationPipeline> {
+  const task = 'image-classification';
+  const model = await modelFor(task, source, AutoModelForImageClassification, [BeitForImageClassification], options);
   const run = async (images: ImageInput | ImageInput[], opts: { topK?: number } & RunOptions = {}) =>
     perInput(images, await model.classify(images, opts));
   return assemble('image-classification', model, run) as unknown as ImageClassificationPipeline;
 }
 
 async function imageFeatureExtraction(
-  nameOrDir: string,
+  source: ModelSource,
   options: LoadOptions,
 ): Promise<ImageFeatureExtractionPipeline> {
-  const model = await AutoModel.fromPretrained(nameOrDir, options);
-  const processor = await requireProcessor(model, 'image-feature-extraction');
+  const bases = [BeitModel, Data2VecVisionModel];
+  const model = await modelFor('image-feature-extraction', source, AutoModel, bases, options);
+  const processor = model.processor as BeitImageProcessor;
   const run = async (
     images: ImageInput | ImageInput[],
     opts: { pool?: boolean } & RunOptions = {},
   ): Promise<Tensor> => {
     const { pixelValues } = await processor.preprocess(images);
-    const out: { lastHiddenState: Tensor; poolerOutput?: Tensor } = await model.forward({ pixelValues }, opts);
+    const out = (await model.forward({ pixelValues }, opts)) as { lastHiddenState: Tensor; poolerOutput?: Tensor };
     if (!opts.pool) return out.lastHiddenState;
     if (!out.poolerOutput) {
       throw new BeitError(
@@ -147,31 +174,9 @@ async function imageFeatureExtraction(
   return assemble('image-feature-extraction', model, run);
 }
 
-/** Each class present in one `[height, width]` label map, with its mask, in class order (as HF). */
-function segments(map: Tensor, id2label: Record<string, string>): SegmentationResult[] {
-  const [height = 0, width = 0] = map.dims;
-  // One pass over the map, each class's mask made where it first appears.
-  const masks = new Map<number, Uint8Array>();
-  (map.data as Int32Array).forEach((id, i) => {
-    let mask = masks.get(id);
-    if (!mask) {
-      mask = new Uint8Array(height * width);
-      masks.set(id, mask);
-    }
-    mask[i] = 255;
-  });
-  return [...masks.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([id, data]) => ({
-      label: id2label[String(id)] ?? `LABEL_${id}`,
-      score: null,
-      mask: { data, width, height, channels: 1 },
-    }));
-}
-
-async function imageSegmentation(nameOrDir: string, options: LoadOptions): Promise<ImageSegmentationPipeline> {
-  const model = await AutoModelForSemanticSegmentation.fromPretrained(nameOrDir, options);
-  await requireProcessor(model, 'image-segmentation');
+async function imageSegmentation(source: ModelSource, options: LoadOptions): Promise<ImageSegmentationPipeline> {
+  const task = 'image-segmentation';
+  const model = await modelFor(task, source, AutoModelForSemanticSegmentation, [BeitForSemanticSegmentation], options);
   const run = async (images: ImageInput | ImageInput[], opts: RunOptions = {}) => {
     const maps = await model.segment(images, opts);
     return perInput(
@@ -182,9 +187,9 @@ async function imageSegmentation(nameOrDir: string, options: LoadOptions): Promi
   return assemble('image-segmentation', model, run) as unknown as ImageSegmentationPipeline;
 }
 
-async function depthEstimation(nameOrDir: string, options: LoadOptions): Promise<DepthEstimationPipeline> {
-  const model = await AutoModelForDepthEstimation.fromPretrained(nameOrDir, options);
-  await requireProcessor(model, 'depth-estimation');
+async function depthEstimation(source: ModelSource, options: LoadOptions): Promise<DepthEstimationPipeline> {
+  const task = 'depth-estimation';
+  const model = await modelFor(task, source, AutoModelForDepthEstimation, [DPTForDepthEstimation], options);
   const run = async (images: ImageInput | ImageInput[], opts: RunOptions = {}) => {
     const results = await model.estimateDepth(images, opts);
     return perInput(
@@ -195,7 +200,7 @@ async function depthEstimation(nameOrDir: string, options: LoadOptions): Promise
   return assemble('depth-estimation', model, run) as unknown as DepthEstimationPipeline;
 }
 
-const builders: { [T in PipelineTask]: (nameOrDir: string, options: LoadOptions) => Promise<TaskPipelines[T]> } = {
+const builders: { [T in PipelineTask]: (source: ModelSource, options: LoadOptions) => Promise<TaskPipelines[T]> } = {
   'image-classification': imageClassification,
   'image-feature-extraction': imageFeatureExtraction,
   'image-segmentation': imageSegmentation,
@@ -204,8 +209,10 @@ const builders: { [T in PipelineTask]: (nameOrDir: string, options: LoadOptions)
 
 /**
  * A pipeline for `task` on the checkpoint `model` (a directory or a repo id; transformers' default
- * models for these tasks are not BEiTs, so it is required). The model class is chosen from its
- * `config.json` as `AutoModelFor...` does; images are prepared by its `preprocessor_config.json`.
+ * models for these tasks are not BEiTs, so it is required), or on a model already loaded (as
+ * transformers' `pipeline(task, model=...)`). The model class is chosen from its `config.json` as
+ * `AutoModelFor...` does; images are prepared by its `preprocessor_config.json`. `dispose()` frees the
+ * model, a given one too.
  *
  * @example
  * ```ts
@@ -218,7 +225,7 @@ const builders: { [T in PipelineTask]: (nameOrDir: string, options: LoadOptions)
  */
 export async function pipeline<T extends PipelineTask>(
   task: T,
-  model: string,
+  model: string | BeitPreTrainedModel<unknown>,
   options: LoadOptions = {},
 ): Promise<TaskPipelines[T]> {
   const build = Object.hasOwn(builders, task) ? builders[task] : undefined;
@@ -228,7 +235,7 @@ export async function pipeline<T extends PipelineTask>(
       `pipeline: task ${JSON.stringify(task)} is not one of ${Object.keys(builders).join(', ')}`,
     );
   }
-  if (typeof model !== 'string' || model === '') {
+  if (!(model instanceof BeitPreTrainedModel) && (typeof model !== 'string' || model === '')) {
     throw new BeitError(
       'E_INVALID_ARGUMENT',
       `pipeline: pass the model for ${task} (a directory or a repo id): transformers' default for it is not a BEiT`,
