@@ -115,7 +115,13 @@ describe('beit-node/worker on a real Redis', () => {
     const producer = await createProducer({ queue, connection: redis.url, task: 'image-classification' });
     const got = await Promise.all(samples.map((file) => producer.enqueue(readFileSync(file), { topK: 3 })));
     for (const [i, file] of samples.entries()) expect(got[i]).toEqual(await direct(file, { topK: 3 }));
-    expect(await producer.enqueue(pathToFileURL(samples[0] as string), { topK: 3 })).toEqual(got[0]);
+    const progress: number[] = [];
+    const fromFile = await producer.enqueue(pathToFileURL(samples[0] as string), {
+      topK: 3,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(fromFile).toEqual(got[0]);
+    expect(progress).toEqual([10, 90]);
     const raw = { data: new Uint8Array(8 * 8 * 3).fill(200), width: 8, height: 8, channels: 3 as const };
     expect(await producer.enqueue(raw)).toEqual(await direct(raw));
     await producer.close();

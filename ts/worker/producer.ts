@@ -40,6 +40,8 @@ export interface EnqueueOptions extends JobOptions {
   timeoutMs?: number;
   /** A job id of your own: a second job with the same id is not added again (BullMQ's deduplication). */
   jobId?: string;
+  /** Called with the job's progress, in percent: 10 when a worker has started it, 90 once computed. */
+  onProgress?: (percent: number) => void;
 }
 
 export class BeitProducer {
@@ -67,7 +69,7 @@ export class BeitProducer {
    *   others after the last attempt), `E_TIMEOUT` when no result came within the timeout.
    */
   async enqueue(image: QueueImage, options: EnqueueOptions = {}): Promise<JobResult> {
-    const { signal, timeoutMs, jobId, ...jobOptions } = options;
+    const { signal, timeoutMs, jobId, onProgress, ...jobOptions } = options;
     signal?.throwIfAborted();
     const o = this.#options;
     const data: JobData = { task: o.task, image: encodeImage(image), options: jobOptions };
@@ -79,13 +81,18 @@ export class BeitProducer {
       ...(jobId ? { jobId } : {}),
     });
     const wait = timeoutMs ?? o.timeoutMs ?? 60_000;
-    const finished = job.waitUntilFinished(this.#events, wait).catch((err: Error) => {
+    const progress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
+      if (id === job.id && typeof data === 'number') onProgress?.(data);
+    };
+    if (onProgress) this.#events.on('progress', progress);
+    const finished = job.waitUntilFinished(this.#events, wait).finally(() => this.#events.off('progress', progress));
+    const settled = finished.catch((err: Error) => {
       if (/timed out before finishing/.test(err.message)) {
         throw new BeitError('E_TIMEOUT', `job ${job.id} brought no result within ${wait} ms: are workers running?`);
       }
       throw BeitError.fromNative(err);
     });
-    const value = await (signal ? withAbort(finished, signal, () => job.remove().catch(() => {})) : finished);
+    const value = await (signal ? withAbort(settled, signal, () => job.remove().catch(() => {})) : settled);
     return decodeResult(await this.#stored(value, String(job.id)));
   }
 
