@@ -25,28 +25,27 @@ pub fn class_color(id: u32) -> [u8; 3] {
 }
 
 /// Writes an `height x width` map of class ids as a colour PNG.
-pub fn write_label_map_png(ids: &[i32], (height, width): (usize, usize), path: &Path) -> Result<()> {
-    if ids.len() != height * width {
-        return Err(BeitError::Shape(format!(
-            "the label map has {} values, {height}x{width} needs {}",
-            ids.len(),
-            height * width
-        )));
-    }
+pub fn write_label_map_png(ids: &[i32], size: (usize, usize), path: &Path) -> Result<()> {
+    check_size("the label map", ids.len(), size)?;
     let rgb: Vec<u8> = ids.iter().flat_map(|&id| class_color(id.max(0) as u32)).collect();
-    save_png(path, &rgb, (height, width), image::ColorType::Rgb8)
+    save_png(path, &rgb, size, image::ColorType::Rgb8)
 }
 
 /// Writes an `height x width` 8-bit grey picture (a depth map's) as a PNG.
-pub fn write_gray_png(pixels: &[u8], (height, width): (usize, usize), path: &Path) -> Result<()> {
-    if pixels.len() != height * width {
+pub fn write_gray_png(pixels: &[u8], size: (usize, usize), path: &Path) -> Result<()> {
+    check_size("the picture", pixels.len(), size)?;
+    save_png(path, pixels, size, image::ColorType::L8)
+}
+
+/// An error unless `values` fill `height x width`.
+fn check_size(what: &str, values: usize, (height, width): (usize, usize)) -> Result<()> {
+    if values != height * width {
         return Err(BeitError::Shape(format!(
-            "the picture has {} pixels, {height}x{width} needs {}",
-            pixels.len(),
+            "{what} has {values} values, {height}x{width} needs {}",
             height * width
         )));
     }
-    save_png(path, pixels, (height, width), image::ColorType::L8)
+    Ok(())
 }
 
 fn save_png(
