@@ -54,8 +54,9 @@ export function encodeImage(image: QueueImage): JobImage {
 }
 
 /**
- * A job's image as the pipeline takes it. A file must lie under `filesRoot` (symbolic links resolved):
- * without one, jobs may not name files at all, so that a producer cannot make the worker read others.
+ * A job's image as the pipeline takes it. A file must lie under `filesRoot` (a real path, see
+ * `realFilesRoot`; the file's links resolved): without one, jobs may not name files at all, so that a
+ * producer cannot make the worker read others.
  */
 export async function decodeImage(image: JobImage, filesRoot: string | undefined): Promise<ImageInput> {
   if ('bytes' in image && typeof image.bytes === 'string') return Buffer.from(image.bytes, 'base64');
@@ -74,14 +75,21 @@ async function fileUnder(path: string, filesRoot: string | undefined): Promise<s
       'this worker takes no file paths (start it with filesRoot, --files-root, to allow files under a directory)',
     );
   }
-  const [root, file] = await Promise.all([realpath(filesRoot), realpath(path)]).catch(() => {
+  const file = await realpath(path).catch(() => {
     throw new BeitError('E_IO', `the job's image file ${path} does not exist`);
   });
-  const rel = relative(root, file);
+  const rel = relative(filesRoot, file);
   if (rel.startsWith('..') || isAbsolute(rel)) {
     throw new BeitError('E_INVALID_ARGUMENT', `the job's image file ${path} is outside the worker's filesRoot`);
   }
   return file;
+}
+
+/** A worker's `filesRoot`, links resolved once at its start. */
+export async function realFilesRoot(filesRoot: string): Promise<string> {
+  return realpath(filesRoot).catch(() => {
+    throw new BeitError('E_INVALID_ARGUMENT', `filesRoot ${filesRoot} is not a directory that exists`);
+  });
 }
 
 /** A tensor in a result: its dims, dtype and bytes in base64. */

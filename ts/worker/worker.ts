@@ -19,7 +19,7 @@ import type { Tensor } from '../tensor.js';
 import { loadQueueLibraries } from './bullmq.js';
 import { connectionOptions, type RedisConnection } from './connection.js';
 import { serveHealth, type WorkerHealth } from './health.js';
-import { decodeImage, encodeResult, type JobData, type JobOptions, type TaskOutput } from './jobs.js';
+import { decodeImage, encodeResult, type JobData, type JobOptions, realFilesRoot, type TaskOutput } from './jobs.js';
 import { resultKey } from './result_key.js';
 
 export interface WorkerOptions {
@@ -126,6 +126,7 @@ export class BeitWorker extends EventEmitter {
   #bull: BullWorker | undefined;
   #redis: Redis | undefined;
   #health: Server | undefined;
+  #filesRoot: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #ready = false;
@@ -172,6 +173,7 @@ export class BeitWorker extends EventEmitter {
     const { bullmq, Redis } = await loadQueueLibraries();
     const { Worker, UnrecoverableError } = bullmq;
     const run = await runnerFor(o.task, this.#model);
+    this.#filesRoot = o.filesRoot ? await realFilesRoot(o.filesRoot) : undefined;
     const processJob = async (job: Job<JobData>) => {
       this.#active++;
       this.#waits.sum += Date.now() - job.timestamp;
@@ -190,7 +192,7 @@ export class BeitWorker extends EventEmitter {
     const connection = connectionOptions(o.connection);
     // Results too large for a return value go to keys of their own, over a connection of their own.
     this.#redis = new Redis({ ...connection, maxRetriesPerRequest: null });
-    this.#redis.on('error', (err) => this.listenerCount('error') > 0 && this.emit('error', err));
+    this.#redis.on('error', (err) => this.#report(err));
     const bull = new Worker(o.queue, processJob, {
       connection,
       concurrency: o.concurrency ?? 16,
@@ -200,9 +202,7 @@ export class BeitWorker extends EventEmitter {
       autorun: false,
     });
     this.#bull = bull;
-    bull.on('error', (err) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
+    bull.on('error', (err) => this.#report(err));
     bull.on('completed', (job) => {
       this.#completed++;
       this.emit('completed', job.id);
@@ -211,7 +211,7 @@ export class BeitWorker extends EventEmitter {
       this.#failed++;
       this.emit('failed', job?.id, BeitError.fromNative(err));
     });
-    void bull.run().catch((err) => this.listenerCount('error') > 0 && this.emit('error', err));
+    void bull.run().catch((err) => this.#report(err));
     await bull.waitUntilReady();
     if (o.healthPort !== undefined) {
       this.#health = await serveHealth(o.healthHost ?? '127.0.0.1', o.healthPort, () => this.health);
@@ -233,7 +233,7 @@ export class BeitWorker extends EventEmitter {
       throw new BeitError('E_INVALID_ARGUMENT', `job ${job.id} is for ${task}; this worker runs ${o.task}`);
     }
     await job.updateProgress(10);
-    const output = await run(await decodeImage(image, o.filesRoot), options ?? {});
+    const output = await run(await decodeImage(image, this.#filesRoot), options ?? {});
     await job.updateProgress(90);
     const result = encodeResult(output);
     const json = JSON.stringify(result);
@@ -242,6 +242,11 @@ export class BeitWorker extends EventEmitter {
     const key = resultKey(o.queue, String(job.id));
     await (this.#redis as Redis).set(key, json, 'EX', o.resultTtlSeconds ?? 3600);
     return { resultKey: key };
+  }
+
+  /** Redis and queue errors go to `error` listeners if there are any: unheard, they must not throw. */
+  #report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   #metrics(): WorkerMetrics {

@@ -95,6 +95,14 @@ impl BeitError {
         ))
     }
 
+    /// A weights error of the file at `path`, its message prefixed with the path; others unchanged.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            BeitError::Weights(msg) => BeitError::Weights(format!("{}: {msg}", path.display())),
+            other => other,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         BeitError::Io {
             path: path.into(),

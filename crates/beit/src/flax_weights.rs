@@ -44,10 +44,7 @@ pub fn open_flax(path: &Path, dtype: DType, device: &Device) -> Result<VarBuilde
     // SAFETY: mapped read-only and read while the model loads only, as the safetensors maps are
     // (weights.rs); a truncation during the load would fault that read.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| BeitError::io(path, e))?;
-    let arrays = read_flax_arrays(&map).map_err(|e| match e {
-        BeitError::Weights(msg) => BeitError::Weights(format!("{}: {msg}", path.display())),
-        other => other,
-    })?;
+    let arrays = read_flax_arrays(&map).map_err(|e| e.in_file(path))?;
     let tensors = FlaxTensors {
         map,
         arrays,

@@ -21,10 +21,7 @@ type Zip = zip::ZipArchive<BufReader<File>>;
 
 /// The tensors of the `pytorch_model.bin` at `path`, read as `dtype` on `device`.
 pub fn open_pytorch(path: &Path, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-    let in_file = |e: BeitError| match e {
-        BeitError::Weights(msg) => BeitError::Weights(format!("{}: {msg}", path.display())),
-        other => other,
-    };
+    let in_file = |e: BeitError| e.in_file(path);
     let file_len = std::fs::metadata(path).map_err(|e| BeitError::io(path, e))?.len();
     let mut zip = open_zip(path)?;
     scan_pickles(&mut zip).map_err(in_file)?;

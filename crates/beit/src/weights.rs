@@ -109,23 +109,24 @@ pub fn load_weights(dir: &Path, dtype: DType, device: &Device) -> Result<Weights
         Ok(mapped(st, stamps, dtype, device))
     } else if pytorch.is_file() {
         // candle's reader opens the file again for each tensor.
-        let stamps = CheckpointStamps::of(std::slice::from_ref(&pytorch))?;
-        Ok(Weights {
-            stamps,
-            ..Weights::from_vb(open_pytorch(&pytorch, dtype, device)?)
-        })
+        read_through(&pytorch, |p| open_pytorch(p, dtype, device))
     } else if flax.is_file() {
-        let stamps = CheckpointStamps::of(std::slice::from_ref(&flax))?;
-        Ok(Weights {
-            stamps,
-            ..Weights::from_vb(open_flax(&flax, dtype, device)?)
-        })
+        read_through(&flax, |p| open_flax(p, dtype, device))
     } else {
         Err(BeitError::Weights(format!(
             "no weights in {}: expected {SAFETENSORS}, {SAFETENSORS_INDEX}, {PYTORCH} or {FLAX}",
             dir.display()
         )))
     }
+}
+
+/// The one weights file at `path`, stamped before `open` reads it, and read through its `VarBuilder`.
+fn read_through(path: &Path, open: impl FnOnce(&Path) -> Result<VarBuilder<'static>>) -> Result<Weights> {
+    let stamps = CheckpointStamps::of(std::slice::from_ref(&path.to_path_buf()))?;
+    Ok(Weights {
+        stamps,
+        ..Weights::from_vb(open(path)?)
+    })
 }
 
 /// Mapped safetensors behind a `VarBuilder` that gives each tensor's pages back once copied.
