@@ -2,8 +2,10 @@
 //! lines). Built with `--features cuda`:
 //! - `parity --models DIR`: every reference case in DIR on CUDA in float32, float16 and bfloat16
 //!   against the CPU in float32 (and float32 against the reference itself);
-//! - `kernels`: each fused kernel against candle's plain CUDA ops, op by op and whole models;
-//! - `throughput --batches 1,8,64,256 --dtypes bf16,f16 [--seconds S]`: BEiT-base 224 images/s.
+//! - `kernels`: each fused kernel against candle's plain CUDA ops, op by op (the attention's
+//!   tensor-core and SIMT kernels each) and whole models;
+//! - `throughput --batches 1,8,64,256 --dtypes bf16,f16 [--seconds S]`: BEiT-base 224 images/s
+//!   with our kernels (tensor-core attention, then SIMT attention) and with candle's plain ops.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -269,12 +271,18 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         let qkv = random(&[b, s, 3 * heads * head_dim], 1.0)?;
         let bias = Tensor::randn(0f32, 2.0, (heads, s, s), device)?;
         let shape = format!("b{b} s{s} heads{heads} dim{head_dim}");
-        on_off("attention", &shape, dtype, || {
-            Ok(beit::ops::attention(&qkv, None, heads, false)?.0)
-        })?;
-        on_off("attention+bias", &shape, dtype, || {
-            Ok(beit::ops::attention(&qkv, Some(&bias), heads, false)?.0)
-        })?;
+        // Both fused kernels: the tensor-core one (f16 and bf16, head sizes of 16k) and the SIMT one.
+        for mma in [true, false] {
+            kernel_switch::set_mma_attention(mma);
+            let variant = if mma { "attention" } else { "attention-simt" };
+            on_off(variant, &shape, dtype, || {
+                Ok(beit::ops::attention(&qkv, None, heads, false)?.0)
+            })?;
+            on_off(&format!("{variant}+bias"), &shape, dtype, || {
+                Ok(beit::ops::attention(&qkv, Some(&bias), heads, false)?.0)
+            })?;
+        }
+        kernel_switch::set_mma_attention(true);
     }
     for (rows, dim) in [(394, 768), (1, 1024), (7, 33)] {
         // A large mean, as the residual stream of a deep ViT has: E[x²] - E[x]² would cancel.
@@ -356,8 +364,10 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
     let device = cuda()?;
     for dtype in dtypes.split(',') {
         let (dtype, _) = beit::parse_precision(dtype)?;
-        for kernels in [true, false] {
+        // Our kernels with the tensor-core attention, with the SIMT one, and candle's plain ops.
+        for (kernels, mma) in [(true, true), (true, false), (false, true)] {
             kernel_switch::set_enabled(kernels);
+            kernel_switch::set_mma_attention(mma);
             let options = LoadOptions {
                 device: device.clone(),
                 dtype,
@@ -371,13 +381,15 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
                 println!(
                     "{}",
                     json!({"step": "throughput", "model": "beit-base-224", "impl": "beit-node",
-                    "kernels": kernels, "dtype": dtype_name(dtype), "batch": batch,
+                    "kernels": kernels, "attention": if !kernels { "plain" } else if mma { "mma" } else { "simt" },
+                    "dtype": dtype_name(dtype), "batch": batch,
                     "images_per_s": images_per_s, "device_memory_mib": memory as f64 / (1 << 20) as f64})
                 );
             }
         }
     }
     kernel_switch::set_enabled(true);
+    kernel_switch::set_mma_attention(true);
     Ok(())
 }
 

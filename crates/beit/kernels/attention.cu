@@ -11,6 +11,7 @@
 //   dynamic shared memory = beit_attention_shared_bytes(head_dim)
 //                         = 4 * (32*hd + 32*(hd|1) + 32*33 + 64) bytes, hd = head_dim <= 128
 // bias: null, or [heads, S, S] f32 contiguous. head_dim > 128 is refused by the caller.
+#include "attention_mma.cuh"
 #include "attention_tiles.cuh"
 
 template <typename T>
@@ -63,3 +64,15 @@ __device__ void beit_attention(const T* __restrict__ qkv, const float* __restric
 BEIT_ATTENTION(beit_attention_f32, float)
 BEIT_ATTENTION(beit_attention_f16, __half)
 BEIT_ATTENTION(beit_attention_bf16, __nv_bfloat16)
+
+// The tensor-core variant (attention_mma.cuh): f16 and bf16 only, same arguments.
+#define BEIT_ATTENTION_MMA(NAME, T)                                                                       \
+    extern "C" __global__ void __launch_bounds__(BEIT_MMA_THREADS)                                         \
+        NAME(const T* qkv, const float* bias, T* out, int batch, int seq, int heads, int head_dim,         \
+             float scale) {                                                                                \
+        (void)batch; /* the grid's z extent */                                                            \
+        beit_attention_mma<T>(qkv, bias, out, seq, heads, head_dim, scale);                                \
+    }
+
+BEIT_ATTENTION_MMA(beit_attention_mma_f16, __half)
+BEIT_ATTENTION_MMA(beit_attention_mma_bf16, __nv_bfloat16)

@@ -205,3 +205,49 @@ BEIT_HD inline void beit_attn_store(T* out, const float* acc, const float* smem,
             beit_store(out + beit_context_offset(b, q0 + i, head, c, seq, heads, head_dim), beit_div_rn(acc[k], l));
     }
 }
+
+// ---- The tensor-core variant (attention_mma.cuh: f16 and bf16, head_dim a multiple of 16) ------
+// block = BEIT_MMA_THREADS threads (4 warps, 16 query rows each); grid = (ceil(seq / BEIT_MMA_BQ),
+// heads, batch); dynamic shared memory = beit_mma_shared_bytes(head_dim), over 48 KiB: the launch
+// raises the kernel's limit (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES).
+constexpr int BEIT_MMA_THREADS = 128;
+constexpr int BEIT_MMA_BQ = 64;
+constexpr int BEIT_MMA_BK = 64;
+constexpr int BEIT_MMA_WARP_ROWS = 16;  // one wmma tile of rows per warp
+static_assert(BEIT_MMA_BQ == BEIT_MMA_WARP_ROWS * (BEIT_MMA_THREADS / 32), "each warp owns 16 query rows");
+static_assert(BEIT_MMA_BK == 64, "the softmax gives each of 2 lanes per row 32 keys");
+
+// Byte offsets of the buffers and their row strides in elements. Every stride keeps a 16-row step
+// and a 16-column step a multiple of 32 bytes (what wmma's loads and stores need), and pads the rows
+// so that the lanes of one wmma load do not all hit the same bank.
+struct BeitMmaSmem {
+    int q, k, v;  // BQ or BK rows of ld_t elements of the dtype (2 bytes): Q, K, V tiles
+    int s;        // BQ x ld_s f32: scores
+    int p;        // BQ x ld_p of the dtype: probabilities, the A operand of P V
+    int o;        // BQ x ld_o f32: the running context
+    int m, l, alpha;  // BQ f32 each: running max, running sum, this tile's rescale
+    int total;
+    int ld_t, ld_s, ld_p, ld_o;
+};
+
+BEIT_HD inline BeitMmaSmem beit_mma_smem(int head_dim) {
+    BeitMmaSmem s;
+    s.ld_t = head_dim + 8;
+    s.ld_s = BEIT_MMA_BK + 4;
+    s.ld_p = BEIT_MMA_BK + 8;
+    s.ld_o = head_dim + 4;
+    s.q = 0;
+    s.k = s.q + BEIT_MMA_BQ * s.ld_t * 2;
+    s.v = s.k + BEIT_MMA_BK * s.ld_t * 2;
+    s.s = s.v + BEIT_MMA_BK * s.ld_t * 2;
+    s.p = s.s + BEIT_MMA_BQ * s.ld_s * 4;
+    s.o = s.p + BEIT_MMA_BQ * s.ld_p * 2;
+    s.m = s.o + BEIT_MMA_BQ * s.ld_o * 4;
+    s.l = s.m + BEIT_MMA_BQ * 4;
+    s.alpha = s.l + BEIT_MMA_BQ * 4;
+    s.total = s.alpha + BEIT_MMA_BQ * 4;
+    return s;
+}
+
+// 72,448 bytes at head_dim 64, 113,408 at 128.
+BEIT_HD inline int beit_mma_shared_bytes(int head_dim) { return beit_mma_smem(head_dim).total; }

@@ -26,6 +26,24 @@ pub fn attention_shared_bytes(head_dim: usize) -> u32 {
     (floats * 4) as u32
 }
 
+/// Threads per block of the tensor-core attention kernel (`BEIT_MMA_THREADS`): 4 warps.
+pub const MMA_ATTENTION_THREADS: u32 = 128;
+/// Query rows per tensor-core attention block (`BEIT_MMA_BQ`): 16 a warp.
+pub const MMA_ATTENTION_BLOCK_Q: usize = 64;
+
+/// Dynamic shared memory of one tensor-core attention block, bytes (`beit_mma_shared_bytes`):
+/// Q, K and V tiles of 64 rows in the 2-byte dtype, the f32 scores, the probabilities in the
+/// dtype, the f32 running context, and three floats a query row; rows padded as the header says.
+pub fn mma_attention_shared_bytes(head_dim: usize) -> u32 {
+    const BQ: usize = MMA_ATTENTION_BLOCK_Q;
+    const BK: usize = 64;
+    let tiles = (BQ + 2 * BK) * (head_dim + 8) * 2;
+    let scores = BQ * (BK + 4) * 4;
+    let probs = BQ * (BK + 8) * 2;
+    let context = BQ * (head_dim + 4) * 4;
+    (tiles + scores + probs + context + 3 * BQ * 4) as u32
+}
+
 /// Blocks of `threads` for a grid-stride loop over `n` elements: enough to fill any GPU, few
 /// enough that the grid's x dimension never overflows.
 pub fn grid_stride_blocks(n: usize, threads: u32) -> u32 {

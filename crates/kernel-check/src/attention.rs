@@ -47,3 +47,26 @@ pub fn shared_bytes(head_dim: usize) -> usize {
     // SAFETY: pure arithmetic.
     unsafe { ffi::beit_host_attention_shared_bytes(to_int(head_dim)) as usize }
 }
+
+/// The tensor-core kernel's shared-memory layout for `head_dim`, as its header defines it.
+#[derive(Debug)]
+pub struct MmaSmem {
+    /// Byte offsets of the Q, K, V, scores, probabilities, context and row-statistics buffers.
+    pub offsets: [usize; 7],
+    /// Bytes of 16 rows of the Q/K/V tiles, the scores, the probabilities and the context.
+    pub sixteen_rows: [usize; 4],
+    pub total: usize,
+}
+
+/// `beit_mma_smem(head_dim)` of attention_tiles.cuh.
+pub fn mma_smem(head_dim: usize) -> MmaSmem {
+    let mut out = [0i32; 12];
+    // SAFETY: the C++ writes exactly twelve ints.
+    unsafe { ffi::beit_host_mma_smem(to_int(head_dim), out.as_mut_ptr()) };
+    let v = out.map(|x| x as usize);
+    MmaSmem {
+        offsets: [v[0], v[1], v[2], v[3], v[4], v[5], v[6]],
+        sixteen_rows: [v[7], v[8], v[9], v[10]],
+        total: v[11],
+    }
+}

@@ -15,6 +15,7 @@ extern "C" {
     );
     pub fn beit_host_attention_shared_bytes(head_dim: c_int) -> c_int;
     pub fn beit_host_launch_constants(out: *mut c_int);
+    pub fn beit_host_mma_smem(head_dim: c_int, out: *mut c_int);
     pub fn beit_host_layer_norm(
         x: *const f32,
         weight: *const f32,

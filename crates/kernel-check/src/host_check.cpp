@@ -80,6 +80,16 @@ void beit_host_attention(const float* qkv, const float* bias, float* out, int ba
 
 int beit_host_attention_shared_bytes(int head_dim) { return beit_attention_shared_bytes(head_dim); }
 
+// The tensor-core kernel's layout: its total bytes, and the byte offsets of its buffers and the
+// byte length of 16 rows of each (what wmma needs 32-byte aligned), in this order:
+// q, k, v, s, p, o, m, then 16 rows of the T tiles, of s, of p, of o; then the total.
+void beit_host_mma_smem(int head_dim, int* out) {
+    const BeitMmaSmem L = beit_mma_smem(head_dim);
+    const int values[] = {L.q,  L.k, L.v, L.s, L.p, L.o, L.m, 16 * L.ld_t * 2, 16 * L.ld_s * 4, 16 * L.ld_p * 2,
+                          16 * L.ld_o * 4, L.total};
+    for (int i = 0; i < 12; ++i) out[i] = values[i];
+}
+
 // The block and tile sizes the kernels are written for, in the order of kernel_check::LaunchConstants.
 void beit_host_launch_constants(int* out) {
     out[0] = BEIT_ATTN_THREADS;
@@ -87,6 +97,8 @@ void beit_host_launch_constants(int* out) {
     out[2] = BEIT_ATTN_MAX_HEAD_DIM;
     out[3] = BEIT_LN_THREADS;
     out[4] = BEIT_PREPROCESS_THREADS;
+    out[5] = BEIT_MMA_THREADS;
+    out[6] = BEIT_MMA_BQ;
 }
 
 void beit_host_layer_norm(const float* x, const float* weight, const float* bias, float* y, int rows, int dim,

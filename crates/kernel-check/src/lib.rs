@@ -17,12 +17,14 @@ pub struct LaunchConstants {
     pub attention_max_head_dim: i32,
     pub layer_norm_threads: i32,
     pub preprocess_threads: i32,
+    pub mma_attention_threads: i32,
+    pub mma_attention_block_q: i32,
 }
 
 /// The headers' launch constants.
 pub fn launch_constants() -> LaunchConstants {
-    let mut out = [0i32; 5];
-    // SAFETY: the C++ writes exactly five ints.
+    let mut out = [0i32; 7];
+    // SAFETY: the C++ writes exactly seven ints.
     unsafe { ffi::beit_host_launch_constants(out.as_mut_ptr()) };
     LaunchConstants {
         attention_threads: out[0],
@@ -30,6 +32,8 @@ pub fn launch_constants() -> LaunchConstants {
         attention_max_head_dim: out[2],
         layer_norm_threads: out[3],
         preprocess_threads: out[4],
+        mma_attention_threads: out[5],
+        mma_attention_block_q: out[6],
     }
 }
 

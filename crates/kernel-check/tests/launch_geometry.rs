@@ -15,6 +15,8 @@ fn block_and_tile_sizes_match_the_headers() {
             attention_max_head_dim: rust::ATTENTION_MAX_HEAD_DIM as i32,
             layer_norm_threads: rust::LAYER_NORM_THREADS as i32,
             preprocess_threads: rust::GRID_STRIDE_THREADS as i32,
+            mma_attention_threads: rust::MMA_ATTENTION_THREADS as i32,
+            mma_attention_block_q: rust::MMA_ATTENTION_BLOCK_Q as i32,
         }
     );
 }
@@ -30,6 +32,25 @@ fn attention_shared_memory_matches_the_header() {
     }
     // Under the 48 KiB a kernel may use without opting in, which the launch does not do.
     assert!(rust::attention_shared_bytes(rust::ATTENTION_MAX_HEAD_DIM) <= 48 * 1024);
+}
+
+#[test]
+fn mma_attention_shared_memory_matches_the_header_and_is_aligned() {
+    for head_dim in (16..=rust::ATTENTION_MAX_HEAD_DIM).step_by(16) {
+        let layout = attention::mma_smem(head_dim);
+        assert_eq!(
+            rust::mma_attention_shared_bytes(head_dim) as usize,
+            layout.total,
+            "head_dim {head_dim}"
+        );
+        // wmma loads and stores need 32-byte aligned tiles: every buffer, and every 16-row step
+        // within it (column steps of 16 are 32 or 64 bytes).
+        for offset in layout.offsets.iter().chain(&layout.sixteen_rows) {
+            assert_eq!(offset % 32, 0, "head_dim {head_dim}: {layout:?}");
+        }
+        // Within what an A100 (the oldest GPU the PTX targets) lets a block opt in to.
+        assert!(layout.total <= 163 * 1024, "head_dim {head_dim}: {layout:?}");
+    }
 }
 
 #[test]

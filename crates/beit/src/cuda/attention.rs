@@ -6,13 +6,16 @@
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::Layout;
+use cudarc::driver::sys::CUfunction_attribute;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
 use crate::launch_geometry::{
-    attention_shared_bytes, ATTENTION_BLOCK_Q, ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS,
+    attention_shared_bytes, mma_attention_shared_bytes, ATTENTION_BLOCK_Q, ATTENTION_MAX_HEAD_DIM,
+    ATTENTION_THREADS, MMA_ATTENTION_BLOCK_Q, MMA_ATTENTION_THREADS,
 };
+use crate::ops::kernel_switch;
 
 /// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional f32 bias
 /// `[heads, S, S]`.
@@ -50,8 +53,18 @@ fn run<T: Float>(
     // SAFETY: the kernel writes every element of the context.
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
-        let func = function(dev, Family::Attention, &typed("beit_attention", T::DTYPE)?)?;
-        let shared = attention_shared_bytes(head_dim);
+        let kernel = Kernel::pick::<T>(head_dim, ql.start_offset());
+        let func = function(dev, Family::Attention, &typed(kernel.name(), T::DTYPE)?)?;
+        let shared = kernel.shared_bytes(head_dim);
+        if shared > 48 * 1024 {
+            // Above the default a block may take: the kernel must opt in (every GPU from sm_80 on
+            // allows at least 163 KiB).
+            func.set_attribute(
+                CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                shared as i32,
+            )
+            .w()?;
+        }
         let stream = dev.cuda_stream();
         let mut launch = stream.launch_builder(&func);
         launch.arg(&qkv);
@@ -68,14 +81,65 @@ fn run<T: Float>(
         let scale = 1.0 / (head_dim as f32).sqrt();
         launch.arg(&out).arg(&nb).arg(&ns).arg(&nh).arg(&hd).arg(&scale);
         let cfg = LaunchConfig {
-            grid_dim: (s.div_ceil(ATTENTION_BLOCK_Q) as u32, heads as u32, grid_z(b)?),
-            block_dim: (ATTENTION_THREADS, 1, 1),
+            grid_dim: (s.div_ceil(kernel.block_q()) as u32, heads as u32, grid_z(b)?),
+            block_dim: (kernel.threads(), 1, 1),
             shared_mem_bytes: shared,
         };
         // SAFETY: arguments as kernels/attention.cu declares them; buffers sized and checked above.
         unsafe { launch.launch(cfg) }.w()?;
     }
     Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
+}
+
+/// Which of attention.cu's kernels a call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// Every product a scalar f32 FMA: any dtype and head size up to 128.
+    Simt,
+    /// Q K^T and P V on the tensor cores (attention_mma.cuh).
+    Mma,
+}
+
+impl Kernel {
+    /// The tensor-core kernel for f16 and bf16 with a head size that is a multiple of 16 and
+    /// 16-byte aligned rows (its loads are 8 values wide), unless switched off.
+    fn pick<T: Float>(head_dim: usize, start_offset: usize) -> Self {
+        let two_bytes = matches!(T::DTYPE, candle_core::DType::F16 | candle_core::DType::BF16);
+        let aligned = (start_offset * 2) % 16 == 0;
+        if two_bytes && head_dim % 16 == 0 && aligned && kernel_switch::mma_attention() {
+            Self::Mma
+        } else {
+            Self::Simt
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Simt => "beit_attention",
+            Self::Mma => "beit_attention_mma",
+        }
+    }
+
+    fn shared_bytes(self, head_dim: usize) -> u32 {
+        match self {
+            Self::Simt => attention_shared_bytes(head_dim),
+            Self::Mma => mma_attention_shared_bytes(head_dim),
+        }
+    }
+
+    fn block_q(self) -> usize {
+        match self {
+            Self::Simt => ATTENTION_BLOCK_Q,
+            Self::Mma => MMA_ATTENTION_BLOCK_Q,
+        }
+    }
+
+    fn threads(self) -> u32 {
+        match self {
+            Self::Simt => ATTENTION_THREADS,
+            Self::Mma => MMA_ATTENTION_THREADS,
+        }
+    }
 }
 
 /// The batch as the grid's z dimension (at most 65,535).

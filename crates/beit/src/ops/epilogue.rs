@@ -18,7 +18,7 @@ pub fn linear_epilogue(
     gelu: bool,
 ) -> candle_core::Result<Tensor> {
     if xs.device().is_cuda() && kernel_switch::enabled() {
-        let product = xs.broadcast_matmul(&weight.t()?)?;
+        let product = matmul_rows(xs, weight)?;
         return Epilogue::new(gelu, bias.is_some(), residual.is_some()).apply(&product, bias, residual);
     }
     if !gelu {
@@ -29,6 +29,21 @@ pub fn linear_epilogue(
         Some(r) => ys + r,
         None => Ok(ys),
     }
+}
+
+/// `xs W^T` with every leading dimension of `xs` folded into the rows: one GEMM of B * S rows
+/// rather than a batch of B GEMMs of S rows against a broadcast weight, which cuBLAS runs as
+/// B small launches' worth of tiles (197 rows fill 2 of 128-row tiles badly).
+fn matmul_rows(xs: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = xs.dims();
+    if dims.len() <= 2 {
+        return xs.matmul(&weight.t()?);
+    }
+    let n_in = dims[dims.len() - 1];
+    let rows = xs.elem_count() / n_in.max(1);
+    let mut out_dims = dims.to_vec();
+    *out_dims.last_mut().unwrap_or(&mut 0) = weight.dim(0)?;
+    xs.reshape((rows, n_in))?.matmul(&weight.t()?)?.reshape(out_dims)
 }
 
 /// Which inputs the op was given after `x`, and the activation.
