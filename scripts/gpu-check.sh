@@ -12,6 +12,7 @@
 #   parity       every reference case on CUDA vs the CPU in float32   -> parity.jsonl
 #   kernels      the fused kernels vs candle's plain CUDA ops         -> kernels.jsonl
 #   throughput   BEiT-base 224 images/s, kernels on and off           -> throughput.jsonl
+#   ops          each op of a layer, bf16 batch 64, and the forward   -> ops.jsonl
 #   peers        PyTorch SDPA / eager BEiT-base and timm ViT-base     -> peers.jsonl (bench/gpu_peers.py)
 #   node         the CUDA addon from Node, when node, dist/ and the addon are there -> node.jsonl
 #   report       all of it as one page                                -> report.md (bench/gpu_report.py)
@@ -129,8 +130,9 @@ if [[ -x "$BIN" ]]; then
   run_step kernels 70 "$OUT/kernels.jsonl" env LD_LIBRARY_PATH="$LIBS" "$BIN" kernels --models "$MODELS"
   run_step throughput 130 "$OUT/throughput.jsonl" env LD_LIBRARY_PATH="$LIBS" \
     "$BIN" throughput --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
+  run_step ops 40 "$OUT/ops.jsonl" env LD_LIBRARY_PATH="$LIBS" "$BIN" ops --batch 64 --dtype bf16
 else
-  for step in ldd parity kernels throughput; do skip_step "$step" "no gpu_check binary at $BIN (set GPU_CHECK_BIN)"; done
+  for step in ldd parity kernels throughput ops; do skip_step "$step" "no gpu_check binary at $BIN (set GPU_CHECK_BIN)"; done
 fi
 
 # (c) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).

@@ -11,7 +11,11 @@ pub const IGNORE_INDEX: i64 = -100;
 /// Mean squared error between two tensors of the same number of elements.
 pub fn mse(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let p = predictions.to_dtype(DType::F32)?.flatten_all()?;
-    let t = targets.to_dtype(DType::F32)?.flatten_all()?;
+    // Labels come from the caller on the CPU; the logits may be on a GPU.
+    let t = targets
+        .to_device(predictions.device())?
+        .to_dtype(DType::F32)?
+        .flatten_all()?;
     if p.dims() != t.dims() {
         return Err(BeitError::Shape(format!(
             "labels have {} elements, the logits {}: regression needs one target per logit",

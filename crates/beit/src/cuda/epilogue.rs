@@ -9,7 +9,21 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
-use crate::launch_geometry::{grid_stride_blocks, GRID_STRIDE_THREADS};
+use crate::launch_geometry::GRID_STRIDE_THREADS;
+
+/// The most blocks of a launch: they stride over the rows beyond.
+const MAX_ROW_BLOCKS: usize = 65_535;
+
+/// Whether the kernel may move 16 bytes a load: every row a whole number of 16-byte vectors and
+/// every operand starting on a 16-byte boundary (allocations are; offsets into them may not be).
+fn vectorizable<T: Float>(e: &Epilogue, n: usize) -> bool {
+    let size = T::DTYPE.size_in_bytes();
+    let aligned = |l: &Layout| (l.start_offset() * size) % 16 == 0;
+    (n * size) % 16 == 0
+        && aligned(e.x.1)
+        && e.bias.is_none_or(|(_, l)| aligned(l))
+        && e.residual.is_none_or(|(_, l)| aligned(l))
+}
 
 /// The epilogue's inputs: the matmul output `x` `[rows, n]`, an optional bias `[n]` and residual
 /// `[rows, n]`, all of one dtype.
@@ -59,10 +73,11 @@ fn run<T: Float>(e: &Epilogue) -> candle_core::Result<CudaStorage> {
             Some(r) => launch.arg(r),
             None => launch.arg(&NULL),
         };
-        let (rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(e.gelu));
-        launch.arg(&y).arg(&rows).arg(&n).arg(&gelu);
+        let vec = i32::from(vectorizable::<T>(e, n));
+        let (n_rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(e.gelu));
+        launch.arg(&y).arg(&n_rows).arg(&n).arg(&gelu).arg(&vec);
         let cfg = LaunchConfig {
-            grid_dim: (grid_stride_blocks(total, GRID_STRIDE_THREADS), 1, 1),
+            grid_dim: (rows.clamp(1, MAX_ROW_BLOCKS) as u32, 1, 1),
             block_dim: (GRID_STRIDE_THREADS, 1, 1),
             shared_mem_bytes: 0,
         };

@@ -97,7 +97,8 @@ impl Readout {
             Self::Project(linear, act) => {
                 let patches = tokens.narrow(1, 1, s - 1)?;
                 let both = Tensor::cat(&[&patches, &readout.broadcast_as((b, s - 1, d))?], 2)?;
-                let projected = act.forward(&linear.forward(&both)?)?;
+                // A cat along the last dim is a strided view, which candle's CUDA matmul refuses.
+                let projected = act.forward(&linear.forward(&both.contiguous()?)?)?;
                 Tensor::cat(&[&readout, &projected], 1)
             }
         }

@@ -113,7 +113,9 @@ pub fn linear_slow(
     bias: Option<&Tensor>,
     residual: Option<&Tensor>,
 ) -> candle_core::Result<Tensor> {
-    let mut ys = xs.broadcast_matmul(&weight.t()?)?;
+    // candle's CUDA matmul takes only row-contiguous operands (a CLS token sliced from the
+    // sequence is not): a copy there, none for what already is.
+    let mut ys = xs.contiguous()?.broadcast_matmul(&weight.t()?)?;
     if let Some(bias) = bias {
         ys = ys.broadcast_add(bias)?;
     }
