@@ -11,6 +11,7 @@
 //   dynamic shared memory = beit_attention_shared_bytes(head_dim)
 //                         = 4 * (32*hd + 32*(hd|1) + 32*33 + 64) bytes, hd = head_dim <= 128
 // bias: null, or [heads, S, S] f32 contiguous. head_dim > 128 is refused by the caller.
+#include "attention_flash.cuh"
 #include "attention_mma.cuh"
 #include "attention_tiles.cuh"
 
@@ -76,3 +77,21 @@ BEIT_ATTENTION(beit_attention_bf16, __nv_bfloat16)
 
 BEIT_ATTENTION_MMA(beit_attention_mma_f16, __half)
 BEIT_ATTENTION_MMA(beit_attention_mma_bf16, __nv_bfloat16)
+
+// The register-resident tensor-core variant (attention_flash.cuh), one kernel a head size; the
+// same arguments (head_dim is the template's).
+#define BEIT_ATTENTION_FLASH(NAME, T, D)                                                                  \
+    extern "C" __global__ void __launch_bounds__(BEIT_FLASH_THREADS)                                       \
+        NAME(const T* qkv, const float* bias, T* out, int batch, int seq, int heads, int head_dim,         \
+             float scale) {                                                                                \
+        (void)batch;                                                                                       \
+        (void)head_dim;                                                                                    \
+        beit_attention_flash<T, D>(qkv, bias, out, seq, heads, scale);                                     \
+    }
+
+BEIT_ATTENTION_FLASH(beit_attention_flash32_f16, __half, 32)
+BEIT_ATTENTION_FLASH(beit_attention_flash32_bf16, __nv_bfloat16, 32)
+BEIT_ATTENTION_FLASH(beit_attention_flash64_f16, __half, 64)
+BEIT_ATTENTION_FLASH(beit_attention_flash64_bf16, __nv_bfloat16, 64)
+BEIT_ATTENTION_FLASH(beit_attention_flash128_f16, __half, 128)
+BEIT_ATTENTION_FLASH(beit_attention_flash128_bf16, __nv_bfloat16, 128)

@@ -251,3 +251,18 @@ BEIT_HD inline BeitMmaSmem beit_mma_smem(int head_dim) {
 
 // 72,448 bytes at head_dim 64, 113,408 at 128.
 BEIT_HD inline int beit_mma_shared_bytes(int head_dim) { return beit_mma_smem(head_dim).total; }
+
+// ---- The register-resident tensor-core variant (attention_flash.cuh: f16 and bf16, head_dim 32,
+// 64 or 128) ----------------------------------------------------------------------------------
+// block = BEIT_FLASH_THREADS threads (4 warps, 16 query rows each); grid = (ceil(seq /
+// BEIT_FLASH_BLOCK), heads, batch); dynamic shared memory = beit_flash_shared_bytes(head_dim): the
+// Q tile and two buffers each of K and V, 64 rows of the 2-byte dtype, rows padded by 16 bytes so
+// that ldmatrix's 8 row addresses fall in 8 different bank groups (46,080 bytes at 64, 87,040 at 128).
+constexpr int BEIT_FLASH_THREADS = 128;
+constexpr int BEIT_FLASH_BLOCK = 64;  // query rows a block, and keys a tile
+
+BEIT_HD constexpr int beit_flash_row_stride(int head_dim) { return head_dim + 8; }
+
+BEIT_HD constexpr int beit_flash_shared_bytes(int head_dim) {
+    return 5 * BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) * 2;
+}

@@ -2,17 +2,21 @@
 //
 // Two-pass statistics in f32: the mean, then the centred variance sum((x - mean)^2) / n, never
 // E[x^2] - E[x]^2, which cancels once a deep ViT's residual stream grows a large mean (see
-// crates/beit/src/ops/layer_norm.rs). Each of the BEIT_LN_THREADS threads sums a strided slice of
-// the row; the block then combines the partials in a fixed order (warp butterfly, then the warps'
-// sums by warp 0), which the host check replays.
+// crates/beit/src/ops/layer_norm.rs). Each of the BEIT_LN_THREADS lanes sums a strided slice of
+// the row; the warp then combines the partials in a fixed order (xor butterfly), which the host
+// check replays.
 #pragma once
 
 #include "beit_common.cuh"
 
-// Launch: block = BEIT_LN_THREADS, grid = rows (one block per row), no dynamic shared memory.
-constexpr int BEIT_LN_THREADS = 256;
+// Launch: one warp a row (BEIT_LN_THREADS threads), BEIT_LN_ROWS rows a block: block =
+// BEIT_LN_THREADS * BEIT_LN_ROWS, grid = ceil(rows / BEIT_LN_ROWS), no dynamic shared memory. A
+// BEiT row (768-1024 values) is 24-32 values a lane: one warp's shuffles reduce it, where a block
+// of 256 threads a row spent its time in __syncthreads.
+constexpr int BEIT_LN_THREADS = 32;
 constexpr int BEIT_LN_WARPS = BEIT_LN_THREADS / 32;
-static_assert(BEIT_LN_THREADS % 32 == 0 && BEIT_LN_WARPS <= 32, "warp 0 reduces one value per warp");
+constexpr int BEIT_LN_ROWS = 4;
+static_assert(BEIT_LN_THREADS == 32, "one warp a row: the reduction is one warp butterfly");
 
 // Thread tid's share of sum(x): elements tid, tid + THREADS, ... of the row.
 template <typename T>

@@ -9,8 +9,11 @@ pub const ATTENTION_THREADS: u32 = 128;
 pub const ATTENTION_BLOCK_Q: usize = 32;
 /// The largest head size the attention kernel takes (`BEIT_ATTN_MAX_HEAD_DIM`).
 pub const ATTENTION_MAX_HEAD_DIM: usize = 128;
-/// Threads per row of the LayerNorm kernel (`BEIT_LN_THREADS`): its block reduction assumes it.
-pub const LAYER_NORM_THREADS: u32 = 256;
+/// Threads per row of the LayerNorm kernel (`BEIT_LN_THREADS`): one warp, whose butterfly
+/// reduction assumes it.
+pub const LAYER_NORM_THREADS: u32 = 32;
+/// Rows per LayerNorm block (`BEIT_LN_ROWS`), one warp each.
+pub const LAYER_NORM_ROWS: u32 = 4;
 /// Threads per block of the grid-stride kernels: epilogue and preprocessing.
 pub const GRID_STRIDE_THREADS: u32 = 256;
 
@@ -42,6 +45,16 @@ pub fn mma_attention_shared_bytes(head_dim: usize) -> u32 {
     let probs = BQ * (BK + 8) * 2;
     let context = BQ * (head_dim + 4) * 4;
     (tiles + scores + probs + context + 3 * BQ * 4) as u32
+}
+
+/// Query rows per block of the register-resident tensor-core attention, and keys per tile
+/// (`BEIT_FLASH_BLOCK`); its blocks have `MMA_ATTENTION_THREADS` threads (`BEIT_FLASH_THREADS`).
+pub const FLASH_ATTENTION_BLOCK: usize = 64;
+
+/// Dynamic shared memory of one such block, bytes (`beit_flash_shared_bytes`): the Q tile and two
+/// buffers each of K and V, 64 rows of `head_dim + 8` two-byte values.
+pub fn flash_attention_shared_bytes(head_dim: usize) -> u32 {
+    (5 * FLASH_ATTENTION_BLOCK * (head_dim + 8) * 2) as u32
 }
 
 /// Blocks of `threads` for a grid-stride loop over `n` elements: enough to fill any GPU, few

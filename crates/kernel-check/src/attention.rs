@@ -70,3 +70,14 @@ pub fn mma_smem(head_dim: usize) -> MmaSmem {
         total: v[11],
     }
 }
+
+/// The flash kernel's shared bytes and row stride (elements) for `head_dim`, as its header says.
+pub fn flash_layout(head_dim: usize) -> (usize, usize) {
+    // SAFETY: pure arithmetic.
+    unsafe {
+        (
+            ffi::beit_host_flash_shared_bytes(to_int(head_dim)) as usize,
+            ffi::beit_host_flash_row_stride(to_int(head_dim)) as usize,
+        )
+    }
+}

@@ -80,6 +80,10 @@ void beit_host_attention(const float* qkv, const float* bias, float* out, int ba
 
 int beit_host_attention_shared_bytes(int head_dim) { return beit_attention_shared_bytes(head_dim); }
 
+int beit_host_flash_shared_bytes(int head_dim) { return beit_flash_shared_bytes(head_dim); }
+
+int beit_host_flash_row_stride(int head_dim) { return beit_flash_row_stride(head_dim); }
+
 // The tensor-core kernel's layout: its total bytes, and the byte offsets of its buffers and the
 // byte length of 16 rows of each (what wmma needs 32-byte aligned), in this order:
 // q, k, v, s, p, o, m, then 16 rows of the T tiles, of s, of p, of o; then the total.
@@ -99,6 +103,9 @@ void beit_host_launch_constants(int* out) {
     out[4] = BEIT_PREPROCESS_THREADS;
     out[5] = BEIT_MMA_THREADS;
     out[6] = BEIT_MMA_BQ;
+    out[7] = BEIT_LN_ROWS;
+    out[8] = BEIT_FLASH_THREADS;
+    out[9] = BEIT_FLASH_BLOCK;
 }
 
 void beit_host_layer_norm(const float* x, const float* weight, const float* bias, float* y, int rows, int dim,

@@ -19,12 +19,15 @@ pub struct LaunchConstants {
     pub preprocess_threads: i32,
     pub mma_attention_threads: i32,
     pub mma_attention_block_q: i32,
+    pub layer_norm_rows: i32,
+    pub flash_attention_threads: i32,
+    pub flash_attention_block: i32,
 }
 
 /// The headers' launch constants.
 pub fn launch_constants() -> LaunchConstants {
-    let mut out = [0i32; 7];
-    // SAFETY: the C++ writes exactly seven ints.
+    let mut out = [0i32; 10];
+    // SAFETY: the C++ writes exactly ten ints.
     unsafe { ffi::beit_host_launch_constants(out.as_mut_ptr()) };
     LaunchConstants {
         attention_threads: out[0],
@@ -34,6 +37,9 @@ pub fn launch_constants() -> LaunchConstants {
         preprocess_threads: out[4],
         mma_attention_threads: out[5],
         mma_attention_block_q: out[6],
+        layer_norm_rows: out[7],
+        flash_attention_threads: out[8],
+        flash_attention_block: out[9],
     }
 }
 

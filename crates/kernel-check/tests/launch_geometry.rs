@@ -17,6 +17,9 @@ fn block_and_tile_sizes_match_the_headers() {
             preprocess_threads: rust::GRID_STRIDE_THREADS as i32,
             mma_attention_threads: rust::MMA_ATTENTION_THREADS as i32,
             mma_attention_block_q: rust::MMA_ATTENTION_BLOCK_Q as i32,
+            layer_norm_rows: rust::LAYER_NORM_ROWS as i32,
+            flash_attention_threads: rust::MMA_ATTENTION_THREADS as i32,
+            flash_attention_block: rust::FLASH_ATTENTION_BLOCK as i32,
         }
     );
 }
@@ -51,6 +54,25 @@ fn mma_attention_shared_memory_matches_the_header_and_is_aligned() {
         // Within what an A100 (the oldest GPU the PTX targets) lets a block opt in to.
         assert!(layout.total <= 163 * 1024, "head_dim {head_dim}: {layout:?}");
     }
+}
+
+#[test]
+fn flash_attention_shared_memory_matches_the_header_and_is_aligned() {
+    for head_dim in [32, 64, 128] {
+        let (bytes, stride) = attention::flash_layout(head_dim);
+        assert_eq!(
+            rust::flash_attention_shared_bytes(head_dim) as usize,
+            bytes,
+            "head_dim {head_dim}"
+        );
+        // ldmatrix and cp.async move 16-byte rows: every row starts on a 16-byte boundary, and the
+        // 8 rows of one ldmatrix fall in 8 different groups of 4 banks.
+        assert_eq!((stride * 2) % 16, 0, "head_dim {head_dim}");
+        let groups: std::collections::BTreeSet<usize> = (0..8).map(|r| (r * stride * 2 / 16) % 8).collect();
+        assert_eq!(groups.len(), 8, "head_dim {head_dim}: row stride {stride}");
+    }
+    // Under the 48 KiB a block takes without opting in at head size 64 (BEiT-base and -large).
+    assert!(rust::flash_attention_shared_bytes(64) <= 48 * 1024);
 }
 
 #[test]

@@ -12,10 +12,11 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
 use crate::launch_geometry::{
-    attention_shared_bytes, mma_attention_shared_bytes, ATTENTION_BLOCK_Q, ATTENTION_MAX_HEAD_DIM,
-    ATTENTION_THREADS, MMA_ATTENTION_BLOCK_Q, MMA_ATTENTION_THREADS,
+    attention_shared_bytes, flash_attention_shared_bytes, mma_attention_shared_bytes, ATTENTION_BLOCK_Q,
+    ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS, FLASH_ATTENTION_BLOCK, MMA_ATTENTION_BLOCK_Q,
+    MMA_ATTENTION_THREADS,
 };
-use crate::ops::kernel_switch;
+use crate::ops::kernel_switch::{self, AttentionKernel};
 
 /// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional f32 bias
 /// `[heads, S, S]`.
@@ -54,7 +55,7 @@ fn run<T: Float>(
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
         let kernel = Kernel::pick::<T>(head_dim, ql.start_offset());
-        let func = function(dev, Family::Attention, &typed(kernel.name(), T::DTYPE)?)?;
+        let func = function(dev, Family::Attention, &typed(&kernel.name(head_dim), T::DTYPE)?)?;
         let shared = kernel.shared_bytes(head_dim);
         if shared > 48 * 1024 {
             // Above the default a block may take: the kernel must opt in (every GPU from sm_80 on
@@ -96,27 +97,34 @@ fn run<T: Float>(
 enum Kernel {
     /// Every product a scalar f32 FMA: any dtype and head size up to 128.
     Simt,
-    /// Q K^T and P V on the tensor cores (attention_mma.cuh).
+    /// Q K^T and P V on the tensor cores through wmma (attention_mma.cuh).
     Mma,
+    /// Q K^T and P V on the tensor cores, every fragment in registers (attention_flash.cuh).
+    Flash,
 }
 
 impl Kernel {
-    /// The tensor-core kernel for f16 and bf16 with a head size that is a multiple of 16 and
-    /// 16-byte aligned rows (its loads are 8 values wide), unless switched off.
+    /// The first kernel, from the one chosen (`kernel_switch::attention_kernel`) on down, that
+    /// takes the call: the tensor-core ones need f16 or bf16 and 16-byte aligned rows (their loads
+    /// are 8 values wide), the flash one a head size of 32, 64 or 128, wmma one of 16k.
     fn pick<T: Float>(head_dim: usize, start_offset: usize) -> Self {
         let two_bytes = matches!(T::DTYPE, candle_core::DType::F16 | candle_core::DType::BF16);
-        let aligned = (start_offset * 2) % 16 == 0;
-        if two_bytes && head_dim % 16 == 0 && aligned && kernel_switch::mma_attention() {
+        let tensor_cores = two_bytes && (start_offset * 2) % 16 == 0;
+        let chosen = kernel_switch::attention_kernel();
+        if tensor_cores && chosen <= AttentionKernel::Flash && matches!(head_dim, 32 | 64 | 128) {
+            Self::Flash
+        } else if tensor_cores && chosen <= AttentionKernel::Wmma && head_dim % 16 == 0 {
             Self::Mma
         } else {
             Self::Simt
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(self, head_dim: usize) -> String {
         match self {
-            Self::Simt => "beit_attention",
-            Self::Mma => "beit_attention_mma",
+            Self::Simt => "beit_attention".into(),
+            Self::Mma => "beit_attention_mma".into(),
+            Self::Flash => format!("beit_attention_flash{head_dim}"),
         }
     }
 
@@ -124,6 +132,7 @@ impl Kernel {
         match self {
             Self::Simt => attention_shared_bytes(head_dim),
             Self::Mma => mma_attention_shared_bytes(head_dim),
+            Self::Flash => flash_attention_shared_bytes(head_dim),
         }
     }
 
@@ -131,13 +140,14 @@ impl Kernel {
         match self {
             Self::Simt => ATTENTION_BLOCK_Q,
             Self::Mma => MMA_ATTENTION_BLOCK_Q,
+            Self::Flash => FLASH_ATTENTION_BLOCK,
         }
     }
 
     fn threads(self) -> u32 {
         match self {
             Self::Simt => ATTENTION_THREADS,
-            Self::Mma => MMA_ATTENTION_THREADS,
+            Self::Mma | Self::Flash => MMA_ATTENTION_THREADS,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Launch of `kernels/layer_norm.cu`: one block per row, two-pass f32 statistics.
+//! Launch of `kernels/layer_norm.cu`: one warp per row, four rows a block, two-pass f32 statistics.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
@@ -7,7 +7,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float};
 use crate::cuda::module::{function, typed, Family};
-use crate::launch_geometry::LAYER_NORM_THREADS;
+use crate::launch_geometry::{LAYER_NORM_ROWS, LAYER_NORM_THREADS};
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `x`.
 pub fn layer_norm(
@@ -55,12 +55,20 @@ fn run<T: Float>(
             .arg(&n_dim)
             .arg(&eps);
         let cfg = LaunchConfig {
-            grid_dim: (rows as u32, 1, 1),
-            block_dim: (LAYER_NORM_THREADS, 1, 1),
+            grid_dim: (rows_grid(rows)?, 1, 1),
+            block_dim: (LAYER_NORM_THREADS * LAYER_NORM_ROWS, 1, 1),
             shared_mem_bytes: 0,
         };
         // SAFETY: arguments as kernels/layer_norm.cu declares them; buffers sized above.
         unsafe { launch.launch(cfg) }.w()?;
     }
     Ok(CudaStorage::wrap_cuda_slice(y, dev.clone()))
+}
+
+/// Blocks of `LAYER_NORM_ROWS` rows covering `rows`, within a launch's x dimension.
+fn rows_grid(rows: usize) -> candle_core::Result<u32> {
+    match u32::try_from(rows.div_ceil(LAYER_NORM_ROWS as usize)) {
+        Ok(blocks) if blocks < i32::MAX as u32 => Ok(blocks),
+        _ => candle_core::bail!("layer_norm: {rows} rows exceed one CUDA launch"),
+    }
 }

@@ -49,12 +49,7 @@ impl Switch {
 /// The environment variable that turns the fused kernels off (`0`, `off`, `false`, `no`).
 pub const ENV: &str = "BEIT_CUDA_KERNELS";
 
-/// The environment variable that keeps the fused attention off the tensor cores (its SIMT kernel,
-/// all f32 products, instead), in f16 and bf16.
-pub const MMA_ENV: &str = "BEIT_CUDA_MMA_ATTENTION";
-
 static KERNELS: Switch = Switch::new(ENV);
-static MMA_ATTENTION: Switch = Switch::new(MMA_ENV);
 
 /// True unless switched off, by `set_enabled(false)` or the environment.
 pub fn enabled() -> bool {
@@ -66,15 +61,56 @@ pub fn set_enabled(on: bool) {
     KERNELS.set(on);
 }
 
-/// Whether the fused attention uses its tensor-core kernel where it can (f16 and bf16, head size
-/// a multiple of 16): true unless switched off, by `set_mma_attention(false)` or the environment.
-pub fn mma_attention() -> bool {
-    MMA_ATTENTION.enabled()
+/// The environment variable that picks the fused attention's kernel in f16 and bf16: `flash`
+/// (the default), `wmma` or `simt` (see `AttentionKernel`).
+pub const ATTENTION_ENV: &str = "BEIT_CUDA_ATTENTION";
+
+/// The fused attention's CUDA kernels, fastest first; each call takes the first that fits its dtype
+/// and head size, from the one chosen on down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AttentionKernel {
+    /// Registers-only tensor-core kernel (kernels/attention_flash.cuh): f16/bf16, head size 32, 64, 128.
+    Flash = 1,
+    /// wmma tensor-core kernel (kernels/attention_mma.cuh): f16/bf16, head sizes of 16k.
+    Wmma = 2,
+    /// Scalar f32 FMAs (kernels/attention_tiles.cuh): any dtype and head size up to 128.
+    Simt = 3,
 }
 
-/// Turns the tensor-core attention kernel on or off for the whole process.
-pub fn set_mma_attention(on: bool) {
-    MMA_ATTENTION.set(on);
+static ATTENTION: AtomicU8 = AtomicU8::new(UNSET);
+
+impl AttentionKernel {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::Flash),
+            2 => Some(Self::Wmma),
+            3 => Some(Self::Simt),
+            _ => None,
+        }
+    }
+
+    fn from_env(value: Option<&str>) -> Self {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("wmma") => Self::Wmma,
+            Some("simt") => Self::Simt,
+            _ => Self::Flash,
+        }
+    }
+}
+
+/// The attention kernel chosen: by `set_attention_kernel`, else the environment, else `Flash`.
+pub fn attention_kernel() -> AttentionKernel {
+    if let Some(k) = AttentionKernel::from_u8(ATTENTION.load(Ordering::Relaxed)) {
+        return k;
+    }
+    let k = AttentionKernel::from_env(std::env::var(ATTENTION_ENV).ok().as_deref());
+    let _ = ATTENTION.compare_exchange(UNSET, k as u8, Ordering::Relaxed, Ordering::Relaxed);
+    AttentionKernel::from_u8(ATTENTION.load(Ordering::Relaxed)).unwrap_or(k)
+}
+
+/// Chooses the attention kernel for the whole process, from the next call on.
+pub fn set_attention_kernel(kernel: AttentionKernel) {
+    ATTENTION.store(kernel as u8, Ordering::Relaxed);
 }
 
 fn from_env(value: Option<&str>) -> bool {
@@ -86,7 +122,7 @@ fn from_env(value: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::from_env;
+    use super::{from_env, AttentionKernel};
 
     #[test]
     fn environment_values() {
@@ -95,6 +131,21 @@ mod tests {
         assert!(from_env(Some("on")));
         for off in ["0", "off", "OFF", " false ", "no"] {
             assert!(!from_env(Some(off)), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn attention_kernel_values() {
+        assert_eq!(AttentionKernel::from_env(None), AttentionKernel::Flash);
+        assert_eq!(AttentionKernel::from_env(Some("flash")), AttentionKernel::Flash);
+        assert_eq!(AttentionKernel::from_env(Some(" WMMA ")), AttentionKernel::Wmma);
+        assert_eq!(AttentionKernel::from_env(Some("simt")), AttentionKernel::Simt);
+        for k in [
+            AttentionKernel::Flash,
+            AttentionKernel::Wmma,
+            AttentionKernel::Simt,
+        ] {
+            assert_eq!(AttentionKernel::from_u8(k as u8), Some(k));
         }
     }
 }

@@ -1,0 +1,254 @@
+// The register-resident tensor-core attention (FlashAttention-2's layout) for f16 and bf16 with
+// head_dim 32, 64 or 128: what the BEiT checkpoints use. Every product is an mma.sync m16n8k16 whose
+// fragments the kernel owns, so the scores, the probabilities and the running context never leave
+// registers (the wmma kernel of attention_mma.cuh round-trips them through shared memory, its
+// fragments being opaque), and K and V tiles are double-buffered with cp.async.
+//
+// One block is 4 warps over 64 query rows of one (image, head); each warp owns 16 rows. Per key
+// tile of 64, for a warp: S = Q K^T (Q's fragments loaded once), s = S * scale + bias in log2 units,
+// row max and sum over the 4 lanes that share a row (2 shuffles), P = exp2(s - m) rounded to the
+// dtype straight into the A fragments of P V (the accumulator layout of two adjacent 8-key tiles is
+// the A layout of one 16-key step), O = O * alpha + P V.
+//
+// Fragment layouts (PTX ISA, mma.m16n8k16; g = lane / 4, c = lane % 4):
+//   A 16x16 row-major: a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..]
+//   B 16x8 "col":      b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g]
+//   C 16x8 f32:        c0, c1 = C[g][2c, 2c+1], c2, c3 = C[g+8][2c, 2c+1]
+// Keys past the sequence score -inf and their V rows are zero (cp.async zero-fills); query rows past
+// it compute on zeros and are never stored.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
+
+#include "attention_tiles.cuh"
+
+namespace beit_flash {
+
+constexpr float LOG2E = 1.4426950408889634f;
+
+// 16 bytes global -> shared, asynchronously; zero-filled (nothing read) when !valid.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    const int bytes = valid ? 16 : 0;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Four 8x8 b16 matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8.
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const void* p) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+
+// The same, each matrix transposed.
+__device__ __forceinline__ void ldsm_x4_trans(unsigned (&r)[4], const void* p) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+
+// c += A B for one 16x8 tile.
+template <typename T>
+__device__ __forceinline__ void mma(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    } else {
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+}
+
+// Two floats rounded to the dtype, `lo` in the low half (the lower column of a fragment pair).
+template <typename T>
+__device__ __forceinline__ unsigned pack2(float lo, float hi) {
+    if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<unsigned*>(&v);
+    } else {
+        __half2 v = __floats2half2_rn(lo, hi);
+        return *reinterpret_cast<unsigned*>(&v);
+    }
+}
+
+// A 64-row tile of q, k or v (which) from sequence row row0 into dst (row stride LD), asynchronously.
+template <typename T, int D, int LD>
+__device__ __forceinline__ void load_tile(T* dst, const T* __restrict__ qkv, int b, int row0, int rows_valid,
+                                          int which, int head, int seq, int heads) {
+    constexpr int CHUNKS = D / 8;  // 16-byte pieces a row
+    for (int e = threadIdx.x; e < BEIT_FLASH_BLOCK * CHUNKS; e += BEIT_FLASH_THREADS) {
+        const int i = e / CHUNKS, c = (e % CHUNKS) * 8;
+        const bool valid = i < rows_valid;
+        const T* src = valid ? qkv + beit_qkv_offset(b, row0 + i, which, head, c, seq, heads, D) : qkv;
+        cp_async16(dst + i * LD + c, src, valid);
+    }
+}
+
+}  // namespace beit_flash
+
+template <typename T, int D>
+__device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __restrict__ bias, T* __restrict__ out,
+                                     int seq, int heads, float scale) {
+    using namespace beit_flash;
+    static_assert(D % 16 == 0 && D <= 128, "head sizes of 16k up to 128");
+    constexpr int LD = beit_flash_row_stride(D);
+    constexpr int TILE = BEIT_FLASH_BLOCK * LD;
+    extern __shared__ __align__(128) unsigned char smem_bytes[];
+    T* sq = reinterpret_cast<T*>(smem_bytes);
+    T* sk = sq + TILE;      // two buffers
+    T* sv = sk + 2 * TILE;  // two buffers
+
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, c = lane % 4;
+    const int q_tile = blockIdx.x, head = blockIdx.y, b = blockIdx.z;
+    const int q0 = q_tile * BEIT_FLASH_BLOCK;
+    const int qn = beit_tile_rows(seq, q_tile, BEIT_FLASH_BLOCK);
+    const int tiles = beit_tile_count(seq, BEIT_FLASH_BLOCK);
+    // This thread's two query rows (g and g + 8 of the warp's 16), as sequence rows.
+    const int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+
+    load_tile<T, D, LD>(sq, qkv, b, q0, qn, 0, head, seq, heads);
+    load_tile<T, D, LD>(sk, qkv, b, 0, beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK), 1, head, seq, heads);
+    load_tile<T, D, LD>(sv, qkv, b, 0, beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK), 2, head, seq, heads);
+    cp_async_commit();
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    unsigned qf[D / 16][4];
+    const float scale2 = scale * LOG2E;
+
+    for (int t = 0; t < tiles; ++t) {
+        const int k0 = t * BEIT_FLASH_BLOCK;
+        if (t + 1 < tiles) {
+            // The other buffer: every warp finished with it at the end of the previous tile.
+            const int next = (t + 1) & 1, rows_next = beit_tile_rows(seq, t + 1, BEIT_FLASH_BLOCK);
+            load_tile<T, D, LD>(sk + next * TILE, qkv, b, k0 + BEIT_FLASH_BLOCK, rows_next, 1, head, seq, heads);
+            load_tile<T, D, LD>(sv + next * TILE, qkv, b, k0 + BEIT_FLASH_BLOCK, rows_next, 2, head, seq, heads);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (t == 0) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk)
+                ldsm_x4(qf[kk], sq + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+        }
+        const T* kt = sk + (t & 1) * TILE;
+        const T* vt = sv + (t & 1) * TILE;
+
+        // S = Q K^T: 8 tiles of 8 keys.
+        float s[8][4];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+        for (int j2 = 0; j2 < 4; ++j2) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+                unsigned kb[4];
+                ldsm_x4(kb, kt + (j2 * 16 + lane % 8 + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+                mma<T>(s[2 * j2], qf[kk], kb[0], kb[1]);
+                mma<T>(s[2 * j2 + 1], qf[kk], kb[2], kb[3]);
+            }
+        }
+
+        // Scale, bias and mask, in log2 units; the tile's row maxima.
+        float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int key = k0 + 8 * j + 2 * c + (e & 1), r = e >> 1;
+                float v = -INFINITY;
+                if (key < seq) {
+                    v = s[j][e] * scale2;
+                    if (bias && rows[r] < seq) v = fmaf(bias[beit_bias_offset(head, rows[r], key, seq)], LOG2E, v);
+                }
+                s[j][e] = v;
+                tile_max[r] = fmaxf(tile_max[r], v);
+            }
+        }
+        float m_use[2], alpha[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+            const float m_new = fmaxf(m[r], tile_max[r]);
+            // No finite score yet (a fully masked prefix): nothing has weight, and -inf - -inf is NaN.
+            m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
+            alpha[r] = exp2f(m[r] - m_use[r]);
+            m[r] = m_new;
+        }
+        float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                s[j][e] = exp2f(s[j][e] - m_use[e >> 1]);
+                sum[e >> 1] += s[j][e];
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+            sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+            l[r] = l[r] * alpha[r] + sum[r];
+        }
+#pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+            o[n][0] *= alpha[0];
+            o[n][1] *= alpha[0];
+            o[n][2] *= alpha[1];
+            o[n][3] *= alpha[1];
+        }
+
+        // O += P V: 4 steps of 16 keys; V read transposed as the B operand.
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {
+            const unsigned pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                                    pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                    pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+            for (int n2 = 0; n2 < D / 16; ++n2) {
+                unsigned vb[4];
+                ldsm_x4_trans(vb, vt + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + n2 * 16 + (lane / 16) * 8);
+                mma<T>(o[2 * n2], pa, vb[0], vb[1]);
+                mma<T>(o[2 * n2 + 1], pa, vb[2], vb[3]);
+            }
+        }
+        __syncthreads();  // every warp is done with this tile's buffers before they are refilled
+    }
+
+    // out = O / l, two values a store.
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        if (rows[r] >= q0 + qn) continue;
+#pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+            const int d = 8 * n + 2 * c;
+            const unsigned v = pack2<T>(beit_div_rn(o[n][2 * r], l[r]), beit_div_rn(o[n][2 * r + 1], l[r]));
+            *reinterpret_cast<unsigned*>(out + beit_context_offset(b, rows[r], head, d, seq, heads, D)) = v;
+        }
+    }
+}
