@@ -157,84 +157,92 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __r
         }
         const T* kt = sk + (t & 1) * TILE;
         const T* vt = sv + (t & 1) * TILE;
+        // A warp whose 16 rows all lie past the sequence (3 of 4 in BEiT-base's last query tile)
+        // only helps load and meets the barriers; 16-key steps past it are skipped (the scores
+        // there are -inf and the weights 0 either way).
+        const int kn = beit_tile_rows(seq, t, BEIT_FLASH_BLOCK);
+        if (warp * 16 < qn) {
 
-        // S = Q K^T: 8 tiles of 8 keys.
-        float s[8][4];
+            // S = Q K^T: 8 tiles of 8 keys.
+            float s[8][4];
 #pragma unroll
-        for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+            for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
-        for (int j2 = 0; j2 < 4; ++j2) {
+            for (int j2 = 0; j2 < 4; ++j2) {
+                if (j2 * 16 >= kn) break;
 #pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-                unsigned kb[4];
-                ldsm_x4(kb, kt + (j2 * 16 + lane % 8 + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
-                mma<T>(s[2 * j2], qf[kk], kb[0], kb[1]);
-                mma<T>(s[2 * j2 + 1], qf[kk], kb[2], kb[3]);
-            }
-        }
-
-        // Scale, bias and mask, in log2 units; the tile's row maxima.
-        float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int key = k0 + 8 * j + 2 * c + (e & 1), r = e >> 1;
-                float v = -INFINITY;
-                if (key < seq) {
-                    v = s[j][e] * scale2;
-                    if (bias && rows[r] < seq) v = fmaf(bias[beit_bias_offset(head, rows[r], key, seq)], LOG2E, v);
+                for (int kk = 0; kk < D / 16; ++kk) {
+                    unsigned kb[4];
+                    ldsm_x4(kb, kt + (j2 * 16 + lane % 8 + (lane / 16) * 8) * LD + kk * 16 + ((lane / 8) % 2) * 8);
+                    mma<T>(s[2 * j2], qf[kk], kb[0], kb[1]);
+                    mma<T>(s[2 * j2 + 1], qf[kk], kb[2], kb[3]);
                 }
-                s[j][e] = v;
-                tile_max[r] = fmaxf(tile_max[r], v);
             }
-        }
-        float m_use[2], alpha[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-            const float m_new = fmaxf(m[r], tile_max[r]);
-            // No finite score yet (a fully masked prefix): nothing has weight, and -inf - -inf is NaN.
-            m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
-            alpha[r] = exp2f(m[r] - m_use[r]);
-            m[r] = m_new;
-        }
-        float sum[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                s[j][e] = exp2f(s[j][e] - m_use[e >> 1]);
-                sum[e >> 1] += s[j][e];
-            }
-        }
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
-            sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
-            l[r] = l[r] * alpha[r] + sum[r];
-        }
-#pragma unroll
-        for (int n = 0; n < D / 8; ++n) {
-            o[n][0] *= alpha[0];
-            o[n][1] *= alpha[0];
-            o[n][2] *= alpha[1];
-            o[n][3] *= alpha[1];
-        }
 
-        // O += P V: 4 steps of 16 keys; V read transposed as the B operand.
+            // Scale, bias and mask, in log2 units; the tile's row maxima.
+            float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int kk = 0; kk < 4; ++kk) {
-            const unsigned pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                                    pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                    pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            for (int j = 0; j < 8; ++j) {
 #pragma unroll
-            for (int n2 = 0; n2 < D / 16; ++n2) {
-                unsigned vb[4];
-                ldsm_x4_trans(vb, vt + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + n2 * 16 + (lane / 16) * 8);
-                mma<T>(o[2 * n2], pa, vb[0], vb[1]);
-                mma<T>(o[2 * n2 + 1], pa, vb[2], vb[3]);
+                for (int e = 0; e < 4; ++e) {
+                    const int key = k0 + 8 * j + 2 * c + (e & 1), r = e >> 1;
+                    float v = -INFINITY;
+                    if (key < seq) {
+                        v = s[j][e] * scale2;
+                        if (bias && rows[r] < seq) v = fmaf(bias[beit_bias_offset(head, rows[r], key, seq)], LOG2E, v);
+                    }
+                    s[j][e] = v;
+                    tile_max[r] = fmaxf(tile_max[r], v);
+                }
+            }
+            float m_use[2], alpha[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+                const float m_new = fmaxf(m[r], tile_max[r]);
+                // No finite score yet (a fully masked prefix): nothing has weight, and -inf - -inf is NaN.
+                m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
+                alpha[r] = exp2f(m[r] - m_use[r]);
+                m[r] = m_new;
+            }
+            float sum[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    s[j][e] = exp2f(s[j][e] - m_use[e >> 1]);
+                    sum[e >> 1] += s[j][e];
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+                sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+                l[r] = l[r] * alpha[r] + sum[r];
+            }
+#pragma unroll
+            for (int n = 0; n < D / 8; ++n) {
+                o[n][0] *= alpha[0];
+                o[n][1] *= alpha[0];
+                o[n][2] *= alpha[1];
+                o[n][3] *= alpha[1];
+            }
+
+            // O += P V: 4 steps of 16 keys; V read transposed as the B operand.
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                if (kk * 16 >= kn) break;
+                const unsigned pa[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                                        pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                                        pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+                for (int n2 = 0; n2 < D / 16; ++n2) {
+                    unsigned vb[4];
+                    ldsm_x4_trans(vb, vt + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + n2 * 16 + (lane / 16) * 8);
+                    mma<T>(o[2 * n2], pa, vb[0], vb[1]);
+                    mma<T>(o[2 * n2 + 1], pa, vb[2], vb[3]);
+                }
             }
         }
         __syncthreads();  // every warp is done with this tile's buffers before they are refilled

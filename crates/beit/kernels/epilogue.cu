@@ -3,47 +3,59 @@
 // Both operands optional (null); y may alias x (each element is read before it is written, by the
 // same thread).
 //
-// Launch: block = BEIT_EPILOGUE_THREADS (256), grid = min(rows, 65535), 1-D; blocks stride over
-// the rows. vec = 1 only if n is a multiple of 16 / sizeof(T) and x, bias, residual and y start on
-// 16-byte boundaries.
+// Launch: block = BEIT_EPILOGUE_THREADS (256), grid = min(ceil(rows * n / VEC / 256), 65535), 1-D,
+// VEC = 16 / sizeof(T) when vec = 1, else 1; the grid-stride loop covers any size. vec = 1 only if n
+// is a multiple of VEC and x, bias, residual and y start on 16-byte boundaries.
 #include "beit_common.cuh"
 
 constexpr int BEIT_EPILOGUE_THREADS = 256;
 
-// Row by row (no per-element index division): blocks stride over the rows, threads over a row's
-// columns, VEC values per load and store where the caller found every row and operand aligned to
-// 16 bytes (vec = 1), one otherwise (vec = 0).
+// Over VEC-value vectors of the output (VEC values a 16-byte load and store where the caller found
+// every row and operand aligned to 16 bytes, vec = 1; one otherwise), grid-stride: every lane busy
+// whatever the row length (768 values are 96 vectors, which a block per row would leave 160 of its 256
+// threads idle for). The bias column is a 32-bit remainder of the vector index, once per VEC values.
+template <typename T, int VEC, typename Index>
+__device__ __forceinline__ void beit_epilogue_vectors(const T* x, const T* bias, const T* residual, T* y,
+                                                      Index vectors, Index row_vectors, bool gelu) {
+    const Index stride = (Index)gridDim.x * blockDim.x;
+    for (Index v = (Index)blockIdx.x * blockDim.x + threadIdx.x; v < vectors; v += stride) {
+        const Index e = v * VEC;
+        alignas(16) T xv[VEC];
+        alignas(16) T bv[VEC];
+        alignas(16) T rv[VEC];
+        alignas(16) T out[VEC];
+        if (VEC > 1) {
+            *reinterpret_cast<uint4*>(xv) = *reinterpret_cast<const uint4*>(x + e);
+            if (bias) *reinterpret_cast<uint4*>(bv) = *reinterpret_cast<const uint4*>(bias + (v % row_vectors) * VEC);
+            if (residual) *reinterpret_cast<uint4*>(rv) = *reinterpret_cast<const uint4*>(residual + e);
+        } else {
+            xv[0] = x[e];
+            if (bias) bv[0] = bias[v % row_vectors];
+            if (residual) rv[0] = residual[e];
+        }
+        BEIT_UNROLL
+        for (int i = 0; i < VEC; ++i) {
+            const float b = bias ? beit_load(bv + i) : 0.0f;
+            const float r = residual ? beit_load(rv + i) : 0.0f;
+            beit_store(out + i, beit_epilogue_value(beit_load(xv + i), b, bias != nullptr, r, residual != nullptr, gelu));
+        }
+        if (VEC > 1)
+            *reinterpret_cast<uint4*>(y + e) = *reinterpret_cast<const uint4*>(out);
+        else
+            y[e] = out[0];
+    }
+}
+
 template <typename T, int VEC>
 __device__ __forceinline__ void beit_epilogue_rows(const T* x, const T* bias, const T* residual, T* y, int rows, int n,
                                                    bool gelu) {
-    for (int row = blockIdx.x; row < rows; row += gridDim.x) {
-        const long long base = (long long)row * n;
-        for (int c = threadIdx.x * VEC; c < n; c += BEIT_EPILOGUE_THREADS * VEC) {
-            alignas(16) T xv[VEC];
-            alignas(16) T bv[VEC];
-            alignas(16) T rv[VEC];
-            alignas(16) T out[VEC];
-            if (VEC > 1) {
-                *reinterpret_cast<uint4*>(xv) = *reinterpret_cast<const uint4*>(x + base + c);
-                if (bias) *reinterpret_cast<uint4*>(bv) = *reinterpret_cast<const uint4*>(bias + c);
-                if (residual) *reinterpret_cast<uint4*>(rv) = *reinterpret_cast<const uint4*>(residual + base + c);
-            } else {
-                xv[0] = x[base + c];
-                if (bias) bv[0] = bias[c];
-                if (residual) rv[0] = residual[base + c];
-            }
-            BEIT_UNROLL
-            for (int i = 0; i < VEC; ++i) {
-                const float b = bias ? beit_load(bv + i) : 0.0f;
-                const float r = residual ? beit_load(rv + i) : 0.0f;
-                beit_store(out + i, beit_epilogue_value(beit_load(xv + i), b, bias != nullptr, r, residual != nullptr, gelu));
-            }
-            if (VEC > 1)
-                *reinterpret_cast<uint4*>(y + base + c) = *reinterpret_cast<const uint4*>(out);
-            else
-                y[base + c] = out[0];
-        }
-    }
+    const long long vectors = (long long)rows * (n / VEC);
+    // 32-bit indices (and remainders) wherever they fit: a 64-bit remainder is several times dearer.
+    if (vectors < 0x7fffffffLL)
+        beit_epilogue_vectors<T, VEC, unsigned>(x, bias, residual, y, (unsigned)vectors, (unsigned)(n / VEC), gelu);
+    else
+        beit_epilogue_vectors<T, VEC, unsigned long long>(x, bias, residual, y, (unsigned long long)vectors,
+                                                          (unsigned long long)(n / VEC), gelu);
 }
 
 template <typename T>

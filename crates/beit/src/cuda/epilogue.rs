@@ -9,10 +9,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
-use crate::launch_geometry::GRID_STRIDE_THREADS;
-
-/// The most blocks of a launch: they stride over the rows beyond.
-const MAX_ROW_BLOCKS: usize = 65_535;
+use crate::launch_geometry::{grid_stride_blocks, GRID_STRIDE_THREADS};
 
 /// Whether the kernel may move 16 bytes a load: every row a whole number of 16-byte vectors and
 /// every operand starting on a 16-byte boundary (allocations are; offsets into them may not be).
@@ -73,11 +70,17 @@ fn run<T: Float>(e: &Epilogue) -> candle_core::Result<CudaStorage> {
             Some(r) => launch.arg(r),
             None => launch.arg(&NULL),
         };
-        let vec = i32::from(vectorizable::<T>(e, n));
+        let vectorized = vectorizable::<T>(e, n);
+        let per_vector = if vectorized {
+            16 / T::DTYPE.size_in_bytes()
+        } else {
+            1
+        };
+        let vec = i32::from(vectorized);
         let (n_rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(e.gelu));
         launch.arg(&y).arg(&n_rows).arg(&n).arg(&gelu).arg(&vec);
         let cfg = LaunchConfig {
-            grid_dim: (rows.clamp(1, MAX_ROW_BLOCKS) as u32, 1, 1),
+            grid_dim: (grid_stride_blocks(total / per_vector, GRID_STRIDE_THREADS), 1, 1),
             block_dim: (GRID_STRIDE_THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
