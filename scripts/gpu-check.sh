@@ -11,7 +11,7 @@
 #   ldd          the CUDA libraries gpu_check finds                   -> ldd.txt
 #   parity       every reference case on CUDA vs the CPU in float32   -> parity.jsonl
 #   kernels      the fused kernels vs candle's plain CUDA ops         -> kernels.jsonl
-#   throughput   BEiT-base 224 images/s, kernels on and off           -> throughput.jsonl
+#   throughput   BEiT-base 224 images/s, each attention kernel, plain ops -> throughput.jsonl
 #   ops          each op of a layer, bf16 batch 64, and the forward   -> ops.jsonl
 #   peers        PyTorch SDPA / eager BEiT-base and timm ViT-base     -> peers.jsonl (bench/gpu_peers.py)
 #   node         the CUDA addon from Node, when node, dist/ and the addon are there -> node.jsonl

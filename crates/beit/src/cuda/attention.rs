@@ -109,11 +109,11 @@ impl Kernel {
     /// are 8 values wide), the flash one a head size of 32, 64 or 128, wmma one of 16k.
     fn pick<T: Float>(head_dim: usize, start_offset: usize) -> Self {
         let two_bytes = matches!(T::DTYPE, candle_core::DType::F16 | candle_core::DType::BF16);
-        let tensor_cores = two_bytes && (start_offset * 2) % 16 == 0;
+        let tensor_cores = two_bytes && (start_offset * 2).is_multiple_of(16);
         let chosen = kernel_switch::attention_kernel();
         if tensor_cores && chosen <= AttentionKernel::Flash && matches!(head_dim, 32 | 64 | 128) {
             Self::Flash
-        } else if tensor_cores && chosen <= AttentionKernel::Wmma && head_dim % 16 == 0 {
+        } else if tensor_cores && chosen <= AttentionKernel::Wmma && head_dim.is_multiple_of(16) {
             Self::Mma
         } else {
             Self::Simt

@@ -15,8 +15,8 @@ use crate::launch_geometry::{grid_stride_blocks, GRID_STRIDE_THREADS};
 /// every operand starting on a 16-byte boundary (allocations are; offsets into them may not be).
 fn vectorizable<T: Float>(e: &Epilogue, n: usize) -> bool {
     let size = T::DTYPE.size_in_bytes();
-    let aligned = |l: &Layout| (l.start_offset() * size) % 16 == 0;
-    (n * size) % 16 == 0
+    let aligned = |l: &Layout| (l.start_offset() * size).is_multiple_of(16);
+    (n * size).is_multiple_of(16)
         && aligned(e.x.1)
         && e.bias.is_none_or(|(_, l)| aligned(l))
         && e.residual.is_none_or(|(_, l)| aligned(l))
@@ -42,7 +42,7 @@ fn run<T: Float>(e: &Epilogue) -> candle_core::Result<CudaStorage> {
     let dims = layout.dims();
     let n = *dims.last().unwrap_or(&1);
     let total = layout.shape().elem_count();
-    let rows = if n == 0 { 0 } else { total / n };
+    let rows = total.checked_div(n).unwrap_or(0);
     let x = contiguous(storage.as_cuda_slice::<T>()?, layout, "epilogue input")?;
     let bias = e
         .bias

@@ -28,7 +28,7 @@ fn run<T: Float>(
     let dev = &xs.device;
     let dim = *xl.dims().last().unwrap_or(&1);
     let total = xl.shape().elem_count();
-    let rows = if dim == 0 { 0 } else { total / dim };
+    let rows = total.checked_div(dim).unwrap_or(0);
     let x = contiguous(xs.as_cuda_slice::<T>()?, xl, "layer_norm input")?;
     let w = contiguous(ws.as_cuda_slice::<T>()?, wl, "layer_norm weight")?;
     let b = contiguous(bs.as_cuda_slice::<T>()?, bl, "layer_norm bias")?;
