@@ -54,44 +54,32 @@ __device__ void beit_attention(const T* __restrict__ qkv, const float* __restric
     beit_attn_store(out, acc, smem, L, b, head, q0, qn, seq, heads, head_dim, tid);
 }
 
-#define BEIT_ATTENTION(NAME, T)                                                                           \
-    extern "C" __global__ void __launch_bounds__(BEIT_ATTN_THREADS)                                        \
-        NAME(const T* qkv, const float* bias, T* out, int batch, int seq, int heads, int head_dim,         \
-             float scale) {                                                                                \
-        (void)batch; /* the grid's z extent */                                                            \
-        beit_attention<T>(qkv, bias, out, seq, heads, head_dim, scale);                                    \
-    }
-
-BEIT_ATTENTION(beit_attention_f32, float)
-BEIT_ATTENTION(beit_attention_f16, __half)
-BEIT_ATTENTION(beit_attention_bf16, __nv_bfloat16)
-
-// The tensor-core variant (attention_mma.cuh): f16 and bf16 only, same arguments.
-#define BEIT_ATTENTION_MMA(NAME, T)                                                                       \
-    extern "C" __global__ void __launch_bounds__(BEIT_MMA_THREADS)                                         \
-        NAME(const T* qkv, const float* bias, T* out, int batch, int seq, int heads, int head_dim,         \
-             float scale) {                                                                                \
-        (void)batch; /* the grid's z extent */                                                            \
-        beit_attention_mma<T>(qkv, bias, out, seq, heads, head_dim, scale);                                \
-    }
-
-BEIT_ATTENTION_MMA(beit_attention_mma_f16, __half)
-BEIT_ATTENTION_MMA(beit_attention_mma_bf16, __nv_bfloat16)
-
-// The register-resident tensor-core variant (attention_flash.cuh), one kernel a head size; the
-// same arguments (head_dim is the template's).
-#define BEIT_ATTENTION_FLASH(NAME, T, D)                                                                  \
-    extern "C" __global__ void __launch_bounds__(BEIT_FLASH_THREADS)                                       \
+// Every attention kernel takes the same arguments, so that one launch serves them all (the grid's z
+// extent is the batch). FN in parentheses where its template arguments hold a comma.
+#define BEIT_ATTENTION_KERNEL(NAME, T, THREADS, FN)                                                       \
+    extern "C" __global__ void __launch_bounds__(THREADS)                                                  \
         NAME(const T* qkv, const float* bias, T* out, int batch, int seq, int heads, int head_dim,         \
              float scale) {                                                                                \
         (void)batch;                                                                                       \
-        (void)head_dim;                                                                                    \
-        beit_attention_flash<T, D>(qkv, bias, out, seq, heads, scale);                                     \
+        FN(qkv, bias, out, seq, heads, head_dim, scale);                                                   \
     }
 
-BEIT_ATTENTION_FLASH(beit_attention_flash32_f16, __half, 32)
-BEIT_ATTENTION_FLASH(beit_attention_flash32_bf16, __nv_bfloat16, 32)
-BEIT_ATTENTION_FLASH(beit_attention_flash64_f16, __half, 64)
-BEIT_ATTENTION_FLASH(beit_attention_flash64_bf16, __nv_bfloat16, 64)
-BEIT_ATTENTION_FLASH(beit_attention_flash128_f16, __half, 128)
-BEIT_ATTENTION_FLASH(beit_attention_flash128_bf16, __nv_bfloat16, 128)
+// The SIMT kernel (attention_tiles.cuh): every dtype.
+BEIT_ATTENTION_KERNEL(beit_attention_f32, float, BEIT_ATTN_THREADS, beit_attention<float>)
+BEIT_ATTENTION_KERNEL(beit_attention_f16, __half, BEIT_ATTN_THREADS, beit_attention<__half>)
+BEIT_ATTENTION_KERNEL(beit_attention_bf16, __nv_bfloat16, BEIT_ATTN_THREADS, beit_attention<__nv_bfloat16>)
+
+// The wmma tensor-core kernel (attention_mma.cuh): f16 and bf16.
+BEIT_ATTENTION_KERNEL(beit_attention_mma_f16, __half, BEIT_MMA_THREADS, beit_attention_mma<__half>)
+BEIT_ATTENTION_KERNEL(beit_attention_mma_bf16, __nv_bfloat16, BEIT_MMA_THREADS, beit_attention_mma<__nv_bfloat16>)
+
+// The register-resident tensor-core kernel (attention_flash.cuh): f16 and bf16, one a head size.
+#define BEIT_ATTENTION_FLASH(D)                                                                            \
+    BEIT_ATTENTION_KERNEL(beit_attention_flash##D##_f16, __half, BEIT_FLASH_THREADS,                       \
+                          (beit_attention_flash<__half, D>))                                               \
+    BEIT_ATTENTION_KERNEL(beit_attention_flash##D##_bf16, __nv_bfloat16, BEIT_FLASH_THREADS,               \
+                          (beit_attention_flash<__nv_bfloat16, D>))
+
+BEIT_ATTENTION_FLASH(32)
+BEIT_ATTENTION_FLASH(64)
+BEIT_ATTENTION_FLASH(128)

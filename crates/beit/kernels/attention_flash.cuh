@@ -106,8 +106,9 @@ __device__ __forceinline__ void load_tile(T* dst, const T* __restrict__ qkv, int
 
 template <typename T, int D>
 __device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __restrict__ bias, T* __restrict__ out,
-                                     int seq, int heads, float scale) {
+                                     int seq, int heads, int head_dim, float scale) {
     using namespace beit_flash;
+    (void)head_dim;  // D: the caller picked the kernel by it
     static_assert(D % 16 == 0 && D <= 128, "head sizes of 16k up to 128");
     constexpr int LD = beit_flash_row_stride(D);
     constexpr int TILE = BEIT_FLASH_BLOCK * LD;
