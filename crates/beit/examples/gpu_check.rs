@@ -554,46 +554,40 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
         let n_in = a.dim(2)?;
         Ok(a.reshape((rows, n_in))?.matmul(&w.t()?)?)
     };
-    use beit::ops::linear_epilogue as lin;
-    for (op, n_in, n_out, ms) in [
-        ("gemm qkv", d, 3 * d, time_ms(&device, runs, || gemm(&x, &w_qkv))?),
-        ("gemm proj", d, d, time_ms(&device, runs, || gemm(&x, &w_proj))?),
-        ("gemm fc1", d, f, time_ms(&device, runs, || gemm(&x, &w_fc1))?),
-        (
-            "gemm fc2",
-            f,
-            d,
-            time_ms(&device, runs, || gemm(&hidden, &w_fc2))?,
-        ),
-    ] {
-        report(op, false, gemm_flops(n_in, n_out), ms);
-    }
-    let linears = [
-        (
-            "linear qkv +bias",
-            gemm_flops(d, 3 * d),
-            time_ms(&device, runs, || Ok(lin(&x, &w_qkv, Some(&b_qkv), None, false)?))?,
-        ),
-        (
-            "linear proj +bias +residual",
-            gemm_flops(d, d),
-            time_ms(&device, runs, || {
-                Ok(lin(&x, &w_proj, Some(&b_d), Some(&x), false)?)
-            })?,
-        ),
-        (
-            "linear fc1 +bias +gelu",
-            gemm_flops(d, f),
-            time_ms(&device, runs, || Ok(lin(&x, &w_fc1, Some(&b_f), None, true)?))?,
-        ),
-        (
-            "linear fc2 +bias +residual",
-            gemm_flops(f, d),
-            time_ms(&device, runs, || {
-                Ok(lin(&hidden, &w_fc2, Some(&b_d), Some(&x), false)?)
-            })?,
-        ),
+    // Each linear layer of a BEiT layer: (name, input, weight, bias, residual, GELU); timed as the
+    // bare GEMM and as the op the model calls (GEMM and our epilogue).
+    let layers = [
+        ("qkv", &x, &w_qkv, &b_qkv, None, false),
+        ("proj", &x, &w_proj, &b_d, Some(&x), false),
+        ("fc1", &x, &w_fc1, &b_f, None, true),
+        ("fc2", &hidden, &w_fc2, &b_d, Some(&x), false),
     ];
+    let mut linears = Vec::new();
+    for (name, input, weight, bias, residual, gelu) in layers {
+        let (n_out, n_in) = weight.dims2()?;
+        let flops = gemm_flops(n_in, n_out);
+        report(
+            &format!("gemm {name}"),
+            false,
+            flops,
+            time_ms(&device, runs, || gemm(input, weight))?,
+        );
+        let ms = time_ms(&device, runs, || {
+            Ok(beit::ops::linear_epilogue(
+                input,
+                weight,
+                Some(bias),
+                residual,
+                gelu,
+            )?)
+        })?;
+        let extra = match (residual, gelu) {
+            (Some(_), _) => " +residual",
+            (None, true) => " +gelu",
+            (None, false) => "",
+        };
+        linears.push((format!("linear {name} +bias{extra}"), flops, ms));
+    }
     let ln = time_ms(&device, runs, || {
         Ok(beit::ops::layer_norm(&x, &ln_w, &ln_b, 1e-12)?)
     })?;

@@ -47,7 +47,7 @@ __device__ __forceinline__ void beit_epilogue_vectors(const T* x, const T* bias,
 }
 
 template <typename T, int VEC>
-__device__ __forceinline__ void beit_epilogue_rows(const T* x, const T* bias, const T* residual, T* y, int rows, int n,
+__device__ __forceinline__ void beit_epilogue(const T* x, const T* bias, const T* residual, T* y, int rows, int n,
                                                    bool gelu) {
     const long long vectors = (long long)rows * (n / VEC);
     // 32-bit indices (and remainders) wherever they fit: a 64-bit remainder is several times dearer.
@@ -63,9 +63,9 @@ __device__ void beit_bias_act_residual(const T* x, const T* bias, const T* resid
                                        int vec) {
     constexpr int VEC = 16 / sizeof(T);
     if (vec)
-        beit_epilogue_rows<T, VEC>(x, bias, residual, y, rows, n, gelu != 0);
+        beit_epilogue<T, VEC>(x, bias, residual, y, rows, n, gelu != 0);
     else
-        beit_epilogue_rows<T, 1>(x, bias, residual, y, rows, n, gelu != 0);
+        beit_epilogue<T, 1>(x, bias, residual, y, rows, n, gelu != 0);
 }
 
 // No __restrict__: y may alias x.

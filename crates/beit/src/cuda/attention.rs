@@ -54,7 +54,7 @@ fn run<T: Float>(
     // SAFETY: the kernel writes every element of the context.
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
-        let kernel = Kernel::pick::<T>(head_dim, ql.start_offset());
+        let kernel = AttentionKernel::pick::<T>(head_dim, ql.start_offset());
         let func = function(dev, Family::Attention, &typed(&kernel.name(head_dim), T::DTYPE)?)?;
         let shared = kernel.shared_bytes(head_dim);
         if shared > 48 * 1024 {
@@ -92,18 +92,8 @@ fn run<T: Float>(
     Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
 }
 
-/// Which of attention.cu's kernels a call runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kernel {
-    /// Every product a scalar f32 FMA: any dtype and head size up to 128.
-    Simt,
-    /// Q K^T and P V on the tensor cores through wmma (attention_mma.cuh).
-    Mma,
-    /// Q K^T and P V on the tensor cores, every fragment in registers (attention_flash.cuh).
-    Flash,
-}
-
-impl Kernel {
+/// The launch of each of attention.cu's kernels.
+impl AttentionKernel {
     /// The first kernel, from the one chosen (`kernel_switch::attention_kernel`) on down, that
     /// takes the call: the tensor-core ones need f16 or bf16 and 16-byte aligned rows (their loads
     /// are 8 values wide), the flash one a head size of 32, 64 or 128, wmma one of 16k.
@@ -111,10 +101,10 @@ impl Kernel {
         let two_bytes = matches!(T::DTYPE, candle_core::DType::F16 | candle_core::DType::BF16);
         let tensor_cores = two_bytes && (start_offset * 2).is_multiple_of(16);
         let chosen = kernel_switch::attention_kernel();
-        if tensor_cores && chosen <= AttentionKernel::Flash && matches!(head_dim, 32 | 64 | 128) {
+        if tensor_cores && chosen <= Self::Flash && matches!(head_dim, 32 | 64 | 128) {
             Self::Flash
-        } else if tensor_cores && chosen <= AttentionKernel::Wmma && head_dim.is_multiple_of(16) {
-            Self::Mma
+        } else if tensor_cores && chosen <= Self::Wmma && head_dim.is_multiple_of(16) {
+            Self::Wmma
         } else {
             Self::Simt
         }
@@ -123,7 +113,7 @@ impl Kernel {
     fn name(self, head_dim: usize) -> String {
         match self {
             Self::Simt => "beit_attention".into(),
-            Self::Mma => "beit_attention_mma".into(),
+            Self::Wmma => "beit_attention_mma".into(),
             Self::Flash => format!("beit_attention_flash{head_dim}"),
         }
     }
@@ -131,7 +121,7 @@ impl Kernel {
     fn shared_bytes(self, head_dim: usize) -> u32 {
         match self {
             Self::Simt => attention_shared_bytes(head_dim),
-            Self::Mma => mma_attention_shared_bytes(head_dim),
+            Self::Wmma => mma_attention_shared_bytes(head_dim),
             Self::Flash => flash_attention_shared_bytes(head_dim),
         }
     }
@@ -139,7 +129,7 @@ impl Kernel {
     fn block_q(self) -> usize {
         match self {
             Self::Simt => ATTENTION_BLOCK_Q,
-            Self::Mma => MMA_ATTENTION_BLOCK_Q,
+            Self::Wmma => MMA_ATTENTION_BLOCK_Q,
             Self::Flash => FLASH_ATTENTION_BLOCK,
         }
     }
@@ -147,7 +137,7 @@ impl Kernel {
     fn threads(self) -> u32 {
         match self {
             Self::Simt => ATTENTION_THREADS,
-            Self::Mma | Self::Flash => MMA_ATTENTION_THREADS,
+            Self::Wmma | Self::Flash => MMA_ATTENTION_THREADS,
         }
     }
 }

@@ -35,15 +35,10 @@ pub fn linear_epilogue(
 /// rather than a batch of B GEMMs of S rows against a broadcast weight, which cuBLAS runs as
 /// B small launches' worth of tiles (197 rows fill 2 of 128-row tiles badly).
 fn matmul_rows(xs: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
-    let dims = xs.dims();
-    if dims.len() <= 2 {
-        return xs.matmul(&weight.t()?);
-    }
-    let n_in = dims[dims.len() - 1];
+    let (n_out, n_in) = weight.dims2()?;
+    let shape = crate::ops::linear::output_shape(xs, n_in, n_out, None)?;
     let rows = xs.elem_count() / n_in.max(1);
-    let mut out_dims = dims.to_vec();
-    *out_dims.last_mut().unwrap_or(&mut 0) = weight.dim(0)?;
-    xs.reshape((rows, n_in))?.matmul(&weight.t()?)?.reshape(out_dims)
+    xs.reshape((rows, n_in))?.matmul(&weight.t()?)?.reshape(shape)
 }
 
 /// Which inputs the op was given after `x`, and the activation.

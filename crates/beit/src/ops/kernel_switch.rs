@@ -6,59 +6,60 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-const UNSET: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
-
-/// An on/off setting for the whole process, read from its environment variable on first use
-/// unless set before.
-struct Switch {
+/// A process-wide setting stored as a non-zero byte: set by the program, or else read once from
+/// its environment variable (by `parse`) on first use.
+struct Setting {
     state: AtomicU8,
     env: &'static str,
+    parse: fn(Option<&str>) -> u8,
 }
 
-impl Switch {
-    const fn new(env: &'static str) -> Self {
+impl Setting {
+    const UNSET: u8 = 0;
+
+    const fn new(env: &'static str, parse: fn(Option<&str>) -> u8) -> Self {
         Self {
-            state: AtomicU8::new(UNSET),
+            state: AtomicU8::new(Self::UNSET),
             env,
+            parse,
         }
     }
 
-    fn enabled(&self) -> bool {
+    fn get(&self) -> u8 {
         match self.state.load(Ordering::Relaxed) {
-            ON => true,
-            OFF => false,
-            _ => {
-                let on = from_env(std::env::var(self.env).ok().as_deref());
+            Self::UNSET => {
+                let value = (self.parse)(std::env::var(self.env).ok().as_deref());
                 // A concurrent `set` wins over the environment.
-                let state = if on { ON } else { OFF };
                 let _ = self
                     .state
-                    .compare_exchange(UNSET, state, Ordering::Relaxed, Ordering::Relaxed);
-                self.state.load(Ordering::Relaxed) == ON
+                    .compare_exchange(Self::UNSET, value, Ordering::Relaxed, Ordering::Relaxed);
+                self.state.load(Ordering::Relaxed)
             }
+            value => value,
         }
     }
 
-    fn set(&self, on: bool) {
-        self.state.store(if on { ON } else { OFF }, Ordering::Relaxed);
+    fn set(&self, value: u8) {
+        self.state.store(value, Ordering::Relaxed);
     }
 }
+
+const ON: u8 = 1;
+const OFF: u8 = 2;
 
 /// The environment variable that turns the fused kernels off (`0`, `off`, `false`, `no`).
 pub const ENV: &str = "BEIT_CUDA_KERNELS";
 
-static KERNELS: Switch = Switch::new(ENV);
+static KERNELS: Setting = Setting::new(ENV, |v| if from_env(v) { ON } else { OFF });
 
 /// True unless switched off, by `set_enabled(false)` or the environment.
 pub fn enabled() -> bool {
-    KERNELS.enabled()
+    KERNELS.get() == ON
 }
 
 /// Turns the fused CUDA kernels on or off for the whole process, from the next op on.
 pub fn set_enabled(on: bool) {
-    KERNELS.set(on);
+    KERNELS.set(if on { ON } else { OFF });
 }
 
 /// The environment variable that picks the fused attention's kernel in f16 and bf16: `flash`
@@ -77,15 +78,14 @@ pub enum AttentionKernel {
     Simt = 3,
 }
 
-static ATTENTION: AtomicU8 = AtomicU8::new(UNSET);
+static ATTENTION: Setting = Setting::new(ATTENTION_ENV, |v| AttentionKernel::from_env(v) as u8);
 
 impl AttentionKernel {
-    fn from_u8(v: u8) -> Option<Self> {
+    fn from_u8(v: u8) -> Self {
         match v {
-            1 => Some(Self::Flash),
-            2 => Some(Self::Wmma),
-            3 => Some(Self::Simt),
-            _ => None,
+            2 => Self::Wmma,
+            3 => Self::Simt,
+            _ => Self::Flash,
         }
     }
 
@@ -100,17 +100,12 @@ impl AttentionKernel {
 
 /// The attention kernel chosen: by `set_attention_kernel`, else the environment, else `Flash`.
 pub fn attention_kernel() -> AttentionKernel {
-    if let Some(k) = AttentionKernel::from_u8(ATTENTION.load(Ordering::Relaxed)) {
-        return k;
-    }
-    let k = AttentionKernel::from_env(std::env::var(ATTENTION_ENV).ok().as_deref());
-    let _ = ATTENTION.compare_exchange(UNSET, k as u8, Ordering::Relaxed, Ordering::Relaxed);
-    AttentionKernel::from_u8(ATTENTION.load(Ordering::Relaxed)).unwrap_or(k)
+    AttentionKernel::from_u8(ATTENTION.get())
 }
 
 /// Chooses the attention kernel for the whole process, from the next call on.
 pub fn set_attention_kernel(kernel: AttentionKernel) {
-    ATTENTION.store(kernel as u8, Ordering::Relaxed);
+    ATTENTION.set(kernel as u8);
 }
 
 fn from_env(value: Option<&str>) -> bool {
@@ -145,7 +140,7 @@ mod tests {
             AttentionKernel::Wmma,
             AttentionKernel::Simt,
         ] {
-            assert_eq!(AttentionKernel::from_u8(k as u8), Some(k));
+            assert_eq!(AttentionKernel::from_u8(k as u8), k);
         }
     }
 }
