@@ -26,6 +26,8 @@
 #                      cuRAND, NVRTC); the NVIDIA wheels of the machine's Python and .cuda-toolkit/ are searched too
 #   GPU_CHECK_BATCHES (1,8,64,256), GPU_CHECK_DTYPES (bf16,f16), GPU_CHECK_SECONDS (2: timed seconds per
 #   configuration), GPU_CHECK_BUDGET_S (540: the whole run; each step's limit is cut to what is left)
+#   GPU_CHECK_SKIP     steps not to run, comma-separated (say `peers` for a quick look at our own
+#                      figures between changes: the report then has no ratios)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +67,10 @@ skip_step() {
 run_step() {
   local name=$1 limit=$2 out=$3
   shift 3
+  if [[ ",${GPU_CHECK_SKIP:-}," == *",$name,"* ]]; then
+    skip_step "$name" "GPU_CHECK_SKIP"
+    return
+  fi
   local left=$((deadline - SECONDS - REPORT_RESERVE))
   [[ "$name" == report ]] && left=$limit
   if ((left < 5)); then

@@ -327,7 +327,12 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         (1, 100, 3, 80),
     ] {
         let qkv = random(&[b, s, 3 * heads * head_dim], 1.0)?;
-        let bias = Tensor::randn(0f32, 2.0, (heads, s, s), device)?;
+        // In the dtype, as the model's is (the kernels read it so); rows padded as the model pads
+        // them on CUDA, and contiguous.
+        let bias = random(&[heads, s, s], 2.0)?;
+        let padded = bias
+            .pad_with_zeros(2, 0, s.next_multiple_of(8) - s)?
+            .narrow(2, 0, s)?;
         let shape = format!("b{b} s{s} heads{heads} dim{head_dim}");
         // Each fused kernel: both tensor-core ones (f16 and bf16; flash at head sizes 32, 64, 128,
         // wmma at 16k; a call they do not take runs the next one down) and the SIMT one.
@@ -342,7 +347,10 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
                 Ok(beit::ops::attention(&at(&qkv, d)?, None, heads, false)?.0)
             })?;
             on_off(&format!("{variant}+bias"), &shape, dtype, |d| {
-                Ok(beit::ops::attention(&at(&qkv, d)?, Some(&bias), heads, false)?.0)
+                Ok(beit::ops::attention(&at(&qkv, d)?, Some(&at(&bias, d)?), heads, false)?.0)
+            })?;
+            on_off(&format!("{variant}+padded bias"), &shape, dtype, |d| {
+                Ok(beit::ops::attention(&at(&qkv, d)?, Some(&at(&padded, d)?), heads, false)?.0)
             })?;
         }
         kernel_switch::set_attention_kernel(AttentionKernel::Flash);
@@ -366,19 +374,33 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         let b = random(&[n_out], 1.0)?;
         let r = random(&[rows, n_out], 1.0)?;
         let shape = format!("{rows}x{n_in}->{n_out}");
-        on_off("linear+gelu", &shape, dtype, |d| {
-            Ok(beit::ops::linear_epilogue(
-                &at(&x, d)?,
-                &at(&w, d)?,
-                Some(&at(&b, d)?),
-                None,
-                true,
-            )?)
-        })?;
-        on_off("linear+residual", &shape, dtype, |d| {
-            let (x, w, b, r) = (at(&x, d)?, at(&w, d)?, at(&b, d)?, at(&r, d)?);
-            Ok(beit::ops::linear_epilogue(&x, &w, Some(&b), Some(&r), false)?)
-        })?;
+        // cuBLASLt with the bias and residual in its epilogue, and candle's cuBLAS with our pass.
+        for (gemm_lt, gemm) in [(true, ""), (false, " (cublas)")] {
+            kernel_switch::set_gemm_lt(gemm_lt);
+            on_off(&format!("linear+gelu{gemm}"), &shape, dtype, |d| {
+                Ok(beit::ops::linear_epilogue(
+                    &at(&x, d)?,
+                    &at(&w, d)?,
+                    Some(&at(&b, d)?),
+                    None,
+                    true,
+                )?)
+            })?;
+            on_off(&format!("linear+residual{gemm}"), &shape, dtype, |d| {
+                let (x, w, b, r) = (at(&x, d)?, at(&w, d)?, at(&b, d)?, at(&r, d)?);
+                Ok(beit::ops::linear_epilogue(&x, &w, Some(&b), Some(&r), false)?)
+            })?;
+            on_off(&format!("linear{gemm}"), &shape, dtype, |d| {
+                Ok(beit::ops::linear_epilogue(
+                    &at(&x, d)?,
+                    &at(&w, d)?,
+                    Some(&at(&b, d)?),
+                    None,
+                    false,
+                )?)
+            })?;
+        }
+        kernel_switch::set_gemm_lt(true);
     }
     Ok(())
 }
@@ -439,14 +461,17 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
     let device = cuda()?;
     for dtype in dtypes.split(',') {
         let (dtype, _) = beit::parse_precision(dtype)?;
-        // Our kernels with each attention kernel, and candle's plain ops.
-        for (kernels, attention) in [
-            (true, AttentionKernel::Flash),
-            (true, AttentionKernel::Wmma),
-            (true, AttentionKernel::Simt),
-            (false, AttentionKernel::Flash),
+        // Our kernels; with candle's cuBLAS matmul and our epilogue pass for the linear layers
+        // instead of cuBLASLt; with the wmma attention; and candle's plain ops. (The SIMT attention,
+        // 5x slower than wmma, is timed in the ops table only.)
+        for (kernels, gemm_lt, attention) in [
+            (true, true, AttentionKernel::Flash),
+            (true, false, AttentionKernel::Flash),
+            (true, true, AttentionKernel::Wmma),
+            (false, true, AttentionKernel::Flash),
         ] {
             kernel_switch::set_enabled(kernels);
+            kernel_switch::set_gemm_lt(gemm_lt);
             kernel_switch::set_attention_kernel(attention);
             let options = LoadOptions {
                 device: device.clone(),
@@ -462,6 +487,7 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
                     "{}",
                     json!({"step": "throughput", "model": "beit-base-224", "impl": "beit-node",
                     "kernels": kernels, "attention": if kernels { attention_name(attention) } else { "plain" },
+                    "gemm": if gemm_lt { "cublaslt" } else { "cublas" },
                     "dtype": dtype_name(dtype), "batch": batch,
                     "images_per_s": images_per_s, "device_memory_mib": memory as f64 / (1 << 20) as f64})
                 );
@@ -469,6 +495,7 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
         }
     }
     kernel_switch::set_enabled(true);
+    kernel_switch::set_gemm_lt(true);
     kernel_switch::set_attention_kernel(AttentionKernel::Flash);
     Ok(())
 }
@@ -537,7 +564,10 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
     let (w_fc1, w_fc2) = (random(&[f, d], 0.02)?, random(&[d, f], 0.02)?);
     let (b_qkv, b_d, b_f) = (random(&[3 * d], 0.1)?, random(&[d], 0.1)?, random(&[f], 0.1)?);
     let (ln_w, ln_b) = (random(&[d], 1.0)?, random(&[d], 0.1)?);
-    let bias = Tensor::randn(0f32, 1.0, (heads, s, s), &device)?;
+    // The relative position bias as the model keeps it on CUDA: in the dtype, rows padded to 200.
+    let bias = random(&[heads, s, s], 1.0)?
+        .pad_with_zeros(2, 0, s.next_multiple_of(8) - s)?
+        .narrow(2, 0, s)?;
     let pixels = random(&[batch, 3, 224, 224], 1.0)?;
     let patch_w = random(&[d, 3, 16, 16], 0.02)?;
     let gemm_flops = |n_in: usize, n_out: usize| 2.0 * (rows * n_in * n_out) as f64;
@@ -572,7 +602,7 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
             flops,
             time_ms(&device, runs, || gemm(input, weight))?,
         );
-        let ms = time_ms(&device, runs, || {
+        let linear = || -> beit::Result<Tensor> {
             Ok(beit::ops::linear_epilogue(
                 input,
                 weight,
@@ -580,13 +610,23 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
                 residual,
                 gelu,
             )?)
-        })?;
+        };
+        kernel_switch::set_gemm_lt(false);
+        let cublas_ms = time_ms(&device, runs, linear)?;
+        kernel_switch::set_gemm_lt(true);
+        let ms = time_ms(&device, runs, linear)?;
         let extra = match (residual, gelu) {
             (Some(_), _) => " +residual",
             (None, true) => " +gelu",
             (None, false) => "",
         };
         linears.push((format!("linear {name} +bias{extra}"), flops, ms));
+        report(
+            &format!("linear {name} +bias{extra}, cuBLAS + epilogue pass (not in the sum)"),
+            false,
+            flops,
+            cublas_ms,
+        );
     }
     let ln = time_ms(&device, runs, || {
         Ok(beit::ops::layer_norm(&x, &ln_w, &ln_b, 1e-12)?)
@@ -607,8 +647,8 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
     }
     kernel_switch::set_attention_kernel(AttentionKernel::Flash);
     let attention = attention_ms[0].1;
-    let bias_cast = time_ms(&device, runs, || {
-        Ok(bias.to_dtype(dtype)?.to_dtype(DType::F32)?.contiguous()?)
+    let unbiased = time_ms(&device, runs, || {
+        Ok(beit::ops::attention(&qkv, None, heads, false)?.0)
     })?;
     let mut layer = 2.0 * ln + attention;
     for (op, flops, ms) in &linears {
@@ -625,7 +665,12 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
         );
         report(&op, flash, attention_flops, *ms);
     }
-    report("bias round trip to f32 (not in the sum)", false, 0.0, bias_cast);
+    report(
+        "attention, flash, no bias (not in the sum)",
+        false,
+        attention_flops,
+        unbiased,
+    );
     report("one layer, sum of the above", false, 0.0, layer);
     let patch = time_ms(&device, runs, || Ok(pixels.conv2d(&patch_w, 0, 16, 1, 1)?))?;
     report(

@@ -10,14 +10,15 @@
 //   grid  = (ceil(seq / BEIT_ATTN_BQ), heads, batch)     BEIT_ATTN_BQ = 32
 //   dynamic shared memory = beit_attention_shared_bytes(head_dim)
 //                         = 4 * (32*hd + 32*(hd|1) + 32*33 + 64) bytes, hd = head_dim <= 128
-// bias: null, or [heads, S, S] f32 contiguous. head_dim > 128 is refused by the caller.
+// bias: null, or [heads, S, S] in the dtype of qkv (as transformers adds it), rows bias_ld >= S values
+// apart. head_dim > 128 is refused by the caller.
 #include "attention_flash.cuh"
 #include "attention_mma.cuh"
 #include "attention_tiles.cuh"
 
 template <typename T>
-__device__ void beit_attention(const T* __restrict__ qkv, const float* __restrict__ bias, T* __restrict__ out,
-                               int seq, int heads, int head_dim, float scale) {
+__device__ void beit_attention(const T* __restrict__ qkv, const T* __restrict__ bias, T* __restrict__ out,
+                               int seq, int heads, int head_dim, int bias_ld, float scale) {
     extern __shared__ float smem[];
     const BeitAttnSmem L = beit_attention_smem(head_dim);
     const int tid = threadIdx.x;
@@ -41,7 +42,7 @@ __device__ void beit_attention(const T* __restrict__ qkv, const float* __restric
         beit_attn_load_tile(smem + L.kv, L.kv_stride, BEIT_ATTN_BK, qkv, b, k0, kn, 1, head, seq, heads, head_dim,
                             tid);
         __syncthreads();
-        beit_attn_scores(smem, L, bias, head, q0, qn, k0, kn, seq, head_dim, scale, tid);
+        beit_attn_scores(smem, L, bias, bias_ld, head, q0, qn, k0, kn, seq, head_dim, scale, tid);
         __syncthreads();  // scores complete, and K no longer read: its buffer takes V
         beit_attn_softmax(smem, L, kn, &m, &l, tid);
         beit_attn_load_tile(smem + L.kv, L.kv_stride, BEIT_ATTN_BK, qkv, b, k0, kn, 2, head, seq, heads, head_dim,
@@ -58,10 +59,10 @@ __device__ void beit_attention(const T* __restrict__ qkv, const float* __restric
 // extent is the batch). FN in parentheses where its template arguments hold a comma.
 #define BEIT_ATTENTION_KERNEL(NAME, T, THREADS, FN)                                                       \
     extern "C" __global__ void __launch_bounds__(THREADS)                                                  \
-        NAME(const T* qkv, const float* bias, T* out, int batch, int seq, int heads, int head_dim,         \
+        NAME(const T* qkv, const T* bias, T* out, int batch, int seq, int heads, int head_dim, int bias_ld, \
              float scale) {                                                                                \
         (void)batch;                                                                                       \
-        FN(qkv, bias, out, seq, heads, head_dim, scale);                                                   \
+        FN(qkv, bias, out, seq, heads, head_dim, bias_ld, scale);                                          \
     }
 
 // The SIMT kernel (attention_tiles.cuh): every dtype.

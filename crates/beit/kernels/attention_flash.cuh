@@ -16,6 +16,12 @@
 //   C 16x8 f32:        c0, c1 = C[g][2c, 2c+1], c2, c3 = C[g+8][2c, 2c+1]
 // Keys past the sequence score -inf and their V rows are zero (cp.async zero-fills); query rows past
 // it compute on zeros and are never stored.
+//
+// The bias (in the dtype, [heads, S, S] with rows bias_ld apart) comes through shared memory like K
+// and V: each tile's 64 x 64 block is copied with cp.async one tile ahead, so that its reads are
+// coalesced and their latency hidden behind the previous tile's products (read from global memory
+// per score, 64 scattered loads a thread and tile, they were the kernel's bottleneck). Where its rows
+// are not 16-byte aligned (an odd bias_ld) the block is copied a value at a time instead.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -102,20 +108,65 @@ __device__ __forceinline__ void load_tile(T* dst, const T* __restrict__ qkv, int
     }
 }
 
+// Two adjacent 2-byte values (the lower address in `lo`) as floats.
+template <typename T>
+__device__ __forceinline__ void unpack2(unsigned v, float& lo, float& hi) {
+    if constexpr (std::is_same<T, __nv_bfloat16>::value) {
+        const float2 f = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&v));
+        lo = f.x;
+        hi = f.y;
+    } else {
+        const float2 f = __half22float2(*reinterpret_cast<__half2*>(&v));
+        lo = f.x;
+        hi = f.y;
+    }
+}
+
+// The 64 x 64 block of the bias at query rows row0.. and keys k0.. into dst (row stride
+// beit_flash_bias_stride()); zeros past the sequence. Asynchronous (cp.async, 16 bytes) when `async`,
+// else copied a value at a time.
+template <typename T>
+__device__ __forceinline__ void load_bias_tile(T* dst, const T* __restrict__ bias, int head, int row0, int k0,
+                                               int seq, int ld, bool async) {
+    constexpr int LDB = beit_flash_bias_stride();
+    constexpr int CHUNKS = BEIT_FLASH_BLOCK / 8;  // 16-byte pieces a row
+    for (int e = threadIdx.x; e < BEIT_FLASH_BLOCK * CHUNKS; e += BEIT_FLASH_THREADS) {
+        const int i = e / CHUNKS, c = (e % CHUNKS) * 8;
+        const int row = row0 + i, key = k0 + c;
+        const bool valid = row < seq && key < seq;
+        const T* src = valid ? bias + beit_bias_offset(head, row, key, seq, ld) : bias;
+        if (async) {
+            // A row's last piece may run past key S - 1 into the row's padding (ld is a multiple
+            // of 8): read, and masked by the caller.
+            cp_async16(dst + i * LDB + c, src, valid);
+        } else {
+#pragma unroll
+            for (int u = 0; u < 8; ++u) beit_store(dst + i * LDB + c + u, valid && key + u < seq ? beit_load(src + u) : 0.0f);
+        }
+    }
+}
+
 }  // namespace beit_flash
 
 template <typename T, int D>
-__device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __restrict__ bias, T* __restrict__ out,
-                                     int seq, int heads, int head_dim, float scale) {
+__device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restrict__ bias, T* __restrict__ out,
+                                     int seq, int heads, int head_dim, int bias_ld, float scale) {
     using namespace beit_flash;
     (void)head_dim;  // D: the caller picked the kernel by it
     static_assert(D % 16 == 0 && D <= 128, "head sizes of 16k up to 128");
     constexpr int LD = beit_flash_row_stride(D);
     constexpr int TILE = BEIT_FLASH_BLOCK * LD;
+    constexpr int LDB = beit_flash_bias_stride();
+    constexpr bool BIAS_IN_Q = beit_flash_bias_in_q(D);
     extern __shared__ __align__(128) unsigned char smem_bytes[];
     T* sq = reinterpret_cast<T*>(smem_bytes);
     T* sk = sq + TILE;      // two buffers
     T* sv = sk + 2 * TILE;  // two buffers
+    // Bias tile t is in sb0 when t is even, else in sb1: Q's buffer once every warp holds its Q
+    // fragments. (Two pointers and a select: an indexed pair would live in local memory.)
+    T* const sb0 = sv + 2 * TILE;
+    T* const sb1 = BIAS_IN_Q ? sq : sb0 + beit_flash_bias_tile();
+    const bool async_bias = bias && beit_flash_bias_async((unsigned long long)bias, bias_ld);
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, c = lane % 4;
@@ -129,6 +180,7 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __r
     load_tile<T, D, LD>(sq, qkv, b, q0, qn, 0, head, seq, heads);
     load_tile<T, D, LD>(sk, qkv, b, 0, beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK), 1, head, seq, heads);
     load_tile<T, D, LD>(sv, qkv, b, 0, beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK), 2, head, seq, heads);
+    if (bias) load_bias_tile(sb0, bias, head, q0, 0, seq, bias_ld, async_bias);
     cp_async_commit();
 
     float o[D / 8][4];
@@ -145,6 +197,9 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __r
             const int next = (t + 1) & 1, rows_next = beit_tile_rows(seq, t + 1, BEIT_FLASH_BLOCK);
             load_tile<T, D, LD>(sk + next * TILE, qkv, b, k0 + BEIT_FLASH_BLOCK, rows_next, 1, head, seq, heads);
             load_tile<T, D, LD>(sv + next * TILE, qkv, b, k0 + BEIT_FLASH_BLOCK, rows_next, 2, head, seq, heads);
+            // Bias tile 1 goes into Q's buffer, after Q is read (below).
+            if (bias && !(BIAS_IN_Q && t == 0))
+                load_bias_tile(next ? sb1 : sb0, bias, head, q0, k0 + BEIT_FLASH_BLOCK, seq, bias_ld, async_bias);
             cp_async_commit();
             cp_async_wait<1>();
         } else {
@@ -155,9 +210,16 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __r
 #pragma unroll
             for (int kk = 0; kk < D / 16; ++kk)
                 ldsm_x4(qf[kk], sq + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+            if (BIAS_IN_Q && bias && tiles > 1) {
+                __syncthreads();  // every warp holds its Q fragments
+                load_bias_tile(sb1, bias, head, q0, BEIT_FLASH_BLOCK, seq, bias_ld, async_bias);
+                // Its own group, waited for with tile 1's K and V at the next step's wait<1>.
+                cp_async_commit();
+            }
         }
         const T* kt = sk + (t & 1) * TILE;
         const T* vt = sv + (t & 1) * TILE;
+        const T* bt = (t & 1) ? sb1 : sb0;
         // A warp whose 16 rows all lie past the sequence (3 of 4 in BEiT-base's last query tile)
         // only helps load and meets the barriers; 16-key steps past it are skipped (the scores
         // there are -inf and the weights 0 either way).
@@ -180,20 +242,24 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const float* __r
                 }
             }
 
-            // Scale, bias and mask, in log2 units; the tile's row maxima.
+            // Scale, bias and mask, in log2 units; the tile's row maxima. The bias pair of a
+            // fragment row (keys 2c, 2c + 1) is one 32-bit shared read.
             float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int key = k0 + 8 * j + 2 * c + (e & 1), r = e >> 1;
-                    float v = -INFINITY;
-                    if (key < seq) {
-                        v = s[j][e] * scale2;
-                        if (bias && rows[r] < seq) v = fmaf(bias[beit_bias_offset(head, rows[r], key, seq)], LOG2E, v);
+                for (int r = 0; r < 2; ++r) {
+                    float bias_pair[2] = {0.0f, 0.0f};
+                    if (bias)
+                        unpack2<T>(*reinterpret_cast<const unsigned*>(bt + (warp * 16 + g + 8 * r) * LDB + 8 * j + 2 * c),
+                                   bias_pair[0], bias_pair[1]);
+#pragma unroll
+                    for (int h = 0; h < 2; ++h) {
+                        const int e = 2 * r + h, key = k0 + 8 * j + 2 * c + h;
+                        const float v = key < seq ? fmaf(bias_pair[h], LOG2E, s[j][e] * scale2) : -INFINITY;
+                        s[j][e] = v;
+                        tile_max[r] = fmaxf(tile_max[r], v);
                     }
-                    s[j][e] = v;
-                    tile_max[r] = fmaxf(tile_max[r], v);
                 }
             }
             float m_use[2], alpha[2];

@@ -38,8 +38,8 @@ __device__ __forceinline__ void beit_mma_load_tile(T* dst, int ld, int tile_rows
 }
 
 template <typename T>
-__device__ void beit_attention_mma(const T* __restrict__ qkv, const float* __restrict__ bias, T* __restrict__ out,
-                                   int seq, int heads, int head_dim, float scale) {
+__device__ void beit_attention_mma(const T* __restrict__ qkv, const T* __restrict__ bias, T* __restrict__ out,
+                                   int seq, int heads, int head_dim, int bias_ld, float scale) {
     using namespace nvcuda;
     extern __shared__ __align__(128) unsigned char smem_bytes[];
     const BeitMmaSmem L = beit_mma_smem(head_dim);
@@ -102,7 +102,7 @@ __device__ void beit_attention_mma(const T* __restrict__ qkv, const float* __res
                 float v = -INFINITY;
                 if (row_valid && j < kn) {
                     v = srow[j] * scale;
-                    if (bias) v += bias[beit_bias_offset(head, q0 + r, k0 + j, seq)];
+                    if (bias) v += beit_load(bias + beit_bias_offset(head, q0 + r, k0 + j, seq, bias_ld));
                 }
                 srow[j] = v;
                 tile_max = fmaxf(tile_max, v);

@@ -47,9 +47,10 @@ BEIT_HD inline long long beit_qkv_offset(int b, int s, int which, int head, int 
     return ((long long)b * seq + s) * 3 * dim + which * dim + (long long)head * head_dim + d;
 }
 
-// Element (head, i, j) of the [heads, S, S] f32 bias.
-BEIT_HD inline long long beit_bias_offset(int head, int i, int j, int seq) {
-    return ((long long)head * seq + i) * seq + j;
+// Element (head, i, j) of the bias [heads, S, S] (in the dtype of qkv), whose rows of S values lie
+// `ld` >= S apart: padded to a multiple of 8 (16-byte rows in f16/bf16) where the caller can.
+BEIT_HD inline long long beit_bias_offset(int head, int i, int j, int seq, int ld) {
+    return ((long long)head * seq + i) * ld + j;
 }
 
 // Element (b, s, head, d) of the context [B, S, D]: each head writes its own columns.
@@ -142,8 +143,9 @@ BEIT_HD inline void beit_attn_load_tile(float* dst, int stride, int tile_rows, c
 
 // Phase 1: this thread's scores scale * q_i . k_j + bias(i, j) of the tile. Entries outside the
 // valid rows or keys are 0 (finite, and never read as a weight: phases 2 and 3 stop at kn).
-BEIT_HD inline void beit_attn_scores(float* smem, const BeitAttnSmem& L, const float* bias, int head, int q0,
-                                     int qn, int k0, int kn, int seq, int head_dim, float scale, int tid) {
+template <typename BT>
+BEIT_HD inline void beit_attn_scores(float* smem, const BeitAttnSmem& L, const BT* bias, int bias_ld, int head,
+                                     int q0, int qn, int k0, int kn, int seq, int head_dim, float scale, int tid) {
     const int j = tid % BEIT_ATTN_BK, i0 = tid / BEIT_ATTN_BK;
     float s[BEIT_ATTN_SCORE_ROWS];
     BEIT_UNROLL
@@ -161,7 +163,7 @@ BEIT_HD inline void beit_attn_scores(float* smem, const BeitAttnSmem& L, const f
         float v = 0.0f;
         if (i < qn && j < kn) {
             v = s[r] * scale;
-            if (bias) v += bias[beit_bias_offset(head, q0 + i, k0 + j, seq)];
+            if (bias) v += beit_load(bias + beit_bias_offset(head, q0 + i, k0 + j, seq, bias_ld));
         }
         smem[L.p + i * L.p_stride + j] = v;
     }
@@ -257,12 +259,33 @@ BEIT_HD inline int beit_mma_shared_bytes(int head_dim) { return beit_mma_smem(he
 // block = BEIT_FLASH_THREADS threads (4 warps, 16 query rows each); grid = (ceil(seq /
 // BEIT_FLASH_BLOCK), heads, batch); dynamic shared memory = beit_flash_shared_bytes(head_dim): the
 // Q tile and two buffers each of K and V, 64 rows of the 2-byte dtype, rows padded by 16 bytes so
-// that ldmatrix's 8 row addresses fall in 8 different bank groups (46,080 bytes at 64, 87,040 at 128).
+// that ldmatrix's 8 row addresses fall in 8 different bank groups; then two 64 x 64 tiles of the
+// bias, rows padded likewise, the second of which is the Q tile's buffer once Q is in registers
+// where that is large enough (head_dim 64 and up): 44,032 bytes at 32, 55,296 at 64, 96,256 at 128.
 constexpr int BEIT_FLASH_THREADS = 128;
 constexpr int BEIT_FLASH_BLOCK = 64;  // query rows a block, and keys a tile
 
 BEIT_HD constexpr int beit_flash_row_stride(int head_dim) { return head_dim + 8; }
 
+// The bias tile's row stride in elements: 16-byte rows, and the 32-bit reads of one fragment row
+// set (8 rows x 4 lanes) in 32 different banks.
+BEIT_HD constexpr int beit_flash_bias_stride() { return BEIT_FLASH_BLOCK + 8; }
+
+BEIT_HD constexpr int beit_flash_bias_tile() { return BEIT_FLASH_BLOCK * beit_flash_bias_stride(); }
+
+// Whether the Q tile's buffer holds a bias tile (the second one).
+BEIT_HD constexpr bool beit_flash_bias_in_q(int head_dim) {
+    return BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) >= beit_flash_bias_tile();
+}
+
 BEIT_HD constexpr int beit_flash_shared_bytes(int head_dim) {
-    return 5 * BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) * 2;
+    return (5 * BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) +
+            (beit_flash_bias_in_q(head_dim) ? 1 : 2) * beit_flash_bias_tile()) *
+           2;
+}
+
+// Whether the bias tiles may be copied 16 bytes at a time (cp.async): every row of 2-byte values
+// starts on a 16-byte boundary. Otherwise they are copied a value at a time.
+BEIT_HD inline bool beit_flash_bias_async(unsigned long long bias_address, int ld) {
+    return bias_address % 16 == 0 && ld % 8 == 0;
 }

@@ -52,9 +52,13 @@ pub fn mma_attention_shared_bytes(head_dim: usize) -> u32 {
 pub const FLASH_ATTENTION_BLOCK: usize = 64;
 
 /// Dynamic shared memory of one such block, bytes (`beit_flash_shared_bytes`): the Q tile and two
-/// buffers each of K and V, 64 rows of `head_dim + 8` two-byte values.
+/// buffers each of K and V, 64 rows of `head_dim + 8` two-byte values; then two bias tiles of 64
+/// rows of 72, the second in the Q tile's buffer where that is as large.
 pub fn flash_attention_shared_bytes(head_dim: usize) -> u32 {
-    (5 * FLASH_ATTENTION_BLOCK * (head_dim + 8) * 2) as u32
+    let tile = FLASH_ATTENTION_BLOCK * (head_dim + 8);
+    let bias_tile = FLASH_ATTENTION_BLOCK * (FLASH_ATTENTION_BLOCK + 8);
+    let bias_tiles = if tile >= bias_tile { 1 } else { 2 };
+    ((5 * tile + bias_tiles * bias_tile) * 2) as u32
 }
 
 /// Blocks of `threads` for a grid-stride loop over `n` elements: enough to fill any GPU, few

@@ -14,6 +14,16 @@ pub struct AttentionShape {
 /// The context `[batch, seq, heads * head_dim]` of `softmax(scale * Q K^T + bias) V`, as
 /// `beit_attention_*` computes it; `bias` is `[heads, seq, seq]`.
 pub fn attention(qkv: &[f32], bias: Option<&[f32]>, shape: AttentionShape, scale: f32) -> Vec<f32> {
+    attention_strided(qkv, bias.map(|b| (b, shape.seq)), shape, scale)
+}
+
+/// `attention` with the bias's rows of `seq` values `ld` apart (`[heads, seq, ld]`).
+pub fn attention_strided(
+    qkv: &[f32],
+    bias: Option<(&[f32], usize)>,
+    shape: AttentionShape,
+    scale: f32,
+) -> Vec<f32> {
     let AttentionShape {
         batch,
         seq,
@@ -22,20 +32,22 @@ pub fn attention(qkv: &[f32], bias: Option<&[f32]>, shape: AttentionShape, scale
     } = shape;
     let dim = heads * head_dim;
     check_len("qkv", qkv, batch * seq * 3 * dim);
-    if let Some(bias) = bias {
-        check_len("bias", bias, heads * seq * seq);
+    if let Some((bias, ld)) = bias {
+        assert!(ld >= seq, "a bias row stride of {ld} under {seq} tokens");
+        check_len("bias", bias, heads * seq * ld);
     }
     let mut out = vec![f32::NAN; batch * seq * dim];
     // SAFETY: every buffer has the size the shape implies (checked above).
     unsafe {
         ffi::beit_host_attention(
             qkv.as_ptr(),
-            bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+            bias.map_or(std::ptr::null(), |(b, _)| b.as_ptr()),
             out.as_mut_ptr(),
             to_int(batch),
             to_int(seq),
             to_int(heads),
             to_int(head_dim),
+            to_int(bias.map_or(seq, |(_, ld)| ld)),
             scale,
         );
     }
@@ -80,4 +92,24 @@ pub fn flash_layout(head_dim: usize) -> (usize, usize) {
             ffi::beit_host_flash_row_stride(to_int(head_dim)) as usize,
         )
     }
+}
+
+/// `beit_bias_offset`: the element of (head, query i, key j) in a bias of row stride `ld`.
+pub fn bias_offset(head: usize, i: usize, j: usize, seq: usize, ld: usize) -> usize {
+    // SAFETY: pure arithmetic.
+    unsafe {
+        ffi::beit_host_bias_offset(to_int(head), to_int(i), to_int(j), to_int(seq), to_int(ld)) as usize
+    }
+}
+
+/// `beit_flash_bias_async`: whether the flash kernel copies the bias 16 bytes at a time.
+pub fn flash_bias_async(address: u64, ld: usize) -> bool {
+    // SAFETY: pure arithmetic.
+    unsafe { ffi::beit_host_flash_bias_async(address, to_int(ld)) != 0 }
+}
+
+/// The flash kernel's bias tile row stride (elements), as its header says.
+pub fn flash_bias_stride() -> usize {
+    // SAFETY: pure arithmetic.
+    unsafe { ffi::beit_host_flash_bias_stride() as usize }
 }

@@ -11,13 +11,17 @@ extern "C" {
         seq: c_int,
         heads: c_int,
         head_dim: c_int,
+        bias_ld: c_int,
         scale: f32,
     );
+    pub fn beit_host_bias_offset(head: c_int, i: c_int, j: c_int, seq: c_int, ld: c_int) -> c_int;
+    pub fn beit_host_flash_bias_async(address: u64, ld: c_int) -> c_int;
     pub fn beit_host_attention_shared_bytes(head_dim: c_int) -> c_int;
     pub fn beit_host_launch_constants(out: *mut c_int);
     pub fn beit_host_mma_smem(head_dim: c_int, out: *mut c_int);
     pub fn beit_host_flash_shared_bytes(head_dim: c_int) -> c_int;
     pub fn beit_host_flash_row_stride(head_dim: c_int) -> c_int;
+    pub fn beit_host_flash_bias_stride() -> c_int;
     pub fn beit_host_layer_norm(
         x: *const f32,
         weight: *const f32,

@@ -11,8 +11,8 @@
 namespace {
 
 // One block of beit_attention: query tile q_tile of (image b, head).
-void attention_block(const float* qkv, const float* bias, float* out, int b, int head, int q_tile, int seq,
-                     int heads, int head_dim, float scale) {
+void attention_block(const float* qkv, const float* bias, int bias_ld, float* out, int b, int head, int q_tile,
+                     int seq, int heads, int head_dim, float scale) {
     const BeitAttnSmem L = beit_attention_smem(head_dim);
     std::vector<float> smem(L.total, NAN);  // NaN: anything read before written poisons the result
     const int q0 = q_tile * BEIT_ATTN_BQ;
@@ -29,7 +29,7 @@ void attention_block(const float* qkv, const float* bias, float* out, int b, int
             beit_attn_load_tile(smem.data() + L.kv, L.kv_stride, BEIT_ATTN_BK, qkv, b, k0, kn, 1, head, seq, heads,
                                 head_dim, tid);
         for (int tid = 0; tid < BEIT_ATTN_THREADS; ++tid)
-            beit_attn_scores(smem.data(), L, bias, head, q0, qn, k0, kn, seq, head_dim, scale, tid);
+            beit_attn_scores(smem.data(), L, bias, bias_ld, head, q0, qn, k0, kn, seq, head_dim, scale, tid);
         // Softmax and the V load run concurrently in the kernel: they touch disjoint buffers.
         for (int tid = 0; tid < BEIT_ATTN_THREADS; ++tid) {
             beit_attn_softmax(smem.data(), L, kn, &m[tid], &l[tid], tid);
@@ -71,18 +71,26 @@ float block_sum(const float* partials) {
 extern "C" {
 
 void beit_host_attention(const float* qkv, const float* bias, float* out, int batch, int seq, int heads,
-                         int head_dim, float scale) {
+                         int head_dim, int bias_ld, float scale) {
     for (int b = 0; b < batch; ++b)
         for (int head = 0; head < heads; ++head)
             for (int q_tile = 0; q_tile < beit_tile_count(seq, BEIT_ATTN_BQ); ++q_tile)
-                attention_block(qkv, bias, out, b, head, q_tile, seq, heads, head_dim, scale);
+                attention_block(qkv, bias, bias_ld, out, b, head, q_tile, seq, heads, head_dim, scale);
 }
+
+int beit_host_bias_offset(int head, int i, int j, int seq, int ld) {
+    return (int)beit_bias_offset(head, i, j, seq, ld);
+}
+
+int beit_host_flash_bias_async(unsigned long long address, int ld) { return beit_flash_bias_async(address, ld); }
 
 int beit_host_attention_shared_bytes(int head_dim) { return beit_attention_shared_bytes(head_dim); }
 
 int beit_host_flash_shared_bytes(int head_dim) { return beit_flash_shared_bytes(head_dim); }
 
 int beit_host_flash_row_stride(int head_dim) { return beit_flash_row_stride(head_dim); }
+
+int beit_host_flash_bias_stride() { return beit_flash_bias_stride(); }
 
 // The tensor-core kernel's layout: its total bytes, and the byte offsets of its buffers and the
 // byte length of 16 rows of each (what wmma needs 32-byte aligned), in this order:

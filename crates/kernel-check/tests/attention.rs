@@ -3,7 +3,10 @@
 
 use beit::ops::attention;
 use candle_core::{Device, Tensor};
-use kernel_check::attention::{attention as kernel_attention, shared_bytes, AttentionShape};
+use kernel_check::attention::{
+    attention as kernel_attention, attention_strided, bias_offset, flash_bias_async, shared_bytes,
+    AttentionShape,
+};
 
 fn random(rng: &mut fastrand::Rng, n: usize, amplitude: f32) -> Vec<f32> {
     (0..n).map(|_| (rng.f32() * 2.0 - 1.0) * amplitude).collect()
@@ -37,6 +40,18 @@ fn check(shape: AttentionShape, seed: u64) {
         let got = kernel_attention(&qkv, with_bias.then_some(&bias[..]), shape, scale);
         let diff = max_diff(&got, &want);
         assert!(diff <= 1e-5, "{shape:?} bias {with_bias}: max |diff| {diff}");
+        if with_bias {
+            // The same bias with its rows padded to a multiple of 8 and 8 more, as the model keeps
+            // it on CUDA; the padding is NaN, so a read past a row's `seq` values shows.
+            let ld = seq.div_ceil(8) * 8 + 8;
+            let mut padded = vec![f32::NAN; heads * seq * ld];
+            for (r, row) in bias.chunks(seq).enumerate() {
+                padded[r * ld..r * ld + seq].copy_from_slice(row);
+            }
+            let got = attention_strided(&qkv, Some((&padded, ld)), shape, scale);
+            let diff = max_diff(&got, &want);
+            assert!(diff <= 1e-5, "{shape:?} bias row stride {ld}: max |diff| {diff}");
+        }
     }
 }
 
@@ -81,4 +96,23 @@ fn shared_memory_stays_under_the_default_limit() {
     assert!(shared_bytes(128) <= 48 * 1024);
     assert_eq!(shared_bytes(64), 4 * (64 * 64 + 1152));
     assert_eq!(shared_bytes(128), 4 * (64 * 128 + 1152));
+}
+
+#[test]
+fn bias_offsets_follow_the_row_stride() {
+    // Head 1, query 2, key 3 of 5 tokens in rows of 8.
+    assert_eq!(bias_offset(1, 2, 3, 5, 8), (5 + 2) * 8 + 3);
+    assert_eq!(bias_offset(0, 0, 4, 5, 5), 4);
+    // 197 tokens (BEiT-base) in the rows of 200 the model pads to.
+    assert_eq!(bias_offset(11, 196, 196, 197, 200), (11 * 197 + 196) * 200 + 196);
+}
+
+#[test]
+fn the_flash_kernel_copies_the_bias_16_bytes_at_a_time_only_where_aligned() {
+    assert!(flash_bias_async(0x1000, 200));
+    assert!(
+        !flash_bias_async(0x1000, 197),
+        "rows of 197 two-byte values are not 16-byte aligned"
+    );
+    assert!(!flash_bias_async(0x1008, 200), "a base off a 16-byte boundary");
 }

@@ -71,8 +71,21 @@ fn flash_attention_shared_memory_matches_the_header_and_is_aligned() {
         let groups: std::collections::BTreeSet<usize> = (0..8).map(|r| (r * stride * 2 / 16) % 8).collect();
         assert_eq!(groups.len(), 8, "head_dim {head_dim}: row stride {stride}");
     }
-    // Under the 48 KiB a block takes without opting in at head size 64 (BEiT-base and -large).
-    assert!(rust::flash_attention_shared_bytes(64) <= 48 * 1024);
+    // The bias tile: 16-byte rows, and the 32-bit reads of a fragment (rows g = 0..8, lanes
+    // c = 0..4, two values each) in 32 different banks.
+    let bias = attention::flash_bias_stride();
+    assert_eq!((bias * 2) % 16, 0);
+    let banks: std::collections::BTreeSet<usize> = (0..8)
+        .flat_map(|g| (0..4).map(move |c| (g * bias * 2 + 4 * c) / 4 % 32))
+        .collect();
+    assert_eq!(banks.len(), 32, "bias row stride {bias}");
+    // Four blocks a multiprocessor at head size 64 (BEiT-base and -large) within an H100's 228 KiB
+    // (1 KiB of it reserved a block), as the registers allow; every size within the 163 KiB a block
+    // may take on an A100.
+    assert!(4 * (rust::flash_attention_shared_bytes(64) as usize + 1024) <= 228 * 1024);
+    for head_dim in [32, 64, 128] {
+        assert!(rust::flash_attention_shared_bytes(head_dim) as usize <= 163 * 1024);
+    }
 }
 
 #[test]

@@ -1,13 +1,13 @@
 //! Launch of `kernels/attention.cu`: flash-style attention with the relative position bias added
 //! inside the online softmax. Queries, keys and values are read in place from the fused
-//! projection `[B, S, 3D]`, the bias `[heads, S, S]` (f32) once per head for the whole batch, and
-//! the context is written into its `[B, S, D]` columns; the `S x S` scores stay on chip.
+//! projection `[B, S, 3D]`, the bias `[heads, S, S]` (in their dtype, rows any stride apart) in
+//! place, and the context is written into its `[B, S, D]` columns; the `S x S` scores stay on chip.
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::{CudaStorage, WrapErr};
 use candle_core::Layout;
 use cudarc::driver::sys::CUfunction_attribute;
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
@@ -16,10 +16,11 @@ use crate::launch_geometry::{
     ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS, FLASH_ATTENTION_BLOCK, MMA_ATTENTION_BLOCK_Q,
     MMA_ATTENTION_THREADS,
 };
+use crate::ops::attention_bias::row_stride;
 use crate::ops::kernel_switch::{self, AttentionKernel};
 
-/// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional f32 bias
-/// `[heads, S, S]`.
+/// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional bias
+/// `[heads, S, S]` in the dtype of `qkv` whose rows are evenly spaced (`attention_bias::row_stride`).
 pub fn attention(
     qkv: (&CudaStorage, &Layout),
     bias: Option<(&CudaStorage, &Layout)>,
@@ -43,14 +44,8 @@ fn run<T: Float>(
         );
     }
     let qkv = contiguous(qs.as_cuda_slice::<T>()?, ql, "qkv")?;
-    let bias = bias.map(|(s, l)| {
-        s.as_cuda_slice::<f32>()
-            .and_then(|t| contiguous(t, l, "attention bias"))
-    });
-    let bias = bias.transpose()?;
-    if bias.as_ref().is_some_and(|t| t.len() != heads * s * s) {
-        candle_core::bail!("attention: the bias is not [{heads}, {s}, {s}]");
-    }
+    let bias = bias.map(|b| bias_rows::<T>(b, heads, s)).transpose()?;
+    let bias_ld = int(bias.as_ref().map_or(s, |(_, ld)| *ld), "bias row stride")?;
     // SAFETY: the kernel writes every element of the context.
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
@@ -70,7 +65,7 @@ fn run<T: Float>(
         let mut launch = stream.launch_builder(&func);
         launch.arg(&qkv);
         match &bias {
-            Some(t) => launch.arg(t),
+            Some((t, _)) => launch.arg(t),
             None => launch.arg(&NULL),
         };
         let (nb, ns, nh, hd) = (
@@ -80,7 +75,14 @@ fn run<T: Float>(
             int(head_dim, "head size")?,
         );
         let scale = 1.0 / (head_dim as f32).sqrt();
-        launch.arg(&out).arg(&nb).arg(&ns).arg(&nh).arg(&hd).arg(&scale);
+        launch
+            .arg(&out)
+            .arg(&nb)
+            .arg(&ns)
+            .arg(&nh)
+            .arg(&hd)
+            .arg(&bias_ld)
+            .arg(&scale);
         let cfg = LaunchConfig {
             grid_dim: (s.div_ceil(kernel.block_q()) as u32, heads as u32, grid_z(b)?),
             block_dim: (kernel.threads(), 1, 1),
@@ -90,6 +92,35 @@ fn run<T: Float>(
         unsafe { launch.launch(cfg) }.w()?;
     }
     Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
+}
+
+/// The bias's elements from its first to its last, and the distance between its rows.
+fn bias_rows<'a, T: Float>(
+    (storage, layout): (&'a CudaStorage, &Layout),
+    heads: usize,
+    s: usize,
+) -> candle_core::Result<(CudaView<'a, T>, usize)> {
+    let ld = match row_stride(layout) {
+        Some(ld) if layout.dims() == [heads, s, s] => ld,
+        _ => candle_core::bail!(
+            "attention: the bias {:?} is not [{heads}, {s}, {s}] with evenly spaced rows",
+            layout.dims()
+        ),
+    };
+    if storage.dtype() != T::DTYPE {
+        candle_core::bail!(
+            "attention: a {:?} bias for {:?} queries (the kernels take it in their dtype)",
+            storage.dtype(),
+            T::DTYPE
+        );
+    }
+    let start = layout.start_offset();
+    let len = if heads * s == 0 {
+        0
+    } else {
+        (heads * s - 1) * ld + s
+    };
+    Ok((storage.as_cuda_slice::<T>()?.slice(start..start + len), ld))
 }
 
 /// The launch of each of attention.cu's kernels.

@@ -3,7 +3,8 @@
 //! is the exact erf one, so the activation is ours.
 
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::{CudaStorage, WrapErr};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage, WrapErr};
 use candle_core::Layout;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -57,36 +58,76 @@ fn run<T: Float>(e: &Epilogue) -> candle_core::Result<CudaStorage> {
     }
     // SAFETY: every element is written by the kernel before it is read.
     let y = unsafe { dev.alloc::<T>(total)? };
-    if total > 0 {
-        let func = function(dev, Family::Epilogue, &typed("beit_bias_act_residual", T::DTYPE)?)?;
-        let stream = dev.cuda_stream();
-        let mut launch = stream.launch_builder(&func);
-        launch.arg(&x);
-        match &bias {
-            Some(b) => launch.arg(b),
-            None => launch.arg(&NULL),
-        };
-        match &residual {
-            Some(r) => launch.arg(r),
-            None => launch.arg(&NULL),
-        };
-        let vectorized = vectorizable::<T>(e, n);
-        let per_vector = if vectorized {
-            16 / T::DTYPE.size_in_bytes()
-        } else {
-            1
-        };
-        let vec = i32::from(vectorized);
-        let (n_rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(e.gelu));
-        launch.arg(&y).arg(&n_rows).arg(&n).arg(&gelu).arg(&vec);
-        let cfg = LaunchConfig {
-            grid_dim: (grid_stride_blocks(total / per_vector, GRID_STRIDE_THREADS), 1, 1),
-            block_dim: (GRID_STRIDE_THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: the arguments match the kernel's signature (kernels/epilogue.cu) and every
-        // buffer holds the elements the dimensions say.
-        unsafe { launch.launch(cfg) }.w()?;
-    }
+    let operands = Operands {
+        x: &x,
+        bias: bias.as_ref(),
+        residual: residual.as_ref(),
+        y: &y.slice(..),
+        vec: vectorizable::<T>(e, n),
+        gelu: e.gelu,
+    };
+    launch(dev, &operands, rows, n)?;
     Ok(CudaStorage::wrap_cuda_slice(y, dev.clone()))
+}
+
+/// `y = gelu(y)` over a `[rows, n]` buffer of ours (a cuBLASLt output: 16-byte aligned).
+pub fn gelu_in_place<T: Float>(
+    dev: &CudaDevice,
+    y: &CudaSlice<T>,
+    rows: usize,
+    n: usize,
+) -> candle_core::Result<()> {
+    let y = y.slice(..);
+    let operands = Operands {
+        x: &y,
+        bias: None,
+        residual: None,
+        y: &y,
+        vec: (n * T::DTYPE.size_in_bytes()).is_multiple_of(16),
+        gelu: true,
+    };
+    launch(dev, &operands, rows, n)
+}
+
+/// One launch's buffers; `x` and `y` may be the same (each element is read before it is written).
+struct Operands<'a, 'b, T> {
+    x: &'a CudaView<'b, T>,
+    bias: Option<&'a CudaView<'b, T>>,
+    residual: Option<&'a CudaView<'b, T>>,
+    y: &'a CudaView<'b, T>,
+    /// 16 bytes a load: see `vectorizable`.
+    vec: bool,
+    gelu: bool,
+}
+
+fn launch<T: Float>(dev: &CudaDevice, o: &Operands<T>, rows: usize, n: usize) -> candle_core::Result<()> {
+    let total = rows * n;
+    if total == 0 {
+        return Ok(());
+    }
+    let func = function(dev, Family::Epilogue, &typed("beit_bias_act_residual", T::DTYPE)?)?;
+    let stream = dev.cuda_stream();
+    let mut launch = stream.launch_builder(&func);
+    launch.arg(o.x);
+    match o.bias {
+        Some(b) => launch.arg(b),
+        None => launch.arg(&NULL),
+    };
+    match o.residual {
+        Some(r) => launch.arg(r),
+        None => launch.arg(&NULL),
+    };
+    let per_vector = if o.vec { 16 / T::DTYPE.size_in_bytes() } else { 1 };
+    let vec = i32::from(o.vec);
+    let (n_rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(o.gelu));
+    launch.arg(o.y).arg(&n_rows).arg(&n).arg(&gelu).arg(&vec);
+    let cfg = LaunchConfig {
+        grid_dim: (grid_stride_blocks(total / per_vector, GRID_STRIDE_THREADS), 1, 1),
+        block_dim: (GRID_STRIDE_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: the arguments match the kernel's signature (kernels/epilogue.cu) and every buffer
+    // holds the elements the dimensions say.
+    unsafe { launch.launch(cfg) }.w()?;
+    Ok(())
 }

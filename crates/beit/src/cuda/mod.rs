@@ -6,6 +6,7 @@ pub(crate) mod args;
 pub(crate) mod attention;
 pub mod devices;
 pub(crate) mod epilogue;
+pub(crate) mod gemm;
 pub(crate) mod layer_norm;
 pub(crate) mod module;
 pub(crate) mod preprocess;

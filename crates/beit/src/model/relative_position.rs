@@ -112,10 +112,15 @@ impl RelativePositionBias {
         }
         let dense = self.cache.get_or(window, || {
             let table = self.resized_table(window)?;
-            GatheredBias::new(&table.to_device(&candle_core::Device::Cpu)?, index.clone())?
+            // Rounded to the model's dtype, as transformers' table is.
+            let dense = GatheredBias::new(&table.to_device(&candle_core::Device::Cpu)?, index.clone())?
                 .dense()?
-                .to_device(self.table.device())?
-                .to_dtype(self.table.dtype())
+                .to_dtype(self.table.dtype())?;
+            if self.table.device().is_cuda() {
+                cuda_layout(&dense.squeeze(0)?, self.table.device())
+            } else {
+                dense.to_device(self.table.device())
+            }
         })?;
         Ok(AttentionBias::Dense(dense))
     }
@@ -145,6 +150,17 @@ impl RelativePositionBias {
         let cls_rows = table.narrow(0, old_h * old_w, 3)?;
         Tensor::cat(&[&offsets, &cls_rows], 0)
     }
+}
+
+/// A `[heads, S, S]` bias as the CUDA attention reads it fastest: its rows padded with zeros to a
+/// multiple of 8 values (16 bytes in f16 and bf16, which the flash kernel copies with cp.async), the
+/// padding hidden by a narrow: a `[heads, S, S]` view with rows `S.next_multiple_of(8)` apart.
+fn cuda_layout(dense: &Tensor, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+    let s = dense.dim(2)?;
+    dense
+        .pad_with_zeros(2, 0, s.next_multiple_of(8) - s)?
+        .to_device(device)?
+        .narrow(2, 0, s)
 }
 
 /// The `[S * S]` row index into the bias table for every (query, key) token pair of a grid.

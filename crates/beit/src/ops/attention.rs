@@ -33,6 +33,8 @@ pub fn attention(
     }
     let bias = match bias {
         // [1, heads, S, S] as the relative position bias comes, or anything that broadcasts.
+        // As it is when already [heads, S, S]: a reshape would copy the model's padded rows.
+        Some(t) if t.dims() == [heads, s, s] => Some(t.clone()),
         Some(t) if t.elem_count() == heads * s * s => Some(t.reshape((heads, s, s))?),
         Some(t) => Some(t.broadcast_as((heads, s, s))?),
         None => None,

@@ -8,9 +8,19 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Layout, Tensor};
 
 use crate::ops::cpu_data::is_cpu_f32;
+
+/// The distance in elements between the rows of a `[heads, S, S]` bias whose rows are each
+/// contiguous and evenly spaced (contiguous, or a narrow of padded rows): what the CUDA attention
+/// reads without a copy. None for any other layout.
+pub fn row_stride(layout: &Layout) -> Option<usize> {
+    match (layout.dims(), layout.stride()) {
+        (&[_, rows, s], &[head_stride, ld, 1]) if ld >= s && head_stride == rows * ld => Some(ld),
+        _ => None,
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum AttentionBias {
@@ -100,5 +110,26 @@ impl GatheredBias {
 
     pub(crate) fn index(&self) -> &[u32] {
         &self.index
+    }
+}
+
+#[cfg(test)]
+mod row_stride_tests {
+    use candle_core::{Device, Tensor};
+
+    use super::row_stride;
+
+    #[test]
+    fn contiguous_and_narrowed_padded_rows_have_a_row_stride() -> candle_core::Result<()> {
+        let padded = Tensor::zeros((2, 5, 8), candle_core::DType::F32, &Device::Cpu)?;
+        assert_eq!(row_stride(padded.narrow(2, 0, 5)?.layout()), Some(8));
+        assert_eq!(
+            row_stride(padded.narrow(2, 0, 5)?.contiguous()?.layout()),
+            Some(5)
+        );
+        // A transpose, and a narrow of the rows (heads no longer rows * ld apart), have none.
+        assert_eq!(row_stride(padded.narrow(2, 0, 5)?.t()?.layout()), None);
+        assert_eq!(row_stride(padded.narrow(1, 0, 4)?.layout()), None);
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! A linear layer's epilogue as one op: `y = act(x W^T + bias) + residual`, act the exact GELU or
-//! none. On the CPU the matmul adds bias and residual itself (`ops::linear`); on CUDA, candle's
-//! cuBLAS matmul is followed by one pass of ours (kernels/epilogue.cu) instead of candle's three
-//! (bias, GELU, residual), each of which reads and writes the whole activation.
+//! none. On the CPU the matmul adds bias and residual itself (`ops::linear`); on CUDA, cuBLASLt
+//! adds them in its GEMM (`ops::cuda_linear`), or with `BEIT_CUDA_GEMM=cublas` candle's cuBLAS
+//! matmul is followed by one pass of ours (kernels/epilogue.cu) instead of candle's three (bias,
+//! GELU, residual), each of which reads and writes the whole activation.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
@@ -18,6 +19,9 @@ pub fn linear_epilogue(
     gelu: bool,
 ) -> candle_core::Result<Tensor> {
     if xs.device().is_cuda() && kernel_switch::enabled() {
+        if kernel_switch::gemm_lt() && !(gelu && residual.is_some()) {
+            return crate::ops::cuda_linear::cuda_linear(xs, weight, bias, residual, gelu);
+        }
         let product = matmul_rows(xs, weight)?;
         return Epilogue::new(gelu, bias.is_some(), residual.is_some()).apply(&product, bias, residual);
     }

@@ -5,17 +5,29 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use crate::ops::attention::{attend_context, Dims};
+use crate::ops::attention_bias::row_stride;
 use crate::ops::cpu_data::contiguous_f32;
 
 /// `softmax(Q K^T / sqrt(head_dim) + bias) V` over the fused `qkv` `[B, S, 3D]`, bias `[heads, S, S]`.
 pub fn fused_attention(qkv: &Tensor, bias: Option<&Tensor>, heads: usize) -> candle_core::Result<Tensor> {
     let qkv = qkv.contiguous()?;
     let op = FusedAttention { heads };
-    match bias {
-        // The kernel reads an f32 bias: bf16 would round a bias of 5 by 0.02 in every logit.
-        Some(bias) => qkv.apply_op2_no_bwd(&bias.to_dtype(candle_core::DType::F32)?.contiguous()?, &op),
-        None => qkv.apply_op1_no_bwd(&op),
-    }
+    let Some(bias) = bias else {
+        return qkv.apply_op1_no_bwd(&op);
+    };
+    let bias = if qkv.device().is_cuda() {
+        // The CUDA kernels read the bias in the dtype of qkv, as transformers adds it (the
+        // relative position bias's values are that dtype's already: its table is), and in place
+        // where its rows are evenly spaced (the model's are padded to 16 bytes).
+        let bias = bias.to_dtype(qkv.dtype())?;
+        match row_stride(bias.layout()) {
+            Some(_) => bias,
+            None => bias.contiguous()?,
+        }
+    } else {
+        bias.to_dtype(candle_core::DType::F32)?.contiguous()?
+    };
+    qkv.apply_op2_no_bwd(&bias, &op)
 }
 
 struct FusedAttention {

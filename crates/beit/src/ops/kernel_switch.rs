@@ -108,6 +108,30 @@ pub fn set_attention_kernel(kernel: AttentionKernel) {
     ATTENTION.set(kernel as u8);
 }
 
+/// The environment variable that picks the linear layers' GEMM on CUDA when the fused kernels are
+/// on: `cublaslt` (the default: bias and residual added in the GEMM's epilogue, `cuda::gemm`) or
+/// `cublas` (candle's matmul followed by our epilogue pass).
+pub const GEMM_ENV: &str = "BEIT_CUDA_GEMM";
+
+/// The setting that turns cuBLASLt off, for messages.
+pub const GEMM_ENV_CUBLAS: &str = "BEIT_CUDA_GEMM=cublas";
+
+static GEMM_LT: Setting = Setting::new(GEMM_ENV, |v| if gemm_lt_from_env(v) { ON } else { OFF });
+
+/// True unless `cublas` was chosen, by `set_gemm_lt(false)` or the environment.
+pub fn gemm_lt() -> bool {
+    GEMM_LT.get() == ON
+}
+
+/// Chooses cuBLASLt (true) or candle's cuBLAS matmul for the linear layers, from the next call on.
+pub fn set_gemm_lt(on: bool) {
+    GEMM_LT.set(if on { ON } else { OFF });
+}
+
+fn gemm_lt_from_env(value: Option<&str>) -> bool {
+    value.map(|v| v.trim().to_ascii_lowercase()).as_deref() != Some("cublas")
+}
+
 fn from_env(value: Option<&str>) -> bool {
     !matches!(
         value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
@@ -117,7 +141,7 @@ fn from_env(value: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{from_env, AttentionKernel};
+    use super::{from_env, gemm_lt_from_env, AttentionKernel};
 
     #[test]
     fn environment_values() {
@@ -127,6 +151,13 @@ mod tests {
         for off in ["0", "off", "OFF", " false ", "no"] {
             assert!(!from_env(Some(off)), "{off:?}");
         }
+    }
+
+    #[test]
+    fn gemm_values() {
+        assert!(gemm_lt_from_env(None));
+        assert!(gemm_lt_from_env(Some("cublaslt")));
+        assert!(!gemm_lt_from_env(Some(" CUBLAS ")));
     }
 
     #[test]

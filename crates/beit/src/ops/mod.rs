@@ -34,6 +34,7 @@ pub mod attention_bias;
 pub mod bf16_linear;
 pub mod cpu_data;
 pub mod cpu_level;
+pub mod cuda_linear;
 pub mod deferred_weight;
 pub mod epilogue;
 pub mod fused_attention;

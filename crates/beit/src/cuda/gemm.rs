@@ -1,0 +1,381 @@
+//! A linear layer as one cuBLASLt call: `D = X W^T + bias + residual`, the bias added in the GEMM's
+//! epilogue (in f32, before the output is rounded to its dtype) and the residual read as its `C`
+//! operand (`beta = 1`). candle's cuBLAS matmul followed by our epilogue pass reads and writes the
+//! whole output once more (QKV, the projection and fc2 spend a third of their time there at batch
+//! 64); cuBLASLt's own GELU is the tanh approximation, so fc1's exact GELU stays a pass of ours.
+//!
+//! One cuBLASLt handle and workspace per candle device (so per stream), and the algorithm its
+//! heuristic picks cached per problem: the query costs more host time than a batch-1 GEMM.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::{Mutex, OnceLock};
+
+use candle_core::backend::BackendStorage;
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
+use candle_core::{DType, Layout};
+use cudarc::cublaslt::result as lt;
+use cudarc::cublaslt::sys;
+
+use crate::cuda::args::{by_float, contiguous, Float};
+
+/// cuBLASLt's recommendation for Hopper (4 MiB suffice before it).
+const WORKSPACE_BYTES: usize = 32 << 20;
+
+/// The operands, row-major and contiguous: `x` `[rows, k]`, `weight` `[n, k]`, `bias` `[n]`,
+/// `residual` `[rows, n]`.
+pub struct LinearOperands<'a, T> {
+    pub x: CudaView<'a, T>,
+    pub weight: CudaView<'a, T>,
+    pub bias: Option<CudaView<'a, T>>,
+    pub residual: Option<CudaView<'a, T>>,
+    pub rows: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+/// `act(x W^T + bias) + residual` (act the exact GELU when `gelu`; a GELU layer has no residual
+/// in BEiT, and gets none here) over `x` `[.., k]` and `weight` `[n, k]`, into `[rows, n]`.
+pub fn fused_linear(
+    x: (&CudaStorage, &Layout),
+    weight: (&CudaStorage, &Layout),
+    bias: Option<(&CudaStorage, &Layout)>,
+    residual: Option<(&CudaStorage, &Layout)>,
+    gelu: bool,
+) -> candle_core::Result<CudaStorage> {
+    if gelu && residual.is_some() {
+        candle_core::bail!("fused_linear: a residual after the GELU is not fused");
+    }
+    by_float!(x.0.dtype(), "fused_linear", run(x, weight, bias, residual, gelu))
+}
+
+fn run<T: Float>(
+    (xs, xl): (&CudaStorage, &Layout),
+    (ws, wl): (&CudaStorage, &Layout),
+    bias: Option<(&CudaStorage, &Layout)>,
+    residual: Option<(&CudaStorage, &Layout)>,
+    gelu: bool,
+) -> candle_core::Result<CudaStorage> {
+    let dev = &xs.device;
+    let (n, k) = wl.shape().dims2()?;
+    let rows = xl.shape().elem_count().checked_div(k).unwrap_or(0);
+    let ops = LinearOperands {
+        x: view::<T>((xs, xl), "linear input")?,
+        weight: view::<T>((ws, wl), "linear weight")?,
+        bias: bias.map(|b| view::<T>(b, "linear bias")).transpose()?,
+        residual: residual.map(|r| view::<T>(r, "linear residual")).transpose()?,
+        rows,
+        k,
+        n,
+    };
+    if ops.x.len() != rows * k
+        || ops.bias.as_ref().is_some_and(|b| b.len() != n)
+        || ops.residual.as_ref().is_some_and(|r| r.len() != rows * n)
+    {
+        candle_core::bail!("fused_linear: input, bias or residual does not fit a [{n}, {k}] weight");
+    }
+    let y = linear(dev, &ops)?;
+    if gelu {
+        crate::cuda::epilogue::gelu_in_place(dev, &y, rows, n)?;
+    }
+    Ok(CudaStorage::wrap_cuda_slice(y, dev.clone()))
+}
+
+fn view<'a, T: Float>(
+    (s, l): (&'a CudaStorage, &Layout),
+    what: &str,
+) -> candle_core::Result<CudaView<'a, T>> {
+    contiguous(s.as_cuda_slice::<T>()?, l, what)
+}
+
+/// `x W^T + bias + residual` into a new `[rows, n]` buffer.
+pub fn linear<T: Float>(dev: &CudaDevice, ops: &LinearOperands<T>) -> candle_core::Result<CudaSlice<T>> {
+    // SAFETY: every element of `out` is written by the GEMM (beta reads `residual`, not `out`).
+    let mut out = unsafe { dev.alloc::<T>(ops.rows * ops.n)? };
+    if ops.rows * ops.n > 0 {
+        enqueue(dev, ops, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Enqueues the GEMM into `out`.
+fn enqueue<T: Float>(
+    dev: &CudaDevice,
+    ops: &LinearOperands<T>,
+    out: &mut CudaSlice<T>,
+) -> candle_core::Result<()> {
+    let stream = dev.cuda_stream();
+    let (x, _x) = ops.x.device_ptr(&stream);
+    let (w, _w) = ops.weight.device_ptr(&stream);
+    let bias = ops.bias.as_ref().map(|b| b.device_ptr(&stream));
+    let residual = ops.residual.as_ref().map(|r| r.device_ptr(&stream));
+    let (d, _d) = out.device_ptr_mut(&stream);
+    let c = residual.as_ref().map_or(d, |r| r.0);
+    let problem = Problem {
+        dtype: T::DTYPE,
+        m: ops.n as u64,
+        n: ops.rows as u64,
+        k: ops.k as u64,
+        bias: bias.is_some(),
+        beta_one: residual.is_some(),
+        align: [w, x, c, d].map(alignment),
+    };
+    let mut handles = handles().lock().unwrap_or_else(|e| e.into_inner());
+    let handle = match handles.entry(dev.id()) {
+        std::collections::hash_map::Entry::Occupied(h) => h.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(Handle::new(dev)?),
+    };
+    let descriptors = Descriptors::new(&problem, bias.as_ref().map(|b| b.0))?;
+    let algo = handle.algo(&problem, &descriptors)?;
+    let (workspace, _ws) = handle.workspace.device_ptr(&stream);
+    let (alpha, beta) = (1.0f32, if problem.beta_one { 1.0f32 } else { 0.0 });
+    // SAFETY: the layouts describe the buffers as allocated and checked by the caller; the
+    // pointers stay valid until the stream runs the GEMM (their guards live to the end of this
+    // function, and candle frees device memory in stream order).
+    unsafe {
+        lt::matmul(
+            handle.raw.0,
+            descriptors.matmul.0,
+            (&alpha as *const f32).cast(),
+            (&beta as *const f32).cast(),
+            w as *const c_void,
+            descriptors.a.0,
+            x as *const c_void,
+            descriptors.b.0,
+            c as *const c_void,
+            descriptors.cd.0,
+            d as *mut c_void,
+            descriptors.cd.0,
+            &algo,
+            workspace as *mut c_void,
+            WORKSPACE_BYTES,
+            stream.cu_stream() as sys::cudaStream_t,
+        )
+    }
+    .map_err(lt_error("matmul"))
+}
+
+/// What the algorithm depends on. cuBLAS is column-major, so the row-major `Y = X W^T` is
+/// `Y^T = W X^T`: `A` is the weight (transposed), `B` the input, `m` the output features and `n`
+/// the rows; the bias runs along `m`, as cuBLASLt's bias epilogue adds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Problem {
+    dtype: DType,
+    m: u64,
+    n: u64,
+    k: u64,
+    bias: bool,
+    beta_one: bool,
+    /// Of A, B, C and D in bytes, at most 256: the heuristic may pick a kernel that needs more
+    /// than a pointer has unless told.
+    align: [u32; 4],
+}
+
+fn alignment(ptr: u64) -> u32 {
+    if ptr == 0 {
+        256
+    } else {
+        1u32 << ptr.trailing_zeros().min(8)
+    }
+}
+
+fn data_type(dtype: DType) -> sys::cudaDataType {
+    match dtype {
+        DType::F16 => sys::cudaDataType_t::CUDA_R_16F,
+        DType::BF16 => sys::cudaDataType_t::CUDA_R_16BF,
+        _ => sys::cudaDataType_t::CUDA_R_32F,
+    }
+}
+
+fn lt_error(what: &str) -> impl Fn(lt::CublasError) -> candle_core::Error + '_ {
+    move |e| candle_core::Error::Msg(format!("cuBLASLt {what}: {e:?}"))
+}
+
+/// A cuBLASLt handle with its workspace and the algorithms found for each problem.
+struct Handle {
+    raw: Raw<sys::cublasLtHandle_t>,
+    workspace: CudaSlice<u8>,
+    algos: HashMap<Problem, sys::cublasLtMatmulAlgo_t>,
+}
+
+impl Handle {
+    fn new(dev: &CudaDevice) -> candle_core::Result<Self> {
+        let raw = Raw(lt::create_handle().map_err(lt_error("create"))?);
+        // SAFETY: the workspace is scratch that cuBLASLt writes before reading.
+        let workspace = unsafe { dev.alloc::<u8>(WORKSPACE_BYTES)? };
+        Ok(Self {
+            raw,
+            workspace,
+            algos: HashMap::new(),
+        })
+    }
+
+    fn algo(
+        &mut self,
+        problem: &Problem,
+        descriptors: &Descriptors,
+    ) -> candle_core::Result<sys::cublasLtMatmulAlgo_t> {
+        if let Some(found) = self.algos.get(problem) {
+            return Ok(*found);
+        }
+        let pref = Raw(lt::create_matmul_pref().map_err(lt_error("preference"))?);
+        let set = |attr, value: *const c_void, size| {
+            // SAFETY: `value` points to `size` bytes of the attribute's type.
+            unsafe { lt::set_matmul_pref_attribute(pref.0, attr, value, size) }
+                .map_err(lt_error("preference"))
+        };
+        use sys::cublasLtMatmulPreferenceAttributes_t as P;
+        let workspace = WORKSPACE_BYTES as u64;
+        set(
+            P::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+            (&workspace as *const u64).cast(),
+            8,
+        )?;
+        let attrs = [
+            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+        ];
+        for (attr, align) in attrs.into_iter().zip(&problem.align) {
+            set(attr, (align as *const u32).cast(), 4)?;
+        }
+        // SAFETY: the handle, descriptors and preference are live.
+        let found = unsafe {
+            lt::get_matmul_algo_heuristic(
+                self.raw.0,
+                descriptors.matmul.0,
+                descriptors.a.0,
+                descriptors.b.0,
+                descriptors.cd.0,
+                descriptors.cd.0,
+                pref.0,
+            )
+        };
+        let algo = found
+            .map_err(|e| {
+                candle_core::Error::Msg(format!(
+                    "cuBLASLt has no GEMM for {problem:?} ({e:?}); {} runs candle's cuBLAS matmul instead",
+                    crate::ops::kernel_switch::GEMM_ENV_CUBLAS
+                ))
+            })?
+            .algo;
+        self.algos.insert(*problem, algo);
+        Ok(algo)
+    }
+}
+
+/// The matmul descriptor and the matrix layouts of one call.
+struct Descriptors {
+    matmul: Raw<sys::cublasLtMatmulDesc_t>,
+    a: Raw<sys::cublasLtMatrixLayout_t>,
+    b: Raw<sys::cublasLtMatrixLayout_t>,
+    cd: Raw<sys::cublasLtMatrixLayout_t>,
+}
+
+impl Descriptors {
+    fn new(p: &Problem, bias: Option<u64>) -> candle_core::Result<Self> {
+        let ty = data_type(p.dtype);
+        let layout =
+            |rows, cols, ld| lt::create_matrix_layout(ty, rows, cols, ld).map_err(lt_error("layout"));
+        let a = Raw(layout(p.k, p.m, p.k as i64)?);
+        let b = Raw(layout(p.k, p.n, p.k as i64)?);
+        let cd = Raw(layout(p.m, p.n, p.m as i64)?);
+        let matmul = Raw(lt::create_matmul_desc(
+            sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            sys::cudaDataType_t::CUDA_R_32F,
+        )
+        .map_err(lt_error("descriptor"))?);
+        use sys::cublasLtMatmulDescAttributes_t as M;
+        let set = |attr, value: *const c_void, size| {
+            // SAFETY: `value` points to `size` bytes of the attribute's type.
+            unsafe { lt::set_matmul_desc_attribute(matmul.0, attr, value, size) }
+                .map_err(lt_error("descriptor"))
+        };
+        // cublasOperation_t, an int: CUBLAS_OP_T.
+        let transpose: i32 = 1;
+        set(
+            M::CUBLASLT_MATMUL_DESC_TRANSA,
+            (&transpose as *const i32).cast(),
+            4,
+        )?;
+        if let Some(ptr) = bias {
+            let epilogue = sys::cublasLtEpilogue_t::CUBLASLT_EPILOGUE_BIAS;
+            set(
+                M::CUBLASLT_MATMUL_DESC_EPILOGUE,
+                (&epilogue as *const sys::cublasLtEpilogue_t).cast(),
+                std::mem::size_of::<sys::cublasLtEpilogue_t>(),
+            )?;
+            set(
+                M::CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                (&ptr as *const u64).cast(),
+                8,
+            )?;
+        }
+        Ok(Self { matmul, a, b, cd })
+    }
+}
+
+/// A cuBLASLt object, destroyed on drop.
+struct Raw<H: Destroy>(H);
+
+trait Destroy: Copy {
+    /// # Safety
+    /// `self` is live and not destroyed again.
+    unsafe fn destroy(self);
+}
+
+impl Destroy for sys::cublasLtHandle_t {
+    unsafe fn destroy(self) {
+        let _ = lt::destroy_handle(self);
+    }
+}
+
+impl Destroy for sys::cublasLtMatmulDesc_t {
+    unsafe fn destroy(self) {
+        let _ = lt::destroy_matmul_desc(self);
+    }
+}
+
+impl Destroy for sys::cublasLtMatrixLayout_t {
+    unsafe fn destroy(self) {
+        let _ = lt::destroy_matrix_layout(self);
+    }
+}
+
+impl Destroy for sys::cublasLtMatmulPreference_t {
+    unsafe fn destroy(self) {
+        let _ = lt::destroy_matmul_pref(self);
+    }
+}
+
+impl<H: Destroy> Drop for Raw<H> {
+    fn drop(&mut self) {
+        // SAFETY: created live by cuBLASLt and dropped once.
+        unsafe { self.0.destroy() }
+    }
+}
+
+// SAFETY: a cuBLASLt handle may be used from any thread, one call at a time (the mutex below).
+unsafe impl Send for Handle {}
+
+type Handles = Mutex<HashMap<DeviceId, Handle>>;
+
+fn handles() -> &'static Handles {
+    static HANDLES: OnceLock<Handles> = OnceLock::new();
+    HANDLES.get_or_init(Default::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alignment;
+
+    #[test]
+    fn alignment_is_the_largest_power_of_two_up_to_256() {
+        assert_eq!(alignment(0x1000), 256);
+        assert_eq!(alignment(0x1010), 16);
+        assert_eq!(alignment(0x1002), 2);
+        assert_eq!(alignment(0), 256);
+    }
+}
