@@ -500,8 +500,9 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
     Ok(())
 }
 
-/// Images per second over `seconds` of forwards after a warm-up, and the most device memory in
-/// use seen after any of them.
+/// Images per second from the median of forwards timed each to a device synchronize over `seconds`
+/// after a warm-up, as bench/gpu_peers.py times PyTorch's; and the most device memory in use seen
+/// after any of them (queried outside the timed spans: the query takes longer than a small forward).
 fn time_forward(
     model: &dyn beit::BeitPreTrainedModel,
     inputs: &ForwardInputs,
@@ -514,14 +515,18 @@ fn time_forward(
     }
     device.synchronize()?;
     let mut memory = 0;
-    let (mut runs, started) = (0usize, Instant::now());
-    while started.elapsed() < Duration::from_secs_f64(seconds) || runs < 3 {
+    let mut times = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs_f64(seconds) || times.len() < 3 {
+        let forward = Instant::now();
         model.forward(inputs)?;
         device.synchronize()?;
+        times.push(forward.elapsed().as_secs_f64());
         memory = memory.max(beit::cuda::devices::memory_in_use(0).unwrap_or(0));
-        runs += 1;
     }
-    Ok(((runs * batch) as f64 / started.elapsed().as_secs_f64(), memory))
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    Ok((batch as f64 / median, memory))
 }
 
 /// The name of an attention kernel in the check's lines.

@@ -17,6 +17,9 @@ pub const LAYER_NORM_ROWS: u32 = 4;
 /// Threads per block of the grid-stride kernels: epilogue and preprocessing.
 pub const GRID_STRIDE_THREADS: u32 = 256;
 
+/// Vectors each thread of the epilogue kernel loads before computing (`BEIT_EPILOGUE_UNROLL`).
+pub const EPILOGUE_UNROLL: usize = 4;
+
 /// Dynamic shared memory of one attention block, bytes (`beit_attention_shared_bytes`): the Q
 /// tile, one K-or-V tile with an odd row stride, the score tile (BK + 1 a row), and two floats a
 /// query row; all f32.

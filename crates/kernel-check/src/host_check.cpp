@@ -114,6 +114,8 @@ void beit_host_launch_constants(int* out) {
     out[7] = BEIT_LN_ROWS;
     out[8] = BEIT_FLASH_THREADS;
     out[9] = BEIT_FLASH_BLOCK;
+    out[10] = BEIT_EPILOGUE_THREADS;
+    out[11] = BEIT_EPILOGUE_UNROLL;
 }
 
 void beit_host_layer_norm(const float* x, const float* weight, const float* bias, float* y, int rows, int dim,

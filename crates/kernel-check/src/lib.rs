@@ -22,12 +22,14 @@ pub struct LaunchConstants {
     pub layer_norm_rows: i32,
     pub flash_attention_threads: i32,
     pub flash_attention_block: i32,
+    pub epilogue_threads: i32,
+    pub epilogue_unroll: i32,
 }
 
 /// The headers' launch constants.
 pub fn launch_constants() -> LaunchConstants {
-    let mut out = [0i32; 10];
-    // SAFETY: the C++ writes exactly ten ints.
+    let mut out = [0i32; 12];
+    // SAFETY: the C++ writes exactly twelve ints.
     unsafe { ffi::beit_host_launch_constants(out.as_mut_ptr()) };
     LaunchConstants {
         attention_threads: out[0],
@@ -40,6 +42,8 @@ pub fn launch_constants() -> LaunchConstants {
         layer_norm_rows: out[7],
         flash_attention_threads: out[8],
         flash_attention_block: out[9],
+        epilogue_threads: out[10],
+        epilogue_unroll: out[11],
     }
 }
 

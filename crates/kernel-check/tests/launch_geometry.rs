@@ -20,6 +20,8 @@ fn block_and_tile_sizes_match_the_headers() {
             layer_norm_rows: rust::LAYER_NORM_ROWS as i32,
             flash_attention_threads: rust::MMA_ATTENTION_THREADS as i32,
             flash_attention_block: rust::FLASH_ATTENTION_BLOCK as i32,
+            epilogue_threads: rust::GRID_STRIDE_THREADS as i32,
+            epilogue_unroll: rust::EPILOGUE_UNROLL as i32,
         }
     );
 }

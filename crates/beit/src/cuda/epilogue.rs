@@ -10,7 +10,7 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
-use crate::launch_geometry::{grid_stride_blocks, GRID_STRIDE_THREADS};
+use crate::launch_geometry::{grid_stride_blocks, EPILOGUE_UNROLL, GRID_STRIDE_THREADS};
 
 /// Whether the kernel may move 16 bytes a load: every row a whole number of 16-byte vectors and
 /// every operand starting on a 16-byte boundary (allocations are; offsets into them may not be).
@@ -122,7 +122,14 @@ fn launch<T: Float>(dev: &CudaDevice, o: &Operands<T>, rows: usize, n: usize) ->
     let (n_rows, n, gelu) = (int(rows, "rows")?, int(n, "features")?, i32::from(o.gelu));
     launch.arg(o.y).arg(&n_rows).arg(&n).arg(&gelu).arg(&vec);
     let cfg = LaunchConfig {
-        grid_dim: (grid_stride_blocks(total / per_vector, GRID_STRIDE_THREADS), 1, 1),
+        grid_dim: (
+            grid_stride_blocks(
+                (total / per_vector).div_ceil(EPILOGUE_UNROLL),
+                GRID_STRIDE_THREADS,
+            ),
+            1,
+            1,
+        ),
         block_dim: (GRID_STRIDE_THREADS, 1, 1),
         shared_mem_bytes: 0,
     };

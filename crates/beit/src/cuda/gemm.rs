@@ -4,8 +4,8 @@
 //! whole output once more (QKV, the projection and fc2 spend a third of their time there at batch
 //! 64); cuBLASLt's own GELU is the tanh approximation, so fc1's exact GELU stays a pass of ours.
 //!
-//! One cuBLASLt handle and workspace per candle device (so per stream), and the algorithm its
-//! heuristic picks cached per problem: the query costs more host time than a batch-1 GEMM.
+//! One cuBLASLt handle and workspace per candle device (so per stream), and the algorithm chosen
+//! for each problem (`gemm_algo`) cached: choosing costs more than many GEMMs.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -19,9 +19,10 @@ use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
 
 use crate::cuda::args::{by_float, contiguous, Float};
+use crate::cuda::gemm_algo;
 
 /// cuBLASLt's recommendation for Hopper (4 MiB suffice before it).
-const WORKSPACE_BYTES: usize = 32 << 20;
+pub(super) const WORKSPACE_BYTES: usize = 32 << 20;
 
 /// The operands, row-major and contiguous: `x` `[rows, k]`, `weight` `[n, k]`, `bias` `[n]`,
 /// `residual` `[rows, n]`.
@@ -127,40 +128,51 @@ fn enqueue<T: Float>(
         std::collections::hash_map::Entry::Vacant(v) => v.insert(Handle::new(dev)?),
     };
     let descriptors = Descriptors::new(&problem, bias.as_ref().map(|b| b.0))?;
-    let algo = handle.algo(&problem, &descriptors)?;
     let (workspace, _ws) = handle.workspace.device_ptr(&stream);
     let (alpha, beta) = (1.0f32, if problem.beta_one { 1.0f32 } else { 0.0 });
-    // SAFETY: the layouts describe the buffers as allocated and checked by the caller; the
-    // pointers stay valid until the stream runs the GEMM (their guards live to the end of this
-    // function, and candle frees device memory in stream order).
-    unsafe {
-        lt::matmul(
-            handle.raw.0,
-            descriptors.matmul.0,
-            (&alpha as *const f32).cast(),
-            (&beta as *const f32).cast(),
-            w as *const c_void,
-            descriptors.a.0,
-            x as *const c_void,
-            descriptors.b.0,
-            c as *const c_void,
-            descriptors.cd.0,
-            d as *mut c_void,
-            descriptors.cd.0,
-            &algo,
-            workspace as *mut c_void,
-            WORKSPACE_BYTES,
-            stream.cu_stream() as sys::cudaStream_t,
-        )
-    }
-    .map_err(lt_error("matmul"))
+    let raw = handle.raw.0;
+    let launch = |algo: &sys::cublasLtMatmulAlgo_t| {
+        // SAFETY: the layouts describe the buffers as allocated and checked by the caller; the
+        // pointers stay valid until the stream runs the GEMM (their guards live to the end of this
+        // function, and candle frees device memory in stream order).
+        unsafe {
+            lt::matmul(
+                raw,
+                descriptors.matmul.0,
+                (&alpha as *const f32).cast(),
+                (&beta as *const f32).cast(),
+                w as *const c_void,
+                descriptors.a.0,
+                x as *const c_void,
+                descriptors.b.0,
+                c as *const c_void,
+                descriptors.cd.0,
+                d as *mut c_void,
+                descriptors.cd.0,
+                algo,
+                workspace as *mut c_void,
+                WORKSPACE_BYTES,
+                stream.cu_stream() as sys::cudaStream_t,
+            )
+        }
+        .map_err(lt_error("matmul"))
+    };
+    let algo = match handle.algos.get(&problem) {
+        Some(algo) => *algo,
+        None => {
+            let algo = gemm_algo::choose(raw, &descriptors, &problem, &stream, &launch)?;
+            handle.algos.insert(problem, algo);
+            algo
+        }
+    };
+    launch(&algo)
 }
 
 /// What the algorithm depends on. cuBLAS is column-major, so the row-major `Y = X W^T` is
 /// `Y^T = W X^T`: `A` is the weight (transposed), `B` the input, `m` the output features and `n`
 /// the rows; the bias runs along `m`, as cuBLASLt's bias epilogue adds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Problem {
+pub(super) struct Problem {
     dtype: DType,
     m: u64,
     n: u64,
@@ -169,7 +181,7 @@ struct Problem {
     beta_one: bool,
     /// Of A, B, C and D in bytes, at most 256: the heuristic may pick a kernel that needs more
     /// than a pointer has unless told.
-    align: [u32; 4],
+    pub(super) align: [u32; 4],
 }
 
 fn alignment(ptr: u64) -> u32 {
@@ -188,7 +200,7 @@ fn data_type(dtype: DType) -> sys::cudaDataType {
     }
 }
 
-fn lt_error(what: &str) -> impl Fn(lt::CublasError) -> candle_core::Error + '_ {
+pub(super) fn lt_error(what: &str) -> impl Fn(lt::CublasError) -> candle_core::Error + '_ {
     move |e| candle_core::Error::Msg(format!("cuBLASLt {what}: {e:?}"))
 }
 
@@ -210,68 +222,14 @@ impl Handle {
             algos: HashMap::new(),
         })
     }
-
-    fn algo(
-        &mut self,
-        problem: &Problem,
-        descriptors: &Descriptors,
-    ) -> candle_core::Result<sys::cublasLtMatmulAlgo_t> {
-        if let Some(found) = self.algos.get(problem) {
-            return Ok(*found);
-        }
-        let pref = Raw(lt::create_matmul_pref().map_err(lt_error("preference"))?);
-        let set = |attr, value: *const c_void, size| {
-            // SAFETY: `value` points to `size` bytes of the attribute's type.
-            unsafe { lt::set_matmul_pref_attribute(pref.0, attr, value, size) }
-                .map_err(lt_error("preference"))
-        };
-        use sys::cublasLtMatmulPreferenceAttributes_t as P;
-        let workspace = WORKSPACE_BYTES as u64;
-        set(
-            P::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-            (&workspace as *const u64).cast(),
-            8,
-        )?;
-        let attrs = [
-            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-            P::CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-        ];
-        for (attr, align) in attrs.into_iter().zip(&problem.align) {
-            set(attr, (align as *const u32).cast(), 4)?;
-        }
-        // SAFETY: the handle, descriptors and preference are live.
-        let found = unsafe {
-            lt::get_matmul_algo_heuristic(
-                self.raw.0,
-                descriptors.matmul.0,
-                descriptors.a.0,
-                descriptors.b.0,
-                descriptors.cd.0,
-                descriptors.cd.0,
-                pref.0,
-            )
-        };
-        let algo = found
-            .map_err(|e| {
-                candle_core::Error::Msg(format!(
-                    "cuBLASLt has no GEMM for {problem:?} ({e:?}); {} runs candle's cuBLAS matmul instead",
-                    crate::ops::kernel_switch::GEMM_ENV_CUBLAS
-                ))
-            })?
-            .algo;
-        self.algos.insert(*problem, algo);
-        Ok(algo)
-    }
 }
 
 /// The matmul descriptor and the matrix layouts of one call.
-struct Descriptors {
-    matmul: Raw<sys::cublasLtMatmulDesc_t>,
-    a: Raw<sys::cublasLtMatrixLayout_t>,
-    b: Raw<sys::cublasLtMatrixLayout_t>,
-    cd: Raw<sys::cublasLtMatrixLayout_t>,
+pub(super) struct Descriptors {
+    pub(super) matmul: Raw<sys::cublasLtMatmulDesc_t>,
+    pub(super) a: Raw<sys::cublasLtMatrixLayout_t>,
+    pub(super) b: Raw<sys::cublasLtMatrixLayout_t>,
+    pub(super) cd: Raw<sys::cublasLtMatrixLayout_t>,
 }
 
 impl Descriptors {
@@ -318,9 +276,9 @@ impl Descriptors {
 }
 
 /// A cuBLASLt object, destroyed on drop.
-struct Raw<H: Destroy>(H);
+pub(super) struct Raw<H: Destroy>(pub(super) H);
 
-trait Destroy: Copy {
+pub(super) trait Destroy: Copy {
     /// # Safety
     /// `self` is live and not destroyed again.
     unsafe fn destroy(self);

@@ -7,6 +7,7 @@ pub(crate) mod attention;
 pub mod devices;
 pub(crate) mod epilogue;
 pub(crate) mod gemm;
+pub(crate) mod gemm_algo;
 pub(crate) mod layer_norm;
 pub(crate) mod module;
 pub(crate) mod preprocess;
