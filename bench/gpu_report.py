@@ -179,12 +179,7 @@ def throughput_tables(ours_rows, peer_rows):
             continue
         if "images_per_s" not in r:
             continue
-        if not r.get("kernels", True):
-            key = "ours_plain"
-        elif r.get("gemm") == "cublas":
-            key = "ours_cublas"
-        else:
-            key = {"simt": "ours_simt", "wmma": "ours_wmma"}.get(r.get("attention"), "ours")
+        key = "ours" if r.get("variant", "default") == "default" else f"ours:{r['variant']}"
         table[(dtype_name(r.get("dtype")), int(r.get("batch", 0)))][key] = r
     for r in peer_rows:
         if "info" in r:
@@ -197,6 +192,13 @@ def throughput_tables(ours_rows, peer_rows):
     return table, errors
 
 
+def variant_label(variant):
+    """How the report names one of gpu_check's throughput variants."""
+    if variant.startswith("flash w"):
+        return f"flash attention, {variant[7:]} warps a block"
+    return {"cublas": "cuBLAS + epilogue pass", "plain": "plain ops", "wmma": "wmma attention"}.get(variant, variant)
+
+
 def speed(row):
     return row.get("images_per_s") if row else None
 
@@ -206,15 +208,21 @@ def throughput_section(ours_rows, peer_rows):
     lines = ["## Throughput: BEiT-base 224, images/s (median of timed runs)", ""]
     if not table:
         return lines + ["No throughput results (see steps).", ""] + errors, table
+    # Our other variants (gpu_check throughput), in the order they ran.
+    variants = []
+    for c in table.values():
+        variants += [k for k in c if k.startswith("ours:") and k not in variants]
+    labels = "".join(f" beit-node, {variant_label(v[5:])} |" for v in variants)
     lines += [
-        "| dtype | batch | beit-node | beit-node, cuBLAS + epilogue pass | beit-node, wmma attention | beit-node, plain ops | PyTorch SDPA | PyTorch eager | timm ViT-base | ours / SDPA | ours / eager | ours / ViT | of roofline |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| dtype | batch | beit-node |{labels} PyTorch SDPA | PyTorch eager | timm ViT-base | ours / SDPA | ours / eager | ours / ViT | of roofline |",
+        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|---|",
     ]
     for (dtype, batch) in sorted(table, key=lambda k: (k[0], k[1])):
         c = table[(dtype, batch)]
         ours = speed(c.get("ours"))
+        others = "".join(f" {fmt(speed(c.get(v)))} |" for v in variants)
         lines.append(
-            f"| {dtype} | {batch} | {fmt(ours)} | {fmt(speed(c.get('ours_cublas')))} | {fmt(speed(c.get('ours_wmma')))} | {fmt(speed(c.get('ours_plain')))} | {fmt(speed(c.get('sdpa')))} | "
+            f"| {dtype} | {batch} | {fmt(ours)} |{others} {fmt(speed(c.get('sdpa')))} | "
             f"{fmt(speed(c.get('eager')))} | {fmt(speed(c.get('vit')))} | {fmt_ratio(ratio(ours, speed(c.get('sdpa'))))} | "
             f"{fmt_ratio(ratio(ours, speed(c.get('eager'))))} | {fmt_ratio(ratio(ours, speed(c.get('vit'))))} | "
             f"{'-' if ours is None else f'{ours / ROOFLINE:.1%}'} |"
@@ -228,7 +236,7 @@ def throughput_section(ours_rows, peer_rows):
         c = table[(dtype, batch)]
         mem = lambda k, field: fmt((c.get(k) or {}).get(field))  # noqa: E731
         lines.append(
-            f"| {dtype} | {batch} | {mem('ours', 'device_memory_mib')} | {mem('ours_plain', 'device_memory_mib')} | "
+            f"| {dtype} | {batch} | {mem('ours', 'device_memory_mib')} | {mem('ours:plain', 'device_memory_mib')} | "
             f"{mem('sdpa', 'peak_mib')} | {mem('eager', 'peak_mib')} | {mem('vit', 'peak_mib')} |"
         )
     return lines + [""] + errors + ([""] if errors else []), table

@@ -336,14 +336,11 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         let shape = format!("b{b} s{s} heads{heads} dim{head_dim}");
         // Each fused kernel: both tensor-core ones (f16 and bf16; flash at head sizes 32, 64, 128,
         // wmma at 16k; a call they do not take runs the next one down) and the SIMT one.
-        for kernel in [
-            AttentionKernel::Flash,
-            AttentionKernel::Wmma,
-            AttentionKernel::Simt,
-        ] {
-            kernel_switch::set_attention_kernel(kernel);
-            let variant = attention_name(kernel);
-            on_off(variant, &shape, dtype, |d| {
+        let variants = attention_variants();
+        for &(kernel, warps) in &variants {
+            use_attention(kernel, warps);
+            let variant = attention_name(kernel, warps);
+            on_off(&variant, &shape, dtype, |d| {
                 Ok(beit::ops::attention(&at(&qkv, d)?, None, heads, false)?.0)
             })?;
             on_off(&format!("{variant}+bias"), &shape, dtype, |d| {
@@ -353,7 +350,7 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
                 Ok(beit::ops::attention(&at(&qkv, d)?, Some(&at(&padded, d)?), heads, false)?.0)
             })?;
         }
-        kernel_switch::set_attention_kernel(AttentionKernel::Flash);
+        use_attention(variants[0].0, variants[0].1);
     }
     for (rows, dim) in [(394, 768), (1, 1024), (7, 33)] {
         // A large mean, as the residual stream of a deep ViT has: E[x²] - E[x]² would cancel.
@@ -461,18 +458,26 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
     let device = cuda()?;
     for dtype in dtypes.split(',') {
         let (dtype, _) = beit::parse_precision(dtype)?;
-        // Our kernels; with candle's cuBLAS matmul and our epilogue pass for the linear layers
-        // instead of cuBLASLt; with the wmma attention; and candle's plain ops. (The SIMT attention,
-        // 5x slower than wmma, is timed in the ops table only.)
-        for (kernels, gemm_lt, attention) in [
-            (true, true, AttentionKernel::Flash),
-            (true, false, AttentionKernel::Flash),
-            (true, true, AttentionKernel::Wmma),
-            (false, true, AttentionKernel::Flash),
+        // Our kernels as they default; with candle's cuBLAS matmul and our epilogue pass for the
+        // linear layers instead of cuBLASLt; with the flash attention's other block size; and
+        // candle's plain ops. (The wmma and SIMT attention are timed in the ops table only.)
+        let [default, other_flash, ..] = attention_variants()[..] else {
+            unreachable!("four variants")
+        };
+        for (variant, kernels, gemm_lt, (attention, warps)) in [
+            ("default".to_string(), true, true, default),
+            ("cublas".to_string(), true, false, default),
+            (
+                attention_name(other_flash.0, other_flash.1),
+                true,
+                true,
+                other_flash,
+            ),
+            ("plain".to_string(), false, true, default),
         ] {
             kernel_switch::set_enabled(kernels);
             kernel_switch::set_gemm_lt(gemm_lt);
-            kernel_switch::set_attention_kernel(attention);
+            use_attention(attention, warps);
             let options = LoadOptions {
                 device: device.clone(),
                 dtype,
@@ -486,17 +491,18 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
                 println!(
                     "{}",
                     json!({"step": "throughput", "model": "beit-base-224", "impl": "beit-node",
-                    "kernels": kernels, "attention": if kernels { attention_name(attention) } else { "plain" },
+                    "variant": variant, "kernels": kernels,
+                    "attention": if kernels { attention_name(attention, warps) } else { "plain".into() },
                     "gemm": if gemm_lt { "cublaslt" } else { "cublas" },
                     "dtype": dtype_name(dtype), "batch": batch,
                     "images_per_s": images_per_s, "device_memory_mib": memory as f64 / (1 << 20) as f64})
                 );
             }
         }
+        use_attention(default.0, default.1);
     }
     kernel_switch::set_enabled(true);
     kernel_switch::set_gemm_lt(true);
-    kernel_switch::set_attention_kernel(AttentionKernel::Flash);
     Ok(())
 }
 
@@ -529,13 +535,30 @@ fn time_forward(
     Ok((batch as f64 / median, memory))
 }
 
-/// The name of an attention kernel in the check's lines.
-fn attention_name(kernel: AttentionKernel) -> &'static str {
+/// The name of an attention kernel in the check's lines (the flash kernel's with its warps a block).
+fn attention_name(kernel: AttentionKernel, warps: usize) -> String {
     match kernel {
-        AttentionKernel::Flash => "flash",
-        AttentionKernel::Wmma => "wmma",
-        AttentionKernel::Simt => "simt",
+        AttentionKernel::Flash => format!("flash w{warps}"),
+        AttentionKernel::Wmma => "wmma".into(),
+        AttentionKernel::Simt => "simt".into(),
     }
+}
+
+/// Every attention kernel: (kernel, flash warps a block), the default first.
+fn attention_variants() -> Vec<(AttentionKernel, usize)> {
+    let warps = kernel_switch::flash_warps();
+    vec![
+        (AttentionKernel::Flash, warps),
+        (AttentionKernel::Flash, 12 - warps),
+        (AttentionKernel::Wmma, warps),
+        (AttentionKernel::Simt, warps),
+    ]
+}
+
+/// Selects an attention kernel for the process.
+fn use_attention(kernel: AttentionKernel, warps: usize) {
+    kernel_switch::set_attention_kernel(kernel);
+    kernel_switch::set_flash_warps(warps);
 }
 
 /// Milliseconds per call of `f` (mean over `runs` after 3 warm-ups, to a device synchronize).
@@ -637,20 +660,17 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
         Ok(beit::ops::layer_norm(&x, &ln_w, &ln_b, 1e-12)?)
     })?;
     let mut attention_ms = Vec::new();
-    for kernel in [
-        AttentionKernel::Flash,
-        AttentionKernel::Wmma,
-        AttentionKernel::Simt,
-    ] {
-        kernel_switch::set_attention_kernel(kernel);
+    let variants = attention_variants();
+    for &(kernel, warps) in &variants {
+        use_attention(kernel, warps);
         attention_ms.push((
-            kernel,
+            attention_name(kernel, warps),
             time_ms(&device, runs, || {
                 Ok(beit::ops::attention(&qkv, Some(&bias), heads, false)?.0)
             })?,
         ));
     }
-    kernel_switch::set_attention_kernel(AttentionKernel::Flash);
+    use_attention(variants[0].0, variants[0].1);
     let attention = attention_ms[0].1;
     let unbiased = time_ms(&device, runs, || {
         Ok(beit::ops::attention(&qkv, None, heads, false)?.0)
@@ -661,17 +681,18 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
         layer += ms;
     }
     report("layer_norm (x2 a layer)", true, 0.0, ln);
-    for (kernel, ms) in &attention_ms {
-        let flash = *kernel == AttentionKernel::Flash;
+    for (i, (name, ms)) in attention_ms.iter().enumerate() {
         let op = format!(
-            "attention, {}{}",
-            attention_name(*kernel),
-            if flash { "" } else { " (not in the sum)" }
+            "attention, {name}{}",
+            if i == 0 { "" } else { " (not in the sum)" }
         );
-        report(&op, flash, attention_flops, *ms);
+        report(&op, i == 0, attention_flops, *ms);
     }
     report(
-        "attention, flash, no bias (not in the sum)",
+        &format!(
+            "attention, {}, no bias (not in the sum)",
+            attention_name(variants[0].0, variants[0].1)
+        ),
         false,
         attention_flops,
         unbiased,

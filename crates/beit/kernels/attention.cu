@@ -74,13 +74,17 @@ BEIT_ATTENTION_KERNEL(beit_attention_bf16, __nv_bfloat16, BEIT_ATTN_THREADS, bei
 BEIT_ATTENTION_KERNEL(beit_attention_mma_f16, __half, BEIT_MMA_THREADS, beit_attention_mma<__half>)
 BEIT_ATTENTION_KERNEL(beit_attention_mma_bf16, __nv_bfloat16, BEIT_MMA_THREADS, beit_attention_mma<__nv_bfloat16>)
 
-// The register-resident tensor-core kernel (attention_flash.cuh): f16 and bf16, one a head size.
-#define BEIT_ATTENTION_FLASH(D)                                                                            \
-    BEIT_ATTENTION_KERNEL(beit_attention_flash##D##_f16, __half, BEIT_FLASH_THREADS,                       \
-                          (beit_attention_flash<__half, D>))                                               \
-    BEIT_ATTENTION_KERNEL(beit_attention_flash##D##_bf16, __nv_bfloat16, BEIT_FLASH_THREADS,               \
-                          (beit_attention_flash<__nv_bfloat16, D>))
+// The register-resident tensor-core kernel (attention_flash.cuh): f16 and bf16, one a head size and
+// block of W warps (beit_attention_flash{D}w{W}_{dtype}).
+#define BEIT_ATTENTION_FLASH(D, W)                                                                         \
+    BEIT_ATTENTION_KERNEL(beit_attention_flash##D##w##W##_f16, __half, 32 * W,                             \
+                          (beit_attention_flash<__half, D, W>))                                            \
+    BEIT_ATTENTION_KERNEL(beit_attention_flash##D##w##W##_bf16, __nv_bfloat16, 32 * W,                     \
+                          (beit_attention_flash<__nv_bfloat16, D, W>))
 
-BEIT_ATTENTION_FLASH(32)
-BEIT_ATTENTION_FLASH(64)
-BEIT_ATTENTION_FLASH(128)
+BEIT_ATTENTION_FLASH(32, 4)
+BEIT_ATTENTION_FLASH(64, 4)
+BEIT_ATTENTION_FLASH(128, 4)
+BEIT_ATTENTION_FLASH(32, 8)
+BEIT_ATTENTION_FLASH(64, 8)
+BEIT_ATTENTION_FLASH(128, 8)

@@ -4,8 +4,8 @@
 // registers (the wmma kernel of attention_mma.cuh round-trips them through shared memory, its
 // fragments being opaque), and K and V tiles are double-buffered with cp.async.
 //
-// One block is 4 warps over 64 query rows of one (image, head); each warp owns 16 rows. Per key
-// tile of 64, for a warp: S = Q K^T (Q's fragments loaded once), s = S * scale + bias in log2 units,
+// One block is WARPS warps (4 or 8) over 16 * WARPS query rows of one (image, head); each warp owns 16
+// rows. Per key tile of 64, for a warp: S = Q K^T (Q's fragments loaded once), s = S * scale + bias in log2 units,
 // row max and sum over the 4 lanes that share a row (2 shuffles), P = exp2(s - m) rounded to the
 // dtype straight into the A fragments of P V (the accumulator layout of two adjacent 8-key tiles is
 // the A layout of one 16-key step), O = O * alpha + P V.
@@ -95,12 +95,13 @@ __device__ __forceinline__ unsigned pack2(float lo, float hi) {
     }
 }
 
-// A 64-row tile of q, k or v (which) from sequence row row0 into dst (row stride LD), asynchronously.
-template <typename T, int D, int LD>
+// A ROWS-row tile of q, k or v (which) from sequence row row0 into dst (row stride LD), asynchronously,
+// by THREADS threads.
+template <typename T, int D, int LD, int ROWS, int THREADS>
 __device__ __forceinline__ void load_tile(T* dst, const T* __restrict__ qkv, int b, int row0, int rows_valid,
                                           int which, int head, int seq, int heads) {
     constexpr int CHUNKS = D / 8;  // 16-byte pieces a row
-    for (int e = threadIdx.x; e < BEIT_FLASH_BLOCK * CHUNKS; e += BEIT_FLASH_THREADS) {
+    for (int e = threadIdx.x; e < ROWS * CHUNKS; e += THREADS) {
         const int i = e / CHUNKS, c = (e % CHUNKS) * 8;
         const bool valid = i < rows_valid;
         const T* src = valid ? qkv + beit_qkv_offset(b, row0 + i, which, head, c, seq, heads, D) : qkv;
@@ -122,15 +123,15 @@ __device__ __forceinline__ void unpack2(unsigned v, float& lo, float& hi) {
     }
 }
 
-// The 64 x 64 block of the bias at query rows row0.. and keys k0.. into dst (row stride
-// beit_flash_bias_stride()); zeros past the sequence. Asynchronous (cp.async, 16 bytes) when `async`,
-// else copied a value at a time.
-template <typename T>
+// The ROWS x 64 block of the bias at query rows row0.. and keys k0.. into dst (row stride
+// beit_flash_bias_stride()), by THREADS threads; zeros past the sequence. Asynchronous (cp.async, 16
+// bytes) when `async`, else copied a value at a time.
+template <typename T, int ROWS, int THREADS>
 __device__ __forceinline__ void load_bias_tile(T* dst, const T* __restrict__ bias, int head, int row0, int k0,
                                                int seq, int ld, bool async) {
     constexpr int LDB = beit_flash_bias_stride();
     constexpr int CHUNKS = BEIT_FLASH_BLOCK / 8;  // 16-byte pieces a row
-    for (int e = threadIdx.x; e < BEIT_FLASH_BLOCK * CHUNKS; e += BEIT_FLASH_THREADS) {
+    for (int e = threadIdx.x; e < ROWS * CHUNKS; e += THREADS) {
         const int i = e / CHUNKS, c = (e % CHUNKS) * 8;
         const int row = row0 + i, key = k0 + c;
         const bool valid = row < seq && key < seq;
@@ -148,39 +149,42 @@ __device__ __forceinline__ void load_bias_tile(T* dst, const T* __restrict__ bia
 
 }  // namespace beit_flash
 
-template <typename T, int D>
+template <typename T, int D, int WARPS>
 __device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restrict__ bias, T* __restrict__ out,
                                      int seq, int heads, int head_dim, int bias_ld, float scale) {
     using namespace beit_flash;
     (void)head_dim;  // D: the caller picked the kernel by it
     static_assert(D % 16 == 0 && D <= 128, "head sizes of 16k up to 128");
     constexpr int LD = beit_flash_row_stride(D);
-    constexpr int TILE = BEIT_FLASH_BLOCK * LD;
+    constexpr int BQ = beit_flash_block_q(WARPS);  // query rows, 16 a warp
+    constexpr int THREADS = 32 * WARPS;
+    constexpr int TILE = BEIT_FLASH_BLOCK * LD;    // a K or V tile
     constexpr int LDB = beit_flash_bias_stride();
     constexpr bool BIAS_IN_Q = beit_flash_bias_in_q(D);
     extern __shared__ __align__(128) unsigned char smem_bytes[];
     T* sq = reinterpret_cast<T*>(smem_bytes);
-    T* sk = sq + TILE;      // two buffers
+    T* sk = sq + BQ * LD;   // two buffers
     T* sv = sk + 2 * TILE;  // two buffers
     // Bias tile t is in sb0 when t is even, else in sb1: Q's buffer once every warp holds its Q
     // fragments. (Two pointers and a select: an indexed pair would live in local memory.)
     T* const sb0 = sv + 2 * TILE;
-    T* const sb1 = BIAS_IN_Q ? sq : sb0 + beit_flash_bias_tile();
+    T* const sb1 = BIAS_IN_Q ? sq : sb0 + BQ * LDB;
     const bool async_bias = bias && beit_flash_bias_async((unsigned long long)bias, bias_ld);
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, c = lane % 4;
     const int q_tile = blockIdx.x, head = blockIdx.y, b = blockIdx.z;
-    const int q0 = q_tile * BEIT_FLASH_BLOCK;
-    const int qn = beit_tile_rows(seq, q_tile, BEIT_FLASH_BLOCK);
+    const int q0 = q_tile * BQ;
+    const int qn = beit_tile_rows(seq, q_tile, BQ);
     const int tiles = beit_tile_count(seq, BEIT_FLASH_BLOCK);
     // This thread's two query rows (g and g + 8 of the warp's 16), as sequence rows.
     const int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
 
-    load_tile<T, D, LD>(sq, qkv, b, q0, qn, 0, head, seq, heads);
-    load_tile<T, D, LD>(sk, qkv, b, 0, beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK), 1, head, seq, heads);
-    load_tile<T, D, LD>(sv, qkv, b, 0, beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK), 2, head, seq, heads);
-    if (bias) load_bias_tile(sb0, bias, head, q0, 0, seq, bias_ld, async_bias);
+    load_tile<T, D, LD, BQ, THREADS>(sq, qkv, b, q0, qn, 0, head, seq, heads);
+    const int rows0 = beit_tile_rows(seq, 0, BEIT_FLASH_BLOCK);
+    load_tile<T, D, LD, BEIT_FLASH_BLOCK, THREADS>(sk, qkv, b, 0, rows0, 1, head, seq, heads);
+    load_tile<T, D, LD, BEIT_FLASH_BLOCK, THREADS>(sv, qkv, b, 0, rows0, 2, head, seq, heads);
+    if (bias) load_bias_tile<T, BQ, THREADS>(sb0, bias, head, q0, 0, seq, bias_ld, async_bias);
     cp_async_commit();
 
     float o[D / 8][4];
@@ -195,11 +199,14 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restr
         if (t + 1 < tiles) {
             // The other buffer: every warp finished with it at the end of the previous tile.
             const int next = (t + 1) & 1, rows_next = beit_tile_rows(seq, t + 1, BEIT_FLASH_BLOCK);
-            load_tile<T, D, LD>(sk + next * TILE, qkv, b, k0 + BEIT_FLASH_BLOCK, rows_next, 1, head, seq, heads);
-            load_tile<T, D, LD>(sv + next * TILE, qkv, b, k0 + BEIT_FLASH_BLOCK, rows_next, 2, head, seq, heads);
+            const int k_next = k0 + BEIT_FLASH_BLOCK;
+            load_tile<T, D, LD, BEIT_FLASH_BLOCK, THREADS>(sk + next * TILE, qkv, b, k_next, rows_next, 1, head, seq,
+                                                           heads);
+            load_tile<T, D, LD, BEIT_FLASH_BLOCK, THREADS>(sv + next * TILE, qkv, b, k_next, rows_next, 2, head, seq,
+                                                           heads);
             // Bias tile 1 goes into Q's buffer, after Q is read (below).
             if (bias && !(BIAS_IN_Q && t == 0))
-                load_bias_tile(next ? sb1 : sb0, bias, head, q0, k0 + BEIT_FLASH_BLOCK, seq, bias_ld, async_bias);
+                load_bias_tile<T, BQ, THREADS>(next ? sb1 : sb0, bias, head, q0, k_next, seq, bias_ld, async_bias);
             cp_async_commit();
             cp_async_wait<1>();
         } else {
@@ -212,7 +219,7 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restr
                 ldsm_x4(qf[kk], sq + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
             if (BIAS_IN_Q && bias && tiles > 1) {
                 __syncthreads();  // every warp holds its Q fragments
-                load_bias_tile(sb1, bias, head, q0, BEIT_FLASH_BLOCK, seq, bias_ld, async_bias);
+                load_bias_tile<T, BQ, THREADS>(sb1, bias, head, q0, BEIT_FLASH_BLOCK, seq, bias_ld, async_bias);
                 // Its own group, waited for with tile 1's K and V at the next step's wait<1>.
                 cp_async_commit();
             }

@@ -256,14 +256,17 @@ BEIT_HD inline int beit_mma_shared_bytes(int head_dim) { return beit_mma_smem(he
 
 // ---- The register-resident tensor-core variant (attention_flash.cuh: f16 and bf16, head_dim 32,
 // 64 or 128) ----------------------------------------------------------------------------------
-// block = BEIT_FLASH_THREADS threads (4 warps, 16 query rows each); grid = (ceil(seq /
-// BEIT_FLASH_BLOCK), heads, batch); dynamic shared memory = beit_flash_shared_bytes(head_dim): the
-// Q tile and two buffers each of K and V, 64 rows of the 2-byte dtype, rows padded by 16 bytes so
-// that ldmatrix's 8 row addresses fall in 8 different bank groups; then two 64 x 64 tiles of the
-// bias, rows padded likewise, the second of which is the Q tile's buffer once Q is in registers
-// where that is large enough (head_dim 64 and up): 44,032 bytes at 32, 55,296 at 64, 96,256 at 128.
-constexpr int BEIT_FLASH_THREADS = 128;
-constexpr int BEIT_FLASH_BLOCK = 64;  // query rows a block, and keys a tile
+// block = 32 * warps threads (warps = 4 or 8, 16 query rows each); grid = (ceil(seq /
+// beit_flash_block_q(warps)), heads, batch); dynamic shared memory = beit_flash_shared_bytes(head_dim,
+// warps): the Q tile (16 * warps rows) and two buffers each of K and V (64 rows) of the 2-byte
+// dtype, rows padded by 16 bytes so that ldmatrix's 8 row addresses fall in 8 different bank groups;
+// then two tiles of the bias (16 * warps x 64), rows padded likewise, the second of which is the Q
+// tile's buffer once Q is in registers where that is large enough (head_dim 64 and up). With 4
+// warps: 44,032 bytes at 32, 55,296 at 64, 96,256 at 128.
+constexpr int BEIT_FLASH_THREADS = 128;  // with 4 warps
+constexpr int BEIT_FLASH_BLOCK = 64;     // keys a tile (and query rows a block with 4 warps)
+
+BEIT_HD constexpr int beit_flash_block_q(int warps) { return 16 * warps; }
 
 BEIT_HD constexpr int beit_flash_row_stride(int head_dim) { return head_dim + 8; }
 
@@ -271,16 +274,15 @@ BEIT_HD constexpr int beit_flash_row_stride(int head_dim) { return head_dim + 8;
 // set (8 rows x 4 lanes) in 32 different banks.
 BEIT_HD constexpr int beit_flash_bias_stride() { return BEIT_FLASH_BLOCK + 8; }
 
-BEIT_HD constexpr int beit_flash_bias_tile() { return BEIT_FLASH_BLOCK * beit_flash_bias_stride(); }
-
-// Whether the Q tile's buffer holds a bias tile (the second one).
+// Whether the Q tile's buffer holds a bias tile (the second one): rows as long.
 BEIT_HD constexpr bool beit_flash_bias_in_q(int head_dim) {
-    return BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) >= beit_flash_bias_tile();
+    return beit_flash_row_stride(head_dim) >= beit_flash_bias_stride();
 }
 
-BEIT_HD constexpr int beit_flash_shared_bytes(int head_dim) {
-    return (5 * BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) +
-            (beit_flash_bias_in_q(head_dim) ? 1 : 2) * beit_flash_bias_tile()) *
+BEIT_HD constexpr int beit_flash_shared_bytes(int head_dim, int warps) {
+    return (beit_flash_block_q(warps) * beit_flash_row_stride(head_dim) +
+            4 * BEIT_FLASH_BLOCK * beit_flash_row_stride(head_dim) +
+            (beit_flash_bias_in_q(head_dim) ? 1 : 2) * beit_flash_block_q(warps) * beit_flash_bias_stride()) *
            2;
 }
 

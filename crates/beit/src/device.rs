@@ -44,12 +44,28 @@ pub fn parse_device(name: &str) -> Result<Device> {
             }
         )));
     }
-    Device::new_cuda(ordinal).map_err(|e| {
+    let device = Device::new_cuda(ordinal).map_err(|e| {
         BeitError::CudaUnavailable(format!(
             "cannot open CUDA device {ordinal}: {}",
             crate::gpu_failure::with_advice(&e)
         ))
-    })
+    })?;
+    without_event_tracking(&device);
+    Ok(device)
+}
+
+/// cudarc gives every allocation a pair of CUDA events by default, which it waits on only when a
+/// context runs several streams; candle's device runs one, so the events are pure host cost: two
+/// creations and destructions per tensor, a hundred tensors a BEiT forward.
+fn without_event_tracking(device: &Device) {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(cuda) = device {
+        // SAFETY: nothing in beit creates a second stream on the device's context, so no use of a
+        // tensor has to be ordered by events across streams.
+        unsafe { cuda.disable_event_tracking() };
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = device;
 }
 
 fn bad_device(name: &str) -> BeitError {

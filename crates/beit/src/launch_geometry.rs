@@ -50,18 +50,24 @@ pub fn mma_attention_shared_bytes(head_dim: usize) -> u32 {
     (tiles + scores + probs + context + 3 * BQ * 4) as u32
 }
 
-/// Query rows per block of the register-resident tensor-core attention, and keys per tile
-/// (`BEIT_FLASH_BLOCK`); its blocks have `MMA_ATTENTION_THREADS` threads (`BEIT_FLASH_THREADS`).
+/// Keys per tile of the register-resident tensor-core attention (`BEIT_FLASH_BLOCK`), and query
+/// rows per block with 4 warps; its blocks have 4 or 8 warps of 16 query rows each.
 pub const FLASH_ATTENTION_BLOCK: usize = 64;
 
-/// Dynamic shared memory of one such block, bytes (`beit_flash_shared_bytes`): the Q tile and two
-/// buffers each of K and V, 64 rows of `head_dim + 8` two-byte values; then two bias tiles of 64
-/// rows of 72, the second in the Q tile's buffer where that is as large.
-pub fn flash_attention_shared_bytes(head_dim: usize) -> u32 {
-    let tile = FLASH_ATTENTION_BLOCK * (head_dim + 8);
-    let bias_tile = FLASH_ATTENTION_BLOCK * (FLASH_ATTENTION_BLOCK + 8);
-    let bias_tiles = if tile >= bias_tile { 1 } else { 2 };
-    ((5 * tile + bias_tiles * bias_tile) * 2) as u32
+/// Query rows per block of that kernel with `warps` warps (`beit_flash_block_q`).
+pub fn flash_attention_block_q(warps: usize) -> usize {
+    16 * warps
+}
+
+/// Dynamic shared memory of one such block, bytes (`beit_flash_shared_bytes`): the Q tile
+/// (16 * warps rows) and two buffers each of K and V (64 rows) of `head_dim + 8` two-byte values;
+/// then two bias tiles of 16 * warps rows of 72, the second in the Q tile's buffer where its rows
+/// are as long.
+pub fn flash_attention_shared_bytes(head_dim: usize, warps: usize) -> u32 {
+    let (row, bias_row) = (head_dim + 8, FLASH_ATTENTION_BLOCK + 8);
+    let block_q = flash_attention_block_q(warps);
+    let bias_tiles = if row >= bias_row { 1 } else { 2 };
+    ((block_q * row + 4 * FLASH_ATTENTION_BLOCK * row + bias_tiles * block_q * bias_row) * 2) as u32
 }
 
 /// Blocks of `threads` for a grid-stride loop over `n` elements: enough to fill any GPU, few

@@ -83,12 +83,13 @@ pub fn mma_smem(head_dim: usize) -> MmaSmem {
     }
 }
 
-/// The flash kernel's shared bytes and row stride (elements) for `head_dim`, as its header says.
-pub fn flash_layout(head_dim: usize) -> (usize, usize) {
+/// The flash kernel's shared bytes and row stride (elements) for `head_dim` with blocks of `warps`
+/// warps, as its header says.
+pub fn flash_layout(head_dim: usize, warps: usize) -> (usize, usize) {
     // SAFETY: pure arithmetic.
     unsafe {
         (
-            ffi::beit_host_flash_shared_bytes(to_int(head_dim)) as usize,
+            ffi::beit_host_flash_shared_bytes(to_int(head_dim), to_int(warps)) as usize,
             ffi::beit_host_flash_row_stride(to_int(head_dim)) as usize,
         )
     }

@@ -19,7 +19,7 @@ extern "C" {
     pub fn beit_host_attention_shared_bytes(head_dim: c_int) -> c_int;
     pub fn beit_host_launch_constants(out: *mut c_int);
     pub fn beit_host_mma_smem(head_dim: c_int, out: *mut c_int);
-    pub fn beit_host_flash_shared_bytes(head_dim: c_int) -> c_int;
+    pub fn beit_host_flash_shared_bytes(head_dim: c_int, warps: c_int) -> c_int;
     pub fn beit_host_flash_row_stride(head_dim: c_int) -> c_int;
     pub fn beit_host_flash_bias_stride() -> c_int;
     pub fn beit_host_layer_norm(

@@ -86,7 +86,7 @@ int beit_host_flash_bias_async(unsigned long long address, int ld) { return beit
 
 int beit_host_attention_shared_bytes(int head_dim) { return beit_attention_shared_bytes(head_dim); }
 
-int beit_host_flash_shared_bytes(int head_dim) { return beit_flash_shared_bytes(head_dim); }
+int beit_host_flash_shared_bytes(int head_dim, int warps) { return beit_flash_shared_bytes(head_dim, warps); }
 
 int beit_host_flash_row_stride(int head_dim) { return beit_flash_row_stride(head_dim); }
 

@@ -61,17 +61,22 @@ fn mma_attention_shared_memory_matches_the_header_and_is_aligned() {
 #[test]
 fn flash_attention_shared_memory_matches_the_header_and_is_aligned() {
     for head_dim in [32, 64, 128] {
-        let (bytes, stride) = attention::flash_layout(head_dim);
-        assert_eq!(
-            rust::flash_attention_shared_bytes(head_dim) as usize,
-            bytes,
-            "head_dim {head_dim}"
-        );
-        // ldmatrix and cp.async move 16-byte rows: every row starts on a 16-byte boundary, and the
-        // 8 rows of one ldmatrix fall in 8 different groups of 4 banks.
-        assert_eq!((stride * 2) % 16, 0, "head_dim {head_dim}");
-        let groups: std::collections::BTreeSet<usize> = (0..8).map(|r| (r * stride * 2 / 16) % 8).collect();
-        assert_eq!(groups.len(), 8, "head_dim {head_dim}: row stride {stride}");
+        for warps in [4, 8] {
+            let (bytes, stride) = attention::flash_layout(head_dim, warps);
+            assert_eq!(
+                rust::flash_attention_shared_bytes(head_dim, warps) as usize,
+                bytes,
+                "head_dim {head_dim}, {warps} warps"
+            );
+            // Within the 163 KiB a block may take on an A100.
+            assert!(bytes <= 163 * 1024, "head_dim {head_dim}, {warps} warps: {bytes}");
+            // ldmatrix and cp.async move 16-byte rows: every row starts on a 16-byte boundary,
+            // and the 8 rows of one ldmatrix fall in 8 different groups of 4 banks.
+            assert_eq!((stride * 2) % 16, 0, "head_dim {head_dim}");
+            let groups: std::collections::BTreeSet<usize> =
+                (0..8).map(|r| (r * stride * 2 / 16) % 8).collect();
+            assert_eq!(groups.len(), 8, "head_dim {head_dim}: row stride {stride}");
+        }
     }
     // The bias tile: 16-byte rows, and the 32-bit reads of a fragment (rows g = 0..8, lanes
     // c = 0..4, two values each) in 32 different banks.
@@ -81,13 +86,14 @@ fn flash_attention_shared_memory_matches_the_header_and_is_aligned() {
         .flat_map(|g| (0..4).map(move |c| (g * bias * 2 + 4 * c) / 4 % 32))
         .collect();
     assert_eq!(banks.len(), 32, "bias row stride {bias}");
-    // Four blocks a multiprocessor at head size 64 (BEiT-base and -large) within an H100's 228 KiB
-    // (1 KiB of it reserved a block), as the registers allow; every size within the 163 KiB a block
-    // may take on an A100.
-    assert!(4 * (rust::flash_attention_shared_bytes(64) as usize + 1024) <= 228 * 1024);
-    for head_dim in [32, 64, 128] {
-        assert!(rust::flash_attention_shared_bytes(head_dim) as usize <= 163 * 1024);
+    // At head size 64 (BEiT-base and -large) as many blocks a multiprocessor as the registers
+    // allow (128 a thread: 4 blocks of 4 warps, 2 of 8) within an H100's 228 KiB, 1 KiB of it
+    // reserved a block.
+    for (warps, blocks) in [(4, 4), (8, 2)] {
+        let bytes = rust::flash_attention_shared_bytes(64, warps) as usize;
+        assert!(blocks * (bytes + 1024) <= 228 * 1024, "{warps} warps: {bytes}");
     }
+    assert_eq!(rust::flash_attention_block_q(8), 128);
 }
 
 #[test]

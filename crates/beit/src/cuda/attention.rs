@@ -12,9 +12,9 @@ use cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
 use crate::launch_geometry::{
-    attention_shared_bytes, flash_attention_shared_bytes, mma_attention_shared_bytes, ATTENTION_BLOCK_Q,
-    ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS, FLASH_ATTENTION_BLOCK, MMA_ATTENTION_BLOCK_Q,
-    MMA_ATTENTION_THREADS,
+    attention_shared_bytes, flash_attention_block_q, flash_attention_shared_bytes,
+    mma_attention_shared_bytes, ATTENTION_BLOCK_Q, ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS,
+    MMA_ATTENTION_BLOCK_Q, MMA_ATTENTION_THREADS,
 };
 use crate::ops::attention_bias::row_stride;
 use crate::ops::kernel_switch::{self, AttentionKernel};
@@ -50,8 +50,13 @@ fn run<T: Float>(
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
         let kernel = AttentionKernel::pick::<T>(head_dim, ql.start_offset());
-        let func = function(dev, Family::Attention, &typed(&kernel.name(head_dim), T::DTYPE)?)?;
-        let shared = kernel.shared_bytes(head_dim);
+        let warps = kernel_switch::flash_warps();
+        let func = function(
+            dev,
+            Family::Attention,
+            &typed(&kernel.name(head_dim, warps), T::DTYPE)?,
+        )?;
+        let shared = kernel.shared_bytes(head_dim, warps);
         if shared > 48 * 1024 {
             // Above the default a block may take: the kernel must opt in (every GPU from sm_80 on
             // allows at least 163 KiB).
@@ -84,8 +89,8 @@ fn run<T: Float>(
             .arg(&bias_ld)
             .arg(&scale);
         let cfg = LaunchConfig {
-            grid_dim: (s.div_ceil(kernel.block_q()) as u32, heads as u32, grid_z(b)?),
-            block_dim: (kernel.threads(), 1, 1),
+            grid_dim: (s.div_ceil(kernel.block_q(warps)) as u32, heads as u32, grid_z(b)?),
+            block_dim: (kernel.threads(warps), 1, 1),
             shared_mem_bytes: shared,
         };
         // SAFETY: arguments as kernels/attention.cu declares them; buffers sized and checked above.
@@ -141,34 +146,36 @@ impl AttentionKernel {
         }
     }
 
-    fn name(self, head_dim: usize) -> String {
+    /// `warps`: the flash kernel's block (4 or 8 warps); the others have one size.
+    fn name(self, head_dim: usize, warps: usize) -> String {
         match self {
             Self::Simt => "beit_attention".into(),
             Self::Wmma => "beit_attention_mma".into(),
-            Self::Flash => format!("beit_attention_flash{head_dim}"),
+            Self::Flash => format!("beit_attention_flash{head_dim}w{warps}"),
         }
     }
 
-    fn shared_bytes(self, head_dim: usize) -> u32 {
+    fn shared_bytes(self, head_dim: usize, warps: usize) -> u32 {
         match self {
             Self::Simt => attention_shared_bytes(head_dim),
             Self::Wmma => mma_attention_shared_bytes(head_dim),
-            Self::Flash => flash_attention_shared_bytes(head_dim),
+            Self::Flash => flash_attention_shared_bytes(head_dim, warps),
         }
     }
 
-    fn block_q(self) -> usize {
+    fn block_q(self, warps: usize) -> usize {
         match self {
             Self::Simt => ATTENTION_BLOCK_Q,
             Self::Wmma => MMA_ATTENTION_BLOCK_Q,
-            Self::Flash => FLASH_ATTENTION_BLOCK,
+            Self::Flash => flash_attention_block_q(warps),
         }
     }
 
-    fn threads(self) -> u32 {
+    fn threads(self, warps: usize) -> u32 {
         match self {
             Self::Simt => ATTENTION_THREADS,
-            Self::Wmma | Self::Flash => MMA_ATTENTION_THREADS,
+            Self::Wmma => MMA_ATTENTION_THREADS,
+            Self::Flash => 32 * warps as u32,
         }
     }
 }

@@ -132,6 +132,29 @@ fn gemm_lt_from_env(value: Option<&str>) -> bool {
     value.map(|v| v.trim().to_ascii_lowercase()).as_deref() != Some("cublas")
 }
 
+/// The environment variable that picks the flash attention kernel's block: `4` warps (64 query
+/// rows, the default) or `8` (128 rows: K and V read half as often, half as many blocks).
+pub const FLASH_WARPS_ENV: &str = "BEIT_CUDA_FLASH_WARPS";
+
+static FLASH_WARPS: Setting = Setting::new(FLASH_WARPS_ENV, flash_warps_from_env);
+
+/// Warps a block of the flash attention kernel: 4 or 8.
+pub fn flash_warps() -> usize {
+    FLASH_WARPS.get() as usize
+}
+
+/// Sets the flash attention kernel's warps a block (4 or 8; anything else is 4), from the next call on.
+pub fn set_flash_warps(warps: usize) {
+    FLASH_WARPS.set(if warps == 8 { 8 } else { 4 });
+}
+
+fn flash_warps_from_env(value: Option<&str>) -> u8 {
+    match value.map(str::trim) {
+        Some("8") => 8,
+        _ => 4,
+    }
+}
+
 fn from_env(value: Option<&str>) -> bool {
     !matches!(
         value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
@@ -141,7 +164,7 @@ fn from_env(value: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{from_env, gemm_lt_from_env, AttentionKernel};
+    use super::{flash_warps_from_env, from_env, gemm_lt_from_env, AttentionKernel};
 
     #[test]
     fn environment_values() {
@@ -151,6 +174,13 @@ mod tests {
         for off in ["0", "off", "OFF", " false ", "no"] {
             assert!(!from_env(Some(off)), "{off:?}");
         }
+    }
+
+    #[test]
+    fn flash_warps_values() {
+        assert_eq!(flash_warps_from_env(None), 4);
+        assert_eq!(flash_warps_from_env(Some(" 8 ")), 8);
+        assert_eq!(flash_warps_from_env(Some("16")), 4);
     }
 
     #[test]
