@@ -147,6 +147,43 @@ __device__ __forceinline__ void load_bias_tile(T* dst, const T* __restrict__ bia
     }
 }
 
+// 2^x in one MUFU instruction, subnormal results flushed to 0 (weights under 2^-126 of the row's
+// largest, which the sum of at least that one weight of 1 cannot see).
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// A warp's scores of one key tile scaled and biased in log2 units, s = S * scale2 + bias * log2(e),
+// and each of the thread's two rows' maxima into tile_max. `bias_rows`: the thread's first row of the
+// tile's bias block at its first key pair (null without a bias; its second row is 8 rows on); `key`:
+// the sequence key of the thread's first column. MASK: keys at or past `seq` score -inf.
+template <typename T, bool MASK>
+__device__ __forceinline__ void scale_bias_max(float (&s)[8][4], float (&tile_max)[2], const T* bias_rows, int key,
+                                               int seq, float scale2) {
+    constexpr int LDB = beit_flash_bias_stride();
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            // The bias pair of a fragment row (keys 2c, 2c + 1) is one 32-bit shared read.
+            float bias_pair[2] = {0.0f, 0.0f};
+            if (bias_rows)
+                unpack2<T>(*reinterpret_cast<const unsigned*>(bias_rows + 8 * r * LDB + 8 * j), bias_pair[0],
+                           bias_pair[1]);
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int e = 2 * r + h;
+                float v = fmaf(bias_pair[h], LOG2E, s[j][e] * scale2);
+                if (MASK && key + 8 * j + h >= seq) v = -INFINITY;
+                s[j][e] = v;
+                tile_max[r] = fmaxf(tile_max[r], v);
+            }
+        }
+    }
+}
+
 }  // namespace beit_flash
 
 template <typename T, int D, int WARPS>
@@ -249,26 +286,14 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restr
                 }
             }
 
-            // Scale, bias and mask, in log2 units; the tile's row maxima. The bias pair of a
-            // fragment row (keys 2c, 2c + 1) is one 32-bit shared read.
+            // Scale, bias and mask, in log2 units; the tile's row maxima. Only the last tile has
+            // keys past the sequence to mask: the others take the branch-free copy.
             float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    float bias_pair[2] = {0.0f, 0.0f};
-                    if (bias)
-                        unpack2<T>(*reinterpret_cast<const unsigned*>(bt + (warp * 16 + g + 8 * r) * LDB + 8 * j + 2 * c),
-                                   bias_pair[0], bias_pair[1]);
-#pragma unroll
-                    for (int h = 0; h < 2; ++h) {
-                        const int e = 2 * r + h, key = k0 + 8 * j + 2 * c + h;
-                        const float v = key < seq ? fmaf(bias_pair[h], LOG2E, s[j][e] * scale2) : -INFINITY;
-                        s[j][e] = v;
-                        tile_max[r] = fmaxf(tile_max[r], v);
-                    }
-                }
-            }
+            const T* bias_rows = bias ? bt + (warp * 16 + g) * LDB + 2 * c : nullptr;
+            if (k0 + BEIT_FLASH_BLOCK <= seq)
+                scale_bias_max<T, false>(s, tile_max, bias_rows, k0 + 2 * c, seq, scale2);
+            else
+                scale_bias_max<T, true>(s, tile_max, bias_rows, k0 + 2 * c, seq, scale2);
             float m_use[2], alpha[2];
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
@@ -277,7 +302,7 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restr
                 const float m_new = fmaxf(m[r], tile_max[r]);
                 // No finite score yet (a fully masked prefix): nothing has weight, and -inf - -inf is NaN.
                 m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
-                alpha[r] = exp2f(m[r] - m_use[r]);
+                alpha[r] = exp2_ftz(m[r] - m_use[r]);
                 m[r] = m_new;
             }
             float sum[2] = {0.0f, 0.0f};
@@ -285,7 +310,7 @@ __device__ void beit_attention_flash(const T* __restrict__ qkv, const T* __restr
             for (int j = 0; j < 8; ++j) {
 #pragma unroll
                 for (int e = 0; e < 4; ++e) {
-                    s[j][e] = exp2f(s[j][e] - m_use[e >> 1]);
+                    s[j][e] = exp2_ftz(s[j][e] - m_use[e >> 1]);
                     sum[e >> 1] += s[j][e];
                 }
             }

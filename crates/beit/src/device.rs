@@ -50,19 +50,23 @@ pub fn parse_device(name: &str) -> Result<Device> {
             crate::gpu_failure::with_advice(&e)
         ))
     })?;
-    without_event_tracking(&device);
+    tune_allocations(&device);
     Ok(device)
 }
 
 /// cudarc gives every allocation a pair of CUDA events by default, which it waits on only when a
 /// context runs several streams; candle's device runs one, so the events are pure host cost: two
-/// creations and destructions per tensor, a hundred tensors a BEiT forward.
-fn without_event_tracking(device: &Device) {
+/// creations and destructions per tensor, a hundred tensors a BEiT forward. And freed memory stays
+/// in the device's pool (`cuda::devices::keep_freed_memory`).
+fn tune_allocations(device: &Device) {
     #[cfg(feature = "cuda")]
     if let Device::Cuda(cuda) = device {
         // SAFETY: nothing in beit creates a second stream on the device's context, so no use of a
         // tensor has to be ordered by events across streams.
         unsafe { cuda.disable_event_tracking() };
+        // Only speed is at stake: a device without memory pools (cudarc then allocates
+        // synchronously) is left as it is.
+        let _ = crate::cuda::devices::keep_freed_memory(cuda);
     }
     #[cfg(not(feature = "cuda"))]
     let _ = device;
