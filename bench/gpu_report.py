@@ -8,6 +8,7 @@ kernels.jsonl, throughput.jsonl, ops.jsonl (examples/gpu_check.rs), peers.jsonl 
 Lines that are not JSON are counted and skipped: a step killed halfway leaves a partial last line.
 """
 
+import csv
 import json
 import sys
 from collections import defaultdict
@@ -275,6 +276,34 @@ def ops_section(rows):
     return lines + [""]
 
 
+def profile_section(path):
+    """Kernel time of one forward by kernel, from ncu's CSV (gpu__time_duration.sum in ns)."""
+    if not path.exists():
+        return []
+    totals, counts = defaultdict(float), defaultdict(int)
+    lines_in = [line for line in path.read_text(errors="replace").splitlines() if line.startswith('"')]
+    for row in csv.DictReader(lines_in):
+        if row.get("Metric Name") != "gpu__time_duration.sum":
+            continue
+        try:
+            ns = float(row.get("Metric Value", "").replace(",", ""))
+        except ValueError:
+            continue
+        # The kernel's name without its argument list or template arguments.
+        name = row.get("Kernel Name", "?").split("(")[0].split("<")[0].strip()
+        totals[name] += ns
+        counts[name] += 1
+    if not totals:
+        return ["## Kernels of one forward (Nsight Compute)", "", "No kernels in profile.csv (see profile.stderr).", ""]
+    total = sum(totals.values())
+    lines = ["## Kernels of one forward (Nsight Compute: bfloat16, batch 64, each kernel timed alone)", "",
+             f"{sum(counts.values())} kernels, {total / 1e6:.3f} ms in all.", "",
+             "| kernel | launches | ms | share |", "|---|---|---|---|"]
+    for name in sorted(totals, key=totals.get, reverse=True):
+        lines.append(f"| {name} | {counts[name]} | {totals[name] / 1e6:.3f} | {totals[name] / total:.1%} |")
+    return lines + [""]
+
+
 def node_section(rows):
     if not rows:
         return []
@@ -301,6 +330,7 @@ def report(out):
     lines += targets_section(table)
     lines += through
     lines += ops_section(ops)
+    lines += profile_section(out / "profile.csv")
     lines += node_section(node)
     return "\n".join(lines).rstrip() + "\n"
 

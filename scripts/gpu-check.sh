@@ -13,6 +13,8 @@
 #   kernels      the fused kernels vs candle's plain CUDA ops         -> kernels.jsonl
 #   throughput   BEiT-base 224 images/s, each attention kernel, plain ops -> throughput.jsonl
 #   ops          each op of a layer, bf16 batch 64, and the forward   -> ops.jsonl
+#   profile      every kernel of one bf16 batch-64 forward, timed by Nsight Compute (ncu), when the
+#                machine has it                                         -> profile.csv
 #   peers        PyTorch SDPA / eager BEiT-base and timm ViT-base     -> peers.jsonl (bench/gpu_peers.py)
 #   node         the CUDA addon from Node, when node, dist/ and the addon are there -> node.jsonl
 #   report       all of it as one page                                -> report.md (bench/gpu_report.py)
@@ -137,8 +139,15 @@ if [[ -x "$BIN" ]]; then
   run_step throughput 130 "$OUT/throughput.jsonl" env LD_LIBRARY_PATH="$LIBS" \
     "$BIN" throughput --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
   run_step ops 40 "$OUT/ops.jsonl" env LD_LIBRARY_PATH="$LIBS" "$BIN" ops --batch 64 --dtype bf16
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+  if [[ -n "$NCU" ]]; then
+    run_step profile 60 "$OUT/profile.csv" env LD_LIBRARY_PATH="$LIBS" "$NCU" --profile-from-start off \
+      --metrics gpu__time_duration.sum --csv --print-units base "$BIN" profile --batch 64 --dtype bf16
+  else
+    skip_step profile "no ncu (Nsight Compute) on this machine"
+  fi
 else
-  for step in ldd parity kernels throughput ops; do skip_step "$step" "no gpu_check binary at $BIN (set GPU_CHECK_BIN)"; done
+  for step in ldd parity kernels throughput ops profile; do skip_step "$step" "no gpu_check binary at $BIN (set GPU_CHECK_BIN)"; done
 fi
 
 # (c) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).

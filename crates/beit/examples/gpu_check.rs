@@ -44,8 +44,12 @@ fn main() {
             &flag("--dtypes").unwrap_or_else(|| "bf16,f16".into()),
             flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(3.0),
         ),
+        Some("profile") => profile(
+            flag("--batch").and_then(|s| s.parse().ok()).unwrap_or(64),
+            &flag("--dtype").unwrap_or_else(|| "bf16".into()),
+        ),
         _ => {
-            eprintln!("usage: gpu_check parity [--models DIR] | kernels [--models DIR] | throughput [--batches 1,8] [--dtypes bf16,f16] [--seconds S] | ops [--batch 64] [--dtype bf16]");
+            eprintln!("usage: gpu_check parity [--models DIR] | kernels [--models DIR] | throughput [--batches 1,8] [--dtypes bf16,f16] [--seconds S] | ops [--batch 64] [--dtype bf16] | profile [--batch 64] [--dtype bf16]");
             std::process::exit(2);
         }
     };
@@ -725,5 +729,31 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
         12.0 * layer + patch,
     );
     report("whole forward", false, 35.2e9 * batch as f64, forward);
+    Ok(())
+}
+
+/// One BEiT-base forward after a warm-up, between cuProfilerStart and cuProfilerStop: under
+/// `ncu --profile-from-start off` (scripts/gpu-check.sh's `profile` step) every kernel of exactly one
+/// forward, with its time.
+fn profile(batch: usize, dtype: &str) -> beit::Result<()> {
+    let device = cuda()?;
+    let (dtype, _) = beit::parse_precision(dtype)?;
+    let options = LoadOptions {
+        device: device.clone(),
+        dtype,
+        quantization: None,
+    };
+    let model = Architecture::BeitForImageClassification.from_config(&beit_base(), &options)?;
+    let inputs = ForwardInputs::new(Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &device)?);
+    for _ in 0..3 {
+        model.forward(&inputs)?;
+    }
+    device.synchronize()?;
+    // SAFETY: plain driver calls with no arguments; the profiler ignores them when not attached.
+    unsafe { cudarc::driver::sys::cuProfilerStart() };
+    model.forward(&inputs)?;
+    device.synchronize()?;
+    // SAFETY: as above.
+    unsafe { cudarc::driver::sys::cuProfilerStop() };
     Ok(())
 }
