@@ -64,12 +64,16 @@ impl BeitEmbeddings {
         bool_masked_pos: Option<&Tensor>,
     ) -> Result<(Tensor, (usize, usize))> {
         let (b, _, _, _) = pixel_values.dims4()?;
-        let mut patches = if pixel_values.device().is_cpu() {
-            self.projection.forward(pixel_values)?
+        // `[B, Ph * Pw, D]`: the convolution's `[B, D, Ph, Pw]` in token order on the CPU; on other
+        // devices the GEMM's rows are the tokens already.
+        let (mut patches, (ph, pw)) = if pixel_values.device().is_cpu() {
+            let conv = self.projection.forward(pixel_values)?;
+            let (_, _, ph, pw) = conv.dims4()?;
+            (conv.flatten_from(2)?.transpose(1, 2)?, (ph, pw))
         } else {
             patch_gemm(pixel_values, self.projection.weight(), self.projection.bias())?
         };
-        let (_, d, ph, pw) = patches.dims4()?;
+        let d = patches.dim(2)?;
         // As HF: the mask replaces patch embeddings first, and masked patches get their position
         // embedding on top of the mask token like every other patch.
         if let Some(mask) = bool_masked_pos {
@@ -77,9 +81,10 @@ impl BeitEmbeddings {
         }
         if let Some((_, pos)) = &self.position_embeddings {
             // HF resizes the patch position embeddings to the grid on every call (bicubic).
-            patches = patches.broadcast_add(&resize_bicubic(pos, ph, pw)?)?;
+            let pos = resize_bicubic(pos, ph, pw)?.flatten_from(2)?.transpose(1, 2)?;
+            patches = patches.broadcast_add(&pos)?;
         }
-        let tokens = patches.flatten_from(2)?.transpose(1, 2)?;
+        let tokens = patches;
         let mut cls = self.cls_token.broadcast_as((b, 1, d))?;
         if let Some((cls_pos, _)) = &self.position_embeddings {
             cls = cls.broadcast_add(cls_pos)?;
@@ -87,7 +92,7 @@ impl BeitEmbeddings {
         Ok((Tensor::cat(&[&cls, &tokens], 1)?, (ph, pw)))
     }
 
-    /// Replaces masked patch embeddings (`[B, D, Ph, Pw]`) by the mask token:
+    /// Replaces masked patch embeddings (`[B, Ph * Pw, D]`) by the mask token:
     /// `e * (1 - w) + mask * w`, as HF.
     fn apply_mask(&self, patches: &Tensor, mask: &Tensor, grid: (usize, usize, usize)) -> Result<Tensor> {
         let Some(mask_token) = &self.mask_token else {
@@ -105,9 +110,11 @@ impl BeitEmbeddings {
                 ph * pw
             )));
         }
-        let w = mask.ne(0u8)?.to_dtype(patches.dtype())?.reshape((b, 1, ph, pw))?;
+        let w = mask
+            .ne(0u8)?
+            .to_dtype(patches.dtype())?
+            .reshape((b, ph * pw, 1))?;
         let keep = (1.0 - &w)?;
-        let mask_token = mask_token.reshape((1, (), 1, 1))?;
         Ok((patches.broadcast_mul(&keep)? + w.broadcast_mul(&mask_token)?)?)
     }
 
@@ -117,10 +124,15 @@ impl BeitEmbeddings {
 }
 
 /// The patch convolution (kernel = stride = patch size, no padding) as one GEMM of every
-/// image's patches, `[B * Ph * Pw, C * p * p]`, by the flattened kernel: on CUDA, candle's conv2d
-/// goes through an im2col kernel and three copies, at a tenth of the GEMM's speed. Same
-/// `[B, D, Ph, Pw]` as the convolution; a remainder of rows or columns is dropped as it does.
-fn patch_gemm(pixel_values: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+/// image's patches, `[B * Ph * Pw, C * p * p]`, by the flattened kernel, the bias added by the
+/// GEMM (`ops::linear_epilogue`): on CUDA, candle's conv2d goes through an im2col kernel and three
+/// copies, at a tenth of the GEMM's speed. The tokens `[B, Ph * Pw, D]` (the convolution's output
+/// in token order) and the grid; a remainder of rows or columns is dropped as the convolution does.
+fn patch_gemm(
+    pixel_values: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> candle_core::Result<(Tensor, (usize, usize))> {
     let (b, c, h, w) = pixel_values.dims4()?;
     let (d, _, p, _) = weight.dims4()?;
     let (ph, pw) = (h / p, w / p);
@@ -130,12 +142,10 @@ fn patch_gemm(pixel_values: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> 
         .reshape((b, c, ph, p, pw, p))?
         .permute((0, 2, 4, 1, 3, 5))?
         .contiguous()?
-        .reshape((b * ph * pw, c * p * p))?;
-    let mut out = patches.matmul(&weight.reshape((d, c * p * p))?.t()?)?;
-    if let Some(bias) = bias {
-        out = out.broadcast_add(bias)?;
-    }
-    out.reshape((b, ph, pw, d))?.permute((0, 3, 1, 2))
+        .reshape((b, ph * pw, c * p * p))?;
+    let weight = weight.reshape((d, c * p * p))?;
+    let tokens = crate::ops::linear_epilogue(&patches, &weight, bias, None, false)?;
+    Ok((tokens, (ph, pw)))
 }
 
 #[cfg(test)]
@@ -154,7 +164,9 @@ mod tests {
         let want = pixels
             .conv2d(&weight, 0, 8, 1, 1)?
             .broadcast_add(&bias.reshape((1, 5, 1, 1))?)?;
-        let got = patch_gemm(&pixels, &weight, Some(&bias))?;
+        let (got, grid) = patch_gemm(&pixels, &weight, Some(&bias))?;
+        assert_eq!(grid, (4, 4));
+        let want = want.flatten_from(2)?.transpose(1, 2)?;
         assert_eq!(got.dims(), want.dims());
         let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "{diff}");
