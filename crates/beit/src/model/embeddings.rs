@@ -115,7 +115,7 @@ impl BeitEmbeddings {
             .to_dtype(patches.dtype())?
             .reshape((b, ph * pw, 1))?;
         let keep = (1.0 - &w)?;
-        Ok((patches.broadcast_mul(&keep)? + w.broadcast_mul(&mask_token)?)?)
+        Ok((patches.broadcast_mul(&keep)? + w.broadcast_mul(mask_token)?)?)
     }
 
     pub fn dtype(&self) -> DType {
