@@ -378,28 +378,23 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         // cuBLASLt with the bias and residual in its epilogue, and candle's cuBLAS with our pass.
         for (gemm_lt, gemm) in [(true, ""), (false, " (cublas)")] {
             kernel_switch::set_gemm_lt(gemm_lt);
-            on_off(&format!("linear+gelu{gemm}"), &shape, dtype, |d| {
-                Ok(beit::ops::linear_epilogue(
-                    &at(&x, d)?,
-                    &at(&w, d)?,
-                    Some(&at(&b, d)?),
-                    None,
-                    true,
-                )?)
-            })?;
-            on_off(&format!("linear+residual{gemm}"), &shape, dtype, |d| {
-                let (x, w, b, r) = (at(&x, d)?, at(&w, d)?, at(&b, d)?, at(&r, d)?);
-                Ok(beit::ops::linear_epilogue(&x, &w, Some(&b), Some(&r), false)?)
-            })?;
-            on_off(&format!("linear{gemm}"), &shape, dtype, |d| {
-                Ok(beit::ops::linear_epilogue(
-                    &at(&x, d)?,
-                    &at(&w, d)?,
-                    Some(&at(&b, d)?),
-                    None,
-                    false,
-                )?)
-            })?;
+            for (op, residual, gelu) in [
+                ("linear+gelu", None, true),
+                ("linear+residual", Some(&r), false),
+                ("linear", None, false),
+            ] {
+                on_off(&format!("{op}{gemm}"), &shape, dtype, |d| {
+                    let residual = residual.map(|r| at(r, d)).transpose()?;
+                    let (x, w, b) = (at(&x, d)?, at(&w, d)?, at(&b, d)?);
+                    Ok(beit::ops::linear_epilogue(
+                        &x,
+                        &w,
+                        Some(&b),
+                        residual.as_ref(),
+                        gelu,
+                    )?)
+                })?;
+            }
         }
         kernel_switch::set_gemm_lt(true);
     }
