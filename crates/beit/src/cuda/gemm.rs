@@ -4,16 +4,18 @@
 //! whole output once more (QKV, the projection and fc2 spend a third of their time there at batch
 //! 64); cuBLASLt's own GELU is the tanh approximation, so fc1's exact GELU stays a pass of ours.
 //!
-//! One cuBLASLt handle and workspace per candle device (so per stream), and the algorithm chosen
-//! for each problem (`gemm_algo`) cached: choosing costs more than many GEMMs.
+//! One cuBLASLt handle per GPU for the process, with the algorithm chosen for each problem
+//! (`gemm_algo`) cached: choosing costs more than many GEMMs. The workspace is allocated for each
+//! call, in stream order from the device's pool (`devices::keep_freed_memory`), so that GEMMs on
+//! two streams (two models' inference threads) never share one and nothing outlives the models.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::{Mutex, OnceLock};
 
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DevicePtr, DevicePtrMut};
-use candle_core::cuda_backend::{CudaDevice, CudaStorage, DeviceId};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaStream, CudaView, DevicePtr, DevicePtrMut};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage};
 use candle_core::{DType, Layout};
 use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
@@ -122,13 +124,15 @@ fn enqueue<T: Float>(
         beta_one: residual.is_some(),
         align: [w, x, c, d].map(alignment),
     };
+    // SAFETY: scratch that cuBLASLt writes before it reads.
+    let scratch = unsafe { dev.alloc::<u8>(WORKSPACE_BYTES)? };
+    let (workspace, _ws) = scratch.device_ptr(&stream);
     let mut handles = handles().lock().unwrap_or_else(|e| e.into_inner());
-    let handle = match handles.entry(dev.id()) {
+    let handle = match handles.entry(stream.context().ordinal()) {
         std::collections::hash_map::Entry::Occupied(h) => h.into_mut(),
-        std::collections::hash_map::Entry::Vacant(v) => v.insert(Handle::new(dev)?),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(Handle::new(&stream)?),
     };
     let descriptors = Descriptors::new(&problem, bias.as_ref().map(|b| b.0))?;
-    let (workspace, _ws) = handle.workspace.device_ptr(&stream);
     let (alpha, beta) = (1.0f32, if problem.beta_one { 1.0f32 } else { 0.0 });
     let raw = handle.raw.0;
     let launch = |algo: &sys::cublasLtMatmulAlgo_t| {
@@ -204,21 +208,21 @@ pub(super) fn lt_error(what: &str) -> impl Fn(lt::CublasError) -> candle_core::E
     move |e| candle_core::Error::Msg(format!("cuBLASLt {what}: {e:?}"))
 }
 
-/// A cuBLASLt handle with its workspace and the algorithms found for each problem.
+/// A cuBLASLt handle and the algorithms chosen with it for each problem.
 struct Handle {
     raw: Raw<sys::cublasLtHandle_t>,
-    workspace: CudaSlice<u8>,
     algos: HashMap<Problem, sys::cublasLtMatmulAlgo_t>,
 }
 
 impl Handle {
-    fn new(dev: &CudaDevice) -> candle_core::Result<Self> {
-        let raw = Raw(lt::create_handle().map_err(lt_error("create"))?);
-        // SAFETY: the workspace is scratch that cuBLASLt writes before reading.
-        let workspace = unsafe { dev.alloc::<u8>(WORKSPACE_BYTES)? };
+    /// Created with the GPU's context current, as cuBLASLt asks.
+    fn new(stream: &CudaStream) -> candle_core::Result<Self> {
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(candle_core::Error::wrap)?;
         Ok(Self {
-            raw,
-            workspace,
+            raw: Raw(lt::create_handle().map_err(lt_error("create"))?),
             algos: HashMap::new(),
         })
     }
@@ -318,7 +322,8 @@ impl<H: Destroy> Drop for Raw<H> {
 // SAFETY: a cuBLASLt handle may be used from any thread, one call at a time (the mutex below).
 unsafe impl Send for Handle {}
 
-type Handles = Mutex<HashMap<DeviceId, Handle>>;
+/// By GPU ordinal.
+type Handles = Mutex<HashMap<usize, Handle>>;
 
 fn handles() -> &'static Handles {
     static HANDLES: OnceLock<Handles> = OnceLock::new();

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use candle_core::cuda_backend::{CudaDevice, DeviceId, WrapErr};
+use candle_core::cuda_backend::{CudaDevice, WrapErr};
 use candle_core::DType;
 use cudarc::driver::{CudaFunction, CudaModule};
 use cudarc::nvrtc::Ptx;
@@ -31,7 +31,9 @@ impl Family {
     }
 }
 
-type Modules = Mutex<HashMap<(DeviceId, Family), Arc<CudaModule>>>;
+/// By GPU ordinal: every candle device of one GPU shares its primary context, where a module loaded
+/// once serves them all (keyed by candle's device, each model load added a copy that outlived it).
+type Modules = Mutex<HashMap<(usize, Family), Arc<CudaModule>>>;
 
 fn modules() -> &'static Modules {
     static MODULES: OnceLock<Modules> = OnceLock::new();
@@ -42,14 +44,15 @@ fn modules() -> &'static Modules {
 pub fn function(dev: &CudaDevice, family: Family, name: &str) -> candle_core::Result<CudaFunction> {
     let module = {
         let mut modules = modules().lock().unwrap_or_else(|e| e.into_inner());
-        match modules.get(&(dev.id(), family)) {
+        let context = dev.cuda_stream().context().clone();
+        let key = (context.ordinal(), family);
+        match modules.get(&key) {
             Some(module) => module.clone(),
             None => {
-                let context = dev.cuda_stream().context().clone();
                 let module = context
                     .load_module(Ptx::from_binary(family.image().to_vec()))
                     .w()?;
-                modules.insert((dev.id(), family), module.clone());
+                modules.insert(key, module.clone());
                 module
             }
         }
