@@ -1,10 +1,11 @@
 //! GFLOP/s (multiply-adds x 2) of the linear layers (f32 through the gemm crate, f32 with packed
-//! weights, int8) on the shapes of a BEiT-base forward pass, with the int8 error relative to the
+//! weights, int8, bf16) on the shapes of a BEiT-base forward pass, with the int8 error relative to the
 //! outputs' scale:
 //! `cargo run --profile profiling -p beit --example int8_timing -- [ROWS]` (default 8 x 197).
 
 use std::time::Instant;
 
+use beit::ops::bf16_linear::Bf16Linear;
 use beit::ops::int8_linear::Int8Linear;
 use beit::ops::linear;
 use beit::ops::packed_linear::PackedLinear;
@@ -35,6 +36,7 @@ fn main() -> candle_core::Result<()> {
         let b = Tensor::randn(0f32, 0.02, n, &Device::Cpu)?;
         let int8 = Int8Linear::new(&w, Some(&b))?;
         let packed = PackedLinear::new(&w, &b)?;
+        let bf16 = Bf16Linear::new(&w, Some(&b))?;
         let exact = linear(&x, &w, Some(&b), None)?;
         let error = (int8.forward(&x, None)? - &exact)?
             .abs()?
@@ -49,14 +51,16 @@ fn main() -> candle_core::Result<()> {
         let packed_s = best_seconds(|| packed.forward(&x, None))?;
         let f32_s = best_seconds(|| linear(&x, &w, Some(&b), None))?;
         let int8_s = best_seconds(|| int8.forward(&x, None))?;
+        let bf16_s = best_seconds(|| bf16.forward(&x, None))?;
         println!(
-            "{name} [{rows}x{k}]x[{k}x{n}]: f32 {:.0} GFLOP/s, packed {:.0} (max diff {:.1e}), int8 {:.0} ({:.2}x), mean error {:.2}% of mean |y|",
+            "{name} [{rows}x{k}]x[{k}x{n}]: f32 {:.0} GFLOP/s, packed {:.0} (max diff {:.1e}), int8 {:.0} ({:.2}x), mean error {:.2}% of mean |y|, bf16 {:.0}",
             flops / f32_s / 1e9,
             flops / packed_s / 1e9,
             packed_error,
             flops / int8_s / 1e9,
             f32_s / int8_s,
-            error * 100.0
+            error * 100.0,
+            flops / bf16_s / 1e9
         );
     }
     Ok(())
