@@ -18,8 +18,10 @@
 //!
 //! With AVX-512 VNNI (`cpu_level::CpuLevel::Avx512`) one `vpdpbusd` does the four byte products
 //! of 16 channels and their sum into i32 at once, so the kernel there is that instruction per row
-//! and group, two accumulators per row (even and odd groups) so that eight sums are in flight. It
-//! takes the same levels: the i32 sums are exact either way, so every level gives the same bits.
+//! and group: up to 8 rows by a pair of tiles a call (each row's broadcast serves both tiles), and
+//! 4 rows by one tile for an odd last tile, with two accumulators per row (even and odd groups) so
+//! that eight sums are in flight. It takes the same levels: the i32 sums are exact either way, so
+//! every level gives the same bits.
 //!
 //! On arm64 with the dot product extension (`CpuLevel::Neon`), `sdot` does the same four byte
 //! products per lane (module `neon`).
@@ -52,6 +54,10 @@ const NR: usize = 16;
 /// Rows per microkernel call: 8 accumulators, 2 weight vectors, the broadcast, the ones and two
 /// temporaries fit in the 16 AVX2 registers.
 const MR: usize = 4;
+/// Rows per call of the AVX-512 VNNI kernel on a pair of tiles: 16 sums in registers for 2 weight
+/// loads and 8 broadcasts.
+#[cfg(target_arch = "x86_64")]
+const WIDE_MR: usize = 8;
 /// Inputs per i32 lane and `vpmaddubsw`: four byte products. The kernel takes two groups (eight
 /// inputs) per step, so the inputs are padded to a multiple of `2 * KG`.
 const KG: usize = 4;
@@ -200,6 +206,9 @@ impl Int8Linear {
             {
                 // SAFETY: as below.
                 unsafe { self.amx_rows(w, xq, quants, rows.clone(), out) }
+            } else if level == CpuLevel::Avx512 {
+                // SAFETY: as below.
+                unsafe { self.wide_rows(w, xq, quants, rows.clone(), out) }
             } else {
                 0
             };
@@ -242,6 +251,44 @@ impl Int8Linear {
                 }
             },
         );
+        2 * pairs
+    }
+
+    /// `rows` of `out` times the tiles of whole pairs of full tiles with AVX-512 VNNI, `WIDE_MR`
+    /// rows a call, the epilogue in registers; the number of tiles done (the rest are the
+    /// caller's). Sharing each row's broadcast between two tiles halves the loads per product
+    /// against the one-tile kernel.
+    ///
+    /// # Safety
+    /// As `tile_rows`; the CPU has the `Avx512` level.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn wide_rows(
+        &self,
+        w: &Quantized,
+        xq: &[u8],
+        quants: &[RowQuant],
+        rows: std::ops::Range<usize>,
+        out: Out,
+    ) -> usize {
+        let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
+        for pair in 0..pairs {
+            let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
+            assert!(tiles.iter().all(|t| t.packed.len() >= self.k_groups() * KG * NR));
+            for row in rows.clone().step_by(WIDE_MR) {
+                let quants = &quants[row..(row + WIDE_MR).min(rows.end)];
+                let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
+                let epilogues = [0, 1].map(|h| self.epilogue(2 * pair + h, &tiles[h], row, quants, out));
+                let packed = tiles.map(|t| t.packed.as_ptr());
+                avx512::pair_microkernel_into(
+                    x.as_ptr(),
+                    k_pad,
+                    quants.len(),
+                    packed,
+                    self.k_groups(),
+                    &epilogues,
+                );
+            }
+        }
         2 * pairs
     }
 
@@ -869,8 +916,61 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Args, Epilogue, KG, MR, NR};
+    use super::{Args, Epilogue, KG, MR, NR, WIDE_MR};
     use crate::ops::amx;
+
+    /// The VNNI kernel with the epilogue in registers for `mr` rows by two whole tiles (`w`, with
+    /// `epilogues` for each).
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL/VNNI are present; `x` holds `mr <= WIDE_MR` rows of `k_pad` bytes, each of
+    /// `w` a packed tile of `k_groups` groups, and the epilogues' destinations `mr` rows of 16.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn pair_microkernel_into(
+        x: *const u8,
+        k_pad: usize,
+        mr: usize,
+        w: [*const i8; 2],
+        k_groups: usize,
+        epilogues: &[Epilogue; 2],
+    ) {
+        const _: () = assert!(WIDE_MR == 8);
+        match mr {
+            8 => pair_into::<8>(x, k_pad, w, k_groups, epilogues),
+            7 => pair_into::<7>(x, k_pad, w, k_groups, epilogues),
+            6 => pair_into::<6>(x, k_pad, w, k_groups, epilogues),
+            5 => pair_into::<5>(x, k_pad, w, k_groups, epilogues),
+            4 => pair_into::<4>(x, k_pad, w, k_groups, epilogues),
+            3 => pair_into::<3>(x, k_pad, w, k_groups, epilogues),
+            2 => pair_into::<2>(x, k_pad, w, k_groups, epilogues),
+            _ => pair_into::<1>(x, k_pad, w, k_groups, epilogues),
+        }
+    }
+
+    /// Per group of four inputs, each row's four bytes broadcast once and multiplied by both
+    /// tiles' 16 channels: 2R independent sums.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    #[inline]
+    unsafe fn pair_into<const R: usize>(
+        x: *const u8,
+        k_pad: usize,
+        w: [*const i8; 2],
+        k_groups: usize,
+        epilogues: &[Epilogue; 2],
+    ) {
+        let mut acc = [[_mm512_setzero_si512(); 2]; R];
+        for g in 0..k_groups {
+            let [w0, w1] = w.map(|w| _mm512_loadu_si512(w.add(g * KG * NR).cast()));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let four = _mm512_set1_epi32((x.add(r * k_pad + KG * g) as *const i32).read_unaligned());
+                acc[0] = _mm512_dpbusd_epi32(acc[0], four, w0);
+                acc[1] = _mm512_dpbusd_epi32(acc[1], four, w1);
+            }
+        }
+        for (half, e) in epilogues.iter().enumerate() {
+            epilogue(&acc.map(|a| a[half]), e);
+        }
+    }
 
     /// The VNNI kernel with the epilogue in registers, for a whole tile of `NR` channels.
     ///
