@@ -84,12 +84,11 @@ impl BeitEmbeddings {
             let pos = resize_bicubic(pos, ph, pw)?.flatten_from(2)?.transpose(1, 2)?;
             patches = patches.broadcast_add(&pos)?;
         }
-        let tokens = patches;
         let mut cls = self.cls_token.broadcast_as((b, 1, d))?;
         if let Some((cls_pos, _)) = &self.position_embeddings {
             cls = cls.broadcast_add(cls_pos)?;
         }
-        Ok((Tensor::cat(&[&cls, &tokens], 1)?, (ph, pw)))
+        Ok((Tensor::cat(&[&cls, &patches], 1)?, (ph, pw)))
     }
 
     /// Replaces masked patch embeddings (`[B, Ph * Pw, D]`) by the mask token:
