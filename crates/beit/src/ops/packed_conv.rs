@@ -24,6 +24,7 @@ use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::gelu::erf_f32;
 use crate::ops::packed_linear::{lanes, microkernel, pack, tiles_per_kernel, Lane, Split, Tile, KC, MR, NR};
+use crate::ops::row_panel::interleave;
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -377,6 +378,8 @@ impl Source {
 struct Gather {
     /// `[n][h + 2 pad][w + 2 pad][c]`.
     padded: Vec<f32>,
+    /// A row past the last reads these (`c` of them).
+    zeros: Vec<f32>,
     c: usize,
     rows: usize,
     /// Per tap, where its pixel lies from the row's top-left one in `padded`.
@@ -423,6 +426,7 @@ impl Gather {
         let taps = (0..k * k).map(|t| ((t / k) * wp + t % k) * c).collect();
         Self {
             padded,
+            zeros: vec![0.0; c],
             c,
             rows: source.n * out_h * out_w,
             taps,
@@ -450,18 +454,11 @@ impl Gather {
         let mut done = 0;
         while done < kc {
             let run = (self.c - c).min(kc - done);
-            let dst = &mut panel[done * MR..(done + run) * MR];
-            for (r, origin) in origins.iter().enumerate() {
-                match origin {
-                    Some(o) => {
-                        let src = &self.padded[o + self.taps[t] + c..][..run];
-                        for (d, &v) in dst[r..].iter_mut().step_by(MR).zip(src) {
-                            *d = v;
-                        }
-                    }
-                    None => dst[r..].iter_mut().step_by(MR).for_each(|d| *d = 0.0),
-                }
-            }
+            let rows = origins.map(|origin| match origin {
+                Some(o) => &self.padded[o + self.taps[t] + c..][..run],
+                None => &self.zeros[..run],
+            });
+            interleave(&rows, run, &mut panel[done * MR..(done + run) * MR]);
             done += run;
             (t, c) = (t + 1, 0);
         }

@@ -26,6 +26,7 @@ use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
 use crate::ops::prefetch::RowPrefetch;
+use crate::ops::row_panel::interleave;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
@@ -396,11 +397,7 @@ fn pack_panels(x: &[f32], n_in: usize) -> Vec<f32> {
                 x.get((p * MR + r) * n_in..(p * MR + r + 1) * n_in)
                     .unwrap_or(&zeros)
             });
-            for (k, dst) in panel.chunks_exact_mut(MR).enumerate() {
-                for (d, row) in dst.iter_mut().zip(&src) {
-                    *d = row[k];
-                }
-            }
+            interleave(&src, n_in, panel);
         });
     panels
 }
