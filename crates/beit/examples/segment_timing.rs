@@ -18,6 +18,9 @@ fn main() -> beit::Result<()> {
         auxiliary_channels: 256,
         ..BeitConfig::default()
     };
+    // As in the Node addon (crates/beit-node/src/allocator.rs): mimalloc's purge delay, a minute.
+    // SAFETY: sets a plain option of mimalloc.
+    unsafe { libmimalloc_sys::mi_option_set(15, 60_000) };
     let start = Instant::now();
     let model = Architecture::BeitForSemanticSegmentation.from_config(&config, &LoadOptions::default())?;
     println!("build: {:.3} s", start.elapsed().as_secs_f64());
