@@ -10,8 +10,8 @@
 //! in and zero again, 10-15% of its time on a Zen 4. With a minute, back-to-back forwards reuse
 //! the memory, as onnxruntime's CPU arena does. Memory freed more than a minute before (a disposed
 //! model's too) goes back at the addon's next allocations; a process that stays idle keeps it until
-//! then. The cost is RSS: it stays near the peak between forwards, and the peak
-//! of repeated segmentation forwards rose from 1.85 to 2.3 GB there (PyTorch's: 2.7 GB).
+//! then. The cost is RSS: it stays near the peak between forwards, and the peak of
+//! bench/segment.mjs's process rose from 1,860 to 2,150 MiB there (PyTorch's: 2,600).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
