@@ -481,16 +481,7 @@ mod avx512 {
         sums: &mut [[f32; 2 * NR]; WIDE_MR],
     ) {
         const _: () = assert!(WIDE_MR == 8);
-        match mr {
-            8 => pair_rows::<8>(x, k_pad, w, sums),
-            7 => pair_rows::<7>(x, k_pad, w, sums),
-            6 => pair_rows::<6>(x, k_pad, w, sums),
-            5 => pair_rows::<5>(x, k_pad, w, sums),
-            4 => pair_rows::<4>(x, k_pad, w, sums),
-            3 => pair_rows::<3>(x, k_pad, w, sums),
-            2 => pair_rows::<2>(x, k_pad, w, sums),
-            _ => pair_rows::<1>(x, k_pad, w, sums),
-        }
+        by_wide_rows!(mr, R => pair_rows::<R>(x, k_pad, w, sums))
     }
 
     /// Per pair of inputs, each row's pair broadcast once and multiplied by both tiles' 16

@@ -270,23 +270,16 @@ impl Int8Linear {
         rows: std::ops::Range<usize>,
         out: Out,
     ) -> usize {
-        let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
+        let (k_pad, k_groups, pairs) = (self.k_pad(), self.k_groups(), self.n_out / NR / 2);
         for pair in 0..pairs {
             let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
-            assert!(tiles.iter().all(|t| t.packed.len() >= self.k_groups() * KG * NR));
+            assert!(tiles.iter().all(|t| t.packed.len() >= k_groups * KG * NR));
+            let packed = tiles.map(|t| t.packed.as_ptr());
             for row in rows.clone().step_by(WIDE_MR) {
                 let quants = &quants[row..(row + WIDE_MR).min(rows.end)];
                 let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
                 let epilogues = [0, 1].map(|h| self.epilogue(2 * pair + h, &tiles[h], row, quants, out));
-                let packed = tiles.map(|t| t.packed.as_ptr());
-                avx512::pair_microkernel_into(
-                    x.as_ptr(),
-                    k_pad,
-                    quants.len(),
-                    packed,
-                    self.k_groups(),
-                    &epilogues,
-                );
+                avx512::pair_microkernel_into(x.as_ptr(), k_pad, quants.len(), packed, k_groups, &epilogues);
             }
         }
         2 * pairs
@@ -935,16 +928,7 @@ mod avx512 {
         epilogues: &[Epilogue; 2],
     ) {
         const _: () = assert!(WIDE_MR == 8);
-        match mr {
-            8 => pair_into::<8>(x, k_pad, w, k_groups, epilogues),
-            7 => pair_into::<7>(x, k_pad, w, k_groups, epilogues),
-            6 => pair_into::<6>(x, k_pad, w, k_groups, epilogues),
-            5 => pair_into::<5>(x, k_pad, w, k_groups, epilogues),
-            4 => pair_into::<4>(x, k_pad, w, k_groups, epilogues),
-            3 => pair_into::<3>(x, k_pad, w, k_groups, epilogues),
-            2 => pair_into::<2>(x, k_pad, w, k_groups, epilogues),
-            _ => pair_into::<1>(x, k_pad, w, k_groups, epilogues),
-        }
+        by_wide_rows!(mr, R => pair_into::<R>(x, k_pad, w, k_groups, epilogues))
     }
 
     /// Per group of four inputs, each row's four bytes broadcast once and multiplied by both

@@ -28,6 +28,33 @@ macro_rules! by_rows {
     };
 }
 
+/// `by_rows!` for the 1 to 8 rows of the AVX-512 kernels on a pair of tiles (`WIDE_MR`), whose 32
+/// registers hold two tiles' sums for 8 rows.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_wide_rows {
+    ($mr:expr, $r:ident => $body:expr) => {
+        match $mr {
+            8 => {
+                const $r: usize = 8;
+                $body
+            }
+            7 => {
+                const $r: usize = 7;
+                $body
+            }
+            6 => {
+                const $r: usize = 6;
+                $body
+            }
+            5 => {
+                const $r: usize = 5;
+                $body
+            }
+            _ => by_rows!($mr, $r => $body),
+        }
+    };
+}
+
 pub mod amx;
 pub mod attention;
 pub mod attention_bias;
