@@ -3,6 +3,7 @@
 //! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
+use beit::ops::bf16_attention;
 use beit::ops::bf16_linear::Bf16Linear;
 use beit::ops::cpu_level::CpuLevel;
 use beit::ops::int8_linear::Int8Linear;
@@ -10,9 +11,10 @@ use beit::ops::packed_linear::PackedLinear;
 use beit::ops::weight_rows::{RowBlock, WeightRows};
 use beit::ops::{
     adaptive_avg_pool2d, attention, attention_slow, attention_with, gelu_erf, gelu_erf_slow, layer_norm,
-    layer_norm_slow, linear, linear_slow, resize_bicubic, resize_bilinear, AttentionBias, GatheredBias,
+    layer_norm_slow, linear, linear_slow, resize_bicubic, resize_bilinear, AttentionBias, AttentionPrecision,
+    GatheredBias,
 };
-use beit::{Device, Tensor};
+use beit::{DType, Device, Tensor};
 
 fn ramp(n: usize) -> Tensor {
     let v: Vec<f32> = (0..n).map(|i| i as f32).collect();
@@ -130,7 +132,8 @@ fn gathered_attention_bias_equals_its_dense_form() {
     assert_eq!(got, want);
     let qkv = Tensor::randn(0f32, 1.0, (2, s, 3 * 32), &Device::Cpu).unwrap();
     let bias = AttentionBias::Gathered(gathered.clone());
-    let (context, probs) = attention_with(&qkv, Some(&bias), heads, true).unwrap();
+    let (context, probs) =
+        attention_with(&qkv, Some(&bias), heads, true, AttentionPrecision::Float32).unwrap();
     let (want_context, want_probs) = attention(&qkv, Some(&dense), heads, true).unwrap();
     assert_eq!(values(&context), values(&want_context));
     assert_eq!(values(&probs.unwrap()), values(&want_probs.unwrap()));
@@ -145,10 +148,69 @@ fn gathered_attention_bias_equals_its_dense_form() {
     let err = GatheredBias::new(&table, bad.into()).unwrap_err().to_string();
     assert!(err.contains("past the table"), "{err}");
     let short = qkv.narrow(1, 0, s - 1).unwrap();
-    let err = attention_with(&short, Some(&bias), heads, false)
+    let err = attention_with(&short, Some(&bias), heads, false, AttentionPrecision::Float32)
         .unwrap_err()
         .to_string();
     assert!(err.contains("a bias for 30 tokens"), "{err}");
+}
+
+/// With `AttentionPrecision::Bfloat16` on a CPU that multiplies bf16, the scores are Q times K^T
+/// rounded to bf16 (f32 sums, then the f32 biased softmax) and the context the probabilities times
+/// V rounded to bf16: f32 ops on the rounded operands give the same within the sums' rounding.
+/// Elsewhere the option changes nothing.
+#[test]
+fn bf16_attention_multiplies_operands_rounded_to_bf16() {
+    // 37 tokens (4 blocks of 8 rows and 5), 3 tiles of keys; heads of 24 (a tile and a half) and of
+    // 8 (half a tile and a tile of padding).
+    for head_dim in [24, 8] {
+        bf16_attention_case(37, head_dim);
+    }
+}
+
+fn bf16_attention_case(s: usize, head_dim: usize) {
+    let (b, heads) = (2, 3);
+    let d = heads * head_dim;
+    let qkv = Tensor::randn(0f32, 1.0, (b, s, 3 * d), &Device::Cpu).unwrap();
+    let table = Tensor::randn(0f32, 1.0, (11, heads), &Device::Cpu).unwrap();
+    let index: Vec<u32> = (0..s * s).map(|i| ((i * 5 + i / s) % 11) as u32).collect();
+    let gathered = GatheredBias::new(&table, index.into()).unwrap();
+    let dense = gathered.dense().unwrap();
+    let bias = AttentionBias::Gathered(gathered);
+    let bf16 = |with_probs| {
+        attention_with(&qkv, Some(&bias), heads, with_probs, AttentionPrecision::Bfloat16).unwrap()
+    };
+    let ((context, probs), (lean, _)) = (bf16(true), bf16(false));
+    let (f32_context, _) = attention(&qkv, Some(&dense), heads, true).unwrap();
+    assert_eq!(values(&lean), values(&context));
+    if !bf16_attention::available() {
+        assert_eq!(values(&context), values(&f32_context));
+        return;
+    }
+    let round = |t: Tensor| t.to_dtype(DType::BF16).unwrap().to_dtype(DType::F32).unwrap();
+    let split = qkv
+        .reshape((b, s, 3, heads, head_dim))
+        .unwrap()
+        .permute((2, 0, 3, 1, 4))
+        .unwrap();
+    let part = |i: usize| round(split.get(i).unwrap().contiguous().unwrap());
+    let (q, k, v) = (part(0), part(1), part(2));
+    let scores = (q.matmul(&k.t().unwrap()).unwrap() * (1.0 / (head_dim as f64).sqrt()))
+        .unwrap()
+        .broadcast_add(&dense)
+        .unwrap();
+    let want_probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+    let probs = probs.unwrap();
+    assert!(max_abs_diff(&probs, &want_probs) < 1e-5);
+    let want = round(probs)
+        .matmul(&v)
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .reshape((b, s, d))
+        .unwrap();
+    assert!(max_abs_diff(&context, &want) < 1e-5);
+    let off = max_abs_diff(&context, &f32_context);
+    assert!(off > 1e-4 && off < 0.05, "bf16 context off f32's by {off}");
 }
 
 #[test]

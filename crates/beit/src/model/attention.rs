@@ -12,7 +12,7 @@ use crate::model::dense::Dense;
 use std::sync::Arc;
 
 use crate::model::relative_position::{RelativePositionBias, Window};
-use crate::ops::AttentionBias;
+use crate::ops::{AttentionBias, AttentionPrecision};
 use crate::precision::Quantization;
 use crate::weights::Weights;
 
@@ -22,6 +22,8 @@ pub struct BeitAttention {
     output: Dense,
     relative_position_bias: Option<RelativePositionBias>,
     num_heads: usize,
+    /// bf16 products for `Quantization::Bfloat16`, as under PyTorch's autocast.
+    precision: AttentionPrecision,
 }
 
 /// What one attention call returns: the output tokens and, on request, the attention probabilities.
@@ -54,6 +56,7 @@ impl BeitAttention {
             output: Dense::new(d, d, vb.pp("output.dense"))?.scaled(output_scale)?,
             relative_position_bias,
             num_heads: cfg.num_attention_heads,
+            precision: AttentionPrecision::Float32,
         })
     }
 
@@ -62,6 +65,10 @@ impl BeitAttention {
         quantization: Option<Quantization>,
         weights: &Weights,
     ) -> candle_core::Result<()> {
+        self.precision = match quantization {
+            Some(Quantization::Bfloat16) => AttentionPrecision::Bfloat16,
+            _ => AttentionPrecision::Float32,
+        };
         self.qkv.prepare(quantization, weights)?;
         self.output.prepare(quantization, weights)
     }
@@ -90,8 +97,13 @@ impl BeitAttention {
             (own, shared) => own.or_else(|| shared.cloned()),
         };
         let qkv = self.qkv.forward(xs, None)?;
-        let (context, probs) =
-            crate::ops::attention_with(&qkv, bias.as_ref(), self.num_heads, output_attentions)?;
+        let (context, probs) = crate::ops::attention_with(
+            &qkv,
+            bias.as_ref(),
+            self.num_heads,
+            output_attentions,
+            self.precision,
+        )?;
         Ok((self.output.forward(&context, Some(residual))?, probs))
     }
 }

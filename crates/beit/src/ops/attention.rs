@@ -11,12 +11,23 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::ops::attention_bias::AttentionBias;
+use crate::ops::bf16_attention::{self, HeadInputs, Operands};
 use crate::ops::cpu_data::{is_cpu_f32, with_f32, SharedMut};
 use crate::ops::kernel_switch;
 use crate::ops::simd::{dispatch, exp_f32};
 
 /// The context `[B, S, D]` and, when asked for, the attention probabilities `[B, heads, S, S]`.
 pub type Attended = (Tensor, Option<Tensor>);
+
+/// What the CPU attention multiplies in: the scores and the context as f32 products, or, for
+/// `dtype: 'bfloat16'`, bf16 operands with f32 sums where the CPU multiplies bf16
+/// (`ops::bf16_attention`; f32 elsewhere). The softmax and its bias are f32 either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttentionPrecision {
+    #[default]
+    Float32,
+    Bfloat16,
+}
 
 /// Attention over `qkv` (`[B, S, 3D]`: queries, keys, values side by side, heads contiguous within
 /// each) with an optional additive `bias` broadcastable to `[heads, S, S]`, scores scaled by
@@ -26,6 +37,17 @@ pub fn attention(
     bias: Option<&Tensor>,
     heads: usize,
     with_probs: bool,
+) -> candle_core::Result<Attended> {
+    attention_in(qkv, bias, heads, with_probs, AttentionPrecision::Float32)
+}
+
+/// `attention` with its CPU matmuls in `precision`.
+fn attention_in(
+    qkv: &Tensor,
+    bias: Option<&Tensor>,
+    heads: usize,
+    with_probs: bool,
+    precision: AttentionPrecision,
 ) -> candle_core::Result<Attended> {
     let (b, s, d3) = qkv.dims3()?;
     if d3 % (3 * heads) != 0 {
@@ -55,23 +77,26 @@ pub fn attention(
         heads,
     };
     with_f32(qkv, |qkv| match &bias {
-        Some(t) => with_f32(t, |bias| attend(qkv, Some(Bias::Dense(bias)), dims, with_probs))?,
-        None => attend(qkv, None, dims, with_probs),
+        Some(t) => with_f32(t, |bias| {
+            attend(qkv, Some(Bias::Dense(bias)), dims, with_probs, precision)
+        })?,
+        None => attend(qkv, None, dims, with_probs, precision),
     })?
 }
 
-/// `attention` with any `AttentionBias`: a gathered one is read through its index by the fused CPU
-/// loop, and made dense for every other path.
+/// `attention` with any `AttentionBias` (a gathered one is read through its index by the fused CPU
+/// loop, and made dense for every other path), its matmuls on the CPU in `precision`.
 pub fn attention_with(
     qkv: &Tensor,
     bias: Option<&AttentionBias>,
     heads: usize,
     with_probs: bool,
+    precision: AttentionPrecision,
 ) -> candle_core::Result<Attended> {
     let gathered = match bias {
         Some(AttentionBias::Gathered(g)) if is_cpu_f32(qkv) => g,
-        Some(bias) => return attention(qkv, Some(&bias.dense()?), heads, with_probs),
-        None => return attention(qkv, None, heads, with_probs),
+        Some(bias) => return attention_in(qkv, Some(&bias.dense()?), heads, with_probs, precision),
+        None => return attention_in(qkv, None, heads, with_probs, precision),
     };
     let (b, s, d3) = qkv.dims3()?;
     if d3 % (3 * heads) != 0 || gathered.seq() != s || gathered.heads()? != heads {
@@ -94,7 +119,7 @@ pub fn attention_with(
                 rows: table.len() / heads,
                 index: gathered.index(),
             };
-            attend(qkv, Some(bias), dims, with_probs)
+            attend(qkv, Some(bias), dims, with_probs, precision)
         })?
     })?
 }
@@ -166,46 +191,55 @@ pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> V
     // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
     let mut context = Vec::with_capacity(b * s * d);
     let out = SharedMut(context.as_mut_ptr());
+    let head = Head {
+        qkv,
+        bias: bias.map(Bias::Dense),
+        dims,
+        precision: AttentionPrecision::Float32,
+        out,
+    };
     (0..b * heads).into_par_iter().for_each_init(
-        || vec![0f32; s * s],
+        || (vec![0f32; s * s], Operands::default()),
         // SAFETY: each task writes only its own image's rows and head's columns of `context`.
-        |scores, task| unsafe {
-            attend_head(
-                qkv,
-                bias.map(Bias::Dense),
-                dims,
-                task / heads,
-                task % heads,
-                scores,
-                out,
-            )
-        },
+        |(scores, operands), task| unsafe { head.attend(task, scores, operands) },
     );
     // SAFETY: the (image, head) tasks wrote every block of the context.
     unsafe { context.set_len(b * s * d) };
     context
 }
 
-fn attend(qkv: &[f32], bias: Option<Bias>, dims: Dims, with_probs: bool) -> candle_core::Result<Attended> {
+fn attend(
+    qkv: &[f32],
+    bias: Option<Bias>,
+    dims: Dims,
+    with_probs: bool,
+    precision: AttentionPrecision,
+) -> candle_core::Result<Attended> {
     let Dims { b, s, d, heads } = dims;
     // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
     let mut context = Vec::with_capacity(b * s * d);
-    let out = SharedMut(context.as_mut_ptr());
-    let head = |task: usize, scores: &mut [f32]| {
-        // SAFETY: each task writes only its own image's rows and head's columns of `context`.
-        unsafe { attend_head(qkv, bias, dims, task / heads, task % heads, scores, out) }
+    let head = Head {
+        qkv,
+        bias,
+        dims,
+        precision,
+        out: SharedMut(context.as_mut_ptr()),
     };
+    // SAFETY (both): each task writes only its own image's rows and head's columns of `context`.
     let probs = if with_probs {
         let mut probs = vec![0f32; b * heads * s * s];
         probs
             .par_chunks_mut(s * s)
             .enumerate()
-            .for_each(|(task, p)| head(task, p));
+            .for_each_init(Operands::default, |operands, (task, p)| unsafe {
+                head.attend(task, p, operands)
+            });
         Some(Tensor::from_vec(probs, (b, heads, s, s), &Device::Cpu)?)
     } else {
-        (0..b * heads)
-            .into_par_iter()
-            .for_each_init(|| vec![0f32; s * s], |scores, task| head(task, scores));
+        (0..b * heads).into_par_iter().for_each_init(
+            || (vec![0f32; s * s], Operands::default()),
+            |(scores, operands), task| unsafe { head.attend(task, scores, operands) },
+        );
         None
     };
     // SAFETY: the (image, head) tasks wrote every block of the context.
@@ -213,25 +247,71 @@ fn attend(qkv: &[f32], bias: Option<Bias>, dims: Dims, with_probs: bool) -> cand
     Ok((Tensor::from_vec(context, (b, s, d), &Device::Cpu)?, probs))
 }
 
-/// One image's one head: scores, biased softmax in place, then the probabilities times V into
-/// the head's columns of the context.
+/// What every (image, head) task of one call shares: the fused projection, the bias, the shape,
+/// the precision, and the `[B, S, D]` context it writes.
+#[derive(Clone, Copy)]
+struct Head<'a> {
+    qkv: &'a [f32],
+    bias: Option<Bias<'a>>,
+    dims: Dims,
+    precision: AttentionPrecision,
+    out: SharedMut,
+}
+
+impl Head<'_> {
+    /// Task `task` (image `task / heads`, head `task % heads`): scores, biased softmax in place,
+    /// then the probabilities times V into the head's columns of the context.
+    ///
+    /// # Safety
+    /// `out` points to a `[B, S, D]` buffer whose (image, head) block no other thread writes.
+    unsafe fn attend(&self, task: usize, scores: &mut [f32], operands: &mut Operands) {
+        let Dims { s, d, heads, .. } = self.dims;
+        let (image, head) = (task / heads, task % heads);
+        let head_dim = d / heads;
+        let row = 3 * d;
+        let base = self.qkv[image * s * row..].as_ptr().add(head * head_dim);
+        let (q, k, v) = (base, base.add(d), base.add(2 * d));
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let bias = self.bias.map(|all| all.head(head, s));
+        let softmax = |scores: &mut [f32]| {
+            dispatch(
+                #[inline(always)]
+                || softmax_rows(scores, bias, s),
+            )
+        };
+        let context = self.out.0.add(image * s * d + head * head_dim);
+        if self.precision == AttentionPrecision::Bfloat16 && bf16_attention::available() {
+            let inputs = HeadInputs {
+                q,
+                k,
+                v,
+                row,
+                s,
+                head_dim,
+            };
+            return bf16_attention::attend_head(inputs, scale, softmax, scores, operands, context, d);
+        }
+        f32_head(q, k, v, (row, s, head_dim, d), scale, softmax, scores, context);
+    }
+}
+
+/// One head in f32 products (the gemm crate), the scores' rows in `scores`: `dims` is the fused
+/// projection's row length, the tokens, the head's width and the context's row length.
 ///
 /// # Safety
-/// `out` points to a `[B, S, D]` buffer whose (image, head) block no other thread writes.
-unsafe fn attend_head(
-    qkv: &[f32],
-    bias: Option<Bias>,
-    Dims { s, d, heads, .. }: Dims,
-    image: usize,
-    head: usize,
+/// As `Head::attend`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn f32_head(
+    q: *const f32,
+    k: *const f32,
+    v: *const f32,
+    (row, s, head_dim, d): (usize, usize, usize, usize),
+    scale: f32,
+    softmax: impl FnOnce(&mut [f32]),
     scores: &mut [f32],
-    out: SharedMut,
+    context: *mut f32,
 ) {
-    let head_dim = d / heads;
-    let row = 3 * d as isize;
-    let base = qkv[image * s * 3 * d..].as_ptr().add(head * head_dim);
-    let (q, k, v) = (base, base.add(d), base.add(2 * d));
-    let scale = 1.0 / (head_dim as f32).sqrt();
+    let row = row as isize;
     // scores[i][j] = scale * sum_c q[i][c] k[j][c]: K^T read in place through its strides.
     gemm::gemm(
         s,
@@ -254,12 +334,7 @@ unsafe fn attend_head(
         false,
         Parallelism::None,
     );
-    let bias = bias.map(|all| all.head(head, s));
-    dispatch(
-        #[inline(always)]
-        || softmax_rows(scores, bias, s),
-    );
-    let context = out.0.add(image * s * d + head * head_dim);
+    softmax(scores);
     gemm::gemm(
         s,
         head_dim,

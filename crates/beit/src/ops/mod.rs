@@ -58,6 +58,7 @@ macro_rules! by_wide_rows {
 pub mod amx;
 pub mod attention;
 pub mod attention_bias;
+pub mod bf16_attention;
 pub mod bf16_linear;
 pub mod cpu_data;
 pub mod cpu_level;
@@ -79,7 +80,7 @@ mod row_panel;
 pub mod simd;
 pub mod weight_rows;
 
-pub use attention::{attention, attention_slow, attention_with};
+pub use attention::{attention, attention_slow, attention_with, AttentionPrecision};
 pub use attention_bias::{AttentionBias, GatheredBias};
 pub use epilogue::linear_epilogue;
 pub use fused_attention::fused_attention;

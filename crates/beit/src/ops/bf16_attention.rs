@@ -1,0 +1,231 @@
+//! Attention's two matmuls with bf16 products, for `dtype: 'bfloat16'` where the CPU multiplies
+//! bf16 (AVX512_BF16: Zen 4, Sapphire Rapids and later). Elsewhere they stay f32: without bf16
+//! arithmetic, widening the pairs costs more than the f32 matmuls it would replace.
+//!
+//! Per (image, head) as `ops::attention` does, with the same biased softmax in f32; only the
+//! operands differ: Q and K rounded to bf16 for the scores (f32 sums, scaled in f32), the
+//! probabilities and V rounded to bf16 for the context (f32 sums). PyTorch's CPU autocast runs
+//! both matmuls in bf16 as well, and also rounds their results, which this does not. Keys and
+//! values are packed per head as `bf16_linear` packs a layer's weights (tiles of 16 channels,
+//! pairs of inputs side by side), so its `vdpbf16ps` kernel on pairs of tiles computes both.
+//! On a Zen 4 (`perf record` of `forward_timing 1 100 ... bf16`) attention went from 8.6% of a
+//! BEiT-base bf16 forward at batch 1 (the gemm crate's f32 kernels) to 5.2%, packing included, and
+//! the forward from 9.1-9.3 to 9.4-9.7 images/s.
+
+#[cfg(target_arch = "x86_64")]
+use crate::ops::bf16_linear::{pair_microkernel, to_bf16, NR, WIDE_MR};
+#[cfg(target_arch = "x86_64")]
+use crate::ops::cpu_level::{active, CpuLevel};
+
+/// Whether the attention runs its matmuls with bf16 products at the active CPU level when asked
+/// to (`AttentionPrecision::Bfloat16`); where not, they are f32.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        active() >= CpuLevel::Avx512 && crate::ops::bf16_linear::has_bf16()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// One head of one image in the fused `[S, 3D]` projection: row `r` of Q at `q + r * row`, of K
+/// and V likewise; `head_dim` values each.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `available()` is false there
+pub(crate) struct HeadInputs {
+    pub q: *const f32,
+    pub k: *const f32,
+    pub v: *const f32,
+    pub row: usize,
+    pub s: usize,
+    pub head_dim: usize,
+}
+
+/// A thread's buffers for one head's bf16 operands, reused from head to head.
+#[derive(Default)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct Operands {
+    /// Keys or values rounded, before packing.
+    rounded: Vec<u16>,
+    queries: Vec<u16>,
+    keys: Vec<u16>,
+    probs: Vec<u16>,
+    values: Vec<u16>,
+}
+
+/// `softmax(scale * Q K^T + bias) V` for one head into `context` (row `r` at `context + r *
+/// stride`, `head_dim` values), `softmax` applying the biased softmax to the `S x S` `scores` in
+/// place.
+///
+/// # Safety
+/// `available()`; `head` points to readable rows as described; no other thread writes these
+/// `S x head_dim` values of `context`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn attend_head(
+    head: HeadInputs,
+    scale: f32,
+    softmax: impl FnOnce(&mut [f32]),
+    scores: &mut [f32],
+    operands: &mut Operands,
+    context: *mut f32,
+    stride: usize,
+) {
+    let HeadInputs { s, head_dim, .. } = head;
+    assert!(scores.len() == s * s);
+    let k_head = pack_rows(head.q, s, head_dim, head.row, &mut operands.queries);
+    pack_rows(head.k, s, head_dim, head.row, &mut operands.rounded);
+    pack_keys(&operands.rounded, s, k_head, &mut operands.keys);
+    products(
+        &operands.queries,
+        k_head,
+        s,
+        &operands.keys,
+        s,
+        scale,
+        scores.as_mut_ptr(),
+        s,
+    );
+    softmax(scores);
+    let k_seq = pack_rows(scores.as_ptr(), s, s, s, &mut operands.probs);
+    pack_rows(head.v, s, head_dim, head.row, &mut operands.rounded);
+    pack_values(&operands.rounded, s, head_dim, k_head, &mut operands.values);
+    products(
+        &operands.probs,
+        k_seq,
+        s,
+        &operands.values,
+        head_dim,
+        1.0,
+        context,
+        stride,
+    );
+}
+
+/// Never called: `available()` is false on this architecture.
+///
+/// # Safety
+/// None needed; it panics.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) unsafe fn attend_head(
+    _: HeadInputs,
+    _: f32,
+    _: impl FnOnce(&mut [f32]),
+    _: &mut [f32],
+    _: &mut Operands,
+    _: *mut f32,
+    _: usize,
+) {
+    unreachable!("bf16 attention without bf16 arithmetic")
+}
+
+/// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
+/// padded with a zero to an even length (the kernel's step is a pair); that length. Written once,
+/// not zeroed first: the probabilities are 78 KB a head at 197 tokens.
+///
+/// # Safety
+/// The rows are readable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn pack_rows(src: *const f32, rows: usize, len: usize, stride: usize, dst: &mut Vec<u16>) -> usize {
+    let k_pad = len.next_multiple_of(2);
+    dst.clear();
+    dst.reserve(rows * k_pad);
+    for r in 0..rows {
+        let row = std::slice::from_raw_parts(src.add(r * stride), len);
+        dst.extend(row.iter().map(|&x| to_bf16(x)));
+        if k_pad > len {
+            dst.push(0);
+        }
+    }
+    k_pad
+}
+
+/// The keys of one head (`s` rows of `head_dim`, rounded by `pack_rows` into `rounded`) as
+/// `bf16_linear` packs a weight: tiles of `NR` keys, per pair of the head's channels each key's
+/// two values side by side. Those two are already neighbours in a key's row, so this moves pairs
+/// (u32s) from 16 rows into one tile; the tiles in whole pairs (the kernel takes two), zeros past
+/// the last key.
+#[cfg(target_arch = "x86_64")]
+fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
+    let pairs = k_pad / 2;
+    let tiles = s.div_ceil(NR).next_multiple_of(2);
+    dst.clear();
+    dst.reserve(tiles * k_pad * NR);
+    for tile in 0..tiles {
+        for p in 0..pairs {
+            for key in tile * NR..(tile + 1) * NR {
+                let pair = rounded.get(key * k_pad + 2 * p..key * k_pad + 2 * p + 2);
+                dst.extend_from_slice(pair.unwrap_or(&[0, 0]));
+            }
+        }
+    }
+}
+
+/// The values of one head (`s` rows of `head_dim`, rounded by `pack_rows` into `rounded` at
+/// stride `width`) as a weight of `head_dim` channels over `s` inputs: tiles of `NR` channels, per
+/// pair of keys the two keys' values side by side (an interleave of two rows), keys padded to an
+/// even count; the tiles in whole pairs, zeros past the ends.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn pack_values(rounded: &[u16], s: usize, head_dim: usize, width: usize, dst: &mut Vec<u16>) {
+    let k_pad = s.next_multiple_of(2);
+    let tiles = head_dim.div_ceil(NR).next_multiple_of(2);
+    dst.clear();
+    dst.resize(tiles * k_pad * NR, 0);
+    let row = |key: usize, c0: usize| -> [u16; NR] {
+        let mut lanes = [0; NR];
+        let used = NR.min(head_dim.saturating_sub(c0));
+        if key < s && used > 0 {
+            lanes[..used].copy_from_slice(&rounded[key * width + c0..][..used]);
+        }
+        lanes
+    };
+    for (tile, lanes) in dst.chunks_exact_mut(k_pad * NR).enumerate() {
+        for (p, out) in lanes.chunks_exact_mut(2 * NR).enumerate() {
+            let (even, odd) = (row(2 * p, tile * NR), row(2 * p + 1, tile * NR));
+            for lane in 0..NR {
+                out[2 * lane] = even[lane];
+                out[2 * lane + 1] = odd[lane];
+            }
+        }
+    }
+}
+
+/// `out[r][c] = scale * sum_i x[r][i] w[c][i]` for `rows` rows of `x` (bf16, `k_pad` apart) and the
+/// first `cols` channels of the packed tiles `w`; row `r` of `out` at `out + r * stride`.
+///
+/// # Safety
+/// `available()`; `x` holds `rows * k_pad` values, `w` whole pairs of tiles of `k_pad / 2` pairs
+/// covering `cols` channels; the rows of `out` are writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn products(
+    x: &[u16],
+    k_pad: usize,
+    rows: usize,
+    w: &[u16],
+    cols: usize,
+    scale: f32,
+    out: *mut f32,
+    stride: usize,
+) {
+    let tile = k_pad * NR;
+    assert!(x.len() >= rows * k_pad && w.len() >= cols.div_ceil(2 * NR) * 2 * tile);
+    let mut sums = [[0f32; 2 * NR]; WIDE_MR];
+    // Each pair of tiles (at most 2 x 16 x 198 values here) stays in L1 while the rows go by.
+    for pair in 0..cols.div_ceil(2 * NR) {
+        let tiles = [2 * pair, 2 * pair + 1].map(|t| w[t * tile..].as_ptr());
+        let n = (2 * NR).min(cols - pair * 2 * NR);
+        for row in (0..rows).step_by(WIDE_MR) {
+            let mr = WIDE_MR.min(rows - row);
+            pair_microkernel(x[row * k_pad..].as_ptr(), k_pad, mr, tiles, &mut sums);
+            for (r, sums) in sums[..mr].iter().enumerate() {
+                let dst = std::slice::from_raw_parts_mut(out.add((row + r) * stride + pair * 2 * NR), n);
+                dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
+            }
+        }
+    }
+}
