@@ -14,12 +14,13 @@ use candle_nn::VarBuilder;
 
 const CASE: &str = "tests/fixtures/reference/cls_relpos_meanpool";
 
-/// A model that records the batch size of every forward pass, and how many had run each time the
-/// queue finished its loading; its passes can be held back, and it panics on any batch that holds
-/// an image whose first pixel is `PANIC_PIXEL`.
+/// A model that records the batch size of every forward pass, whether it ran on one of rayon's
+/// workers, and how many had run each time the queue finished its loading; its passes can be held
+/// back, and it panics on any batch that holds an image whose first pixel is `PANIC_PIXEL`.
 struct Recording {
     inner: Box<dyn BeitPreTrainedModel>,
     batches: Mutex<Vec<usize>>,
+    on_rayon_worker: Mutex<Vec<bool>>,
     finished_after: Mutex<Vec<usize>>,
     gate: Mutex<()>,
 }
@@ -60,6 +61,8 @@ impl BeitPreTrainedModel for Recording {
     fn forward(&self, inputs: &ForwardInputs) -> Result<ModelOutput> {
         let _held = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         self.batches.lock().unwrap().push(inputs.pixel_values.dims()[0]);
+        let on_worker = rayon::current_thread_index().is_some();
+        self.on_rayon_worker.lock().unwrap().push(on_worker);
         if panics_on(inputs) {
             panic!("the test model panics on this image");
         }
@@ -80,6 +83,7 @@ fn recording() -> Arc<Recording> {
     Arc::new(Recording {
         inner,
         batches: Mutex::new(Vec::new()),
+        on_rayon_worker: Mutex::new(Vec::new()),
         finished_after: Mutex::new(Vec::new()),
         gate: Mutex::new(()),
     })
@@ -149,6 +153,8 @@ fn concurrent_requests_share_batches_and_get_exactly_their_own_rows() {
         );
     }
     assert_eq!(*model.batches.lock().unwrap(), [4, 4, 2]);
+    // On the CPU inside rayon's pool, so that the forward's parallel loops start from a worker.
+    assert_eq!(*model.on_rayon_worker.lock().unwrap(), [true, true, true]);
     // Once no request waits, the queue packs what the load deferred; not between batches.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while model.finished_after.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
