@@ -41,7 +41,8 @@ fn main() -> beit::Result<()> {
     println!("second forward: {:.3} s", start.elapsed().as_secs_f64());
     for _ in 0..runs {
         let start = Instant::now();
-        model.forward(&inputs)?;
+        // On a rayon worker, as the batching queue runs CPU forwards (`batching::queue`).
+        rayon::scope(|_| model.forward(&inputs))?;
         let seconds = start.elapsed().as_secs_f64();
         println!(
             "batch {batch}: {:.3} s, {:.2} images/s",

@@ -262,22 +262,46 @@ impl Out {
     }
 }
 
-/// `rows x n_out` values holding `bias + residual` (zeros when there is neither).
+/// `rows x n_out` values holding `bias + residual` (zeros when there is neither), written in one
+/// pass: zeroing the buffer first, then adding the bias, was half a percent of a float32 forward.
 pub(crate) fn prefill(
     rows: usize,
     n_out: usize,
     bias: Option<&Tensor>,
     residual: Option<&Tensor>,
 ) -> candle_core::Result<Vec<f32>> {
-    let mut dst = match residual {
-        Some(r) => with_f32(r, |r| r.to_vec())?,
-        None => vec![0f32; rows * n_out],
-    };
-    if let Some(bias) = bias {
-        with_f32(bias, |b| {
-            dst.par_chunks_mut(n_out)
-                .for_each(|row| row.iter_mut().zip(b).for_each(|(y, b)| *y += b))
-        })?;
+    match (bias, residual) {
+        (Some(b), Some(r)) => with_f32(b, |b| with_f32(r, |r| filled(rows, n_out, Some(b), Some(r))))?,
+        (Some(b), None) => with_f32(b, |b| filled(rows, n_out, Some(b), None)),
+        (None, Some(r)) => with_f32(r, |r| filled(rows, n_out, None, Some(r))),
+        (None, None) => Ok(vec![0f32; rows * n_out]),
     }
-    Ok(dst)
+}
+
+/// `prefill` from the values: each row `bias + residual`, or whichever of them there is.
+fn filled(rows: usize, n_out: usize, bias: Option<&[f32]>, residual: Option<&[f32]>) -> Vec<f32> {
+    let len = rows * n_out;
+    let mut dst = Vec::with_capacity(len);
+    dst.spare_capacity_mut()[..len]
+        .par_chunks_mut(n_out)
+        .enumerate()
+        .for_each(|(i, row)| {
+            let residual = residual.map(|r| &r[i * n_out..(i + 1) * n_out]);
+            // One loop per case, so that the test is not in it.
+            let values = row.iter_mut();
+            match (bias, residual) {
+                (Some(b), Some(r)) => values.zip(b.iter().zip(r)).for_each(|(y, (b, r))| {
+                    y.write(r + b);
+                }),
+                (Some(v), None) | (None, Some(v)) => values.zip(v).for_each(|(y, v)| {
+                    y.write(*v);
+                }),
+                (None, None) => values.for_each(|y| {
+                    y.write(0.0);
+                }),
+            }
+        });
+    // SAFETY: the loop above wrote every value of every row.
+    unsafe { dst.set_len(len) };
+    dst
 }
