@@ -26,7 +26,7 @@ use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
 use crate::ops::prefetch::RowPrefetch;
-use crate::ops::row_panel::interleave;
+use crate::ops::row_panel::interleave_into;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
@@ -384,12 +384,13 @@ fn transpose_tile(channels: &[&[f32]], scale: &[f32; NR], lanes: &mut [MaybeUnin
 }
 
 /// The rows of `x` (`n_in` values each) as panels `[panel][n_in][MR]`, each input's `MR` values
-/// side by side, the last panel padded with zero rows; panels in parallel.
+/// side by side, the last panel padded with zero rows; panels in parallel, written once.
 fn pack_panels(x: &[f32], n_in: usize) -> Vec<f32> {
     let rows = x.len() / n_in;
     let zeros = vec![0f32; n_in];
-    let mut panels = vec![0f32; rows.div_ceil(MR) * MR * n_in];
-    panels
+    let len = rows.div_ceil(MR) * MR * n_in;
+    let mut panels = Vec::with_capacity(len);
+    panels.spare_capacity_mut()[..len]
         .par_chunks_mut(MR * n_in)
         .enumerate()
         .for_each(|(p, panel)| {
@@ -397,8 +398,10 @@ fn pack_panels(x: &[f32], n_in: usize) -> Vec<f32> {
                 x.get((p * MR + r) * n_in..(p * MR + r + 1) * n_in)
                     .unwrap_or(&zeros)
             });
-            interleave(&src, n_in, panel);
+            interleave_into(&src, n_in, panel);
         });
+    // SAFETY: every panel was written whole (rows past the end from `zeros`).
+    unsafe { panels.set_len(len) };
     panels
 }
 
