@@ -15,11 +15,12 @@
 //!   AVX-512): the int8 GEMM through the 256-bit `vpdpbusd`; the rest as `Avx2`. A CPU with
 //!   AVX-512 VNNI but not this (Zen 4, Ice Lake) goes from `Avx2` to `Avx512`, skipping it.
 //! - `Avx512`: AVX-512 F, BW, DQ, VL and VNNI on top: the packed f32 GEMM in 512-bit registers,
-//!   the int8 GEMM through `vpdpbusd`, and the elementwise loops compiled for AVX-512. CPUs with
+//!   the int8 GEMM through `vpdpbusd`, and the elementwise loops compiled for AVX-512; where the CPU
+//!   also has AVX512_BF16, the bf16 GEMM and bf16 attention's matmuls through `vdpbf16ps`. CPUs with
 //!   AVX-512 but without VNNI (Skylake-X) get `Avx2`: the level is measured only where VNNI is.
 //! - `Amx`: AMX-TILE, AMX-INT8 and AMX-BF16 on top (Sapphire Rapids and later), with the OS's leave
-//!   to use the tile registers (Linux asks for it per process: `amx::permitted`): the int8 GEMM on
-//!   the tile unit; f32 stays on the `Avx512` kernel.
+//!   to use the tile registers (Linux asks for it per process: `amx::permitted`): the int8 and bf16
+//!   GEMMs on the tile unit; f32, and bf16 attention's matmuls, stay on the `Avx512` kernels.
 //!
 //! The f32 matmuls that go through the gemm crate (candle's, and `ops::linear`) choose their own
 //! kernels at run time and do not follow `BEIT_CPU`.
