@@ -1,6 +1,6 @@
 //! LayerNorm over the last dimension, as `torch.nn.LayerNorm`.
 //!
-//! candle's fused CPU kernel computes the variance as E[x²] - E[x]², which cancels badly once the
+//! candle's fused CPU kernel computes the variance as `E[x²] - E[x]²`, which cancels badly once the
 //! residual stream of a deep ViT grows a large mean; with eps = 1e-12 nothing hides that error.
 //! This op takes two passes (mean, then centred variance) with f64 statistics for every dtype.
 
