@@ -280,38 +280,37 @@ impl Head<'_> {
             )
         };
         let context = self.out.0.add(image * s * d + head * head_dim);
+        let inputs = HeadInputs {
+            q,
+            k,
+            v,
+            row,
+            s,
+            head_dim,
+        };
         if self.precision == AttentionPrecision::Bfloat16 && bf16_attention::available() {
-            let inputs = HeadInputs {
-                q,
-                k,
-                v,
-                row,
-                s,
-                head_dim,
-            };
             return bf16_attention::attend_head(inputs, scale, softmax, scores, operands, context, d);
         }
-        f32_head(q, k, v, (row, s, head_dim, d), scale, softmax, scores, context);
+        f32_head(inputs, scale, softmax, scores, context, d);
     }
 }
 
-/// One head in f32 products (the gemm crate), the scores' rows in `scores`: `dims` is the fused
-/// projection's row length, the tokens, the head's width and the context's row length.
+/// `bf16_attention::attend_head` in f32 products (the gemm crate, reading Q, K and V in place).
 ///
 /// # Safety
-/// As `Head::attend`.
-#[allow(clippy::too_many_arguments)]
+/// As `Head::attend`; `head` points to readable rows.
 unsafe fn f32_head(
-    q: *const f32,
-    k: *const f32,
-    v: *const f32,
-    (row, s, head_dim, d): (usize, usize, usize, usize),
+    head: HeadInputs,
     scale: f32,
     softmax: impl FnOnce(&mut [f32]),
     scores: &mut [f32],
     context: *mut f32,
+    stride: usize,
 ) {
-    let row = row as isize;
+    let HeadInputs {
+        q, k, v, s, head_dim, ..
+    } = head;
+    let row = head.row as isize;
     // scores[i][j] = scale * sum_c q[i][c] k[j][c]: K^T read in place through its strides.
     gemm::gemm(
         s,
@@ -341,7 +340,7 @@ unsafe fn f32_head(
         s,
         context,
         1,
-        d as isize,
+        stride as isize,
         false,
         scores.as_ptr(),
         1,

@@ -13,7 +13,7 @@
 //! the forward from 9.1-9.3 to 9.4-9.7 images/s.
 
 #[cfg(target_arch = "x86_64")]
-use crate::ops::bf16_linear::{pair_microkernel, to_bf16, NR, WIDE_MR};
+use crate::ops::bf16_linear::{has_bf16, pair_microkernel, to_bf16, NR, WIDE_MR};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::cpu_level::{active, CpuLevel};
 
@@ -22,7 +22,7 @@ use crate::ops::cpu_level::{active, CpuLevel};
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        active() >= CpuLevel::Avx512 && crate::ops::bf16_linear::has_bf16()
+        active() >= CpuLevel::Avx512 && has_bf16()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -33,7 +33,6 @@ pub fn available() -> bool {
 /// One head of one image in the fused `[S, 3D]` projection: row `r` of Q at `q + r * row`, of K
 /// and V likewise; `head_dim` values each.
 #[derive(Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `available()` is false there
 pub(crate) struct HeadInputs {
     pub q: *const f32,
     pub k: *const f32,
@@ -45,7 +44,7 @@ pub(crate) struct HeadInputs {
 
 /// A thread's buffers for one head's bf16 operands, reused from head to head.
 #[derive(Default)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `available()` is false there
 pub(crate) struct Operands {
     /// Keys or values rounded, before packing.
     rounded: Vec<u16>,
@@ -173,7 +172,7 @@ unsafe fn pack_values(rounded: &[u16], s: usize, head_dim: usize, width: usize, 
     let k_pad = s.next_multiple_of(2);
     let tiles = head_dim.div_ceil(NR).next_multiple_of(2);
     dst.clear();
-    dst.resize(tiles * k_pad * NR, 0);
+    dst.reserve(tiles * k_pad * NR);
     let row = |key: usize, c0: usize| -> [u16; NR] {
         let mut lanes = [0; NR];
         let used = NR.min(head_dim.saturating_sub(c0));
@@ -182,13 +181,10 @@ unsafe fn pack_values(rounded: &[u16], s: usize, head_dim: usize, width: usize, 
         }
         lanes
     };
-    for (tile, lanes) in dst.chunks_exact_mut(k_pad * NR).enumerate() {
-        for (p, out) in lanes.chunks_exact_mut(2 * NR).enumerate() {
+    for tile in 0..tiles {
+        for p in 0..k_pad / 2 {
             let (even, odd) = (row(2 * p, tile * NR), row(2 * p + 1, tile * NR));
-            for lane in 0..NR {
-                out[2 * lane] = even[lane];
-                out[2 * lane + 1] = odd[lane];
-            }
+            dst.extend(even.iter().zip(&odd).flat_map(|(&e, &o)| [e, o]));
         }
     }
 }

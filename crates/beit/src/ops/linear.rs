@@ -274,7 +274,7 @@ pub(crate) fn prefill(
         (Some(b), Some(r)) => with_f32(b, |b| with_f32(r, |r| filled(rows, n_out, Some(b), Some(r))))?,
         (Some(b), None) => with_f32(b, |b| filled(rows, n_out, Some(b), None)),
         (None, Some(r)) => with_f32(r, |r| filled(rows, n_out, None, Some(r))),
-        (None, None) => Ok(vec![0f32; rows * n_out]),
+        (None, None) => Ok(filled(rows, n_out, None, None)),
     }
 }
 
