@@ -402,7 +402,9 @@ fn every_cpu_level_gives_the_portable_result_on_random_values() {
 /// Integers of at most 8 significant bits are bf16 values, and their products and sums here are
 /// exact in f32: the bf16 layer must give the f32 result to the last bit at every level, on shapes
 /// that cut the tile unit's step of 32 inputs, its 16 rows and its pairs of tiles short, and with
-/// whole steps and pairs (the last three: the last ends its row blocks in 32 rows, 16 and a rest).
+/// whole steps and pairs (then: the last ends its row blocks in 32 rows, 16 and a rest), and with
+/// more activations than one block of the AVX512_BF16 path holds (512 KiB: two blocks of rows,
+/// by an odd number of tiles). No rows give no rows.
 #[test]
 fn bf16_linear_is_exact_on_integer_values_of_any_shape() {
     let shapes = [
@@ -413,6 +415,7 @@ fn bf16_linear_is_exact_on_integer_values_of_any_shape() {
         (40, 128, 96),
         (35, 96, 64),
         (310, 64, 64),
+        (601, 600, 80),
     ];
     for (rows, n_in, n_out) in shapes {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -127, 127, 2));
@@ -428,6 +431,11 @@ fn bf16_linear_is_exact_on_integer_values_of_any_shape() {
                 "{rows}x{n_in} -> {n_out} at {level:?}"
             );
         }
+    }
+    let layer = Bf16Linear::new(&ints(40, 30, -9, 9, 2), None).unwrap();
+    let empty = Tensor::zeros((0, 30), DType::F32, &Device::Cpu).unwrap();
+    for level in CpuLevel::available() {
+        assert_eq!(layer.forward_at(&empty, None, level).unwrap().dims(), &[0, 40]);
     }
 }
 

@@ -244,11 +244,25 @@ pub(crate) struct Split {
 
 impl Split {
     pub(crate) fn new(rows: usize, tiles: usize, pair: usize) -> Self {
+        Self::with_blocks(rows, tiles, pair, (MC, MR))
+    }
+
+    /// As `new`, with blocks of at most `max_rows` rows cut at multiples of `unit` (a kernel's rows
+    /// per call).
+    pub(crate) fn with_blocks(
+        rows: usize,
+        tiles: usize,
+        pair: usize,
+        (max_rows, unit): (usize, usize),
+    ) -> Self {
         let threads = rayon::current_num_threads().max(1);
-        let block = rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(MR);
+        let block = rows
+            .div_ceil(rows.div_ceil(max_rows).max(1))
+            .next_multiple_of(unit)
+            .max(unit);
         let row_blocks = rows.div_ceil(block);
         let groups = (16 * threads)
-            .div_ceil(row_blocks)
+            .div_ceil(row_blocks.max(1))
             .max(tiles.div_ceil(MAX_TILES))
             .clamp(1, tiles);
         Self {
