@@ -317,11 +317,13 @@ fn packed_linear_is_exact_on_integer_values_of_any_shape() {
 /// Integers that quantize with scale 1 (weights in -63..=63 with a 63 in every row, inputs
 /// spanning exactly -63..=64) go through the int8 layer exactly: it must give the f32 result to
 /// the last bit, whatever the shapes (odd inputs, a partial tile of channels, a partial group of
-/// rows).
+/// rows); no rows give no rows.
 #[test]
 fn int8_linear_is_exact_on_integer_values_of_any_shape() {
-    // The last three with inputs in whole steps of the AMX kernel (64) and rows past its 16; the
-    // last ends its row blocks in 32 rows, 16 rows and a rest (the tile unit's three calls).
+    // Then three with inputs in whole steps of the AMX kernel (64) and rows past its 16 (the third
+    // ends its row blocks in 32 rows, 16 rows and a rest: the tile unit's three calls); the last
+    // has more activations than one block of the AVX-512 path holds (512 KiB: two blocks of rows,
+    // by an odd number of tiles).
     let shapes = [
         (13, 23, 37),
         (1, 2, 16),
@@ -330,6 +332,7 @@ fn int8_linear_is_exact_on_integer_values_of_any_shape() {
         (40, 128, 80),
         (17, 192, 33),
         (310, 64, 64),
+        (700, 800, 80),
     ];
     for (rows, n_in, n_out) in shapes {
         let (x, w) = (ints(rows, n_in, -63, 64, 1), ints(n_out, n_in, -63, 63, 2));
@@ -363,12 +366,14 @@ fn int8_linear_is_exact_on_integer_values_of_any_shape() {
     .unwrap();
     let layer = Int8Linear::new(&w, None).unwrap();
     let want = values(&linear_slow(&x, &w, None, None).unwrap());
+    let empty = Tensor::zeros((0, 40), DType::F32, &Device::Cpu).unwrap();
     for level in CpuLevel::available() {
         assert_eq!(
             values(&layer.forward_at(&x, None, level).unwrap()),
             want,
             "{level:?}"
         );
+        assert_eq!(layer.forward_at(&empty, None, level).unwrap().dims(), &[0, 32]);
     }
 }
 

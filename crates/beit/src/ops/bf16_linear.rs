@@ -29,7 +29,7 @@ use crate::ops::cpu_data::with_f32;
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
 #[cfg(target_arch = "x86_64")]
-use crate::ops::packed_linear::Split;
+use crate::ops::packed_linear::{Split, BLOCK_BYTES};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -44,10 +44,6 @@ const K_ALIGN: usize = 32;
 pub(crate) const WIDE_MR: usize = 8;
 /// Rows of activations per parallel block, at most: a block's activations stay in L2.
 const BLOCK_ROWS: usize = 96;
-/// Bytes of bf16 activations per block of the AVX512_BF16 path, at most: half of a Zen 4's or a
-/// Sapphire Rapids' L2 (1 or 2 MiB), beside the tiles that go by.
-#[cfg(target_arch = "x86_64")]
-const BLOCK_BYTES: usize = 1 << 19;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{has_bf16, pair_microkernel};

@@ -43,6 +43,12 @@ pub(crate) const KC: usize = 256;
 /// blocks of 96 rows a batch-1 forward read the 340 MB of weights three times.
 const MC: usize = 198;
 
+/// Bytes of activations per block of rows of the AVX-512 pair kernels of `bf16_linear` and
+/// `int8_linear`, at most: half of a Zen 4's or a Sapphire Rapids' L2 (1 or 2 MiB), beside the
+/// tiles that go by.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const BLOCK_BYTES: usize = 1 << 19;
+
 /// The most tiles of one block: its outputs (`MC x 16 MAX_TILES`, 198 KiB) stay in L2 between the
 /// passes over the inputs.
 pub(crate) const MAX_TILES: usize = 16;
