@@ -29,7 +29,7 @@ use crate::ops::cpu_data::with_f32;
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
 #[cfg(target_arch = "x86_64")]
-use crate::ops::packed_linear::{Split, BLOCK_BYTES};
+use crate::ops::packed_linear::by_tile_pairs;
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -158,35 +158,24 @@ impl Bf16Linear {
         2 * pairs
     }
 
-    /// `matmul` with `vdpbf16ps` (AVX512_BF16): tasks of rows x tiles (`Split`), whole pairs of
-    /// full tiles `WIDE_MR` rows a call (each row's broadcast shared by two tiles, half the loads
-    /// per product of the one-tile kernel), the rest of the tiles through `tile_rows`. A block has
-    /// as many rows as fit `BLOCK_BYTES` of activations, so that each weight comes from L3 once per
-    /// block: with row blocks only, at least four per thread, one image's 197 rows made 8 blocks of
-    /// 25, each of which read every weight. On a Zen 4 VM the split by tiles too was 3-4% faster
-    /// at batch 1 and 1-2% at 2 and 32 (the same at 8) while its neighbours kept L3 busy, and the
-    /// same at every batch when they did not (old and new alternating in one process).
+    /// `matmul` with `vdpbf16ps` (AVX512_BF16): whole pairs of full tiles `WIDE_MR` rows a call
+    /// (each row's broadcast shared by two tiles, half the loads per product of the one-tile
+    /// kernel), the other tiles through `tile_rows`, in the tasks of `by_tile_pairs`.
     #[cfg(target_arch = "x86_64")]
     fn matmul_wide(&self, xb: &[u16], rows: usize, out: Out) {
-        let k_pad = self.k_pad();
-        let block_rows = (BLOCK_BYTES / (2 * k_pad)).max(WIDE_MR);
-        let split = Split::with_blocks(rows, self.n_out.div_ceil(NR), 2, (block_rows, WIDE_MR));
-        let paired = self.n_out / NR / 2 * 2;
-        (0..split.tasks()).into_par_iter().for_each(|task| {
-            let (rows, tiles) = split.task(task);
-            // SAFETY: the CPU has AVX512_BF16 (the caller checked); tasks are disjoint in rows x
-            // tiles of `out`, the `[rows, n_out]` destination.
-            unsafe {
-                let wide = tiles.start.min(paired)..tiles.end.min(paired);
-                self.wide_rows(xb, rows.clone(), wide.start / 2..wide.end / 2, out);
-                for tile in tiles.start.max(paired)..tiles.end {
-                    for row in rows.clone().step_by(MR) {
-                        let mr = MR.min(rows.end - row);
-                        self.tile_rows(tile, xb, row, mr, out, CpuLevel::Avx512);
-                    }
+        // SAFETY (both): the CPU has AVX512_BF16 (the caller checked); tasks are disjoint in rows
+        // x tiles of `out`, the `[rows, n_out]` destination.
+        by_tile_pairs(
+            (rows, 2 * self.k_pad(), WIDE_MR),
+            self.n_out,
+            |rows, pairs| unsafe { self.wide_rows(xb, rows, pairs, out) },
+            |tile, rows| {
+                for row in rows.clone().step_by(MR) {
+                    let mr = MR.min(rows.end - row);
+                    unsafe { self.tile_rows(tile, xb, row, mr, out, CpuLevel::Avx512) }
                 }
-            }
-        });
+            },
+        );
     }
 
     /// `rows` of `out` times the tile pairs `pairs` (whole pairs of full tiles) with `vdpbf16ps`,

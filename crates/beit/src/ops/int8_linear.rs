@@ -47,7 +47,7 @@ use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
 #[cfg(target_arch = "x86_64")]
-use crate::ops::packed_linear::{Split, BLOCK_BYTES};
+use crate::ops::packed_linear::by_tile_pairs;
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 
@@ -257,30 +257,21 @@ impl Int8Linear {
         2 * pairs
     }
 
-    /// `matmul` with AVX-512 VNNI: tasks of rows x tiles (`Split`), whole pairs of full tiles
-    /// `WIDE_MR` rows a call, the rest of the tiles through `tile_rows`; a block has as many rows
-    /// as fit `BLOCK_BYTES` of activations, so that each weight comes from L3 once per block, where
-    /// row blocks only (of at most 96 rows, at least four per thread) read every weight once per
-    /// 25 rows of one image, or per 88 rows of 8. On a Zen 4 VM, old and new alternating in one
-    /// process: 3% faster at batch 1, 2-7% at 8, the same at 2 and 32.
+    /// `matmul` with AVX-512 VNNI: whole pairs of full tiles `WIDE_MR` rows a call, the other
+    /// tiles through `tile_rows`, in the tasks of `by_tile_pairs`.
     #[cfg(target_arch = "x86_64")]
     fn matmul_wide(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: Out) {
-        let block_rows = (BLOCK_BYTES / self.k_pad()).max(WIDE_MR);
-        let split = Split::with_blocks(quants.len(), self.n_out.div_ceil(NR), 2, (block_rows, WIDE_MR));
-        let paired = self.n_out / NR / 2 * 2;
-        (0..split.tasks()).into_par_iter().for_each(|task| {
-            let (rows, tiles) = split.task(task);
-            let wide = tiles.start.min(paired)..tiles.end.min(paired);
-            // SAFETY: the caller's level is `Avx512`, at most the detected one; tasks are
-            // disjoint in rows x tiles of `out`.
-            unsafe {
-                self.wide_rows(w, xq, quants, rows.clone(), wide.start / 2..wide.end / 2, out);
-                for tile in tiles.start.max(paired)..tiles.end {
-                    let weights = w.tile(tile, self.k_pad());
-                    self.tile_rows(tile, weights, xq, quants, rows.clone(), out, CpuLevel::Avx512)
-                }
-            }
-        });
+        let k_pad = self.k_pad();
+        // SAFETY (both): the caller's level is `Avx512`, at most the detected one; tasks are
+        // disjoint in rows x tiles of `out`.
+        by_tile_pairs(
+            (quants.len(), k_pad, WIDE_MR),
+            self.n_out,
+            |rows, pairs| unsafe { self.wide_rows(w, xq, quants, rows, pairs, out) },
+            |tile, rows| unsafe {
+                self.tile_rows(tile, w.tile(tile, k_pad), xq, quants, rows, out, CpuLevel::Avx512)
+            },
+        );
     }
 
     /// `rows` of `out` times the tile pairs `pairs` (whole pairs of full tiles) with AVX-512 VNNI,
