@@ -307,7 +307,12 @@ def profile_section(path):
 def node_section(rows):
     if not rows:
         return []
-    lines = ["## The CUDA addon from Node", ""]
+    checks = [r for r in rows if "check" in r]
+    passed = sum(1 for r in checks if r.get("pass"))
+    verdict = "PASS" if checks and passed == len(checks) else "FAIL"
+    lines = ["## The CUDA addon from Node", "",
+             f"{verdict}: {passed} of {len(checks)} checks against the CPU pass (scripts/gpu_node_check.mjs; "
+             "classify, segment and estimateDepth, the images preprocessed on the GPU).", ""]
     for r in rows:
         lines.append(f"- {json.dumps(r)}")
     return lines + [""]

@@ -29,6 +29,13 @@ export declare class NativeModel {
    * batches. `id` names the request for `cancel`.
    */
   forward(id: number, inputs: NativeForwardInputs): Promise<NativeForwardOutput>
+  /**
+   * Decodes and processes images with `processor` off the JS thread, the pixels made where the
+   * model runs (on CUDA by the GPU kernels) and kept there for `forwardPrepared`.
+   */
+  prepareImages(processor: NativeImageProcessor, images: Array<NativeImageInput>): Promise<NativePixels>
+  /** `forward` of pixels from `prepareImages` (each batch once), queued like any other request. */
+  forwardPrepared(id: number, pixels: NativePixels): Promise<NativeForwardOutput>
   /** Withdraws a request that has not started (it rejects with `E_ABORTED`); false if it has. */
   cancel(id: number): boolean
   /** What waits in the queue now, and what it has run (all zero once disposed). */
@@ -39,6 +46,13 @@ export declare class NativeModel {
    */
   dispose(): void
   get disposed(): boolean
+}
+
+export declare class NativePixels {
+  /** `[height, width]` of each image as decoded. */
+  get originalSizes(): Array<Array<number>>
+  /** Frees the pixels now (device memory on CUDA) rather than when JS collects this object. */
+  release(): void
 }
 
 /** The CPU kernels' levels, detected and in use. */

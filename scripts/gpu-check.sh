@@ -15,8 +15,9 @@
 #   ops          each op of a layer, bf16 batch 64, and the forward   -> ops.jsonl
 #   profile      every kernel of one bf16 batch-64 forward, timed by Nsight Compute (ncu), when the
 #                machine has it                                         -> profile.csv
+#   node         the CUDA addon from Node (classify, segment, estimateDepth vs the CPU), when node,
+#                dist/ and the addon are there                        -> node.jsonl (scripts/gpu_node_check.mjs)
 #   peers        PyTorch SDPA / eager BEiT-base and timm ViT-base     -> peers.jsonl (bench/gpu_peers.py)
-#   node         the CUDA addon from Node, when node, dist/ and the addon are there -> node.jsonl
 #   report       all of it as one page                                -> report.md (bench/gpu_report.py)
 # Each step's stderr goes to $OUT/<step>.stderr.
 #
@@ -150,28 +151,18 @@ else
   for step in ldd parity kernels throughput ops profile; do skip_step "$step" "no gpu_check binary at $BIN (set GPU_CHECK_BIN)"; done
 fi
 
-# (c) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).
-run_step peers 150 "$OUT/peers.jsonl" \
-  python3 bench/gpu_peers.py --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
-
-# (d) The addon itself from Node, when this machine has node and the built JS.
+# (c) The addon itself from Node, when this machine has node and the built JS: classify, segment and
+# estimateDepth on CUDA (the images preprocessed on the GPU) against the CPU.
 if command -v node >/dev/null && [[ -f dist/index.js && -f "$CUDA_ADDON" ]]; then
-  run_step node 40 "$OUT/node.jsonl" env BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" LD_LIBRARY_PATH="$LIBS" \
-    node --input-type=module -e "
-import { BeitForImageClassification, bundledModelDir, cudaInfo } from './dist/index.js';
-console.log(JSON.stringify({ cudaInfo: cudaInfo() }));
-const files = ['samples/digits/digit-3.png', 'samples/digits/digit-7.png'];
-const scores = {};
-for (const device of ['cpu', 'cuda']) {
-  const model = await BeitForImageClassification.fromPretrained(bundledModelDir('beit-digits'), { device });
-  scores[device] = (await model.classify(files, { topK: 1 })).map((r) => r[0]);
-  await model.dispose();
-}
-console.log(JSON.stringify({ classify: scores }));
-"
+  run_step node 60 "$OUT/node.jsonl" env BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" LD_LIBRARY_PATH="$LIBS" \
+    node scripts/gpu_node_check.mjs cuda
 else
   skip_step node "needs node, dist/ (npm run build:ts) and $CUDA_ADDON"
 fi
+
+# (d) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).
+run_step peers 150 "$OUT/peers.jsonl" \
+  python3 bench/gpu_peers.py --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
 
 # (e) The report.
 run_step report 20 "$OUT/report.stdout" python3 bench/gpu_report.py "$OUT"

@@ -24,7 +24,7 @@ import type {
   SemanticSegmenterOutput,
 } from './outputs.js';
 import { type DepthResult, postProcessDepthEstimation, postProcessSemanticSegmentation } from './postprocess.js';
-import { BeitImageProcessor, type ImageInput } from './processor.js';
+import { BeitImageProcessor, type ImageInput, prepareImages } from './processor.js';
 import { Tensor, type TensorDataType } from './tensor.js';
 
 /** A model class, as the static factories see it. */
@@ -161,11 +161,34 @@ export abstract class BeitPreTrainedModel<Output> {
    *   model's queue is full; `options.signal.reason` when aborted.
    */
   async forward(inputs: ForwardInputs, options: RunOptions = {}): Promise<Output> {
-    const { signal } = options;
-    signal?.throwIfAborted();
+    options.signal?.throwIfAborted();
     const nativeInputs = callNativeSync(() => toNativeInputs(inputs));
+    return this.#queued((id) => this.#handle.forward(id, nativeInputs), options);
+  }
+
+  /**
+   * `forward` of raw images, processed where the model runs (on CUDA by the GPU kernels) without
+   * the pixels passing through JS; with each image's size as decoded.
+   */
+  protected async forwardImages(
+    images: ImageInput | ImageInput[],
+    options: { processor?: BeitImageProcessor } & RunOptions,
+  ): Promise<{ output: Output; originalSizes: [number, number][] }> {
+    options.signal?.throwIfAborted();
+    const pixels = await prepareImages(this.#handle, this.imageProcessor(options.processor), images);
+    const originalSizes = pixels.originalSizes.map(([h, w]): [number, number] => [h ?? 0, w ?? 0]);
+    if (options.signal?.aborted) {
+      pixels.release();
+      throw options.signal.reason;
+    }
+    const output = await this.#queued((id) => this.#handle.forwardPrepared(id, pixels), options);
+    return { output, originalSizes };
+  }
+
+  /** Queues one request (`start` given its id), withdrawn from the queue if `signal` aborts first. */
+  async #queued(start: (id: number) => Promise<NativeForwardOutput>, { signal }: RunOptions): Promise<Output> {
     const id = nextRequestId++;
-    const pending = callNative(() => this.#handle.forward(id, nativeInputs));
+    const pending = callNative(() => start(id));
     const out = await (signal ? abortable(pending, signal, () => this.#handle.cancel(id)) : pending);
     return fromNativeOutput(out) as Output;
   }
@@ -230,8 +253,7 @@ export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassif
     images: ImageInput | ImageInput[],
     options: { topK?: number; processor?: BeitImageProcessor } & RunOptions = {},
   ): Promise<{ label: string; score: number }[][]> {
-    const { pixelValues } = await this.imageProcessor(options.processor).preprocess(images);
-    const { logits } = await this.forward({ pixelValues }, options);
+    const { logits } = (await this.forwardImages(images, options)).output;
     const [batch = 0, classes = 0] = logits.dims;
     const topK = Math.min(options.topK ?? 5, classes);
     return Array.from({ length: batch }, (_, i) => {
@@ -293,9 +315,8 @@ export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSeg
     images: ImageInput | ImageInput[],
     options: { processor?: BeitImageProcessor } & RunOptions = {},
   ): Promise<Tensor[]> {
-    const { pixelValues, originalSizes } = await this.imageProcessor(options.processor).preprocess(images);
-    const out = await this.forward({ pixelValues }, options);
-    return postProcessSemanticSegmentation(out, originalSizes);
+    const { output, originalSizes } = await this.forwardImages(images, options);
+    return postProcessSemanticSegmentation(output, originalSizes);
   }
 }
 
@@ -371,9 +392,8 @@ export class DPTForDepthEstimation extends BeitPreTrainedModel<DepthEstimatorOut
     const list = Array.isArray(images) ? images : [images];
     // DPT's processor may keep each image's aspect ratio, so images can differ in size: one forward each.
     const results = list.map(async (image) => {
-      const { pixelValues, originalSizes } = await processor.preprocess(image);
-      const out = await this.forward({ pixelValues }, options);
-      const [result] = await postProcessDepthEstimation(out, originalSizes);
+      const { output, originalSizes } = await this.forwardImages(image, { ...options, processor });
+      const [result] = await postProcessDepthEstimation(output, originalSizes);
       return result as DepthResult;
     });
     return Promise.all(results);

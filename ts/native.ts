@@ -23,6 +23,7 @@ export type {
   NativeImageProcessor,
   NativeLoadOptions,
   NativeModel,
+  NativePixels,
   NativeTensor,
   NativeTensorInput,
 } from '../native/index.cjs';

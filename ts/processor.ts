@@ -4,7 +4,7 @@
  */
 import { BeitError, callNative, callNativeSync } from './errors.js';
 import { type HubOptions, resolveModelDir } from './hub.js';
-import type { NativeImageInput, NativeImageProcessor } from './native.js';
+import type { NativeImageInput, NativeImageProcessor, NativeModel, NativePixels } from './native.js';
 import { native } from './native.js';
 import { postProcessSemanticSegmentation } from './postprocess.js';
 import { Tensor } from './tensor.js';
@@ -77,6 +77,23 @@ function toNativeImage(image: ImageInput, index: number): NativeImageInput {
   );
 }
 
+/** The addon's processor behind a `BeitImageProcessor` (set by the class, which keeps it private). */
+let nativeOf: (processor: BeitImageProcessor) => NativeImageProcessor;
+
+/**
+ * `images` processed by `processor` where `model` runs (on CUDA by the GPU kernels) and kept there
+ * for `model.forwardPrepared`: `classify` and `segment` need not copy the pixels through JS.
+ * @internal
+ */
+export function prepareImages(
+  model: NativeModel,
+  processor: BeitImageProcessor,
+  images: ImageInput | ImageInput[],
+): Promise<NativePixels> {
+  const list = (Array.isArray(images) ? images : [images]).map(toNativeImage);
+  return callNative(() => model.prepareImages(nativeOf(processor), list));
+}
+
 /**
  * Turns images into model inputs exactly as HF's `BeitImageProcessor` (with Pillow) does.
  *
@@ -89,6 +106,10 @@ function toNativeImage(image: ImageInput, index: number): NativeImageInput {
  */
 export class BeitImageProcessor {
   #native: NativeImageProcessor;
+
+  static {
+    nativeOf = (processor) => processor.#native;
+  }
 
   /** @throws BeitError `E_CONFIG` naming the field when an option is unusable. */
   constructor(options: BeitImageProcessorOptions = {}) {

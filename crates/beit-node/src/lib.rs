@@ -15,6 +15,7 @@ mod hub;
 mod limits;
 mod model;
 mod options;
+mod pixels;
 mod postprocess;
 mod processor;
 mod tasks;

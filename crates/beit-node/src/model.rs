@@ -12,6 +12,8 @@ use napi_derive::napi;
 use crate::error::{catch_panic, guard, to_js};
 use crate::host_output::HostOutput;
 use crate::options::{batch_options, load_options, NativeLoadOptions};
+use crate::pixels::{NativePixels, PrepareTask};
+use crate::processor::{to_sources, NativeImageInput, NativeImageProcessor};
 use crate::tasks::{LoadTask, ModelSource, SharedModel};
 use crate::tensor::{to_tensor, NativeTensor, NativeTensorInput};
 
@@ -101,6 +103,16 @@ impl NativeModel {
         })
     }
 
+    /// Queues `inputs` for the inference thread; the promise settles with its output.
+    fn submit<'env>(&self, env: &'env Env, id: f64, inputs: ForwardInputs) -> napi::Result<Object<'env>> {
+        self.with_loaded(|loaded| {
+            let (deferred, promise) = env.create_deferred::<NativeForwardOutput, Resolver>()?;
+            // A refused request is rejected through its promise, like any other failure.
+            loaded.queue.submit(id as u64, inputs, reply_to(deferred));
+            Ok(promise)
+        })
+    }
+
     fn with_loaded<T>(&self, f: impl FnOnce(&Loaded) -> napi::Result<T>) -> napi::Result<T> {
         let guard = self.loaded.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
@@ -130,12 +142,37 @@ impl NativeModel {
         inputs: NativeForwardInputs,
     ) -> napi::Result<Object<'env>> {
         let inputs = guard(|| ForwardInputs::try_from(&inputs))?;
+        self.submit(env, id, inputs)
+    }
+
+    /// Decodes and processes images with `processor` off the JS thread, the pixels made where the
+    /// model runs (on CUDA by the GPU kernels) and kept there for `forwardPrepared`.
+    #[napi(ts_return_type = "Promise<NativePixels>")]
+    pub fn prepare_images(
+        &self,
+        processor: &NativeImageProcessor,
+        images: Vec<NativeImageInput>,
+    ) -> napi::Result<AsyncTask<PrepareTask>> {
+        let images = guard(|| to_sources(&images))?;
         self.with_loaded(|loaded| {
-            let (deferred, promise) = env.create_deferred::<NativeForwardOutput, Resolver>()?;
-            // A refused request is rejected through its promise, like any other failure.
-            loaded.queue.submit(id as u64, inputs, reply_to(deferred));
-            Ok(promise)
+            Ok(AsyncTask::new(PrepareTask {
+                processor: processor.processor(),
+                images,
+                device: loaded.model.device().clone(),
+            }))
         })
+    }
+
+    /// `forward` of pixels from `prepareImages` (each batch once), queued like any other request.
+    #[napi(ts_return_type = "Promise<NativeForwardOutput>")]
+    pub fn forward_prepared<'env>(
+        &self,
+        env: &'env Env,
+        id: f64,
+        pixels: &NativePixels,
+    ) -> napi::Result<Object<'env>> {
+        let inputs = guard(|| Ok(ForwardInputs::new(pixels.take()?)))?;
+        self.submit(env, id, inputs)
     }
 
     /// Withdraws a request that has not started (it rejects with `E_ABORTED`); false if it has.

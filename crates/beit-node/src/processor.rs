@@ -53,7 +53,7 @@ fn to_source(input: &NativeImageInput, index: usize) -> beit::Result<ImageSource
     }
 }
 
-fn to_sources(inputs: &[NativeImageInput]) -> beit::Result<Vec<ImageSource>> {
+pub fn to_sources(inputs: &[NativeImageInput]) -> beit::Result<Vec<ImageSource>> {
     inputs
         .iter()
         .enumerate()
@@ -129,6 +129,13 @@ fn with_limit(config: ImageProcessorConfig, max_pixels: Option<f64>) -> NativeIm
     }
     NativeImageProcessor {
         inner: Arc::new(processor),
+    }
+}
+
+impl NativeImageProcessor {
+    /// The crate's processor, for a model to preprocess on its own device (`prepareImages`).
+    pub fn processor(&self) -> Arc<BeitImageProcessor> {
+        self.inner.clone()
     }
 }
 

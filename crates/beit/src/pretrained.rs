@@ -75,6 +75,11 @@ pub trait BeitPreTrainedModel: Send + Sync {
         self.trunk().config()
     }
 
+    /// The device the model runs on.
+    fn device(&self) -> &Device {
+        self.trunk().device()
+    }
+
     /// The transformer layers, whose linear weights are read after `load` (see `Dense`).
     fn encoder_mut(&mut self) -> &mut BeitEncoder {
         self.trunk_mut().encoder_mut()

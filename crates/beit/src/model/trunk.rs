@@ -37,6 +37,11 @@ impl Trunk {
         &self.config
     }
 
+    /// Where the weights live, and so where the pixels should be made (`preprocess_on`).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     pub fn encoder(&self) -> &BeitEncoder {
         &self.encoder
     }

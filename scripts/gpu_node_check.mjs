@@ -1,0 +1,100 @@
+// The CUDA addon from Node (scripts/gpu-check.sh, step `node`): classify, segment and estimateDepth on
+// a GPU against the CPU, through the path that resizes and normalizes the images on the GPU. One JSON
+// line per check, with `pass`; the exit status is 1 when any check fails.
+//
+//   node scripts/gpu_node_check.mjs [device]    device: cuda (default), cuda:N, or cpu to try the script
+//
+// Needs the built JS (dist/) and, for CUDA, BEIT_NODE_BINARY set to the CUDA addon.
+import {
+  AutoModelForSemanticSegmentation,
+  BeitForImageClassification,
+  BeitImageProcessor,
+  bundledModelDir,
+  cudaInfo,
+  DPTForDepthEstimation,
+} from '../dist/index.js';
+
+const device = process.argv[2] ?? 'cuda';
+const reference = 'crates/beit/tests/fixtures/reference';
+const photos = ['chelsea.png', 'coffee.png', 'grace_hopper.jpg'].map((f) => `crates/beit/tests/fixtures/images/${f}`);
+const digits = [3, 7].map((d) => `samples/digits/digit-${d}.png`);
+let failed = false;
+
+function report(check, pass, fields) {
+  failed ||= !pass;
+  console.log(JSON.stringify({ check, device, pass, ...fields }));
+}
+
+/** `run` on a model loaded by `load` on the CPU (float32), then on `device` in `dtype`. */
+async function onBoth(load, dtype, run) {
+  const results = [];
+  for (const options of [{ device: 'cpu' }, { device, dtype }]) {
+    const model = await load(options);
+    try {
+      results.push(await run(model));
+    } finally {
+      await model.dispose();
+    }
+  }
+  return results;
+}
+
+const maxAbs = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+async function classify(dtype, tolerance) {
+  const load = (o) => BeitForImageClassification.fromPretrained(bundledModelDir('beit-digits'), o);
+  const [cpu, gpu] = await onBoth(load, dtype, (m) => m.classify(digits, { topK: 10 }));
+  const score = (rows) => rows.flatMap((row) => [...row].sort((a, b) => (a.label < b.label ? -1 : 1)).map((r) => r.score));
+  const labels = (rows) => rows.map((row) => row[0].label);
+  const diff = maxAbs(score(gpu), score(cpu));
+  const same = labels(gpu).join() === labels(cpu).join();
+  report(`classify ${dtype}`, same && diff <= tolerance, { top1: labels(gpu), maxScoreDiff: diff, tolerance });
+}
+
+async function segment(dtype, minAgreement) {
+  const processor = await BeitImageProcessor.fromPretrained(`${reference}/pipelines`);
+  const load = (o) => AutoModelForSemanticSegmentation.fromPretrained(`${reference}/d2v_seg_upernet`, o);
+  const [cpu, gpu] = await onBoth(load, dtype, (m) => m.segment(photos, { processor }));
+  let equal = 0;
+  let total = 0;
+  cpu.forEach((map, i) => {
+    const other = gpu[i].data;
+    map.data.forEach((v, j) => {
+      equal += v === other[j] ? 1 : 0;
+      total += 1;
+    });
+  });
+  const agreement = equal / total;
+  const dims = gpu.map((m) => m.dims);
+  report(`segment ${dtype}`, agreement >= minAgreement, { dims, pixelAgreement: agreement, minAgreement });
+}
+
+async function depth(dtype, atol, rtol) {
+  const load = (o) => DPTForDepthEstimation.fromPretrained(`${reference}/dpt_beit_depth`, o);
+  const [cpu, gpu] = await onBoth(load, dtype, (m) => m.estimateDepth(photos.slice(0, 2)));
+  let worst = 0;
+  cpu.forEach((r, i) => {
+    const want = r.predictedDepth.data;
+    const got = gpu[i].predictedDepth.data;
+    want.forEach((v, j) => {
+      worst = Math.max(worst, Math.abs(got[j] - v) / (atol + rtol * Math.abs(v)));
+    });
+  });
+  report(`estimateDepth ${dtype}`, worst <= 1, { worstErrorOverTolerance: worst, atol, rtol });
+}
+
+console.log(JSON.stringify({ cudaInfo: cudaInfo() }));
+const checks = [
+  () => classify('float32', 1e-4),
+  () => classify('bfloat16', 2e-2),
+  () => segment('float32', 0.999),
+  () => depth('float32', 1e-4, 1e-4),
+];
+for (const check of checks) {
+  try {
+    await check();
+  } catch (err) {
+    report(check.toString(), false, { error: String(err?.stack ?? err) });
+  }
+}
+process.exit(failed ? 1 : 0);
