@@ -1,6 +1,7 @@
 // Images processed where the model runs (the addon's prepareImages / forwardPrepared), the path of
 // classify, segment and estimateDepth: the same numbers as preprocess + forward, each batch forwarded
 // once, and an abort while the images are being prepared queues nothing.
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { callNative } from '../ts/errors.js';
@@ -74,5 +75,22 @@ describe('pixels prepared on the model', () => {
     const [labels] = await model.classify(photos[0] ?? '', { topK: 1 });
     expect(labels?.[0]?.label).toMatch(/^\d$/);
     expect(model.queue.requests).toBe(1);
+  });
+
+  it("run gpu-check's node step (scripts/gpu_node_check.mjs) on the CPU against itself, every check passing", () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const run = spawnSync(process.execPath, ['scripts/gpu_node_check.mjs', 'cpu'], { cwd: root, encoding: 'utf8' });
+    const checks = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((r) => 'check' in r);
+    expect(checks.map((r) => [r.check, r.pass])).toEqual([
+      ['classify float32', true],
+      ['classify bfloat16', true],
+      ['segment float32', true],
+      ['estimateDepth float32', true],
+    ]);
+    expect(run.status, run.stderr).toBe(0);
   });
 });
