@@ -31,6 +31,9 @@
 #   configuration), GPU_CHECK_BUDGET_S (540: the whole run; each step's limit is cut to what is left)
 #   GPU_CHECK_SKIP     steps not to run, comma-separated (say `peers` for a quick look at our own
 #                      figures between changes: the report then has no ratios)
+#   GPU_CHECK_NODE     the node binary for the `node` step (default: `node` on PATH, else .gpu-node/node.xz
+#                      unpacked: a GPU machine may have no Node, so carry one, `mkdir -p .gpu-node &&
+#                      xz -9c "$(command -v node)" >.gpu-node/node.xz`, with dist/ and the CUDA addon)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -153,11 +156,16 @@ fi
 
 # (c) The addon itself from Node, when this machine has node and the built JS: classify, segment and
 # estimateDepth on CUDA (the images preprocessed on the GPU) against the CPU.
-if command -v node >/dev/null && [[ -f dist/index.js && -f "$CUDA_ADDON" ]]; then
+NODE="${GPU_CHECK_NODE:-$(command -v node || true)}"
+if [[ -z "$NODE" && -f .gpu-node/node.xz ]]; then
+  NODE=$(mktemp -d)/node
+  xz -dc .gpu-node/node.xz >"$NODE" && chmod +x "$NODE"
+fi
+if [[ -n "$NODE" && -f dist/index.js && -f "$CUDA_ADDON" ]]; then
   run_step node 60 "$OUT/node.jsonl" env BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" LD_LIBRARY_PATH="$LIBS" \
-    node scripts/gpu_node_check.mjs cuda
+    "$NODE" scripts/gpu_node_check.mjs cuda
 else
-  skip_step node "needs node, dist/ (npm run build:ts) and $CUDA_ADDON"
+  skip_step node "needs node (or .gpu-node/node.xz), dist/ (npm run build:ts) and $CUDA_ADDON"
 fi
 
 # (d) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).

@@ -84,17 +84,17 @@ async function depth(dtype, atol, rtol) {
 }
 
 console.log(JSON.stringify({ cudaInfo: cudaInfo() }));
-const checks = [
-  () => classify('float32', 1e-4),
-  () => classify('bfloat16', 2e-2),
-  () => segment('float32', 0.999),
-  () => depth('float32', 1e-4, 1e-4),
-];
-for (const check of checks) {
+const checks = {
+  'classify float32': () => classify('float32', 1e-4),
+  'classify bfloat16': () => classify('bfloat16', 2e-2),
+  'segment float32': () => segment('float32', 0.999),
+  'estimateDepth float32': () => depth('float32', 1e-4, 1e-4),
+};
+for (const [name, check] of Object.entries(checks)) {
   try {
     await check();
   } catch (err) {
-    report(check.toString(), false, { error: String(err?.stack ?? err) });
+    report(name, false, { error: String(err?.stack ?? err) });
   }
 }
 process.exit(failed ? 1 : 0);
