@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use beit::ops::kernel_switch::{self, AttentionKernel};
-use beit::{Architecture, BeitConfig, DType, Device, ForwardInputs, LoadOptions, ModelOutput, Tensor};
+use beit::{
+    Architecture, BeitConfig, BeitPreTrainedModel, DType, Device, ForwardInputs, LoadOptions, ModelOutput,
+    Tensor,
+};
 use serde_json::json;
 
 fn main() {
@@ -181,13 +184,19 @@ fn compare(got: &Tensor, want: &Tensor, tol: f64) -> beit::Result<(bool, f64)> {
     Ok((pass, worst))
 }
 
-fn run(case: &Case, device: &Device, dtype: DType) -> beit::Result<HashMap<String, Tensor>> {
-    let options = LoadOptions {
+/// Loading on `device` in `dtype` (never quantized: q8 is CPU only).
+fn load_options(device: &Device, dtype: DType) -> LoadOptions {
+    LoadOptions {
         device: device.clone(),
         dtype,
         quantization: None,
-    };
-    let model = case.arch.from_pretrained(&case.dir, &options)?;
+    }
+}
+
+fn run(case: &Case, device: &Device, dtype: DType) -> beit::Result<HashMap<String, Tensor>> {
+    let model = case
+        .arch
+        .from_pretrained(&case.dir, &load_options(device, dtype))?;
     named(&model.forward(&case.inputs)?)
 }
 
@@ -453,6 +462,17 @@ fn beit_base() -> BeitConfig {
     }
 }
 
+/// BEiT-base with random weights on `device` in `dtype`: the model of every timed figure.
+fn beit_base_model(device: &Device, dtype: DType) -> beit::Result<Box<dyn BeitPreTrainedModel>> {
+    Architecture::BeitForImageClassification.from_config(&beit_base(), &load_options(device, dtype))
+}
+
+/// A batch of random 224x224 pixels on `device`, as the timed forwards take it.
+fn random_inputs(batch: usize, device: &Device) -> beit::Result<ForwardInputs> {
+    let pixels = Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), device)?;
+    Ok(ForwardInputs::new(pixels))
+}
+
 fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()> {
     let device = cuda()?;
     for dtype in dtypes.split(',') {
@@ -477,15 +497,9 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
             kernel_switch::set_enabled(kernels);
             kernel_switch::set_gemm_lt(gemm_lt);
             use_attention(attention, warps);
-            let options = LoadOptions {
-                device: device.clone(),
-                dtype,
-                quantization: None,
-            };
-            let model = Architecture::BeitForImageClassification.from_config(&beit_base(), &options)?;
+            let model = beit_base_model(&device, dtype)?;
             for &batch in batches {
-                let pixels = Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &device)?;
-                let inputs = ForwardInputs::new(pixels);
+                let inputs = random_inputs(batch, &device)?;
                 let (images_per_s, memory) = time_forward(&*model, &inputs, &device, seconds)?;
                 println!(
                     "{}",
@@ -509,7 +523,7 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
 /// after a warm-up, as bench/gpu_peers.py times PyTorch's; and the most device memory in use seen
 /// after any of them (queried outside the timed spans: the query takes longer than a small forward).
 fn time_forward(
-    model: &dyn beit::BeitPreTrainedModel,
+    model: &dyn BeitPreTrainedModel,
     inputs: &ForwardInputs,
     device: &Device,
     seconds: f64,
@@ -704,13 +718,8 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
         gemm_flops(768, d) * 196.0 / 197.0,
         patch,
     );
-    let options = LoadOptions {
-        device: device.clone(),
-        dtype,
-        quantization: None,
-    };
-    let model = Architecture::BeitForImageClassification.from_config(&beit_base(), &options)?;
-    let inputs = ForwardInputs::new(Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &device)?);
+    let model = beit_base_model(&device, dtype)?;
+    let inputs = random_inputs(batch, &device)?;
     let forward = time_ms(&device, 10, || {
         Ok(model
             .forward(&inputs)?
@@ -733,13 +742,8 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
 fn profile(batch: usize, dtype: &str) -> beit::Result<()> {
     let device = cuda()?;
     let (dtype, _) = beit::parse_precision(dtype)?;
-    let options = LoadOptions {
-        device: device.clone(),
-        dtype,
-        quantization: None,
-    };
-    let model = Architecture::BeitForImageClassification.from_config(&beit_base(), &options)?;
-    let inputs = ForwardInputs::new(Tensor::rand(-1f32, 1f32, (batch, 3, 224, 224), &device)?);
+    let model = beit_base_model(&device, dtype)?;
+    let inputs = random_inputs(batch, &device)?;
     for _ in 0..3 {
         model.forward(&inputs)?;
     }
