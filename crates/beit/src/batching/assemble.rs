@@ -7,11 +7,14 @@ use candle_core::Tensor;
 use crate::error::Result;
 use crate::output::{ForwardInputs, ModelOutput};
 
-/// What must be equal for two requests to run in one batch.
+/// What must be equal for two requests to run in one batch. The device too: on CUDA `forward`'s
+/// pixels come from JS on the CPU while `classify`'s were made on the GPU, and candle joins
+/// tensors of one device only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchKey {
     image_dims: Vec<usize>,
     dtype: candle_core::DType,
+    device: candle_core::DeviceLocation,
     output_hidden_states: bool,
     output_attentions: bool,
 }
@@ -26,6 +29,7 @@ pub fn batch_key(inputs: &ForwardInputs) -> Option<BatchKey> {
     Some(BatchKey {
         image_dims: dims.get(1..)?.to_vec(),
         dtype: inputs.pixel_values.dtype(),
+        device: inputs.pixel_values.device().location(),
         output_hidden_states: inputs.output_hidden_states,
         output_attentions: inputs.output_attentions,
     })
