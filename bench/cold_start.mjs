@@ -29,6 +29,4 @@ await batch8();
 // VmHWM, not getrusage's maxRSS: that one carries the parent's peak across fork and exec.
 const { readFileSync } = await import('node:fs');
 const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? Number.NaN);
-console.log(
-  JSON.stringify({ seconds, top: firstResult.flat()[0]?.label, peakRssMiB: hwm / 1024 }),
-);
+console.log(JSON.stringify({ seconds, top: firstResult.flat()[0]?.label, peakRssMiB: hwm / 1024 }));

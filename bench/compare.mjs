@@ -19,12 +19,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import {
-  AutoModelForImageClassification,
-  env,
-  pipeline,
-  Tensor as TjsTensor,
-} from '@huggingface/transformers';
+import { AutoModelForImageClassification, env, pipeline, Tensor as TjsTensor } from '@huggingface/transformers';
 import { BeitForImageClassification, cpuInfo, Tensor } from '../dist/index.js';
 import { cpuDescription, cpuFlags } from './cpu.mjs';
 import { median } from './median.mjs';
@@ -61,9 +56,7 @@ async function beitNode(dtype) {
   return {
     run: (mode, b) =>
       seconds(() =>
-        mode === 'model_only'
-          ? model.forward({ pixelValues: pixels.get(b) })
-          : model.classify(files(b), { topK: 5 }),
+        mode === 'model_only' ? model.forward({ pixelValues: pixels.get(b) }) : model.classify(files(b), { topK: 5 }),
       ),
     close: () => model.dispose(),
   };
@@ -218,7 +211,9 @@ const starts = Object.fromEntries(
   ]),
 );
 const weightsMiB = statSync(join(modelDir, 'model.safetensors')).size / 2 ** 20;
-console.log(`cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward, medians of ${runs} (weights: ${weightsMiB.toFixed(0)} MiB):`);
+console.log(
+  `cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward, medians of ${runs} (weights: ${weightsMiB.toFixed(0)} MiB):`,
+);
 console.log('contender | cold start | peak RSS');
 for (const [name, s] of Object.entries(starts)) {
   console.log(`${name} | ${s.seconds.toFixed(2)} s | ${s.peakRssMiB.toFixed(0)} MiB`);

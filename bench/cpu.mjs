@@ -4,8 +4,25 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 
 // x86 flags (/proc/cpuinfo "flags") and arm64 ones ("Features"): the names do not overlap.
-const FLAGS = ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni', 'avx_vnni', 'avx512_bf16',
-  'amx_tile', 'amx_bf16', 'amx_int8', 'asimd', 'asimddp', 'i8mm', 'bf16', 'sve'];
+const FLAGS = [
+  'avx2',
+  'fma',
+  'avx512f',
+  'avx512bw',
+  'avx512dq',
+  'avx512vl',
+  'avx512_vnni',
+  'avx_vnni',
+  'avx512_bf16',
+  'amx_tile',
+  'amx_bf16',
+  'amx_int8',
+  'asimd',
+  'asimddp',
+  'i8mm',
+  'bf16',
+  'sve',
+];
 
 /** The flags of FLAGS this CPU has (from /proc/cpuinfo; none where it cannot be read). */
 export function cpuFlags() {

@@ -77,7 +77,9 @@ const started = await Promise.all(wanted.map(async (l) => [l, await worker(l)]))
 for (const [level, w] of started) if (w.info.active !== level) w.close();
 const workers = Object.fromEntries(started.filter(([level, w]) => w.info.active === level));
 const levels = Object.keys(workers);
-console.log(`${cpuDescription()}; levels: ${levels.join(', ')}; ${runs} interleaved rounds (median), images/s, model only\n`);
+console.log(
+  `${cpuDescription()}; levels: ${levels.join(', ')}; ${runs} interleaved rounds (median), images/s, model only\n`,
+);
 console.log(['dtype', 'batch', ...levels, ...levels.slice(1).map((l) => `${l} / ${levels[0]}`)].join(' | '));
 for (const dtype of dtypes) {
   for (const b of batches) {

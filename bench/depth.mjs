@@ -24,7 +24,10 @@ async function beitNode() {
     },
   });
   const model = await DPTForDepthEstimation.fromConfig(config);
-  const pixelValues = new Tensor(Float32Array.from({ length: 3 * 384 * 384 }, () => Math.random() * 2 - 1), [1, 3, 384, 384]);
+  const pixelValues = new Tensor(
+    Float32Array.from({ length: 3 * 384 * 384 }, () => Math.random() * 2 - 1),
+    [1, 3, 384, 384],
+  );
   await model.forward({ pixelValues });
   const seconds = [];
   for (let i = 0; i < runs; i++) {

@@ -19,7 +19,9 @@ const server = spawn(process.execPath, [join(root, 'examples/server/server.mjs')
 const [banner] = await once(server.stdout, 'data');
 const url = /http:\S+/.exec(String(banner))?.[0];
 
-console.log(`model: ${process.env.MODEL ?? 'bundled beit-digits'}, ${duration} s per level, ${image.length} byte image`);
+console.log(
+  `model: ${process.env.MODEL ?? 'bundled beit-digits'}, ${duration} s per level, ${image.length} byte image`,
+);
 console.log('connections | requests/s | p50 latency | p99 latency | errors');
 for (const connections of [1, 8, 64]) {
   const result = await autocannon({

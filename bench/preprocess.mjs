@@ -66,6 +66,10 @@ const oursErr = errorVsHf(await oursOnce());
 const theirsErr = errorVsHf(await theirsOnce());
 const fmt = (e) => `max ${e.max.toFixed(1)}, mean ${e.mean.toFixed(2)} grey levels`;
 console.log(`8 photos -> [8, 3, 224, 224], median of ${runs} runs`);
-console.log(`beit-node        ${oursMs.toFixed(1)} ms  (${(8000 / oursMs).toFixed(0)} images/s)  vs HF: ${fmt(oursErr)}`);
-console.log(`transformers.js  ${theirsMs.toFixed(1)} ms  (${(8000 / theirsMs).toFixed(0)} images/s)  vs HF: ${fmt(theirsErr)}`);
+console.log(
+  `beit-node        ${oursMs.toFixed(1)} ms  (${(8000 / oursMs).toFixed(0)} images/s)  vs HF: ${fmt(oursErr)}`,
+);
+console.log(
+  `transformers.js  ${theirsMs.toFixed(1)} ms  (${(8000 / theirsMs).toFixed(0)} images/s)  vs HF: ${fmt(theirsErr)}`,
+);
 console.log(`speed-up: ${(theirsMs / oursMs).toFixed(2)}x`);

@@ -10,7 +10,8 @@ import { BeitConfig, BeitForSemanticSegmentation, Tensor } from '../dist/index.j
 const runs = Number(process.argv[2] ?? 1);
 const mib = (kb) => kb / 1024;
 /** A line of /proc/self/status in MiB (VmRSS now, VmHWM the peak). */
-const status = (field) => mib(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'))[1]));
+const status = (field) =>
+  mib(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'))[1]));
 
 const start = performance.now();
 const config = new BeitConfig({
@@ -26,7 +27,10 @@ const config = new BeitConfig({
 const model = await BeitForSemanticSegmentation.fromConfig(config);
 const buildSeconds = (performance.now() - start) / 1000;
 const rssAfterLoadMiB = status('VmRSS');
-const pixelValues = new Tensor(new Float32Array(3 * 640 * 640).map(() => Math.random() * 2 - 1), [1, 3, 640, 640]);
+const pixelValues = new Tensor(
+  new Float32Array(3 * 640 * 640).map(() => Math.random() * 2 - 1),
+  [1, 3, 640, 640],
+);
 const forwardSeconds = [];
 let dims;
 for (let i = 0; i < runs; i++) {

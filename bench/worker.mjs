@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { createServer } from 'node:net';
+import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,9 @@ const models = process.argv.slice(2).length
 const imagesFor = (model) =>
   model.endsWith('beit-digits')
     ? ['digit-0.png', 'digit-3.png', 'digit-7.png'].map((f) => readFileSync(join(root, 'samples/digits', f)))
-    : ['astronaut.png', 'chelsea.png', 'coffee.png'].map((f) => readFileSync(join(root, 'crates/beit/tests/fixtures/images', f)));
+    : ['astronaut.png', 'chelsea.png', 'coffee.png'].map((f) =>
+        readFileSync(join(root, 'crates/beit/tests/fixtures/images', f)),
+      );
 
 async function freePort() {
   const server = createServer().listen(0, '127.0.0.1');
@@ -37,7 +39,16 @@ async function freePort() {
 
 async function startRedis() {
   const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  const redis = spawn('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
   redis.on('error', () => {
     console.error('redis-server is not installed (apt-get install redis-server)');
     process.exit(1);
@@ -95,7 +106,9 @@ async function throughQueue(model, images, url, workers) {
 
 const redis = await startRedis();
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
-console.log(`${cpus().length} CPUs (${cpu}); ${duration / 1000} s a row, ${inFlight} jobs in flight, worker concurrency ${concurrency}\n`);
+console.log(
+  `${cpus().length} CPUs (${cpu}); ${duration / 1000} s a row, ${inFlight} jobs in flight, worker concurrency ${concurrency}\n`,
+);
 console.log('| model | in-process | 1 worker process | 2 worker processes | queue cost per job (1 worker) |');
 console.log('|---|---|---|---|---|');
 for (const model of models) {

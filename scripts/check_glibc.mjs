@@ -7,7 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ options: { floor: { type: 'string', default: '2.17' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { floor: { type: 'string', default: '2.17' } },
+  allowPositionals: true,
+});
 if (positionals.length === 0) {
   console.error('usage: node scripts/check_glibc.mjs [--floor 2.17] FILE.node...');
   process.exit(2);
@@ -16,7 +19,8 @@ if (positionals.length === 0) {
 const parse = (v) => v.split('.').map(Number);
 const newer = (a, b) => {
   const [x, y] = [parse(a), parse(b)];
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) > (y[i] ?? 0);
   return false;
 };
 

@@ -44,7 +44,8 @@ const maxAbs = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 
 async function classify(dtype, tolerance) {
   const load = (o) => BeitForImageClassification.fromPretrained(bundledModelDir('beit-digits'), o);
   const [cpu, gpu] = await onBoth(load, dtype, (m) => m.classify(digits, { topK: 10 }));
-  const score = (rows) => rows.flatMap((row) => [...row].sort((a, b) => (a.label < b.label ? -1 : 1)).map((r) => r.score));
+  const score = (rows) =>
+    rows.flatMap((row) => [...row].sort((a, b) => (a.label < b.label ? -1 : 1)).map((r) => r.score));
   const labels = (rows) => rows.map((row) => row[0].label);
   const diff = maxAbs(score(gpu), score(cpu));
   const same = labels(gpu).join() === labels(cpu).join();

@@ -34,7 +34,12 @@ mkdirSync(out, { recursive: true });
 
 // npm is npm.cmd on Windows, which only a shell runs.
 const run = (cmd, args, cwd) =>
-  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], shell: process.platform === 'win32' && cmd === 'npm' });
+  execFileSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    shell: process.platform === 'win32' && cmd === 'npm',
+  });
 
 /** The files `npm pack` would put in the main package, as npm itself lists them. */
 function packedFiles() {
@@ -50,7 +55,8 @@ function builtBinaries(dir) {
     const match = /(?:^|[\\/])beit-node\.([a-z0-9-]+?)(-cuda)?\.node$/.exec(String(entry));
     if (!match) continue;
     const into = match[2] ? cuda : cpu;
-    if (into[match[1]]) throw new Error(`two binaries for ${match[1]}${match[2] ?? ''} in ${dir}: ${into[match[1]]}, ${entry}`);
+    if (into[match[1]])
+      throw new Error(`two binaries for ${match[1]}${match[2] ?? ''} in ${dir}: ${into[match[1]]}, ${entry}`);
     into[match[1]] = join(dir, String(entry));
   }
   return { cpu, cuda };
@@ -101,7 +107,9 @@ function packCuda(target, file) {
   const dir = join(stage, 'npm', `${target}-cuda`);
   const cudaManifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   if (cudaManifest.version !== manifest.version) {
-    throw new Error(`npm/${target}-cuda is version ${cudaManifest.version}, beit-node ${manifest.version}: make them equal`);
+    throw new Error(
+      `npm/${target}-cuda is version ${cudaManifest.version}, beit-node ${manifest.version}: make them equal`,
+    );
   }
   cpSync(file, join(dir, cudaManifest.main));
   return tarball(dir);
