@@ -64,6 +64,16 @@ describe('pixels prepared on the model', () => {
     });
   });
 
+  it('refuse a processor that is not a BeitImageProcessor, saying what to pass', async () => {
+    using model = await BeitForImageClassification.fromPretrained(dir);
+    const processor = { preprocess: () => ({}) } as unknown as BeitImageProcessor;
+    await expect(model.classify(photos[0] ?? '', { processor })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: /processor must be a BeitImageProcessor/,
+    });
+    expect(model.queue.requests).toBe(0);
+  });
+
   it('queue nothing when classify is aborted while they are prepared', async () => {
     using model = await BeitForImageClassification.fromPretrained(dir);
     const controller = new AbortController();

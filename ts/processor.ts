@@ -85,11 +85,17 @@ let nativeOf: (processor: BeitImageProcessor) => NativeImageProcessor;
  * for `model.forwardPrepared`: `classify` and `segment` need not copy the pixels through JS.
  * @internal
  */
-export function prepareImages(
+export async function prepareImages(
   model: NativeModel,
   processor: BeitImageProcessor,
   images: ImageInput | ImageInput[],
 ): Promise<NativePixels> {
+  if (!(processor instanceof BeitImageProcessor)) {
+    throw new BeitError(
+      'E_INVALID_ARGUMENT',
+      'processor must be a BeitImageProcessor (new BeitImageProcessor(options) or BeitImageProcessor.fromPretrained(dir))',
+    );
+  }
   const list = (Array.isArray(images) ? images : [images]).map(toNativeImage);
   return callNative(() => model.prepareImages(nativeOf(processor), list));
 }
