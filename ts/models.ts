@@ -175,8 +175,7 @@ export abstract class BeitPreTrainedModel<Output> {
     options: { processor?: BeitImageProcessor } & RunOptions,
   ): Promise<{ output: Output; originalSizes: [number, number][] }> {
     options.signal?.throwIfAborted();
-    const pixels = await prepareImages(this.#handle, this.imageProcessor(options.processor), images);
-    const originalSizes = pixels.originalSizes.map(([h, w]): [number, number] => [h ?? 0, w ?? 0]);
+    const { pixels, originalSizes } = await prepareImages(this.#handle, this.imageProcessor(options.processor), images);
     if (options.signal?.aborted) {
       pixels.release();
       throw options.signal.reason;

@@ -77,6 +77,16 @@ function toNativeImage(image: ImageInput, index: number): NativeImageInput {
   );
 }
 
+/** One image or a list of them, as the addon takes them. */
+function toNativeImages(images: ImageInput | ImageInput[]): NativeImageInput[] {
+  return (Array.isArray(images) ? images : [images]).map(toNativeImage);
+}
+
+/** The addon's `[height, width]` sizes as pairs. */
+function toSizes(sizes: number[][]): [number, number][] {
+  return sizes.map(([h, w]) => [h ?? 0, w ?? 0]);
+}
+
 /** The addon's processor behind a `BeitImageProcessor` (set by the class, which keeps it private). */
 let nativeOf: (processor: BeitImageProcessor) => NativeImageProcessor;
 
@@ -89,15 +99,16 @@ export async function prepareImages(
   model: NativeModel,
   processor: BeitImageProcessor,
   images: ImageInput | ImageInput[],
-): Promise<NativePixels> {
+): Promise<{ pixels: NativePixels; originalSizes: [number, number][] }> {
   if (!(processor instanceof BeitImageProcessor)) {
     throw new BeitError(
       'E_INVALID_ARGUMENT',
       'processor must be a BeitImageProcessor (new BeitImageProcessor(options) or BeitImageProcessor.fromPretrained(dir))',
     );
   }
-  const list = (Array.isArray(images) ? images : [images]).map(toNativeImage);
-  return callNative(() => model.prepareImages(nativeOf(processor), list));
+  const list = toNativeImages(images);
+  const pixels = await callNative(() => model.prepareImages(nativeOf(processor), list));
+  return { pixels, originalSizes: toSizes(pixels.originalSizes) };
 }
 
 /**
@@ -149,15 +160,14 @@ export class BeitImageProcessor {
     images: ImageInput | ImageInput[],
     options: { segmentationMaps?: ImageInput | ImageInput[] } = {},
   ): Promise<ProcessedImages> {
-    const list = Array.isArray(images) ? images : [images];
     const maps = options.segmentationMaps;
-    const nativeImages = list.map(toNativeImage);
-    const nativeMaps = maps === undefined ? undefined : [maps].flat().map(toNativeImage);
+    const nativeImages = toNativeImages(images);
+    const nativeMaps = maps === undefined ? undefined : toNativeImages(maps);
     const out = await callNative(() => this.#native.preprocess(nativeImages, nativeMaps));
     return {
       pixelValues: Tensor.fromNative(out.pixelValues),
       ...(out.labels ? { labels: new Tensor(out.labels.data, out.labels.dims) } : {}),
-      originalSizes: out.originalSizes.map(([h, w]) => [h ?? 0, w ?? 0]),
+      originalSizes: toSizes(out.originalSizes),
     };
   }
 

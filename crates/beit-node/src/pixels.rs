@@ -10,6 +10,7 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::error::guard;
+use crate::processor::sizes_to_js;
 
 #[napi]
 pub struct NativePixels {
@@ -62,12 +63,7 @@ impl Task for PrepareTask {
     fn compute(&mut self) -> napi::Result<Self::Output> {
         guard(|| {
             let batch = self.processor.preprocess_on(&self.device, &self.images, None)?;
-            let sizes = batch
-                .original_sizes
-                .iter()
-                .map(|&(h, w)| vec![h as u32, w as u32])
-                .collect();
-            Ok((batch.pixel_values, sizes))
+            Ok((batch.pixel_values, sizes_to_js(&batch.original_sizes)))
         })
     }
 

@@ -53,6 +53,11 @@ fn to_source(input: &NativeImageInput, index: usize) -> beit::Result<ImageSource
     }
 }
 
+/// Decoded `(height, width)` sizes as JS takes them, `[height, width]` each.
+pub fn sizes_to_js(sizes: &[(usize, usize)]) -> Vec<Vec<u32>> {
+    sizes.iter().map(|&(h, w)| vec![h as u32, w as u32]).collect()
+}
+
 pub fn to_sources(inputs: &[NativeImageInput]) -> beit::Result<Vec<ImageSource>> {
     inputs
         .iter()
@@ -88,11 +93,7 @@ impl HostProcessed {
         Ok(Self {
             pixel_values: HostTensor::from_tensor(&batch.pixel_values)?,
             labels,
-            original_sizes: batch
-                .original_sizes
-                .iter()
-                .map(|&(h, w)| vec![h as u32, w as u32])
-                .collect(),
+            original_sizes: sizes_to_js(&batch.original_sizes),
         })
     }
 }
