@@ -47,8 +47,8 @@ describe('cpuInfo', () => {
     expect(cpuInfoWith('scalar')).toEqual({ detected, active: 'scalar' });
     expect(cpuInfoWith('amx').active).toBe(detected);
     expect(cpuInfoWith('avx1024').active).toBe(detected);
-    // The highest level this CPU has that is not above avx2: neon on arm64, avx2 on x64 with it.
-    const order = ['scalar', 'neon', 'avx2', 'avxvnni', 'avx512', 'amx'];
+    // The highest level this CPU has that is not above avx2: neon or mmla on arm64, avx2 on x64 with it.
+    const order = ['scalar', 'neon', 'mmla', 'avx2', 'avxvnni', 'avx512', 'amx'];
     const atMostAvx2 = order.indexOf(detected) <= order.indexOf('avx2') ? detected : 'avx2';
     expect(cpuInfoWith('avx2').active).toBe(atMostAvx2);
     // avxvnni where the CPU has AVX-VNNI (whatever else it has), else the level below it.

@@ -19,4 +19,7 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /us
 # Tests that re-run their own binary in a child process start it through the same emulator.
 export BEIT_TEST_RUNNER="$CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+# QEMU's `max` CPU has the dot product, I8MM and BF16 extensions: the `mmla` level, the highest an
+# arm64 CPU has. The suite checks that it detected it, so it cannot pass without running its kernels.
+export QEMU_CPU=max BEIT_EXPECT_CPU=mmla
 exec cargo test --profile test-release --target aarch64-unknown-linux-gnu -p beit "$@"

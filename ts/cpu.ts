@@ -6,7 +6,7 @@ import { BeitError } from './errors.js';
 import { native } from './native.js';
 
 /** An instruction set level of beit-node's CPU kernels, lowest first. */
-export type CpuLevel = 'scalar' | 'neon' | 'avx2' | 'avxvnni' | 'avx512' | 'amx';
+export type CpuLevel = 'scalar' | 'neon' | 'mmla' | 'avx2' | 'avxvnni' | 'avx512' | 'amx';
 
 /**
  * What {@link cpuInfo} reports.
@@ -20,7 +20,8 @@ export interface CpuInfo {
   /**
    * The highest level this CPU and OS support: `amx` is `avx512` with AMX (INT8, BF16) that the OS lets this
    * process use, `avx512` AVX-512 F/BW/DQ/VL with VNNI, `avxvnni` AVX2 with FMA and AVX-VNNI (no AVX-512:
-   * Alder Lake and later client cores, Sierra Forest), `avx2` AVX2 with FMA, `neon` any arm64 CPU.
+   * Alder Lake and later client cores, Sierra Forest), `avx2` AVX2 with FMA, `mmla` arm64 with the dot product,
+   * I8MM and BF16 extensions (Graviton 3 and later, Apple M2 and later), `neon` any other arm64 CPU.
    */
   detected: CpuLevel;
   /** The level the kernels use: `detected`, or lower when `BEIT_CPU` says so (read at start-up). */

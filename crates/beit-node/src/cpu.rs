@@ -4,7 +4,8 @@ use napi_derive::napi;
 
 use beit::ops::cpu_level;
 
-/// The instruction set levels of the CPU kernels (`scalar`, `neon`, `avx2`, `avxvnni`, `avx512`, `amx`).
+/// The instruction set levels of the CPU kernels (`scalar`, `neon`, `mmla`, `avx2`, `avxvnni`,
+/// `avx512`, `amx`).
 #[napi(object)]
 pub struct CpuLevels {
     /// The highest level this CPU and OS support.

@@ -7,34 +7,40 @@
 //! A product of two bf16 values is exact in f32, so the only roundings are the inputs' (relative
 //! 2^-9 each) and the f32 sums'. The weights are packed as the tile unit reads them: per tile of 16
 //! channels, `[k / 2][16][2]` (for each pair of inputs, 16 channels' two weights), inputs padded
-//! with zeros to the tile unit's step of 32. Five kernels read that layout:
+//! with zeros to the tile unit's step of 32. Six kernels read that layout:
 //! - AMX (`CpuLevel::Amx`, `ops::amx`): `tdpbf16ps`, 16 rows by two tiles, 32 inputs a step;
 //! - AVX512_BF16 (`CpuLevel::Avx512` on a CPU with the extension: Zen 4, Sapphire Rapids):
 //!   `vdpbf16ps`, one pair of inputs by 16 channels a row, up to 8 rows by a pair of tiles a call
 //!   (16 sums in registers for 2 weight loads and 8 broadcasts), and 4 rows by the last odd tile;
+//! - `bfmmla` on arm64 CPUs with BF16 (`CpuLevel::Mmla`, `ops::arm_mmla`): 4 rows by a tile a
+//!   call, from tiles packed with four inputs of a channel side by side (`ops::tile_layout`);
 //! - AVX2 + FMA, and NEON on arm64 (CPUs without bf16 arithmetic): each pair unpacked to two f32
 //!   halves in registers and f32 multiply-adds, at about float32's speed: bf16 there saves memory;
 //! - elsewhere, a portable loop over the same pairs in f32.
 //!
-//! All of them add each pair of products to the sum odd input first, as `vdpbf16ps` is specified to;
-//! the tile unit and `vdpbf16ps` flush subnormal inputs to zero, so the levels agree to the sums'
-//! rounding, not to the bit (the tests allow for that).
+//! The others add each pair of products to the sum odd input first, as `vdpbf16ps` is specified
+//! to; `bfmmla` adds a pair's two products together first, then to the sum, rounding to odd (Arm's
+//! BFDOT rule). The tile unit, `vdpbf16ps` and `bfmmla` flush subnormal inputs to zero, so the
+//! levels agree to the sums' rounding, not to the bit (the tests allow for that).
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use crate::ops::amx;
+#[cfg(target_arch = "aarch64")]
+use crate::ops::arm_mmla;
 use crate::ops::cpu_data::with_f32;
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::packed_linear::by_tile_pairs;
 use crate::ops::simd::dispatch;
+/// Output channels per packed tile (16).
+pub(crate) use crate::ops::tile_layout::NR;
+use crate::ops::tile_layout::{relayout, TileLayout};
 use crate::ops::weight_rows::WeightRows;
 
-/// Output channels per packed tile.
-pub(crate) const NR: usize = 16;
 /// Rows per call of the vector kernels.
 const MR: usize = 4;
 /// Inputs are padded to a multiple of this: the tile unit's step.
@@ -44,14 +50,18 @@ const K_ALIGN: usize = 32;
 pub(crate) const WIDE_MR: usize = 8;
 /// Rows of activations per parallel block, at most: a block's activations stay in L2.
 const BLOCK_ROWS: usize = 96;
+#[cfg(target_arch = "aarch64")]
+const _: () = assert!(MR == arm_mmla::MR, "the Mmla kernel's sums are a row group's");
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use avx512::{has_bf16, pair_microkernel};
 
 #[derive(Debug)]
 pub struct Bf16Linear {
-    /// `[tiles][k_pad / 2][NR][2]` bf16 bits.
+    /// `[tiles][k_pad / 2][NR][2]` bf16 bits (in `layout`: `[tiles][k_pad / 4][NR][4]` for the
+    /// `Mmla` level).
     packed: Vec<u16>,
+    layout: TileLayout,
     bias: Vec<f32>,
     n_in: usize,
     n_out: usize,
@@ -68,9 +78,10 @@ impl Bf16Linear {
 
     /// Rounds and packs the weight that `rows` reads.
     pub fn from_rows(rows: &WeightRows, bias: Option<&Tensor>) -> candle_core::Result<Self> {
-        let n_out = rows.n_out();
+        let (n_out, layout) = (rows.n_out(), TileLayout::for_level(active()));
         Ok(Self {
-            packed: pack(rows),
+            packed: pack(rows, layout),
+            layout,
             bias: bias_values(bias, n_out)?,
             n_in: rows.n_in(),
             n_out,
@@ -110,6 +121,9 @@ impl Bf16Linear {
 
     /// `out (+)= xb W^T + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
     fn matmul(&self, xb: &[u16], rows: usize, out: Out, level: CpuLevel) {
+        // The x86 levels have one layout; `tile_rows` takes any.
+        #[cfg(target_arch = "x86_64")]
+        debug_assert_eq!(self.layout, TileLayout::Groups);
         #[cfg(target_arch = "x86_64")]
         if level == CpuLevel::Avx512 && avx512::has_bf16() {
             return self.matmul_wide(xb, rows, out);
@@ -129,11 +143,8 @@ impl Bf16Linear {
             #[cfg(not(target_arch = "x86_64"))]
             let done = 0;
             for tile in done..tiles {
-                for row in rows.clone().step_by(MR) {
-                    let mr = MR.min(rows.end - row);
-                    // SAFETY: block b writes only its own rows of `out`.
-                    unsafe { self.tile_rows(tile, xb, row, mr, out, level) }
-                }
+                // SAFETY: block b writes only its own rows of `out`.
+                unsafe { self.tile_rows(tile, xb, rows.clone(), out, level) }
             }
         });
     }
@@ -169,12 +180,7 @@ impl Bf16Linear {
             (rows, 2 * self.k_pad(), WIDE_MR),
             self.n_out,
             |rows, pairs| unsafe { self.wide_rows(xb, rows, pairs, out) },
-            |tile, rows| {
-                for row in rows.clone().step_by(MR) {
-                    let mr = MR.min(rows.end - row);
-                    unsafe { self.tile_rows(tile, xb, row, mr, out, CpuLevel::Avx512) }
-                }
-            },
+            |tile, rows| unsafe { self.tile_rows(tile, xb, rows, out, CpuLevel::Avx512) },
         );
     }
 
@@ -205,16 +211,53 @@ impl Bf16Linear {
         }
     }
 
-    /// Rows `row..row + mr` of one tile, through the best vector kernel the level has.
+    /// `rows` of one tile, `MR` at a time, through the best vector kernel the level has (the tile
+    /// reordered first if it is not in the level's layout).
     ///
     /// # Safety
     /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile.
-    unsafe fn tile_rows(&self, tile: usize, xb: &[u16], row: usize, mr: usize, out: Out, level: CpuLevel) {
+    unsafe fn tile_rows(
+        &self,
+        tile: usize,
+        xb: &[u16],
+        rows: std::ops::Range<usize>,
+        out: Out,
+        level: CpuLevel,
+    ) {
+        let (mut reordered, layout) = (Vec::new(), TileLayout::for_level(level));
+        let w = relayout(self.tile(tile), 2, self.layout, layout, &mut reordered);
+        #[cfg(target_arch = "aarch64")]
+        if level == CpuLevel::Mmla {
+            return self.mmla_rows(tile, w, xb, rows, out);
+        }
         let k_pad = self.k_pad();
-        let x = &xb[row * k_pad..(row + mr) * k_pad];
-        let mut sums = [[0f32; NR]; MR];
-        microkernel(level, x, k_pad, mr, self.tile(tile), &mut sums);
-        self.store(tile * NR, row, &sums[..mr], out);
+        for row in rows.clone().step_by(MR) {
+            let mr = MR.min(rows.end - row);
+            let x = &xb[row * k_pad..(row + mr) * k_pad];
+            let mut sums = [[0f32; NR]; MR];
+            microkernel(level, x, k_pad, mr, w, &mut sums);
+            self.store(tile * NR, row, &sums[..mr], out);
+        }
+    }
+
+    /// `tile_rows` with `bfmmla` (`CpuLevel::Mmla`), `MR` rows a call, from tile `tile`'s
+    /// weights `w` in pairs layout.
+    ///
+    /// # Safety
+    /// As `tile_rows`; the CPU has the `Mmla` level.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn mmla_rows(&self, tile: usize, w: &[u16], xb: &[u16], rows: std::ops::Range<usize>, out: Out) {
+        let k_pad = self.k_pad();
+        assert!(w.len() >= k_pad * NR);
+        for row in rows.clone().step_by(MR) {
+            let mr = MR.min(rows.end - row);
+            let x = &xb[row * k_pad..(row + mr) * k_pad];
+            let mut sums = [[0f32; NR]; MR];
+            // SAFETY: BF16 is present (the level); `x` holds `mr` rows of `k_pad` values (a
+            // multiple of 4), `w` the tile's `k_pad / 4` steps.
+            arm_mmla::bf16_microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_pad / 4, &mut sums);
+            self.store(tile * NR, row, &sums[..mr], out);
+        }
     }
 
     /// Puts the sums of consecutive rows from `row`, for the channels from `c0` (as many as
@@ -299,9 +342,9 @@ fn round_rows(x: &[f32], n_in: usize, k_pad: usize) -> Vec<u16> {
     xb
 }
 
-/// Rounds `w` `[n_out, n_in]` to bf16 in tiles of `NR` channels (`[k / 2][NR][2]`); channels and
-/// inputs past the ends are zero. Tiles in parallel.
-fn pack(w: &WeightRows) -> Vec<u16> {
+/// Rounds `w` `[n_out, n_in]` to bf16 in tiles of `NR` channels laid out as `layout` says
+/// (`[k / 2][NR][2]` in groups); channels and inputs past the ends are zero. Tiles in parallel.
+fn pack(w: &WeightRows, layout: TileLayout) -> Vec<u16> {
     let k_pad = w.n_in().next_multiple_of(K_ALIGN);
     let mut packed = vec![0u16; w.n_out().div_ceil(NR) * k_pad * NR];
     packed
@@ -312,7 +355,7 @@ fn pack(w: &WeightRows) -> Vec<u16> {
             for lane in 0..NR.min(w.n_out() - tile * NR) {
                 w.read(tile * NR + lane, 0, &mut row);
                 for (k, &v) in row.iter().enumerate() {
-                    packed[(k / 2) * 2 * NR + 2 * lane + k % 2] = to_bf16(v);
+                    packed[layout.index(2, k, lane)] = to_bf16(v);
                 }
             }
         });
@@ -333,7 +376,7 @@ fn microkernel(level: CpuLevel, x: &[u16], k_pad: usize, mr: usize, w: &[u16], s
         return unsafe { avx2::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
     }
     #[cfg(target_arch = "aarch64")]
-    if level == CpuLevel::Neon {
+    if level >= CpuLevel::Neon {
         // SAFETY: NEON is present; the assert bounds every read.
         return unsafe { neon::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
     }

@@ -2,14 +2,18 @@
 //!
 //! One binary runs on every x86-64 (it is built for baseline SSE2): each kernel family has a
 //! portable loop and versions for wider vectors, and picks by the level found here. The levels are
-//! ordered, and `BEIT_CPU=scalar|neon|avx2|avxvnni|avx512|amx` caps them: the kernels use the
+//! ordered, and `BEIT_CPU=scalar|neon|mmla|avx2|avxvnni|avx512|amx` caps them: the kernels use the
 //! highest level this CPU has that is not above it, so that every level's path can be run (and
 //! compared) on a machine that has the highest. A level the CPU lacks is never chosen, whatever
 //! the variable says.
 //!
 //! What each level means to the kernels:
 //! - `Neon`: aarch64 (where NEON is part of the base architecture): the packed f32 GEMM in 24
-//!   q-register accumulators.
+//!   q-register accumulators, and the int8 GEMM through `sdot` where the CPU has the dot product
+//!   extension (Graviton 2 and later, Apple M1 and later).
+//! - `Mmla`: arm64 with I8MM and BF16 on top (Armv8.6: Graviton 3 and 4, Neoverse N2/V1/V2, Apple
+//!   M2 and later): the int8 GEMM through `smmla` and the bf16 GEMM through `bfmmla`
+//!   (`ops::arm_mmla`); f32 as `Neon`.
 //! - `Avx2`: AVX2 and FMA (the packed f32 and int8 GEMMs, LayerNorm, GELU, softmax loops).
 //! - `AvxVnni`: AVX-VNNI on top (Alder Lake and later client cores, Sierra Forest: VNNI without
 //!   AVX-512): the int8 GEMM through the 256-bit `vpdpbusd`; the rest as `Avx2`. A CPU with
@@ -32,20 +36,22 @@ use std::sync::OnceLock;
 pub enum CpuLevel {
     Scalar,
     Neon,
+    Mmla,
     Avx2,
     AvxVnni,
     Avx512,
     Amx,
 }
 
-/// The environment variable that caps the level (`scalar`, `neon`, `avx2`, `avxvnni`, `avx512`,
-/// `amx`).
+/// The environment variable that caps the level (`scalar`, `neon`, `mmla`, `avx2`, `avxvnni`,
+/// `avx512`, `amx`).
 pub const ENV: &str = "BEIT_CPU";
 
 impl CpuLevel {
-    pub const ALL: [CpuLevel; 6] = [
+    pub const ALL: [CpuLevel; 7] = [
         CpuLevel::Scalar,
         CpuLevel::Neon,
+        CpuLevel::Mmla,
         CpuLevel::Avx2,
         CpuLevel::AvxVnni,
         CpuLevel::Avx512,
@@ -56,6 +62,7 @@ impl CpuLevel {
         match self {
             CpuLevel::Scalar => "scalar",
             CpuLevel::Neon => "neon",
+            CpuLevel::Mmla => "mmla",
             CpuLevel::Avx2 => "avx2",
             CpuLevel::AvxVnni => "avxvnni",
             CpuLevel::Avx512 => "avx512",
@@ -88,6 +95,10 @@ fn supported(level: CpuLevel) -> bool {
     match level {
         CpuLevel::Scalar => true,
         CpuLevel::Neon => cfg!(target_arch = "aarch64"),
+        #[cfg(target_arch = "aarch64")]
+        CpuLevel::Mmla => crate::ops::arm_mmla::supported(),
+        #[cfg(not(target_arch = "aarch64"))]
+        CpuLevel::Mmla => false,
         #[cfg(target_arch = "x86_64")]
         CpuLevel::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
         #[cfg(target_arch = "x86_64")]
@@ -162,7 +173,22 @@ mod tests {
         assert_eq!(capped(top, None), top);
         assert_eq!(capped(top, Some("avx1024")), top);
         #[cfg(target_arch = "aarch64")]
-        assert_eq!((top, capped(top, Some("avx2"))), (CpuLevel::Neon, CpuLevel::Neon));
+        {
+            // An arm64 CPU tops out at `Mmla`, which is below every x86 level.
+            assert!(matches!(top, CpuLevel::Neon | CpuLevel::Mmla), "{top:?}");
+            assert_eq!(capped(top, Some("avx2")), top);
+            assert_eq!(capped(top, Some("neon")), CpuLevel::Neon);
+        }
+    }
+
+    /// A runner that knows its CPU (`scripts/test_arm64.sh`, under an emulated one) names its level
+    /// in `BEIT_EXPECT_CPU`, so that a suite there cannot pass at a lower level than it set out to
+    /// test (every level's kernels run in the tests that go through `CpuLevel::available()`).
+    #[test]
+    fn the_level_a_runner_expects_is_detected() {
+        if let Ok(want) = std::env::var("BEIT_EXPECT_CPU") {
+            assert_eq!(detected().name(), want.trim());
+        }
     }
 
     #[test]

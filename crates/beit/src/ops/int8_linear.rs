@@ -24,7 +24,9 @@
 //! every level gives the same bits.
 //!
 //! On arm64 with the dot product extension (`CpuLevel::Neon`), `sdot` does the same four byte
-//! products per lane (module `neon`).
+//! products per lane (module `neon`); with I8MM (`CpuLevel::Mmla`), `smmla` multiplies two rows by
+//! two channels eight inputs deep (`ops::arm_mmla`), from tiles packed with eight inputs of a
+//! channel side by side (`ops::tile_layout`).
 //!
 //! With AMX (`CpuLevel::Amx`) the tile unit takes 16 rows by two tiles at a time (`ops::amx`), 64
 //! inputs per step: the packed layout is already what its `tdpbusd` reads for the weights (16 groups
@@ -42,6 +44,8 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use crate::ops::amx;
+#[cfg(target_arch = "aarch64")]
+use crate::ops::arm_mmla;
 use crate::ops::cpu_data::with_f32;
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
@@ -49,10 +53,10 @@ use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Dest
 #[cfg(target_arch = "x86_64")]
 use crate::ops::packed_linear::by_tile_pairs;
 use crate::ops::simd::dispatch;
+// Output channels per packed tile (16): two AVX2 vectors of eight i32 sums, one AVX-512 vector.
+use crate::ops::tile_layout::{relayout, TileLayout, NR};
 use crate::ops::weight_rows::{RowSource, WeightRows};
 
-/// Output channels per packed tile: two AVX2 vectors of eight i32 sums.
-const NR: usize = 16;
 /// Rows per microkernel call: 8 accumulators, 2 weight vectors, the broadcast, the ones and two
 /// temporaries fit in the 16 AVX2 registers.
 const MR: usize = 4;
@@ -67,6 +71,8 @@ const KG: usize = 4;
 const STREAM_ROWS: usize = 198;
 /// The largest weight level: 6 bits and the sign (see the module comment).
 const W_MAX: f32 = 63.0;
+#[cfg(target_arch = "aarch64")]
+const _: () = assert!(MR == arm_mmla::MR, "the Mmla kernel's sums are a row group's");
 
 #[derive(Debug)]
 pub struct Int8Linear {
@@ -79,8 +85,10 @@ pub struct Int8Linear {
 /// The weight quantized, in tiles of `NR` channels.
 #[derive(Debug)]
 struct Quantized {
-    /// `[tiles][k_pad / 4][NR][4]`: for each group of four inputs, 16 channels' weights.
+    /// `[tiles][k_pad / 4][NR][4]`: for each group of four inputs, 16 channels' weights (in
+    /// `layout`: `[tiles][k_pad / 8][NR][8]` for the `Mmla` level).
     packed: Vec<i8>,
+    layout: TileLayout,
     /// Per output channel: the weight that the int8 value 1 stands for.
     scales: Vec<f32>,
     /// Per output channel: the sum of its int8 weights, to remove the activations' zero point.
@@ -91,6 +99,7 @@ struct Quantized {
 #[derive(Clone, Copy)]
 struct TileWeights<'a> {
     packed: &'a [i8],
+    layout: TileLayout,
     scales: &'a [f32],
     sums: &'a [i32],
 }
@@ -100,6 +109,7 @@ impl Quantized {
         let channels = tile * NR..((tile + 1) * NR).min(self.scales.len());
         TileWeights {
             packed: &self.packed[tile * k_pad * NR..(tile + 1) * k_pad * NR],
+            layout: self.layout,
             scales: &self.scales[channels.clone()],
             sums: &self.sums[channels],
         }
@@ -193,6 +203,9 @@ impl Int8Linear {
 
     /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
     fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: Out, level: CpuLevel) {
+        // The x86 levels have one layout; `tile_rows` takes any.
+        #[cfg(target_arch = "x86_64")]
+        debug_assert_eq!(w.layout, TileLayout::Groups);
         #[cfg(target_arch = "x86_64")]
         if level == CpuLevel::Avx512 {
             return self.matmul_wide(xq, quants, w, out);
@@ -307,14 +320,15 @@ impl Int8Linear {
     /// As `matmul`, quantizing the weight of `w` tile by tile as it goes: tiles in parallel, each
     /// over every row (the first call's way, see `deferred`).
     fn matmul_streamed(&self, xq: &[u8], quants: &[RowQuant], w: &WeightRows, out: Out, level: CpuLevel) {
-        let k_pad = self.k_pad();
+        let (k_pad, layout) = (self.k_pad(), TileLayout::for_level(level));
         (0..self.n_out.div_ceil(NR)).into_par_iter().for_each_init(
             || (vec![0i8; k_pad * NR], [1f32; NR], [0i32; NR]),
             |(packed, scales, sums), tile| {
-                quantize_tile(w, tile, packed, scales, sums);
+                quantize_tile(w, tile, layout, packed, scales, sums);
                 let channels = NR.min(self.n_out - tile * NR);
                 let weights = TileWeights {
                     packed,
+                    layout,
                     scales: &scales[..channels],
                     sums: &sums[..channels],
                 };
@@ -324,7 +338,8 @@ impl Int8Linear {
         );
     }
 
-    /// `rows` of `out` times one tile, in groups of `MR`.
+    /// `rows` of `out` times one tile, in groups of `MR` (the tile reordered first if it is not
+    /// in the level's layout).
     ///
     /// # Safety
     /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile's
@@ -340,6 +355,17 @@ impl Int8Linear {
         out: Out,
         level: CpuLevel,
     ) {
+        let mut reordered = Vec::new();
+        let layout = TileLayout::for_level(level);
+        let w = TileWeights {
+            packed: relayout(w.packed, KG, w.layout, layout, &mut reordered),
+            layout,
+            ..w
+        };
+        #[cfg(target_arch = "aarch64")]
+        if level == CpuLevel::Mmla {
+            return self.mmla_rows(tile, w, xq, quants, rows, out);
+        }
         for row in rows.clone().step_by(MR) {
             let quants = &quants[row..(row + MR).min(rows.end)];
             let direct = Direct {
@@ -352,6 +378,36 @@ impl Int8Linear {
             };
             if !self.rows_direct(&direct, level) {
                 self.rows_via_sums(&direct, level);
+            }
+        }
+    }
+
+    /// `tile_rows` with `smmla` (`CpuLevel::Mmla`), `MR` rows a call, from a tile in pairs layout.
+    ///
+    /// # Safety
+    /// As `tile_rows`; the CPU has the `Mmla` level.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn mmla_rows(
+        &self,
+        tile: usize,
+        w: TileWeights,
+        xq: &[u8],
+        quants: &[RowQuant],
+        rows: std::ops::Range<usize>,
+        out: Out,
+    ) {
+        let k_pad = self.k_pad();
+        assert!(w.layout == TileLayout::Pairs && w.packed.len() >= k_pad * NR);
+        for row in rows.clone().step_by(MR) {
+            let quants = &quants[row..(row + MR).min(rows.end)];
+            let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
+            let mut sums = [[0i32; NR]; MR];
+            // SAFETY: I8MM is present (the level); `x` holds the rows of `k_pad` values (a multiple
+            // of 8: groups come in pairs), the tile `k_pad / 8` steps.
+            let w_at = w.packed.as_ptr();
+            arm_mmla::int8_microkernel(x.as_ptr(), k_pad, quants.len(), w_at, k_pad / 8, &mut sums);
+            for (r, (sums, &q)) in sums.iter().zip(quants).enumerate() {
+                self.store(tile, w, row + r, q, sums, out);
             }
         }
     }
@@ -474,8 +530,10 @@ struct Epilogue<'a> {
 type Args = (*const u8, usize, usize, *const i8, usize);
 
 /// Quantizes `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8
-/// sums; channels and inputs past the ends are zero. Tiles in parallel.
+/// sums, in the active level's layout; channels and inputs past the ends are zero. Tiles in
+/// parallel.
 fn quantize(w: &WeightRows) -> Quantized {
+    let layout = TileLayout::for_level(active());
     let k_pad = KG * k_groups(w.n_in());
     let tiles = w.n_out().div_ceil(NR);
     let mut packed = vec![0i8; tiles * k_pad * NR];
@@ -486,15 +544,27 @@ fn quantize(w: &WeightRows) -> Quantized {
         .zip(scales.par_chunks_mut(NR))
         .zip(sums.par_chunks_mut(NR))
         .enumerate()
-        .for_each(|(tile, ((packed, scales), sums))| quantize_tile(w, tile, packed, scales, sums));
+        .for_each(|(tile, ((packed, scales), sums))| quantize_tile(w, tile, layout, packed, scales, sums));
     scales.truncate(w.n_out());
     sums.truncate(w.n_out());
-    Quantized { packed, scales, sums }
+    Quantized {
+        packed,
+        layout,
+        scales,
+        sums,
+    }
 }
 
-/// One tile's channels quantized side by side, then interleaved as the kernel reads them
-/// (`[k / KG][channel][k % KG]`), so that the packed tile is written in order.
-fn quantize_tile(w: &WeightRows, tile: usize, packed: &mut [i8], scales: &mut [f32], sums: &mut [i32]) {
+/// One tile's channels quantized side by side, then interleaved as the kernels of `layout` read
+/// them (`[k / width][channel][k % width]`), so that the packed tile is written in order.
+fn quantize_tile(
+    w: &WeightRows,
+    tile: usize,
+    layout: TileLayout,
+    packed: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [i32],
+) {
     let k_pad = packed.len() / NR;
     let mut levels = vec![0i8; NR * k_pad];
     let mut row = vec![0f32; w.n_in()];
@@ -508,9 +578,10 @@ fn quantize_tile(w: &WeightRows, tile: usize, packed: &mut [i8], scales: &mut [f
         );
         sums[lane] = q.iter().map(|&v| v as i32).sum();
     }
-    for (group, dst) in packed.chunks_exact_mut(NR * KG).enumerate() {
-        for (lane, dst) in dst.chunks_exact_mut(KG).enumerate() {
-            dst.copy_from_slice(&levels[lane * k_pad + group * KG..][..KG]);
+    let width = layout.width(KG);
+    for (run, dst) in packed.chunks_exact_mut(NR * width).enumerate() {
+        for (lane, dst) in dst.chunks_exact_mut(width).enumerate() {
+            dst.copy_from_slice(&levels[lane * k_pad + run * width..][..width]);
         }
     }
 }
@@ -644,11 +715,11 @@ fn microkernel(
             CpuLevel::Avx512 | CpuLevel::Amx => return unsafe { avx512::microkernel(args, sums) },
             CpuLevel::AvxVnni => return unsafe { avx2::microkernel_vnni(args, sums) },
             CpuLevel::Avx2 => return unsafe { avx2::microkernel(args, sums) },
-            CpuLevel::Scalar | CpuLevel::Neon => {}
+            CpuLevel::Scalar | CpuLevel::Neon | CpuLevel::Mmla => {}
         }
     }
     #[cfg(target_arch = "aarch64")]
-    if level == CpuLevel::Neon && neon::has_dotprod() {
+    if level >= CpuLevel::Neon && neon::has_dotprod() {
         // SAFETY: NEON and the dot product extension are present; the assert bounds every read.
         return unsafe { neon::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups, sums) };
     }

@@ -56,6 +56,8 @@ macro_rules! by_wide_rows {
 }
 
 pub mod amx;
+#[cfg(target_arch = "aarch64")]
+mod arm_mmla;
 pub mod attention;
 pub mod attention_bias;
 pub mod bf16_attention;
@@ -78,6 +80,7 @@ pub mod pool;
 pub mod prefetch;
 mod row_panel;
 pub mod simd;
+mod tile_layout;
 pub mod weight_rows;
 
 pub use attention::{attention, attention_slow, attention_with, AttentionPrecision};

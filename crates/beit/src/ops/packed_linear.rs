@@ -505,7 +505,7 @@ pub(crate) unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: T
             continue;
         }
         #[cfg(target_arch = "aarch64")]
-        if level == CpuLevel::Neon {
+        if level >= CpuLevel::Neon {
             through_full_tile::<NR>(c, full, |dst, stride| {
                 neon::microkernel(a.as_ptr(), w.as_ptr().cast(), k, dst, stride)
             });
