@@ -17,9 +17,9 @@ const modelDir = join(root, 'bench/models/beit-base-random');
 const runs = Number(process.env.RUNS ?? 5);
 const batches = (process.env.BATCHES ?? '1,8').split(',').map(Number);
 const dtypes = (process.env.DTYPES ?? 'float32,q8,bfloat16').split(',');
-// The vector levels: the portable one runs the tests, and at a tenth of the speed or less it would
-// take minutes per figure.
-const LEVELS = ['avx2', 'avxvnni', 'avx512', 'amx'];
+// The vector levels of each architecture: the portable one runs the tests, and at a tenth of the
+// speed or less it would take minutes per figure.
+const LEVELS = process.arch === 'arm64' ? ['neon', 'mmla'] : ['avx2', 'avxvnni', 'avx512', 'amx'];
 
 if (process.argv[2] === 'worker') {
   // One model per dtype; reads "dtype batch" lines, answers the seconds of one forward.
@@ -69,7 +69,7 @@ async function worker(level) {
 const { detected } = cpuInfo();
 const wanted = LEVELS.slice(0, LEVELS.indexOf(detected) + 1);
 if (wanted.length === 0) {
-  console.error('this CPU has no vector level of beit-node (AVX2 + FMA at least): nothing to compare');
+  console.error('this CPU has no vector level of beit-node (AVX2 + FMA or NEON at least): nothing to compare');
   process.exit(1);
 }
 const started = await Promise.all(wanted.map(async (l) => [l, await worker(l)]));
