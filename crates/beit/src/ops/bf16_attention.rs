@@ -1,6 +1,7 @@
 //! Attention's two matmuls with bf16 products, for `dtype: 'bfloat16'` where the CPU multiplies
-//! bf16 (AVX512_BF16: Zen 4, Sapphire Rapids and later). Elsewhere they stay f32: without bf16
-//! arithmetic, widening the pairs costs more than the f32 matmuls it would replace.
+//! bf16 (AVX512_BF16: Zen 4, Sapphire Rapids and later; on arm64 the `mmla` level's `bfmmla`:
+//! Graviton 3 and later, Apple M2 and later). Elsewhere they stay f32: without bf16 arithmetic,
+//! widening the pairs costs more than the f32 matmuls it would replace.
 //!
 //! Per (image, head) as `ops::attention` does, with the same biased softmax in f32; only the
 //! operands differ: Q and K rounded to bf16 for the scores (f32 sums, scaled in f32), the
@@ -10,10 +11,14 @@
 //! pairs of inputs side by side), so its `vdpbf16ps` kernel on pairs of tiles computes both.
 //! On a Zen 4 (`perf record` of `forward_timing 1 100 ... bf16`) attention went from 8.6% of a
 //! BEiT-base bf16 forward at batch 1 (the gemm crate's f32 kernels) to 5.2%, packing included, and
-//! the forward from 9.1-9.3 to 9.4-9.7 images/s.
+//! the forward from 9.1-9.3 to 9.4-9.7 images/s. On arm64 (module `arm`) keys and values are
+//! packed in the pairs layout of `ops::tile_layout` for `arm_mmla`'s kernel instead; its speed
+//! there is not measured yet.
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use crate::ops::bf16_linear::to_bf16;
 #[cfg(target_arch = "x86_64")]
-use crate::ops::bf16_linear::{has_bf16, pair_microkernel, to_bf16, NR, WIDE_MR};
+use crate::ops::bf16_linear::{has_bf16, pair_microkernel, NR, WIDE_MR};
 #[cfg(target_arch = "x86_64")]
 use crate::ops::cpu_level::{active, CpuLevel};
 
@@ -24,7 +29,11 @@ pub fn available() -> bool {
     {
         active() >= CpuLevel::Avx512 && has_bf16()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        crate::ops::cpu_level::active() == crate::ops::cpu_level::CpuLevel::Mmla
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         false
     }
@@ -44,7 +53,7 @@ pub(crate) struct HeadInputs {
 
 /// A thread's buffers for one head's bf16 operands, reused from head to head.
 #[derive(Default)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // `available()` is false there
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))] // `available()` is false there
 pub(crate) struct Operands {
     /// Keys or values rounded, before packing.
     rounded: Vec<u16>,
@@ -102,11 +111,14 @@ pub(crate) unsafe fn attend_head(
     );
 }
 
+#[cfg(target_arch = "aarch64")]
+pub(crate) use arm::attend_head;
+
 /// Never called: `available()` is false on this architecture.
 ///
 /// # Safety
 /// None needed; it panics.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) unsafe fn attend_head(
     _: HeadInputs,
     _: f32,
@@ -128,15 +140,31 @@ pub(crate) unsafe fn attend_head(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn pack_rows(src: *const f32, rows: usize, len: usize, stride: usize, dst: &mut Vec<u16>) -> usize {
-    let k_pad = len.next_multiple_of(2);
+    round_rows(src, rows, len, stride, 2, dst)
+}
+
+/// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
+/// padded with zeros to a multiple of `step`; that length.
+///
+/// # Safety
+/// The rows are readable.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+unsafe fn round_rows(
+    src: *const f32,
+    rows: usize,
+    len: usize,
+    stride: usize,
+    step: usize,
+    dst: &mut Vec<u16>,
+) -> usize {
+    let k_pad = len.next_multiple_of(step);
     dst.clear();
     dst.reserve(rows * k_pad);
     for r in 0..rows {
         let row = std::slice::from_raw_parts(src.add(r * stride), len);
         dst.extend(row.iter().map(|&x| to_bf16(x)));
-        if k_pad > len {
-            dst.push(0);
-        }
+        dst.extend(std::iter::repeat_n(0, k_pad - len));
     }
     k_pad
 }
@@ -221,6 +249,130 @@ unsafe fn products(
             for (r, sums) in sums[..mr].iter().enumerate() {
                 let dst = std::slice::from_raw_parts_mut(out.add((row + r) * stride + pair * 2 * NR), n);
                 dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
+            }
+        }
+    }
+}
+
+/// `attend_head` for arm64's `mmla` level: the same roundings, with Q, K, V and the probabilities
+/// padded to a multiple of four values (`bfmmla`'s step) and K and V packed as `bf16_linear` packs
+/// a weight there (tiles of 16 channels in `TileLayout::Pairs`), for `arm_mmla::bf16_microkernel`.
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use super::{HeadInputs, Operands};
+    use crate::ops::arm_mmla::{bf16_microkernel, MR};
+    use crate::ops::tile_layout::{TileLayout, NR};
+
+    /// `bfmmla` takes four inputs a step.
+    const STEP: usize = 4;
+
+    /// As the x86 `attend_head`.
+    ///
+    /// # Safety
+    /// `available()` (the CPU has BF16); `head` points to readable rows as described; no other
+    /// thread writes these `S x head_dim` values of `context`.
+    pub(crate) unsafe fn attend_head(
+        head: HeadInputs,
+        scale: f32,
+        softmax: impl FnOnce(&mut [f32]),
+        scores: &mut [f32],
+        operands: &mut Operands,
+        context: *mut f32,
+        stride: usize,
+    ) {
+        let HeadInputs { s, head_dim, .. } = head;
+        assert!(scores.len() == s * s);
+        let k_head = pack_rows(head.q, s, head_dim, head.row, &mut operands.queries);
+        pack_rows(head.k, s, head_dim, head.row, &mut operands.rounded);
+        let keys = &operands.rounded;
+        pack(s, k_head, |key, i| keys[key * k_head + i], &mut operands.keys);
+        products(
+            &operands.queries,
+            k_head,
+            s,
+            &operands.keys,
+            s,
+            scale,
+            scores.as_mut_ptr(),
+            s,
+        );
+        softmax(scores);
+        let k_seq = pack_rows(scores.as_ptr(), s, s, s, &mut operands.probs);
+        pack_rows(head.v, s, head_dim, head.row, &mut operands.rounded);
+        let values = &operands.rounded;
+        let value = |c: usize, key: usize| if key < s { values[key * k_head + c] } else { 0 };
+        pack(head_dim, k_seq, value, &mut operands.values);
+        products(
+            &operands.probs,
+            k_seq,
+            s,
+            &operands.values,
+            head_dim,
+            1.0,
+            context,
+            stride,
+        );
+    }
+
+    /// `super::round_rows` to `bfmmla`'s step.
+    ///
+    /// # Safety
+    /// The rows are readable.
+    unsafe fn pack_rows(
+        src: *const f32,
+        rows: usize,
+        len: usize,
+        stride: usize,
+        dst: &mut Vec<u16>,
+    ) -> usize {
+        super::round_rows(src, rows, len, stride, STEP, dst)
+    }
+
+    /// A weight of `channels` channels over `k_pad` inputs, channel `c`'s input `k` being
+    /// `value(c, k)`, in tiles of `NR` channels in the pairs layout; zeros past the last channel.
+    fn pack(channels: usize, k_pad: usize, value: impl Fn(usize, usize) -> u16, dst: &mut Vec<u16>) {
+        let tile = k_pad * NR;
+        dst.clear();
+        dst.resize(channels.div_ceil(NR) * tile, 0);
+        for c in 0..channels {
+            let (t, lane) = (c / NR, c % NR);
+            for k in 0..k_pad {
+                dst[t * tile + TileLayout::Pairs.index(2, k, lane)] = value(c, k);
+            }
+        }
+    }
+
+    /// `out[r][c] = scale * sum_i x[r][i] w[c][i]` for `rows` rows of `x` (bf16, `k_pad` apart) and
+    /// the `cols` channels of the tiles `w` (`pack`'s); row `r` of `out` at `out + r * stride`.
+    ///
+    /// # Safety
+    /// BF16 is present; `x` holds `rows * k_pad` values and `w` the tiles of `cols` channels over
+    /// `k_pad` inputs (a multiple of `STEP`); the rows of `out` are writable.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn products(
+        x: &[u16],
+        k_pad: usize,
+        rows: usize,
+        w: &[u16],
+        cols: usize,
+        scale: f32,
+        out: *mut f32,
+        stride: usize,
+    ) {
+        let tile = k_pad * NR;
+        assert!(k_pad.is_multiple_of(STEP) && x.len() >= rows * k_pad && w.len() >= cols.div_ceil(NR) * tile);
+        let mut sums = [[0f32; NR]; MR];
+        // Each tile (at most 16 x 200 values here) stays in L1 while the rows go by.
+        for t in 0..cols.div_ceil(NR) {
+            let n = NR.min(cols - t * NR);
+            for row in (0..rows).step_by(MR) {
+                let mr = MR.min(rows - row);
+                let (x, w) = (x[row * k_pad..].as_ptr(), w[t * tile..].as_ptr());
+                bf16_microkernel(x, k_pad, mr, w, k_pad / STEP, &mut sums);
+                for (r, sums) in sums[..mr].iter().enumerate() {
+                    let dst = std::slice::from_raw_parts_mut(out.add((row + r) * stride + t * NR), n);
+                    dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
+                }
             }
         }
     }

@@ -12,8 +12,8 @@
 //!   q-register accumulators, and the int8 GEMM through `sdot` where the CPU has the dot product
 //!   extension (Graviton 2 and later, Apple M1 and later).
 //! - `Mmla`: arm64 with I8MM and BF16 on top (Armv8.6: Graviton 3 and 4, Neoverse N2/V1/V2, Apple
-//!   M2 and later): the int8 GEMM through `smmla` and the bf16 GEMM through `bfmmla`
-//!   (`ops::arm_mmla`); f32 as `Neon`.
+//!   M2 and later): the int8 GEMM through `smmla`, the bf16 GEMM and bf16 attention's matmuls
+//!   through `bfmmla` (`ops::arm_mmla`); f32 as `Neon`.
 //! - `Avx2`: AVX2 and FMA (the packed f32 and int8 GEMMs, LayerNorm, GELU, softmax loops).
 //! - `AvxVnni`: AVX-VNNI on top (Alder Lake and later client cores, Sierra Forest: VNNI without
 //!   AVX-512): the int8 GEMM through the 256-bit `vpdpbusd`; the rest as `Avx2`. A CPU with
