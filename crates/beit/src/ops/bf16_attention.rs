@@ -70,7 +70,7 @@ pub(crate) struct Operands {
 /// # Safety
 /// `available()`; `head` points to readable rows as described; no other thread writes these
 /// `S x head_dim` values of `context`.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) unsafe fn attend_head(
     head: HeadInputs,
     scale: f32,
@@ -112,7 +112,7 @@ pub(crate) unsafe fn attend_head(
 }
 
 #[cfg(target_arch = "aarch64")]
-pub(crate) use arm::attend_head;
+use arm::{pack_keys, pack_rows, pack_values, products};
 
 /// Never called: `available()` is false on this architecture.
 ///
@@ -254,71 +254,23 @@ unsafe fn products(
     }
 }
 
-/// `attend_head` for arm64's `mmla` level: the same roundings, with Q, K, V and the probabilities
-/// padded to a multiple of four values (`bfmmla`'s step) and K and V packed as `bf16_linear` packs
-/// a weight there (tiles of 16 channels in `TileLayout::Pairs`), for `arm_mmla::bf16_microkernel`.
+/// `attend_head`'s steps for arm64's `mmla` level: the same roundings, with Q, K, V and the
+/// probabilities padded to a multiple of four values (`bfmmla`'s step) and K and V packed as
+/// `bf16_linear` packs a weight there (tiles of 16 channels in `TileLayout::Pairs`), for
+/// `arm_mmla::bf16_microkernel`.
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use super::{HeadInputs, Operands};
     use crate::ops::arm_mmla::{bf16_microkernel, MR};
     use crate::ops::tile_layout::{TileLayout, NR};
 
     /// `bfmmla` takes four inputs a step.
     const STEP: usize = 4;
 
-    /// As the x86 `attend_head`.
-    ///
-    /// # Safety
-    /// `available()` (the CPU has BF16); `head` points to readable rows as described; no other
-    /// thread writes these `S x head_dim` values of `context`.
-    pub(crate) unsafe fn attend_head(
-        head: HeadInputs,
-        scale: f32,
-        softmax: impl FnOnce(&mut [f32]),
-        scores: &mut [f32],
-        operands: &mut Operands,
-        context: *mut f32,
-        stride: usize,
-    ) {
-        let HeadInputs { s, head_dim, .. } = head;
-        assert!(scores.len() == s * s);
-        let k_head = pack_rows(head.q, s, head_dim, head.row, &mut operands.queries);
-        pack_rows(head.k, s, head_dim, head.row, &mut operands.rounded);
-        let keys = &operands.rounded;
-        pack(s, k_head, |key, i| keys[key * k_head + i], &mut operands.keys);
-        products(
-            &operands.queries,
-            k_head,
-            s,
-            &operands.keys,
-            s,
-            scale,
-            scores.as_mut_ptr(),
-            s,
-        );
-        softmax(scores);
-        let k_seq = pack_rows(scores.as_ptr(), s, s, s, &mut operands.probs);
-        pack_rows(head.v, s, head_dim, head.row, &mut operands.rounded);
-        let values = &operands.rounded;
-        let value = |c: usize, key: usize| if key < s { values[key * k_head + c] } else { 0 };
-        pack(head_dim, k_seq, value, &mut operands.values);
-        products(
-            &operands.probs,
-            k_seq,
-            s,
-            &operands.values,
-            head_dim,
-            1.0,
-            context,
-            stride,
-        );
-    }
-
     /// `super::round_rows` to `bfmmla`'s step.
     ///
     /// # Safety
     /// The rows are readable.
-    unsafe fn pack_rows(
+    pub(super) unsafe fn pack_rows(
         src: *const f32,
         rows: usize,
         len: usize,
@@ -326,6 +278,28 @@ mod arm {
         dst: &mut Vec<u16>,
     ) -> usize {
         super::round_rows(src, rows, len, stride, STEP, dst)
+    }
+
+    /// The keys of one head (`s` rows of `k_pad` values in `rounded`) as a weight of `s` channels
+    /// over `k_pad` inputs (`pack`).
+    pub(super) fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
+        pack(s, k_pad, |key, i| rounded[key * k_pad + i], dst);
+    }
+
+    /// The values of one head (`s` rows of `head_dim` in `rounded`, `width` apart) as a weight of
+    /// `head_dim` channels over the keys, padded to `STEP` (`pack`).
+    ///
+    /// # Safety
+    /// None: `unsafe` as its x86 namesake, so that one `attend_head` calls either.
+    pub(super) unsafe fn pack_values(
+        rounded: &[u16],
+        s: usize,
+        head_dim: usize,
+        width: usize,
+        dst: &mut Vec<u16>,
+    ) {
+        let value = |c: usize, key: usize| if key < s { rounded[key * width + c] } else { 0 };
+        pack(head_dim, s.next_multiple_of(STEP), value, dst);
     }
 
     /// A weight of `channels` channels over `k_pad` inputs, channel `c`'s input `k` being
@@ -349,7 +323,7 @@ mod arm {
     /// BF16 is present; `x` holds `rows * k_pad` values and `w` the tiles of `cols` channels over
     /// `k_pad` inputs (a multiple of `STEP`); the rows of `out` are writable.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn products(
+    pub(super) unsafe fn products(
         x: &[u16],
         k_pad: usize,
         rows: usize,

@@ -226,36 +226,12 @@ impl Bf16Linear {
     ) {
         let (mut reordered, layout) = (Vec::new(), TileLayout::for_level(level));
         let w = relayout(self.tile(tile), 2, self.layout, layout, &mut reordered);
-        #[cfg(target_arch = "aarch64")]
-        if level == CpuLevel::Mmla {
-            return self.mmla_rows(tile, w, xb, rows, out);
-        }
         let k_pad = self.k_pad();
         for row in rows.clone().step_by(MR) {
             let mr = MR.min(rows.end - row);
             let x = &xb[row * k_pad..(row + mr) * k_pad];
             let mut sums = [[0f32; NR]; MR];
             microkernel(level, x, k_pad, mr, w, &mut sums);
-            self.store(tile * NR, row, &sums[..mr], out);
-        }
-    }
-
-    /// `tile_rows` with `bfmmla` (`CpuLevel::Mmla`), `MR` rows a call, from tile `tile`'s
-    /// weights `w` in pairs layout.
-    ///
-    /// # Safety
-    /// As `tile_rows`; the CPU has the `Mmla` level.
-    #[cfg(target_arch = "aarch64")]
-    unsafe fn mmla_rows(&self, tile: usize, w: &[u16], xb: &[u16], rows: std::ops::Range<usize>, out: Out) {
-        let k_pad = self.k_pad();
-        assert!(w.len() >= k_pad * NR);
-        for row in rows.clone().step_by(MR) {
-            let mr = MR.min(rows.end - row);
-            let x = &xb[row * k_pad..(row + mr) * k_pad];
-            let mut sums = [[0f32; NR]; MR];
-            // SAFETY: BF16 is present (the level); `x` holds `mr` rows of `k_pad` values (a
-            // multiple of 4), `w` the tile's `k_pad / 4` steps.
-            arm_mmla::bf16_microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_pad / 4, &mut sums);
             self.store(tile * NR, row, &sums[..mr], out);
         }
     }
@@ -362,7 +338,8 @@ fn pack(w: &WeightRows, layout: TileLayout) -> Vec<u16> {
     packed
 }
 
-/// The f32 sums of `mr` rows of `x` (at stride `k_pad`) by one packed tile `w`.
+/// The f32 sums of `mr` rows of `x` (at stride `k_pad`) by one packed tile `w`, laid out as
+/// `level`'s kernels read it (`TileLayout::for_level`).
 fn microkernel(level: CpuLevel, x: &[u16], k_pad: usize, mr: usize, w: &[u16], sums: &mut [[f32; NR]; MR]) {
     assert!(mr <= MR && x.len() >= mr * k_pad && w.len() >= k_pad * NR);
     #[cfg(target_arch = "x86_64")]
@@ -374,6 +351,12 @@ fn microkernel(level: CpuLevel, x: &[u16], k_pad: usize, mr: usize, w: &[u16], s
     if level >= CpuLevel::Avx2 {
         // SAFETY: AVX2 and FMA are present; the assert bounds every read.
         return unsafe { avx2::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == CpuLevel::Mmla {
+        // SAFETY: BF16 is present (the level); the assert bounds every read, `w` is in the pairs
+        // layout (`tile_rows`) and `k_pad` a multiple of 4.
+        return unsafe { arm_mmla::bf16_microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_pad / 4, sums) };
     }
     #[cfg(target_arch = "aarch64")]
     if level >= CpuLevel::Neon {

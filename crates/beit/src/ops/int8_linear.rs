@@ -362,10 +362,6 @@ impl Int8Linear {
             layout,
             ..w
         };
-        #[cfg(target_arch = "aarch64")]
-        if level == CpuLevel::Mmla {
-            return self.mmla_rows(tile, w, xq, quants, rows, out);
-        }
         for row in rows.clone().step_by(MR) {
             let quants = &quants[row..(row + MR).min(rows.end)];
             let direct = Direct {
@@ -378,36 +374,6 @@ impl Int8Linear {
             };
             if !self.rows_direct(&direct, level) {
                 self.rows_via_sums(&direct, level);
-            }
-        }
-    }
-
-    /// `tile_rows` with `smmla` (`CpuLevel::Mmla`), `MR` rows a call, from a tile in pairs layout.
-    ///
-    /// # Safety
-    /// As `tile_rows`; the CPU has the `Mmla` level.
-    #[cfg(target_arch = "aarch64")]
-    unsafe fn mmla_rows(
-        &self,
-        tile: usize,
-        w: TileWeights,
-        xq: &[u8],
-        quants: &[RowQuant],
-        rows: std::ops::Range<usize>,
-        out: Out,
-    ) {
-        let k_pad = self.k_pad();
-        assert!(w.layout == TileLayout::Pairs && w.packed.len() >= k_pad * NR);
-        for row in rows.clone().step_by(MR) {
-            let quants = &quants[row..(row + MR).min(rows.end)];
-            let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
-            let mut sums = [[0i32; NR]; MR];
-            // SAFETY: I8MM is present (the level); `x` holds the rows of `k_pad` values (a multiple
-            // of 8: groups come in pairs), the tile `k_pad / 8` steps.
-            let w_at = w.packed.as_ptr();
-            arm_mmla::int8_microkernel(x.as_ptr(), k_pad, quants.len(), w_at, k_pad / 8, &mut sums);
-            for (r, (sums, &q)) in sums.iter().zip(quants).enumerate() {
-                self.store(tile, w, row + r, q, sums, out);
             }
         }
     }
@@ -695,7 +661,7 @@ fn finite_range(row: &[f32]) -> Option<(f32, f32)> {
 }
 
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of `x` (row stride `k_pad`) and one
-/// packed tile `w`.
+/// packed tile `w`, laid out as `level`'s kernels read it (`TileLayout::for_level`).
 fn microkernel(
     level: CpuLevel,
     x: &[u8],
@@ -717,6 +683,12 @@ fn microkernel(
             CpuLevel::Avx2 => return unsafe { avx2::microkernel(args, sums) },
             CpuLevel::Scalar | CpuLevel::Neon | CpuLevel::Mmla => {}
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if level == CpuLevel::Mmla {
+        // SAFETY: I8MM is present (the level); the assert bounds every read, `w` is in the pairs
+        // layout (`tile_rows`) and `k_groups` even.
+        return unsafe { arm_mmla::int8_microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups / 2, sums) };
     }
     #[cfg(target_arch = "aarch64")]
     if level >= CpuLevel::Neon && neon::has_dotprod() {
