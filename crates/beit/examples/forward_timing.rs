@@ -1,6 +1,7 @@
 //! Times BEiT-base forward passes (random weights, relative position bias) on the CPU, for
 //! profiling with `perf record` without Node in the way:
-//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR [q8|bf16]]`.
+//! `cargo run --profile profiling -p beit --example forward_timing -- BATCH RUNS [MODEL_DIR [q8|bf16]]`
+//! (`MODEL_DIR` `random`: BEiT-base with random weights, no checkpoint needed).
 
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ fn main() -> beit::Result<()> {
         },
         ..LoadOptions::default()
     };
-    let model = match args.get(2) {
+    let model = match args.get(2).filter(|dir| *dir != "random") {
         Some(dir) => architecture.from_pretrained(dir.as_ref(), &options)?,
         None => architecture.from_config(&config, &options)?,
     };
