@@ -7,9 +7,9 @@ import { cpuInfo } from '../ts/index.js';
 
 const root = new URL('..', import.meta.url);
 
-/** The CPU's flags as /proc/cpuinfo lists them. */
+/** The CPU's flags as /proc/cpuinfo lists them (`flags` on x86, `Features` on arm64). */
 function cpuFlags(): Set<string> {
-  const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  const line = /^(?:flags|Features)\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
   return new Set(line.trim().split(/\s+/));
 }
 
@@ -17,6 +17,8 @@ function cpuFlags(): Set<string> {
 function levelFromFlags(): string {
   const flags = cpuFlags();
   const has = (...names: string[]) => names.every((n) => flags.has(n));
+  // arm64: the dot product (asimddp), I8MM and BF16 extensions make `mmla`; NEON is in every core.
+  if (process.arch === 'arm64') return has('asimddp', 'i8mm', 'bf16') ? 'mmla' : 'neon';
   const avx512 = has('avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'avx512_vnni', 'avx2', 'fma');
   // Linux grants AMX to every process that asks (kernel 5.16 and later, as the flags imply here).
   if (avx512 && has('amx_tile', 'amx_int8', 'amx_bf16')) return 'amx';
@@ -38,7 +40,7 @@ function cpuInfoWith(cap: string): { detected: string; active: string } {
 }
 
 describe('cpuInfo', () => {
-  it.runIf(process.arch === 'x64' && process.platform === 'linux')('detects the level the CPU flags allow', () => {
+  it.runIf(process.platform === 'linux')('detects the level the CPU flags allow', () => {
     expect(cpuInfo().detected).toBe(levelFromFlags());
   });
 
