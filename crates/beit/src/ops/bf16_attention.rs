@@ -246,11 +246,27 @@ unsafe fn products(
         for row in (0..rows).step_by(WIDE_MR) {
             let mr = WIDE_MR.min(rows - row);
             pair_microkernel(x[row * k_pad..].as_ptr(), k_pad, mr, tiles, &mut sums);
-            for (r, sums) in sums[..mr].iter().enumerate() {
-                let dst = std::slice::from_raw_parts_mut(out.add((row + r) * stride + pair * 2 * NR), n);
-                dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
-            }
+            put_scaled(
+                &sums[..mr],
+                scale,
+                out.add(row * stride + pair * 2 * NR),
+                stride,
+                n,
+            );
         }
+    }
+}
+
+/// The first `n` sums of each row of `sums` times `scale` into the rows at `out`, `stride` apart.
+///
+/// # Safety
+/// Those rows of `n` values are writable and written by no other thread.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+unsafe fn put_scaled<const N: usize>(sums: &[[f32; N]], scale: f32, out: *mut f32, stride: usize, n: usize) {
+    for (r, sums) in sums.iter().enumerate() {
+        let dst = std::slice::from_raw_parts_mut(out.add(r * stride), n);
+        dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
     }
 }
 
@@ -343,10 +359,7 @@ mod arm {
                 let mr = MR.min(rows - row);
                 let (x, w) = (x[row * k_pad..].as_ptr(), w[t * tile..].as_ptr());
                 bf16_microkernel(x, k_pad, mr, w, k_pad / STEP, &mut sums);
-                for (r, sums) in sums[..mr].iter().enumerate() {
-                    let dst = std::slice::from_raw_parts_mut(out.add((row + r) * stride + t * NR), n);
-                    dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
-                }
+                super::put_scaled(&sums[..mr], scale, out.add(row * stride + t * NR), stride, n);
             }
         }
     }
