@@ -58,7 +58,10 @@ export declare class NativePixels {
 /** The CPU kernels' levels, detected and in use. */
 export declare function cpuLevels(): CpuLevels
 
-/** The instruction set levels of the CPU kernels (`scalar`, `neon`, `avx2`, `avxvnni`, `avx512`, `amx`). */
+/**
+ * The instruction set levels of the CPU kernels (`scalar`, `neon`, `mmla`, `avx2`, `avxvnni`,
+ * `avx512`, `amx`).
+ */
 export interface CpuLevels {
   /** The highest level this CPU and OS support. */
   detected: string
