@@ -8,13 +8,16 @@
 //! probabilities and V rounded to bf16 for the context (f32 sums). PyTorch's CPU autocast runs
 //! both matmuls in bf16 as well, and also rounds their results, which this does not. Keys and
 //! values are packed per head as `bf16_linear` packs a layer's weights (tiles of 16 channels,
-//! pairs of inputs side by side), so its `vdpbf16ps` kernel on pairs of tiles computes both.
+//! pairs of inputs side by side), so its `vdpbf16ps` kernel on pairs of tiles computes both, and
+//! at the `amx` level the tile unit's (`amx::pairs_by_rows`, operands padded to its step of 32).
 //! On a Zen 4 (`perf record` of `forward_timing 1 100 ... bf16`) attention went from 8.6% of a
 //! BEiT-base bf16 forward at batch 1 (the gemm crate's f32 kernels) to 5.2%, packing included, and
 //! the forward from 9.1-9.3 to 9.4-9.7 images/s. On arm64 (module `arm`) keys and values are
 //! packed in the pairs layout of `ops::tile_layout` for `arm_mmla`'s kernel instead; its speed
 //! there is not measured yet.
 
+#[cfg(target_arch = "x86_64")]
+use crate::ops::amx::{self, Operands as _};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::ops::bf16_linear::to_bf16;
 #[cfg(target_arch = "x86_64")]
@@ -131,16 +134,33 @@ pub(crate) unsafe fn attend_head(
     unreachable!("bf16 attention without bf16 arithmetic")
 }
 
+/// Whether the matmuls run on the AMX tile unit (`amx_products`) rather than `vdpbf16ps`.
+#[cfg(target_arch = "x86_64")]
+fn on_tiles() -> bool {
+    active() == CpuLevel::Amx
+}
+
+/// Inputs per step of the kernel: a pair for `vdpbf16ps`, a tile row (32) on the tile unit. The
+/// rows and the values' keys are padded with zeros to it.
+#[cfg(target_arch = "x86_64")]
+fn step() -> usize {
+    if on_tiles() {
+        amx::Bf16::K_STEP
+    } else {
+        2
+    }
+}
+
 /// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
-/// padded with a zero to an even length (the kernel's step is a pair); that length. Written once,
-/// not zeroed first: the probabilities are 78 KB a head at 197 tokens.
+/// padded with zeros to the kernel's `step()`; that length. Written once, not zeroed first: the
+/// probabilities are 78 KB a head at 197 tokens.
 ///
 /// # Safety
 /// The rows are readable.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn pack_rows(src: *const f32, rows: usize, len: usize, stride: usize, dst: &mut Vec<u16>) -> usize {
-    round_rows(src, rows, len, stride, 2, dst)
+    round_rows(src, rows, len, stride, step(), dst)
 }
 
 /// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
@@ -192,12 +212,13 @@ fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
 
 /// The values of one head (`s` rows of `head_dim`, rounded by `pack_rows` into `rounded` at
 /// stride `width`) as a weight of `head_dim` channels over `s` inputs: tiles of `NR` channels, per
-/// pair of keys the two keys' values side by side (an interleave of two rows), keys padded to an
-/// even count; the tiles in whole pairs, zeros past the ends.
+/// pair of keys the two keys' values side by side (an interleave of two rows), keys padded to the
+/// kernel's `step()` as `pack_rows` pads the probabilities; the tiles in whole pairs, zeros past
+/// the ends.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn pack_values(rounded: &[u16], s: usize, head_dim: usize, width: usize, dst: &mut Vec<u16>) {
-    let k_pad = s.next_multiple_of(2);
+    let k_pad = s.next_multiple_of(step());
     let tiles = head_dim.div_ceil(NR).next_multiple_of(2);
     dst.clear();
     dst.reserve(tiles * k_pad * NR);
@@ -236,6 +257,9 @@ unsafe fn products(
     out: *mut f32,
     stride: usize,
 ) {
+    if on_tiles() {
+        return amx_products(x, k_pad, rows, w, cols, scale, out, stride);
+    }
     let tile = k_pad * NR;
     assert!(x.len() >= rows * k_pad && w.len() >= cols.div_ceil(2 * NR) * 2 * tile);
     let mut sums = [[0f32; 2 * NR]; WIDE_MR];
@@ -255,6 +279,53 @@ unsafe fn products(
             );
         }
     }
+}
+
+/// `products` on the AMX tile unit (`tdpbf16ps`, 32 rows by a pair of tiles a call, `k_pad` a
+/// multiple of its step of 32). On a Xeon with AMX (`perf record` of `forward_timing 8 6 random
+/// bf16`) the `vdpbf16ps` kernel was 17% of a BEiT-base bf16 forward at batch 8, the tile unit's
+/// largest rival for time after the linear layers.
+///
+/// # Safety
+/// As `products`, at the `Amx` level; no tile configuration is alive on this thread.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn amx_products(
+    x: &[u16],
+    k_pad: usize,
+    rows: usize,
+    w: &[u16],
+    cols: usize,
+    scale: f32,
+    out: *mut f32,
+    stride: usize,
+) {
+    let tile = k_pad * NR;
+    let pairs = cols.div_ceil(2 * NR);
+    assert!(k_pad.is_multiple_of(amx::Bf16::K_STEP) && w.len() >= pairs * 2 * tile);
+    amx::pairs_by_rows::<amx::Bf16>(
+        x,
+        k_pad,
+        0..rows,
+        pairs,
+        |pair| [2 * pair, 2 * pair + 1].map(|t| w[t * tile..].as_ptr()),
+        |pair, row, sums, n| {
+            let at = out.add(row * stride + pair * 2 * NR);
+            put_scaled_wide(&sums[..n], scale, at, stride, (2 * NR).min(cols - pair * 2 * NR));
+        },
+    );
+}
+
+/// `put_scaled` compiled for AVX-512, for the tile unit's closure (a closure does not inherit its
+/// function's target features).
+///
+/// # Safety
+/// As `put_scaled`, on a CPU with AVX-512 F/BW/VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn put_scaled_wide(sums: &[[f32; 2 * NR]], scale: f32, out: *mut f32, stride: usize, n: usize) {
+    put_scaled(sums, scale, out, stride, n);
 }
 
 /// The first `n` sums of each row of `sums` times `scale` into the rows at `out`, `stride` apart.
