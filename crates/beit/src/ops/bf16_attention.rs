@@ -88,30 +88,46 @@ pub(crate) unsafe fn attend_head(
     let k_head = pack_rows(head.q, s, head_dim, head.row, &mut operands.queries);
     pack_rows(head.k, s, head_dim, head.row, &mut operands.rounded);
     pack_keys(&operands.rounded, s, k_head, &mut operands.keys);
-    products(
-        &operands.queries,
-        k_head,
-        s,
-        &operands.keys,
-        s,
+    products(Product {
+        x: &operands.queries,
+        k_pad: k_head,
+        rows: s,
+        w: &operands.keys,
+        cols: s,
         scale,
-        scores.as_mut_ptr(),
-        s,
-    );
+        out: scores.as_mut_ptr(),
+        stride: s,
+    });
     softmax(scores);
     let k_seq = pack_rows(scores.as_ptr(), s, s, s, &mut operands.probs);
     pack_rows(head.v, s, head_dim, head.row, &mut operands.rounded);
     pack_values(&operands.rounded, s, head_dim, k_head, &mut operands.values);
-    products(
-        &operands.probs,
-        k_seq,
-        s,
-        &operands.values,
-        head_dim,
-        1.0,
-        context,
+    products(Product {
+        x: &operands.probs,
+        k_pad: k_seq,
+        rows: s,
+        w: &operands.values,
+        cols: head_dim,
+        scale: 1.0,
+        out: context,
         stride,
-    );
+    });
+}
+
+/// One of a head's two matmuls: `out[r][c] = scale * sum_i x[r][i] w[c][i]` for `rows` rows of
+/// `x` (bf16, `k_pad` apart) and the first `cols` channels of the packed tiles `w`; row `r` of
+/// `out` at `out + r * stride`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[derive(Clone, Copy)]
+struct Product<'a> {
+    x: &'a [u16],
+    k_pad: usize,
+    rows: usize,
+    w: &'a [u16],
+    cols: usize,
+    scale: f32,
+    out: *mut f32,
+    stride: usize,
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -238,45 +254,27 @@ unsafe fn pack_values(rounded: &[u16], s: usize, head_dim: usize, width: usize, 
     }
 }
 
-/// `out[r][c] = scale * sum_i x[r][i] w[c][i]` for `rows` rows of `x` (bf16, `k_pad` apart) and the
-/// first `cols` channels of the packed tiles `w`; row `r` of `out` at `out + r * stride`.
+/// `p`, its tiles packed for `vdpbf16ps`, or on the tile unit at the `Amx` level.
 ///
 /// # Safety
 /// `available()`; `x` holds `rows * k_pad` values, `w` whole pairs of tiles of `k_pad / 2` pairs
 /// covering `cols` channels; the rows of `out` are writable.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn products(
-    x: &[u16],
-    k_pad: usize,
-    rows: usize,
-    w: &[u16],
-    cols: usize,
-    scale: f32,
-    out: *mut f32,
-    stride: usize,
-) {
+unsafe fn products(p: Product) {
     if on_tiles() {
-        return amx_products(x, k_pad, rows, w, cols, scale, out, stride);
+        return amx_products(p);
     }
-    let tile = k_pad * NR;
-    assert!(x.len() >= rows * k_pad && w.len() >= cols.div_ceil(2 * NR) * 2 * tile);
+    let (k_pad, tile) = (p.k_pad, p.k_pad * NR);
+    assert!(p.x.len() >= p.rows * k_pad && p.w.len() >= p.cols.div_ceil(2 * NR) * 2 * tile);
     let mut sums = [[0f32; 2 * NR]; WIDE_MR];
     // Each pair of tiles (at most 2 x 16 x 198 values here) stays in L1 while the rows go by.
-    for pair in 0..cols.div_ceil(2 * NR) {
-        let tiles = [2 * pair, 2 * pair + 1].map(|t| w[t * tile..].as_ptr());
-        let n = (2 * NR).min(cols - pair * 2 * NR);
-        for row in (0..rows).step_by(WIDE_MR) {
-            let mr = WIDE_MR.min(rows - row);
-            pair_microkernel(x[row * k_pad..].as_ptr(), k_pad, mr, tiles, &mut sums);
-            put_scaled(
-                &sums[..mr],
-                scale,
-                out.add(row * stride + pair * 2 * NR),
-                stride,
-                n,
-            );
+    for pair in 0..p.cols.div_ceil(2 * NR) {
+        let tiles = [2 * pair, 2 * pair + 1].map(|t| p.w[t * tile..].as_ptr());
+        for row in (0..p.rows).step_by(WIDE_MR) {
+            let mr = WIDE_MR.min(p.rows - row);
+            pair_microkernel(p.x[row * k_pad..].as_ptr(), k_pad, mr, tiles, &mut sums);
+            p.put(row, pair * 2 * NR, &sums[..mr]);
         }
     }
 }
@@ -290,54 +288,44 @@ unsafe fn products(
 /// As `products`, at the `Amx` level; no tile configuration is alive on this thread.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn amx_products(
-    x: &[u16],
-    k_pad: usize,
-    rows: usize,
-    w: &[u16],
-    cols: usize,
-    scale: f32,
-    out: *mut f32,
-    stride: usize,
-) {
-    let tile = k_pad * NR;
-    let pairs = cols.div_ceil(2 * NR);
-    assert!(k_pad.is_multiple_of(amx::Bf16::K_STEP) && w.len() >= pairs * 2 * tile);
+unsafe fn amx_products(p: Product) {
+    let (k_pad, tile, pairs) = (p.k_pad, p.k_pad * NR, p.cols.div_ceil(2 * NR));
+    assert!(k_pad.is_multiple_of(amx::Bf16::K_STEP) && p.w.len() >= pairs * 2 * tile);
     amx::pairs_by_rows::<amx::Bf16>(
-        x,
+        p.x,
         k_pad,
-        0..rows,
+        0..p.rows,
         pairs,
-        |pair| [2 * pair, 2 * pair + 1].map(|t| w[t * tile..].as_ptr()),
-        |pair, row, sums, n| {
-            let at = out.add(row * stride + pair * 2 * NR);
-            put_scaled_wide(&sums[..n], scale, at, stride, (2 * NR).min(cols - pair * 2 * NR));
-        },
+        |pair| [2 * pair, 2 * pair + 1].map(|t| p.w[t * tile..].as_ptr()),
+        |pair, row, sums, n| put_wide(&p, row, pair * 2 * NR, &sums[..n]),
     );
 }
 
-/// `put_scaled` compiled for AVX-512, for the tile unit's closure (a closure does not inherit its
-/// function's target features).
+/// `Product::put` compiled for AVX-512, for the tile unit's closure (a closure does not inherit
+/// its function's target features).
 ///
 /// # Safety
-/// As `put_scaled`, on a CPU with AVX-512 F/BW/VL.
+/// As `Product::put`, on a CPU with AVX-512 F/BW/VL.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn put_scaled_wide(sums: &[[f32; 2 * NR]], scale: f32, out: *mut f32, stride: usize, n: usize) {
-    put_scaled(sums, scale, out, stride, n);
+unsafe fn put_wide(p: &Product, row: usize, c0: usize, sums: &[[f32; 2 * NR]]) {
+    p.put(row, c0, sums);
 }
 
-/// The first `n` sums of each row of `sums` times `scale` into the rows at `out`, `stride` apart.
-///
-/// # Safety
-/// Those rows of `n` values are writable and written by no other thread.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-#[inline(always)]
-unsafe fn put_scaled<const N: usize>(sums: &[[f32; N]], scale: f32, out: *mut f32, stride: usize, n: usize) {
-    for (r, sums) in sums.iter().enumerate() {
-        let dst = std::slice::from_raw_parts_mut(out.add(r * stride), n);
-        dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * scale);
+impl Product<'_> {
+    /// The sums of consecutive rows from `row`, for the channels from `c0` (as many as `cols`
+    /// has), times `scale` into `out`.
+    ///
+    /// # Safety
+    /// Those values of `out` are writable and written by no other thread.
+    #[inline(always)]
+    unsafe fn put<const N: usize>(&self, row: usize, c0: usize, sums: &[[f32; N]]) {
+        let n = N.min(self.cols - c0);
+        for (r, sums) in sums.iter().enumerate() {
+            let dst = std::slice::from_raw_parts_mut(self.out.add((row + r) * self.stride + c0), n);
+            dst.iter_mut().zip(sums).for_each(|(d, &v)| *d = v * self.scale);
+        }
     }
 }
 
@@ -403,34 +391,26 @@ mod arm {
         }
     }
 
-    /// `out[r][c] = scale * sum_i x[r][i] w[c][i]` for `rows` rows of `x` (bf16, `k_pad` apart) and
-    /// the `cols` channels of the tiles `w` (`pack`'s); row `r` of `out` at `out + r * stride`.
+    /// `p`, its tiles `pack`'s.
     ///
     /// # Safety
     /// BF16 is present; `x` holds `rows * k_pad` values and `w` the tiles of `cols` channels over
     /// `k_pad` inputs (a multiple of `STEP`); the rows of `out` are writable.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn products(
-        x: &[u16],
-        k_pad: usize,
-        rows: usize,
-        w: &[u16],
-        cols: usize,
-        scale: f32,
-        out: *mut f32,
-        stride: usize,
-    ) {
-        let tile = k_pad * NR;
-        assert!(k_pad.is_multiple_of(STEP) && x.len() >= rows * k_pad && w.len() >= cols.div_ceil(NR) * tile);
+    pub(super) unsafe fn products(p: super::Product) {
+        let (k_pad, tile) = (p.k_pad, p.k_pad * NR);
+        assert!(
+            k_pad.is_multiple_of(STEP)
+                && p.x.len() >= p.rows * k_pad
+                && p.w.len() >= p.cols.div_ceil(NR) * tile
+        );
         let mut sums = [[0f32; NR]; MR];
         // Each tile (at most 16 x 200 values here) stays in L1 while the rows go by.
-        for t in 0..cols.div_ceil(NR) {
-            let n = NR.min(cols - t * NR);
-            for row in (0..rows).step_by(MR) {
-                let mr = MR.min(rows - row);
-                let (x, w) = (x[row * k_pad..].as_ptr(), w[t * tile..].as_ptr());
+        for t in 0..p.cols.div_ceil(NR) {
+            for row in (0..p.rows).step_by(MR) {
+                let mr = MR.min(p.rows - row);
+                let (x, w) = (p.x[row * k_pad..].as_ptr(), p.w[t * tile..].as_ptr());
                 bf16_microkernel(x, k_pad, mr, w, k_pad / STEP, &mut sums);
-                super::put_scaled(&sums[..mr], scale, out.add(row * stride + t * NR), stride, n);
+                p.put(row, t * NR, &sums[..mr]);
             }
         }
     }
