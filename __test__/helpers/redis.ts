@@ -1,12 +1,13 @@
 // A real redis-server for the worker tests: started on 127.0.0.1 at a free port with an append-only
-// file (so that a restart keeps the queue), stopped and restarted on demand. Without redis-server the
-// tests fail and say how to install it.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+// file (so that a restart keeps the queue), stopped and restarted on demand. The binary is the one on
+// PATH, or one that redis_binary.ts brings in.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisServerBinary } from './redis_binary.js';
 
 export interface RedisServer {
   url: string;
@@ -27,18 +28,13 @@ async function freePort(): Promise<number> {
 }
 
 export async function startRedis(): Promise<RedisServer> {
-  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      'redis-server is not installed, and the worker tests need a real Redis: install it (Debian and Ubuntu: apt-get install redis-server; .ci/run does)',
-    );
-  }
+  const binary = redisServerBinary();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'beit-redis-'));
   let child: ChildProcess | undefined;
   const start = async () => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes'];
-    const server = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = server;
     let log = '';
     await new Promise<void>((ready, fail) => {
