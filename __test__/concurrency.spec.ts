@@ -124,6 +124,15 @@ describe('the request queue', () => {
   it('rejects absurd batching options', async () => {
     await expect(sample({ batching: { maxBatchSize: 0 } })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
     await expect(sample({ batching: { maxWaitMs: -1 } })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    // napi would wrap 2^32 + 10 to 10 and truncate 1.5: refused before the addon.
+    for (const bad of [2 ** 32 + 10, -1, 1.5, Number.NaN]) {
+      for (const field of ['maxBatchSize', 'maxQueue'] as const) {
+        await expect(sample({ batching: { [field]: bad } })).rejects.toMatchObject({
+          code: 'E_INVALID_ARGUMENT',
+          message: expect.stringContaining(`batching.${field} must be an integer from 1 to 2147483648`),
+        });
+      }
+    }
   });
 });
 

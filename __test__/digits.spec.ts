@@ -2,11 +2,12 @@
 // the whole pipeline (PNG decode, bicubic resize, normalize, model) gives PyTorch's logits.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BeitForImageClassification, bundledModelDir } from '../ts/index.js';
 import { digitsReference, softmax } from './helpers/digits.js';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'dist/cli.js');
 
 const reference = digitsReference;

@@ -53,6 +53,21 @@ describe('limits', () => {
     expect(() => setLimits({ maxAttentionBytes: -1 })).toThrow(/non-negative whole number/);
   });
 
+  it('keep values past 2^32 as given (the addon takes them as floats, checks them and keeps u64s)', () => {
+    setLimits({ maxTokens: 2 ** 32 + 10, maxAttentionBytes: 2 ** 32 + 10 });
+    expect(getLimits()).toEqual({ maxTokens: 2 ** 32 + 10, maxAttentionBytes: 2 ** 32 + 10 });
+    for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      for (const field of ['maxTokens', 'maxAttentionBytes']) {
+        expect(() => setLimits({ [field]: bad }), `${field} ${bad}`).toThrow(
+          expect.objectContaining({ code: 'E_INVALID_ARGUMENT' }),
+        );
+      }
+    }
+    expect(() => setLimits({ maxTokens: 0 })).toThrow(/at least 2/);
+    setLimits({ maxAttentionBytes: 0 });
+    expect(getLimits().maxAttentionBytes).toBe(0);
+  });
+
   it('refuse a config whose sizes no checkpoint has, before building from it', async () => {
     const dir = checkpointDir((c) => {
       c.num_hidden_layers = 1_000_000_000;

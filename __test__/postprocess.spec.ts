@@ -46,6 +46,24 @@ describe('postProcessSemanticSegmentation', () => {
     const flat = new Tensor(new Float32Array(10), [2, 5]);
     await expect(postProcessSemanticSegmentation({ logits: flat })).rejects.toMatchObject({ code: 'E_SHAPE' });
   });
+
+  it('refuses target sizes that are not integers from 1 to 2^31 before the addon wraps them', async () => {
+    for (const bad of [2 ** 32 + 10, 0, -1, 1.5, Number.NaN]) {
+      await expect(
+        postProcessSemanticSegmentation({ logits }, [
+          [9, 7],
+          [bad, 7],
+        ]),
+        String(bad),
+      ).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+        message: `targetSizes[1][0] must be an integer from 1 to 2147483648, got ${bad}`,
+      });
+    }
+    await expect(postProcessSemanticSegmentation({ logits }, [[9, 7], 5 as never])).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+    });
+  });
 });
 
 describe('postProcessDepthEstimation', () => {
@@ -78,5 +96,20 @@ describe('postProcessDepthEstimation', () => {
     await expect(
       postProcessDepthEstimation({ predictedDepth: new Tensor(new Float32Array(4), [2, 2]) }),
     ).rejects.toMatchObject({ code: 'E_SHAPE' });
+  });
+
+  it('refuses target sizes that are not integers from 1 to 2^31 before the addon wraps them', async () => {
+    for (const bad of [2 ** 32 + 10, 0, -1, 1.5, Number.NaN]) {
+      await expect(
+        postProcessDepthEstimation({ predictedDepth }, [
+          [5, bad],
+          [5, 5],
+        ]),
+        String(bad),
+      ).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+        message: `targetSizes[0][1] must be an integer from 1 to 2147483648, got ${bad}`,
+      });
+    }
   });
 });

@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 const digit = (d: string) => readFileSync(join(root, `samples/digits/digit-${d}.png`));
 const MAX_BODY_BYTES = 1 << 20;
 /** The digits are 32x32; the 451x300 photo below is over this. */

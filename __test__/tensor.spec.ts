@@ -22,6 +22,17 @@ describe('Tensor', () => {
     expect(() => new Tensor(new Float32Array(1), [0.5, 2])).toThrow(/non-negative integers/);
   });
 
+  it('refuses dims the addon would wrap or truncate (it takes each as a u32), with E_SHAPE', () => {
+    // A zero dim keeps the data empty, so only the range check can refuse these.
+    for (const bad of [2 ** 32 + 10, 2 ** 32, 2 ** 31 + 1, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new Tensor(new Float32Array(0), [bad, 0]), String(bad)).toThrow(
+        expect.objectContaining({ code: 'E_SHAPE', message: expect.stringMatching(/up to 2147483648, got \[/) }),
+      );
+    }
+    expect(new Tensor(new Float32Array(0), [2 ** 31, 0]).dims).toEqual([2 ** 31, 0]);
+    expect(new Tensor(new Float32Array(0), [0]).toNative().dims).toEqual([0]);
+  });
+
   it('rejects other array types', () => {
     expect(() => new Tensor(new Float64Array(2) as unknown as Float32Array, [2])).toThrow(/Float32Array/);
   });

@@ -5,6 +5,7 @@
 import { BeitError, callNative } from './errors.js';
 import { native } from './native.js';
 import type { RawImage } from './processor.js';
+import { checkTargetSizes } from './sizes.js';
 import { Tensor } from './tensor.js';
 
 /** One image's depth: the map at the image's size, and its 8-bit picture (HF's depth pipeline's `depth`). */
@@ -12,7 +13,10 @@ export interface DepthResult {
   /** float32 `[height, width]`: relative inverse depth, larger is nearer. */
   predictedDepth: Tensor;
   /** One channel, 0 at the farthest point and 255 at the nearest (the map's min and max). */
-  depth: RawImage & { channels: 1 };
+  depth: RawImage & {
+    /** One channel: the picture is grayscale. */
+    channels: 1;
+  };
 }
 
 /**
@@ -25,7 +29,8 @@ export interface DepthResult {
  * const out = await dpt.forward({ pixelValues });
  * const [{ predictedDepth, depth }] = await postProcessDepthEstimation(out, [[image.height, image.width]]);
  * ```
- * @throws BeitError `E_SHAPE` when the depth is not `[batch, height, width]` or the sizes do not match the batch.
+ * @throws BeitError `E_SHAPE` when the depth is not `[batch, height, width]` or the sizes do not match the batch;
+ *   `E_INVALID_ARGUMENT` when a height or width is not an integer from 1 to 2^31.
  */
 export async function postProcessDepthEstimation(
   outputs: { predictedDepth: Tensor },
@@ -35,6 +40,7 @@ export async function postProcessDepthEstimation(
   if (!(depth instanceof Tensor) || depth.dtype !== 'float32') {
     throw new BeitError('E_SHAPE', 'postProcessDepthEstimation needs { predictedDepth: float32 Tensor }');
   }
+  checkTargetSizes(targetSizes);
   const sizes = targetSizes?.map((s) => [...s]);
   const results = await callNative(() => native.postProcessDepthEstimationNative(depth.toNative(), sizes));
   return results.map(({ predictedDepth, depth: picture }) => {
@@ -57,7 +63,8 @@ export async function postProcessDepthEstimation(
  * const [map] = await postProcessSemanticSegmentation(out, [[image.height, image.width]]);
  * map.dims; // [image.height, image.width]
  * ```
- * @throws BeitError `E_SHAPE` when the logits are not `[batch, classes, h, w]` or the sizes do not match the batch.
+ * @throws BeitError `E_SHAPE` when the logits are not `[batch, classes, h, w]` or the sizes do not match the batch;
+ *   `E_INVALID_ARGUMENT` when a height or width is not an integer from 1 to 2^31.
  */
 export async function postProcessSemanticSegmentation(
   outputs: { logits: Tensor },
@@ -67,6 +74,7 @@ export async function postProcessSemanticSegmentation(
   if (!(logits instanceof Tensor) || logits.dtype !== 'float32') {
     throw new BeitError('E_SHAPE', 'postProcessSemanticSegmentation needs { logits: float32 Tensor }');
   }
+  checkTargetSizes(targetSizes);
   const sizes = targetSizes?.map((s) => [...s]);
   const maps = await callNative(() => native.postProcessSemanticSegmentationNative(logits.toNative(), sizes));
   return maps.map((m) => new Tensor(m.data, m.dims));

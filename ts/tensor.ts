@@ -4,6 +4,7 @@
  */
 import { BeitError } from './errors.js';
 import type { NativeTensor, NativeTensorInput } from './native.js';
+import { isSize, MAX_SIZE } from './sizes.js';
 
 /** The element types a Tensor can hold. */
 export type TensorDataType = 'float32' | 'int32' | 'uint8';
@@ -35,11 +36,14 @@ export class Tensor {
   /** The element type, from the typed array. */
   readonly dtype: TensorDataType;
 
-  /** @throws BeitError `E_SHAPE` when the dims do not describe exactly `data.length` elements. */
+  /**
+   * @throws BeitError `E_SHAPE` when a dim is not an integer from 0 to 2^31 (the addon takes each as
+   *   a `u32`, which a larger number would wrap) or the dims do not describe exactly `data.length` elements.
+   */
   constructor(data: TensorData, dims: readonly number[]) {
     this.dtype = dtypeOf(data);
-    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new BeitError('E_SHAPE', `Tensor dims must be non-negative integers, got [${dims}]`);
+    if (!dims.every((d) => isSize(d, 0))) {
+      throw new BeitError('E_SHAPE', `Tensor dims must be non-negative integers up to ${MAX_SIZE}, got [${dims}]`);
     }
     const size = dims.reduce((a, b) => a * b, 1);
     if (size !== data.length) {
@@ -57,7 +61,7 @@ export class Tensor {
     return this.data.length;
   }
 
-  /** The tensor as the addon takes it: a byte view of the same memory, no copy. */
+  /** @internal The tensor as the addon takes it: a byte view of the same memory, no copy. */
   toNative(): NativeTensorInput {
     const { buffer, byteOffset, byteLength } = this.data;
     return {
@@ -67,7 +71,7 @@ export class Tensor {
     };
   }
 
-  /** Wraps a tensor returned by the addon (its Float32Array is used as is). */
+  /** @internal Wraps a tensor returned by the addon (its Float32Array is used as is). */
   static fromNative(t: NativeTensor): Tensor {
     return new Tensor(t.data, t.dims);
   }
