@@ -4,13 +4,15 @@ import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { startImageServer } from './helpers/image_server.js';
 import { startMockHub } from './helpers/mockHub.js';
 import { readGrayPng } from './helpers/png.js';
 import { referenceDir } from './helpers/reference.js';
 import { readSafetensors } from './helpers/safetensors.js';
 
-const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const images = ['chelsea.png', 'grace_hopper.jpg', 'coffee.png'].map((f) => join(referenceDir, '../images', f));
 
 function beit(...args: string[]) {
@@ -94,6 +96,35 @@ describe('beit CLI', () => {
     expect(pngSize(join(out, 'chelsea.png'))).toEqual([451, 300]);
     expect(pngSize(join(out, 'grace_hopper.png'))).toEqual([512, 600]);
     expect(r.out).toMatch(/coffee\.png -> .*coffee\.png \(400x600\)/);
+  });
+
+  it('takes http URLs: the same labels as the file, and output files named after the URL path', async () => {
+    const server = await startImageServer(readFileSync(images[0] as string));
+    try {
+      const dir = model('cls_relpos_meanpool');
+      const fromFile = beit('classify', images[0] as string, '--model', dir, '--json');
+      const fromUrl = await beitAsync({}, 'classify', `${server.origin}/image.png`, '--model', dir, '--json');
+      expect(fromUrl.code, fromUrl.err).toBe(0);
+      const labels = (r: { out: string }) => (JSON.parse(r.out) as { predictions: unknown }[])[0]?.predictions;
+      expect(labels(fromUrl)).toEqual(labels(fromFile));
+      const out = mkdtempSync(join(tmpdir(), 'beit-cli-out-'));
+      const seg = await beitAsync(
+        {},
+        'segment',
+        `${server.origin}/redirect?x=1`,
+        '--model',
+        model('seg_upernet_aux'),
+        '--out',
+        out,
+      );
+      expect(seg.code, seg.err).toBe(0);
+      expect(pngSize(join(out, 'redirect.png'))).toEqual([451, 300]);
+      const missing = await beitAsync({}, 'classify', `${server.origin}/missing`, '--model', dir);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toMatch(/\/missing: the server answered 404.*\[E_NOT_FOUND\]/);
+    } finally {
+      await server.close();
+    }
   });
 
   it("depth writes the depth pipeline's grey picture per image at its size, also as --task depth-estimation", () => {

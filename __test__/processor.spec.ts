@@ -85,18 +85,23 @@ describe('BeitImageProcessor', () => {
   it('names the bad image of a batch and says why', async () => {
     const processor = new BeitImageProcessor();
     const png = readFileSync(join(imagesDir, 'camera.png'));
-    const attempts: [unknown[], RegExp][] = [
+    const attempts: [unknown[], RegExp, string?][] = [
       [[join(imagesDir, 'chelsea.png'), '/missing/cat.jpg'], /image 1 \(\/missing\/cat.jpg\): the file does not exist/],
       [[png.subarray(0, png.length / 2)], /image 0: cannot decode/],
       [[Buffer.from('hello')], /image 0: not an image in a supported format/],
       [[{ data: new Uint8Array(5), width: 4, height: 4, channels: 3 }], /holds 5 bytes/],
-      [[{ data: new Uint8Array(0), width: 0, height: 0, channels: 3 }], /no pixels/],
+      // Sizes outside 1..2^31 are refused before the addon (which would wrap 2^32 + 10 to 10).
+      [
+        [{ data: new Uint8Array(0), width: 0, height: 0, channels: 3 }],
+        /image 0: width must be an integer from 1/,
+        'E_INVALID_ARGUMENT',
+      ],
       [[42], /image 0: expected a file path/],
     ];
-    for (const [images, message] of attempts) {
+    for (const [images, message, code = 'E_IMAGE'] of attempts) {
       const err = await processor.preprocess(images as never).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BeitError);
-      expect((err as BeitError).code).toBe('E_IMAGE');
+      expect((err as BeitError).code).toBe(code);
       expect((err as BeitError).message).toMatch(message);
     }
   });
@@ -104,5 +109,17 @@ describe('BeitImageProcessor', () => {
   it('refuses images over the pixel limit before decoding them', async () => {
     const processor = new BeitImageProcessor({ maxPixels: 1000 });
     await expect(processor.preprocess(join(imagesDir, 'camera.png'))).rejects.toThrow(/over the limit of 1000/);
+  });
+
+  it('refuses a maxPixels that is not a whole number of pixels', async () => {
+    const dir = join(referenceDir, 'processor', 'cls224_bilinear');
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new BeitImageProcessor({ maxPixels: bad })).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_ARGUMENT', message: expect.stringMatching(/^maxPixels must be/) }),
+      );
+      await expect(BeitImageProcessor.fromPretrained(dir, { maxPixels: bad })).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+      });
+    }
   });
 });

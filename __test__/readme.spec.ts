@@ -1,10 +1,13 @@
 // The README's usage examples run as written, on reference checkpoints instead of the hub's.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { sampleCase } from './helpers/checkpoints.js';
+import { startImageServer } from './helpers/image_server.js';
 import { referenceDir } from './helpers/reference.js';
 
 /** The js blocks of one README section. */
@@ -29,19 +32,38 @@ function checkpoint(): string {
   return dir;
 }
 
-function run(example: string): string {
+/** The example as a script on this checkout's build, a reference checkpoint and a reference photo. */
+function script(example: string): string {
   const entry = new URL('../dist/index.js', import.meta.url).href;
   const code = example
     .replace("'beit-node'", JSON.stringify(entry))
     .replace("'./beit-base-patch16-224'", JSON.stringify(checkpoint()))
-    .replace("'cat.jpg'", JSON.stringify(join(referenceDir, '../images/chelsea.png')));
-  const script = join(mkdtempSync(join(tmpdir(), 'beit-readme-')), 'example.mjs');
-  writeFileSync(script, code);
-  return execFileSync(process.execPath, [script], { encoding: 'utf8' });
+    .replaceAll("'cat.jpg'", JSON.stringify(join(referenceDir, '../images/chelsea.png')));
+  const file = join(mkdtempSync(join(tmpdir(), 'beit-readme-')), 'example.mjs');
+  writeFileSync(file, code);
+  return file;
+}
+
+function run(example: string): string {
+  return execFileSync(process.execPath, [script(example)], { encoding: 'utf8' });
+}
+
+/** As `run`, without blocking this process (which may be serving the example a local server). */
+async function runAsync(example: string): Promise<{ code: number; out: string; err: string }> {
+  const child = spawn(process.execPath, [script(example)]);
+  let [out, err] = ['', ''];
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const [code] = (await once(child, 'close')) as [number];
+  return { code, out, err };
 }
 
 it('the README has the usage examples this test runs', () => {
-  expect(examples()).toHaveLength(4);
+  expect(examples()).toHaveLength(5);
   expect(examples('## CUDA (NVIDIA GPUs)', '## Usage')).toHaveLength(1);
   expect(examples('## Quick start', '## Install')).toHaveLength(1);
 });
@@ -51,7 +73,7 @@ it('the quick start classifies the bundled sample digits correctly, offline', ()
   expect(build).toBe('npm ci && npm run build');
   const args = classify.split(' ');
   expect(args.slice(0, 2)).toEqual(['node', 'dist/cli.js']);
-  const root = new URL('..', import.meta.url).pathname;
+  const root = fileURLToPath(new URL('..', import.meta.url));
   const images = readdirSync(join(root, 'samples/digits')).map((f) => join('samples/digits', f));
   const expanded = args.slice(1).flatMap((a) => (a === 'samples/digits/*.png' ? images : [a]));
   const out = execFileSync(process.execPath, expanded, {
@@ -82,8 +104,23 @@ it('the README pipeline example runs', () => {
   );
 });
 
+it('the README images example runs: a URL, a sharp image and an upload refused network and files', async () => {
+  const server = await startImageServer(readFileSync(join(referenceDir, '../images/chelsea.png')));
+  try {
+    const code = (examples()[3] ?? '')
+      .replace("'https://example.com/cat.jpg'", JSON.stringify(`${server.origin}/image.png`))
+      .replace("'sharp'", JSON.stringify(import.meta.resolve('sharp')));
+    const { code: status, out, err } = await runAsync(code);
+    expect(status, err).toBe(0);
+    expect(out).toBe('true number\n');
+    expect(server.hits.get('/image.png')).toBe(1);
+  } finally {
+    await server.close();
+  }
+});
+
 it('the README limits example runs', () => {
-  expect(run(examples()[3] ?? '')).toBe('{ maxTokens: 4097, maxAttentionBytes: 2147483648 }\n16385\n');
+  expect(run(examples()[4] ?? '')).toBe('{ maxTokens: 4097, maxAttentionBytes: 2147483648 }\n16385\n');
 });
 
 it('the README CUDA example runs, on the CPU where there is no CUDA build or GPU', () => {

@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BeitError,
@@ -20,10 +20,11 @@ import {
 } from '../ts/index.js';
 import { createProducer, createWorker, enqueue, type WorkerMetrics } from '../ts/worker/index.js';
 import { digitsReference } from './helpers/digits.js';
+import { startImageServer } from './helpers/image_server.js';
 import { type RedisServer, startRedis } from './helpers/redis.js';
 import { loadCase, referenceDir } from './helpers/reference.js';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 const digits = bundledModelDir();
 const samples = digitsReference.samples.slice(0, 4).map((s) => join(digits, '..', '..', s.file));
 const quiet = { handleSignals: false, metricsIntervalMs: 0 } as const;
@@ -32,9 +33,10 @@ let redis: RedisServer;
 let queues = 0;
 const nextQueue = () => `test-${process.pid}-${queues++}`;
 
+// The first run on a machine without redis-server may download and unpack one (helpers/redis_binary.ts).
 beforeAll(async () => {
   redis = await startRedis();
-});
+}, 300_000);
 afterAll(async () => {
   await redis?.stop();
 });
@@ -124,6 +126,16 @@ describe('beit-node/worker on a real Redis', () => {
     expect(progress).toEqual([10, 90]);
     const raw = { data: new Uint8Array(8 * 8 * 3).fill(200), width: 8, height: 8, channels: 3 as const };
     expect(await producer.enqueue(raw)).toEqual(await direct(raw));
+    // The producer downloads a URL and reads a Blob itself: the worker gets bytes, never a URL.
+    const images = await startImageServer(readFileSync(samples[0] as string));
+    try {
+      expect(await producer.enqueue(`${images.origin}/image.png`, { topK: 3 })).toEqual(got[0]);
+      expect(await producer.enqueue(new Blob([readFileSync(samples[0] as string)]), { topK: 3 })).toEqual(got[0]);
+      const refused = producer.enqueue(`${images.origin}/image.png`, { sources: { network: false } });
+      await expect(refused).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    } finally {
+      await images.close();
+    }
     await producer.close();
     await worker.close();
     expect(model.disposed).toBe(false); // a given model stays the caller's

@@ -142,10 +142,14 @@ export interface NativeHubOptions {
   tokenOverHttp?: boolean
 }
 
-/** One image: a `path`, the `bytes` of an encoded file, or raw `data` with its geometry. */
+/**
+ * One image: a `path`, the `bytes` of an encoded file (with the `name` errors give it: its URL), or
+ * raw `data` with its geometry.
+ */
 export interface NativeImageInput {
   path?: string
   bytes?: Buffer
+  name?: string
   data?: Buffer
   width?: number
   height?: number

@@ -25,6 +25,7 @@ import type { DeviceName, DTypeName, LoadOptions } from './options.js';
 import type { PipelineTask } from './pipeline.js';
 import type { BeitImageProcessor } from './processor.js';
 import { progressBar } from './progress_bar.js';
+import { isSize, MAX_SIZE } from './sizes.js';
 import { Tensor } from './tensor.js';
 
 class UsageError extends Error {}
@@ -67,7 +68,7 @@ function parse(argv: string[]) {
 
 function positiveInt(name: string, value: string | undefined): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${value}`);
+  if (!isSize(n)) throw new UsageError(`--${name} must be a positive integer up to ${MAX_SIZE}, got ${value}`);
   return n;
 }
 
@@ -125,6 +126,16 @@ async function classify(o: Options, images: string[]): Promise<void> {
   }
 }
 
+/** An image's output file name without extension: its file's, or for a URL its path's last part. */
+function outputStem(image: string): string {
+  let path = image;
+  if (/^(https?|file):/i.test(image)) {
+    const { pathname } = new URL(image);
+    path = decodeURIComponent(pathname);
+  }
+  return basename(path, extname(path)) || 'image';
+}
+
 async function segment(o: Options, images: string[]): Promise<void> {
   requireImages(images);
   if (!o.out) throw new UsageError('segment needs --out DIR for the label-map PNGs');
@@ -137,7 +148,7 @@ async function segment(o: Options, images: string[]): Promise<void> {
     const maps = await model.segment(group, { processor });
     group.forEach((image, i) => {
       const map = maps[i] as Tensor;
-      const file = join(o.out as string, `${basename(image, extname(image))}.png`);
+      const file = join(o.out as string, `${outputStem(image)}.png`);
       native.writeLabelMapPng(map.toNative(), file);
       written.push({ image, labelMap: file, height: map.dims[0] ?? 0, width: map.dims[1] ?? 0 });
     });
@@ -159,7 +170,7 @@ async function depth(o: Options, images: string[]): Promise<void> {
     const [result] = await model.estimateDepth(image, { processor });
     if (!result) continue;
     const { predictedDepth, depth: picture } = result;
-    const file = join(o.out, `${basename(image, extname(image))}.png`);
+    const file = join(o.out, `${outputStem(image)}.png`);
     native.writeDepthPng(picture.data, picture.height, picture.width, file);
     let [min, max] = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
     for (const v of predictedDepth.data as Float32Array) [min, max] = [Math.min(min, v), Math.max(max, v)];

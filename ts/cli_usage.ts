@@ -39,4 +39,6 @@ Options:
                          the model's own (which a model may lack)
   --default-processor    for a model without preprocessor_config.json: HF's BeitImageProcessor
                          defaults at the model's image size (bicubic, centre crop, mean/std 0.5); warns
-  -h, --help             this text`;
+  -h, --help             this text
+
+Images: file paths, or http(s), file: and data: URLs (downloaded into memory: at most 64 MiB and 60 s each).`;

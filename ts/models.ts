@@ -24,13 +24,34 @@ import type {
   SemanticSegmenterOutput,
 } from './outputs.js';
 import { type DepthResult, postProcessDepthEstimation, postProcessSemanticSegmentation } from './postprocess.js';
-import { BeitImageProcessor, type ImageInput, prepareImages } from './processor.js';
+import { BeitImageProcessor, type ImageInput, type ImageOptions, prepareImages } from './processor.js';
+import { checkBatching, checkTopK } from './sizes.js';
 import { Tensor, type TensorDataType } from './tensor.js';
 
-/** A model class, as the static factories see it. */
-interface ModelClass<M> {
+/** A model class, as the static factories `fromPretrained` and `fromConfig` see it. */
+export interface ModelClass<M> {
+  /** @internal The factories construct it; users call them. */
   new (handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor): M;
+  /** The HF class name the addon builds, e.g. `'BeitForImageClassification'`. */
   readonly architecture: string;
+}
+
+/** One class of an image and its probability: HF's `{ label, score }`. */
+export interface ClassificationResult {
+  /** The class's name from the config's `id2label` (`LABEL_<id>` where it has none). */
+  label: string;
+  /** Its softmax probability, from 0 to 1. */
+  score: number;
+}
+
+/** What a model's request queue holds now and has run so far. */
+export interface QueueStats {
+  /** Requests waiting for a forward pass now. */
+  waiting: number;
+  /** Forward passes run so far. */
+  batches: number;
+  /** Requests answered so far (a batch answers several). */
+  requests: number;
 }
 
 /** The checkpoint's own image processor, when it ships a `preprocessor_config.json`. */
@@ -136,6 +157,7 @@ export abstract class BeitPreTrainedModel<Output> {
   static async fromPretrained<M>(this: ModelClass<M>, nameOrDir: string, options: LoadOptions = {}): Promise<M> {
     // Before any download: a model fetched for a GPU this binary cannot use is wasted.
     checkCudaDevice(options.device);
+    checkBatching(options.batching);
     const dir = await resolveModelDir(nameOrDir, options, 'model');
     const { device, dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
@@ -146,6 +168,7 @@ export abstract class BeitPreTrainedModel<Output> {
   /** Builds the model with random weights, initialised as HF initialises a new model. */
   static async fromConfig<M>(this: ModelClass<M>, config: BeitConfig, options: LoadOptions = {}): Promise<M> {
     checkCudaDevice(options.device);
+    checkBatching(options.batching);
     const json = JSON.stringify(config.toJSON());
     const { device, dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
@@ -172,10 +195,11 @@ export abstract class BeitPreTrainedModel<Output> {
    */
   protected async forwardImages(
     images: ImageInput | ImageInput[],
-    options: { processor?: BeitImageProcessor } & RunOptions,
+    options: { processor?: BeitImageProcessor } & ImageOptions,
   ): Promise<{ output: Output; originalSizes: [number, number][] }> {
     options.signal?.throwIfAborted();
-    const { pixels, originalSizes } = await prepareImages(this.#handle, this.imageProcessor(options.processor), images);
+    const processor = this.imageProcessor(options.processor);
+    const { pixels, originalSizes } = await prepareImages(this.#handle, processor, images, options);
     if (options.signal?.aborted) {
       pixels.release();
       throw options.signal.reason;
@@ -193,7 +217,7 @@ export abstract class BeitPreTrainedModel<Output> {
   }
 
   /** The model's request queue: requests waiting now, and forward passes and requests run so far. */
-  get queue(): { waiting: number; batches: number; requests: number } {
+  get queue(): QueueStats {
     return this.#handle.queueStats;
   }
 
@@ -223,6 +247,7 @@ export abstract class BeitPreTrainedModel<Output> {
  * ```
  */
 export class BeitModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
+  /** The HF class name the addon builds. */
   static readonly architecture = 'BeitModel';
 }
 
@@ -236,6 +261,7 @@ export class BeitModel extends BeitPreTrainedModel<BeitModelOutputWithPooling> {
  * ```
  */
 export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassifierOutput> {
+  /** The HF class name the addon builds. */
   static readonly architecture: string = 'BeitForImageClassification';
 
   /**
@@ -250,8 +276,9 @@ export class BeitForImageClassification extends BeitPreTrainedModel<ImageClassif
    */
   async classify(
     images: ImageInput | ImageInput[],
-    options: { topK?: number; processor?: BeitImageProcessor } & RunOptions = {},
-  ): Promise<{ label: string; score: number }[][]> {
+    options: { topK?: number; processor?: BeitImageProcessor } & ImageOptions = {},
+  ): Promise<ClassificationResult[][]> {
+    checkTopK(options.topK);
     const { logits } = (await this.forwardImages(images, options)).output;
     const [batch = 0, classes = 0] = logits.dims;
     const topK = Math.min(options.topK ?? 5, classes);
@@ -284,6 +311,7 @@ function softmax(row: ArrayLike<number>): number[] {
  * ```
  */
 export class BeitForMaskedImageModeling extends BeitPreTrainedModel<MaskedLMOutput> {
+  /** The HF class name the addon builds. */
   static readonly architecture = 'BeitForMaskedImageModeling';
 }
 
@@ -298,6 +326,7 @@ export class BeitForMaskedImageModeling extends BeitPreTrainedModel<MaskedLMOutp
  * ```
  */
 export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSegmenterOutput> {
+  /** The HF class name the addon builds. */
   static readonly architecture: string = 'BeitForSemanticSegmentation';
 
   /**
@@ -312,7 +341,7 @@ export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSeg
    */
   async segment(
     images: ImageInput | ImageInput[],
-    options: { processor?: BeitImageProcessor } & RunOptions = {},
+    options: { processor?: BeitImageProcessor } & ImageOptions = {},
   ): Promise<Tensor[]> {
     const { output, originalSizes } = await this.forwardImages(images, options);
     return postProcessSemanticSegmentation(output, originalSizes);
@@ -329,6 +358,7 @@ export class BeitForSemanticSegmentation extends BeitPreTrainedModel<SemanticSeg
  * ```
  */
 export class BeitBackbone extends BeitPreTrainedModel<BackboneOutput> {
+  /** The HF class name the addon builds. */
   static readonly architecture = 'BeitBackbone';
 }
 
@@ -343,6 +373,7 @@ export class BeitBackbone extends BeitPreTrainedModel<BackboneOutput> {
  * ```
  */
 export class Data2VecVisionModel extends BeitPreTrainedModel<Data2VecVisionModelOutput> {
+  /** The HF class name the addon builds. */
   static readonly architecture = 'Data2VecVisionModel';
 }
 
@@ -352,6 +383,7 @@ export class Data2VecVisionModel extends BeitPreTrainedModel<Data2VecVisionModel
  * BEiT's.
  */
 export class Data2VecVisionForImageClassification extends BeitForImageClassification {
+  /** The HF class name the addon builds. */
   static override readonly architecture = 'Data2VecVisionForImageClassification';
 }
 
@@ -360,6 +392,7 @@ export class Data2VecVisionForImageClassification extends BeitForImageClassifica
  * `segment` as BEiT's.
  */
 export class Data2VecVisionForSemanticSegmentation extends BeitForSemanticSegmentation {
+  /** The HF class name the addon builds. */
   static override readonly architecture = 'Data2VecVisionForSemanticSegmentation';
 }
 
@@ -376,6 +409,7 @@ export class Data2VecVisionForSemanticSegmentation extends BeitForSemanticSegmen
  * ```
  */
 export class DPTForDepthEstimation extends BeitPreTrainedModel<DepthEstimatorOutput> {
+  /** The HF class name the addon builds. */
   static readonly architecture = 'DPTForDepthEstimation';
 
   /**
@@ -385,7 +419,7 @@ export class DPTForDepthEstimation extends BeitPreTrainedModel<DepthEstimatorOut
    */
   async estimateDepth(
     images: ImageInput | ImageInput[],
-    options: { processor?: BeitImageProcessor } & RunOptions = {},
+    options: { processor?: BeitImageProcessor } & ImageOptions = {},
   ): Promise<DepthResult[]> {
     const processor = this.imageProcessor(options.processor);
     const list = Array.isArray(images) ? images : [images];

@@ -16,12 +16,12 @@ import {
   BeitForSemanticSegmentation,
   BeitModel,
   BeitPreTrainedModel,
+  type ClassificationResult,
   Data2VecVisionModel,
   DPTForDepthEstimation,
-  type RunOptions,
 } from './models.js';
 import type { LoadOptions } from './options.js';
-import type { BeitImageProcessor, ImageInput, RawImage } from './processor.js';
+import type { BeitImageProcessor, ImageInput, ImageOptions, RawImage } from './processor.js';
 import { type SegmentationResult, segments } from './segments.js';
 import type { Tensor } from './tensor.js';
 
@@ -32,11 +32,7 @@ export type PipelineTask =
   | 'image-segmentation'
   | 'depth-estimation';
 
-/** One class of an image: HF's `{ label, score }`. */
-export interface ClassificationResult {
-  label: string;
-  score: number;
-}
+export type { ClassificationResult } from './models.js';
 
 export type { SegmentationResult } from './segments.js';
 
@@ -44,46 +40,60 @@ export type { SegmentationResult } from './segments.js';
  * depth at the image's size (float32 `[height, width]`, larger is nearer; resized bicubically as HF
  * does) and its 8-bit picture (0 farthest, 255 nearest). */
 export interface DepthEstimationResult {
+  /** float32 `[height, width]` at the image's size: relative inverse depth, larger is nearer. */
   predicted_depth: Tensor;
-  depth: RawImage & { channels: 1 };
+  /** Its 8-bit picture at the image's size: 0 farthest, 255 nearest. */
+  depth: RawImage & {
+    /** One channel: grey. */
+    channels: 1;
+  };
 }
 
 /** What every pipeline carries besides being callable. */
-interface PipelineParts<M> {
+export interface PipelineParts<M> {
+  /** The task it was built for. */
   readonly task: PipelineTask;
+  /** The model it runs (from the Auto class of its task, or the one given). */
   readonly model: M;
+  /** The model's image processor, which prepares the images. */
   readonly processor: BeitImageProcessor | undefined;
+  /** Frees the model (a model given to `pipeline` too). */
   dispose(): Promise<void>;
 }
 
 /** `classifier(image)` gives the `topK` (default 5) classes of one image; `classifier([a, b])` one list per image. */
 export interface ImageClassificationPipeline extends PipelineParts<BeitPreTrainedModel<unknown>> {
-  (images: ImageInput, options?: { topK?: number } & RunOptions): Promise<ClassificationResult[]>;
-  (images: ImageInput[], options?: { topK?: number } & RunOptions): Promise<ClassificationResult[][]>;
+  (images: ImageInput, options?: { topK?: number } & ImageOptions): Promise<ClassificationResult[]>;
+  (images: ImageInput[], options?: { topK?: number } & ImageOptions): Promise<ClassificationResult[][]>;
 }
 
 /** `extractor(images)` gives the last hidden state `[batch, tokens, hidden]`; with `pool: true` the
  * pooled output `[batch, hidden]`, as HF's `image-feature-extraction` does (a model without a pooler refuses). */
 export interface ImageFeatureExtractionPipeline extends PipelineParts<BeitPreTrainedModel<unknown>> {
-  (images: ImageInput | ImageInput[], options?: { pool?: boolean } & RunOptions): Promise<Tensor>;
+  (images: ImageInput | ImageInput[], options?: { pool?: boolean } & ImageOptions): Promise<Tensor>;
 }
 
 /** `segmenter(image)` gives one result per class present in the image; `segmenter([a, b])` one list per image. */
 export interface ImageSegmentationPipeline extends PipelineParts<BeitPreTrainedModel<unknown>> {
-  (images: ImageInput, options?: RunOptions): Promise<SegmentationResult[]>;
-  (images: ImageInput[], options?: RunOptions): Promise<SegmentationResult[][]>;
+  (images: ImageInput, options?: ImageOptions): Promise<SegmentationResult[]>;
+  (images: ImageInput[], options?: ImageOptions): Promise<SegmentationResult[][]>;
 }
 
 /** `estimator(image)` gives the image's depth; `estimator([a, b])` one result per image. */
 export interface DepthEstimationPipeline extends PipelineParts<BeitPreTrainedModel<unknown>> {
-  (images: ImageInput, options?: RunOptions): Promise<DepthEstimationResult>;
-  (images: ImageInput[], options?: RunOptions): Promise<DepthEstimationResult[]>;
+  (images: ImageInput, options?: ImageOptions): Promise<DepthEstimationResult>;
+  (images: ImageInput[], options?: ImageOptions): Promise<DepthEstimationResult[]>;
 }
 
-interface TaskPipelines {
+/** The pipeline type `pipeline(task)` resolves with, by task. */
+export interface TaskPipelines {
+  /** Labels and scores. */
   'image-classification': ImageClassificationPipeline;
+  /** Hidden states, or the pooled output. */
   'image-feature-extraction': ImageFeatureExtractionPipeline;
+  /** A mask per class present. */
   'image-segmentation': ImageSegmentationPipeline;
+  /** Depth and its picture. */
   'depth-estimation': DepthEstimationPipeline;
 }
 
@@ -144,7 +154,7 @@ function perInput<T>(images: ImageInput | ImageInput[], results: T[]): T | T[] {
 async function imageClassification(source: ModelSource, options: LoadOptions): Promise<ImageClassificationPipeline> {
   const task = 'image-classification';
   const model = await modelFor(task, source, AutoModelForImageClassification, [BeitForImageClassification], options);
-  const run = async (images: ImageInput | ImageInput[], opts: { topK?: number } & RunOptions = {}) =>
+  const run = async (images: ImageInput | ImageInput[], opts: { topK?: number } & ImageOptions = {}) =>
     perInput(images, await model.classify(images, opts));
   return assemble('image-classification', model, run) as unknown as ImageClassificationPipeline;
 }
@@ -158,9 +168,9 @@ async function imageFeatureExtraction(
   const processor = model.processor as BeitImageProcessor;
   const run = async (
     images: ImageInput | ImageInput[],
-    opts: { pool?: boolean } & RunOptions = {},
+    opts: { pool?: boolean } & ImageOptions = {},
   ): Promise<Tensor> => {
-    const { pixelValues } = await processor.preprocess(images);
+    const { pixelValues } = await processor.preprocess(images, opts);
     const out = (await model.forward({ pixelValues }, opts)) as { lastHiddenState: Tensor; poolerOutput?: Tensor };
     if (!opts.pool) return out.lastHiddenState;
     if (!out.poolerOutput) {
@@ -177,7 +187,7 @@ async function imageFeatureExtraction(
 async function imageSegmentation(source: ModelSource, options: LoadOptions): Promise<ImageSegmentationPipeline> {
   const task = 'image-segmentation';
   const model = await modelFor(task, source, AutoModelForSemanticSegmentation, [BeitForSemanticSegmentation], options);
-  const run = async (images: ImageInput | ImageInput[], opts: RunOptions = {}) => {
+  const run = async (images: ImageInput | ImageInput[], opts: ImageOptions = {}) => {
     const maps = await model.segment(images, opts);
     return perInput(
       images,
@@ -190,7 +200,7 @@ async function imageSegmentation(source: ModelSource, options: LoadOptions): Pro
 async function depthEstimation(source: ModelSource, options: LoadOptions): Promise<DepthEstimationPipeline> {
   const task = 'depth-estimation';
   const model = await modelFor(task, source, AutoModelForDepthEstimation, [DPTForDepthEstimation], options);
-  const run = async (images: ImageInput | ImageInput[], opts: RunOptions = {}) => {
+  const run = async (images: ImageInput | ImageInput[], opts: ImageOptions = {}) => {
     const results = await model.estimateDepth(images, opts);
     return perInput(
       images,

@@ -4,38 +4,61 @@
  */
 import { BeitError, callNative, callNativeSync } from './errors.js';
 import { type HubOptions, resolveModelDir } from './hub.js';
+import type { ImageSourceOptions } from './image_download.js';
+import { type ImageInput, type ResolvedImage, type ResolveOptions, resolveImages } from './image_input.js';
 import type { NativeImageInput, NativeImageProcessor, NativeModel, NativePixels } from './native.js';
 import { native } from './native.js';
 import { postProcessSemanticSegmentation } from './postprocess.js';
+import { checkMaxPixels } from './sizes.js';
 import { Tensor } from './tensor.js';
 
-/** Raw interleaved 8-bit pixels. */
-export interface RawImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-  channels: 1 | 3 | 4;
+export type { ImageDataLike, ImageInput, RawImage } from './image_input.js';
+
+/** Where the images of one call may come from, and its `AbortSignal`. */
+export interface ImageOptions {
+  /** Which kinds of source are taken (network URLs, files) and the bounds of downloads. */
+  sources?: ImageSourceOptions;
+  /** Aborts the call: downloads stop, and the call rejects with `signal.reason`. */
+  signal?: AbortSignal;
 }
 
-/** An image: a file path, the bytes of an encoded file (JPEG, PNG, WebP, GIF, BMP, TIFF), or raw pixels. */
-export type ImageInput = string | Uint8Array | RawImage;
-
 /** A target size as HF's processors take it. */
-export type SizeOption = number | { height: number; width: number } | { shortestEdge: number };
+export type SizeOption =
+  | number
+  | {
+      /** Rows. */
+      height: number;
+      /** Columns. */
+      width: number;
+    }
+  | {
+      /** The shorter side's length; the other keeps the aspect ratio. */
+      shortestEdge: number;
+    };
 
 /** The fields of HF's `BeitImageProcessor`, camelCased; omitted ones take HF's defaults. */
 export interface BeitImageProcessorOptions {
+  /** Resize to `size` first. Default true. */
   doResize?: boolean;
+  /** The size to resize to. Default `{ height: 256, width: 256 }`. */
   size?: SizeOption;
   /** PIL filter code: 0 NEAREST, 1 LANCZOS, 2 BILINEAR, 3 BICUBIC, 4 BOX, 5 HAMMING. */
   resample?: 0 | 1 | 2 | 3 | 4 | 5;
+  /** Crop the centre to `cropSize` after resizing. Default true. */
   doCenterCrop?: boolean;
+  /** The centre crop's size. Default `{ height: 224, width: 224 }`. */
   cropSize?: SizeOption;
+  /** Multiply the 0-255 values by `rescaleFactor`. Default true. */
   doRescale?: boolean;
+  /** Default 1/255. */
   rescaleFactor?: number;
+  /** Subtract `imageMean` and divide by `imageStd`, per channel. Default true. */
   doNormalize?: boolean;
+  /** One value, or one per channel. Default 0.5. */
   imageMean?: number | number[];
+  /** One value, or one per channel. Default 0.5. */
   imageStd?: number | number[];
+  /** Segmentation maps: 0 (background) becomes 255 (ignored) and every other id one less. Default false. */
   doReduceLabels?: boolean;
   /** Images with more pixels are refused from their header. Default: Pillow's limit, 178,956,970. */
   maxPixels?: number;
@@ -64,22 +87,18 @@ function toConfigJson(options: BeitImageProcessorOptions): string {
   return JSON.stringify(Object.fromEntries(entries));
 }
 
-function toNativeImage(image: ImageInput, index: number): NativeImageInput {
-  if (typeof image === 'string') return { path: image };
-  if (image instanceof Uint8Array) return { bytes: Buffer.from(image.buffer, image.byteOffset, image.byteLength) };
-  if (image && image.data instanceof Uint8Array) {
-    const { data, width, height, channels } = image;
-    return { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, channels };
-  }
-  throw new BeitError(
-    'E_IMAGE',
-    `image ${index}: expected a file path, a Buffer/Uint8Array of an encoded image, or { data, width, height, channels }`,
-  );
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+function toNativeImage(image: ResolvedImage): NativeImageInput {
+  if ('path' in image) return { path: image.path };
+  if ('bytes' in image) return { bytes: asBuffer(image.bytes), name: image.name };
+  const { data, width, height, channels } = image;
+  return { data: asBuffer(data), width, height, channels };
 }
 
-/** One image or a list of them, as the addon takes them. */
-function toNativeImages(images: ImageInput | ImageInput[]): NativeImageInput[] {
-  return (Array.isArray(images) ? images : [images]).map(toNativeImage);
+/** One image or a list of them, resolved (downloaded, read) and as the addon takes them. */
+async function toNativeImages(images: ImageInput | ImageInput[], options: ResolveOptions): Promise<NativeImageInput[]> {
+  return (await resolveImages(images, options)).map(toNativeImage);
 }
 
 /** The addon's `[height, width]` sizes as pairs. */
@@ -99,6 +118,7 @@ export async function prepareImages(
   model: NativeModel,
   processor: BeitImageProcessor,
   images: ImageInput | ImageInput[],
+  options: ResolveOptions,
 ): Promise<{ pixels: NativePixels; originalSizes: [number, number][] }> {
   if (!(processor instanceof BeitImageProcessor)) {
     throw new BeitError(
@@ -106,7 +126,7 @@ export async function prepareImages(
       'processor must be a BeitImageProcessor (new BeitImageProcessor(options) or BeitImageProcessor.fromPretrained(dir))',
     );
   }
-  const list = toNativeImages(images);
+  const list = await toNativeImages(images, options);
   const pixels = await callNative(() => model.prepareImages(nativeOf(processor), list));
   return { pixels, originalSizes: toSizes(pixels.originalSizes) };
 }
@@ -130,6 +150,7 @@ export class BeitImageProcessor {
 
   /** @throws BeitError `E_CONFIG` naming the field when an option is unusable. */
   constructor(options: BeitImageProcessorOptions = {}) {
+    checkMaxPixels(options.maxPixels);
     this.#native = callNativeSync(() =>
       native.NativeImageProcessor.fromConfigJson(toConfigJson(options), options.maxPixels),
     );
@@ -140,6 +161,7 @@ export class BeitImageProcessor {
     nameOrDir: string,
     options: HubOptions & { maxPixels?: number } = {},
   ): Promise<BeitImageProcessor> {
+    checkMaxPixels(options.maxPixels);
     const dir = await resolveModelDir(nameOrDir, options, 'processor');
     const processor = new BeitImageProcessor();
     processor.#native = callNativeSync(() => native.NativeImageProcessor.fromPretrained(dir, options.maxPixels));
@@ -153,16 +175,26 @@ export class BeitImageProcessor {
 
   /**
    * Decodes, resizes, crops and normalizes one image or a batch (in parallel, off the JS thread).
-   * The result is always a batch. Segmentation maps (one per image) become int32 `labels`.
-   * @throws BeitError `E_IMAGE` naming the image (its index, or its path) and the reason.
+   * The result is always a batch. Segmentation maps (one per image) become int32 `labels`. Images
+   * may be any {@link ImageInput}: URLs are downloaded first, within `options.sources`' bounds.
+   *
+   * @example
+   * ```ts
+   * const { pixelValues } = await processor.preprocess(['cat.jpg', 'https://example.com/dog.png']);
+   * ```
+   * @throws BeitError `E_IMAGE` naming the image (its index, and its path or URL) and the reason;
+   *   `E_NETWORK` / `E_NOT_FOUND` for a download; `E_INVALID_ARGUMENT` for an input of no known kind
+   *   or one `sources` refuses; `options.signal.reason` when aborted.
    */
   async preprocess(
     images: ImageInput | ImageInput[],
-    options: { segmentationMaps?: ImageInput | ImageInput[] } = {},
+    options: { segmentationMaps?: ImageInput | ImageInput[] } & ImageOptions = {},
   ): Promise<ProcessedImages> {
     const maps = options.segmentationMaps;
-    const nativeImages = toNativeImages(images);
-    const nativeMaps = maps === undefined ? undefined : toNativeImages(maps);
+    const [nativeImages, nativeMaps] = await Promise.all([
+      toNativeImages(images, options),
+      maps === undefined ? undefined : toNativeImages(maps, options),
+    ]);
     const out = await callNative(() => this.#native.preprocess(nativeImages, nativeMaps));
     return {
       pixelValues: Tensor.fromNative(out.pixelValues),

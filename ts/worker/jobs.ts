@@ -6,10 +6,9 @@
  */
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BeitError } from '../errors.js';
+import { type ImageInput, type ResolveOptions, resolveImages } from '../image_input.js';
 import type { ClassificationResult, DepthEstimationResult, PipelineTask } from '../pipeline.js';
-import type { ImageInput, RawImage } from '../processor.js';
 import { type SegmentationResult, segments } from '../segments.js';
 import { Tensor, type TensorDataType } from '../tensor.js';
 
@@ -34,22 +33,25 @@ export interface JobData {
   options?: JobOptions;
 }
 
-/** An image for a job: encoded bytes, raw pixels, or a file (a path or a `file:` URL) the worker can read. */
-export type QueueImage = ImageInput | URL;
+/**
+ * An image for a job: any {@link ImageInput}. The producer downloads URLs and reads `Blob`s,
+ * `Response`s and sharp images itself, and sends their bytes or pixels; a file (a path or a `file:` URL)
+ * travels as its path, for a worker that can read it (see `filesRoot`).
+ */
+export type QueueImage = ImageInput;
 
 const base64 = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 
-/** A producer's image as job data. */
-export function encodeImage(image: QueueImage): JobImage {
-  if (image instanceof URL) {
-    if (image.protocol !== 'file:') {
-      throw new BeitError('E_INVALID_ARGUMENT', `a job's image URL must be a file: URL, got ${image.protocol}`);
-    }
-    return { path: fileURLToPath(image) };
-  }
-  if (typeof image === 'string') return { path: resolve(image) };
-  if (image instanceof Uint8Array) return { bytes: base64(image) };
-  const { data, width, height, channels } = image as RawImage;
+/**
+ * A producer's image as job data.
+ * @throws BeitError as `resolveImages` does (a download that fails, a kind that is not taken).
+ */
+export async function encodeImage(image: QueueImage, options: ResolveOptions = {}): Promise<JobImage> {
+  const [resolved] = await resolveImages([image], options);
+  if (!resolved) throw new BeitError('E_INTERNAL', 'an image resolved to nothing');
+  if ('path' in resolved) return { path: resolve(resolved.path) };
+  if ('bytes' in resolved) return { bytes: base64(resolved.bytes) };
+  const { data, width, height, channels } = resolved;
   return { raw: { data: base64(data), width, height, channels } };
 }
 

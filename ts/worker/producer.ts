@@ -6,6 +6,7 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BeitError } from '../errors.js';
+import type { ImageSourceOptions } from '../image_download.js';
 import type { PipelineTask } from '../pipeline.js';
 import { loadQueueLibraries } from './bullmq.js';
 import { connectionOptions, type RedisConnection } from './connection.js';
@@ -19,8 +20,11 @@ import {
   type QueueImage,
 } from './jobs.js';
 
+/** Options of {@link createProducer}. */
 export interface ProducerOptions {
+  /** The BullMQ queue's name, as its workers were given it. */
   queue: string;
+  /** The Redis server: a `redis://` URL or ioredis options. */
   connection: RedisConnection;
   /** The task the queue's workers run. */
   task: PipelineTask;
@@ -42,8 +46,11 @@ export interface EnqueueOptions extends JobOptions {
   jobId?: string;
   /** Called with the job's progress, in percent: 10 when a worker has started it, 90 once computed. */
   onProgress?: (percent: number) => void;
+  /** Where the image may come from, and the bounds of its download (the producer downloads URLs). */
+  sources?: ImageSourceOptions;
 }
 
+/** Puts images on a queue that beit-node workers serve, and brings each job's result back. */
 export class BeitProducer {
   readonly #options: ProducerOptions;
   readonly #queue: Queue;
@@ -64,15 +71,16 @@ export class BeitProducer {
   }
 
   /**
-   * Adds a job for `image` and resolves with its result once a worker has run it.
+   * Adds a job for `image` (any `ImageInput`: a URL is downloaded here, and its bytes sent) and
+   * resolves with its result once a worker has run it.
    * @throws BeitError with the worker's code (`E_IMAGE` for an image that does not decode, at once;
    *   others after the last attempt), `E_TIMEOUT` when no result came within the timeout.
    */
   async enqueue(image: QueueImage, options: EnqueueOptions = {}): Promise<JobResult> {
-    const { signal, timeoutMs, jobId, onProgress, ...jobOptions } = options;
+    const { signal, timeoutMs, jobId, onProgress, sources, ...jobOptions } = options;
     signal?.throwIfAborted();
     const o = this.#options;
-    const data: JobData = { task: o.task, image: encodeImage(image), options: jobOptions };
+    const data: JobData = { task: o.task, image: await encodeImage(image, { sources, signal }), options: jobOptions };
     const job = await this.#queue.add(o.task, data, {
       attempts: o.attempts ?? 3,
       backoff: { type: 'exponential', delay: o.backoffMs ?? 1000 },
@@ -106,6 +114,7 @@ export class BeitProducer {
     return JSON.parse(json) as EncodedResult;
   }
 
+  /** Closes the producer's Redis connections; jobs already queued stay for the workers. */
   async close(): Promise<void> {
     await Promise.all([this.#events.close(), this.#queue.close(), this.#redis.quit().catch(() => {})]);
   }

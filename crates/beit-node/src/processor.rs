@@ -14,11 +14,13 @@ use crate::error::guard;
 use crate::postprocess::NativeIntTensor;
 use crate::tensor::{HostTensor, NativeTensor};
 
-/// One image: a `path`, the `bytes` of an encoded file, or raw `data` with its geometry.
+/// One image: a `path`, the `bytes` of an encoded file (with the `name` errors give it: its URL), or
+/// raw `data` with its geometry.
 #[napi(object)]
 pub struct NativeImageInput {
     pub path: Option<String>,
     pub bytes: Option<Buffer>,
+    pub name: Option<String>,
     pub data: Option<Buffer>,
     pub width: Option<u32>,
     pub height: Option<u32>,
@@ -37,7 +39,13 @@ pub struct NativeProcessed {
 fn to_source(input: &NativeImageInput, index: usize) -> beit::Result<ImageSource> {
     match (&input.path, &input.bytes, &input.data) {
         (Some(p), None, None) => Ok(ImageSource::Path(PathBuf::from(p))),
-        (None, Some(b), None) => Ok(ImageSource::Encoded(b.to_vec())),
+        (None, Some(b), None) => Ok(match &input.name {
+            Some(name) => ImageSource::Named {
+                name: name.clone(),
+                bytes: b.to_vec(),
+            },
+            None => ImageSource::Encoded(b.to_vec()),
+        }),
         (None, None, Some(d)) => match (input.width, input.height, input.channels) {
             (Some(w), Some(h), Some(c)) => Ok(ImageSource::Raw {
                 data: d.to_vec(),

@@ -72,6 +72,19 @@ fn a_missing_file_is_named() {
 }
 
 #[test]
+fn named_bytes_are_named_in_errors() {
+    let name = "http://127.0.0.1:9/page.html".to_string();
+    let msg = image_error(&[
+        ImageSource::Path(image("chelsea.png")),
+        ImageSource::Named {
+            name,
+            bytes: b"<html>not an image</html>".to_vec(),
+        },
+    ]);
+    assert!(msg.contains("image 1 (http://127.0.0.1:9/page.html)"), "{msg}");
+}
+
+#[test]
 fn truncated_and_non_image_files_are_refused() {
     let bytes = std::fs::read(image("grace_hopper.jpg")).unwrap();
     let msg = image_error(&[ImageSource::Encoded(bytes[..bytes.len() / 3].to_vec())]);

@@ -20,6 +20,8 @@ pub enum ImageSource {
     Path(PathBuf),
     /// The bytes of an encoded file.
     Encoded(Vec<u8>),
+    /// The bytes of an encoded file from somewhere errors should name: a URL, a browser `File`'s name.
+    Named { name: String, bytes: Vec<u8> },
     /// Raw interleaved pixels: 1 (grey), 3 (RGB) or 4 (RGBA) channels of u8.
     Raw {
         data: Vec<u8>,
@@ -43,6 +45,7 @@ impl ImageSource {
     pub fn describe(&self, index: usize) -> String {
         match self {
             ImageSource::Path(p) => format!("image {index} ({})", p.display()),
+            ImageSource::Named { name, .. } => format!("image {index} ({name})"),
             _ => format!("image {index}"),
         }
     }
@@ -56,7 +59,7 @@ impl ImageSource {
                     format!("cannot read the file: {e}")
                 })
             }),
-            ImageSource::Encoded(b) => Ok(b.as_slice().into()),
+            ImageSource::Encoded(b) | ImageSource::Named { bytes: b, .. } => Ok(b.as_slice().into()),
             ImageSource::Raw { .. } => Err(BeitError::Image("raw pixels are not an encoded file".into())),
         }
     }
