@@ -47,6 +47,11 @@ async function load<M>(auto: string, mapping: Mapping<M>, nameOrDir: string, opt
 /** An Auto class: `fromPretrained` loads the class `mapping` gives for the checkpoint's model type. */
 function autoClass<M>(name: string, mapping: Mapping<M>) {
   return {
+    /**
+     * Reads the checkpoint's `config.json` (a directory, or a repo id: only that file is fetched first),
+     * then loads the class this Auto class maps its `model_type` to, with that class's `fromPretrained`.
+     * @throws BeitError `E_CONFIG` when the model type has no class for this task.
+     */
     fromPretrained: (nameOrDir: string, options: LoadOptions = {}): Promise<M> =>
       load(name, mapping, nameOrDir, options),
   };
@@ -94,6 +99,7 @@ export const AutoBackbone = autoClass<BeitBackbone>('AutoBackbone', { beit: Beit
 /** HF `AutoImageProcessor`: `BeitImageProcessor`, which also reads DPT's processor config
  * (`keep_aspect_ratio`, `ensure_multiple_of`) for DPT checkpoints. */
 export const AutoImageProcessor = {
+  /** Loads the checkpoint's preprocessor config: {@link BeitImageProcessor.fromPretrained}. */
   fromPretrained(nameOrDir: string, options: HubOptions & { maxPixels?: number } = {}): Promise<BeitImageProcessor> {
     return BeitImageProcessor.fromPretrained(nameOrDir, options);
   },

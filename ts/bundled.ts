@@ -11,6 +11,12 @@ export type BundledModel = 'beit-digits';
  * The checkpoint directory of a bundled model, to pass to `fromPretrained`. `'beit-digits'` is a
  * small BEiT classifier of handwritten digits (white on black), trained on scikit-learn's digits;
  * see its `README.md` for how it was trained and how well it does.
+ *
+ * @example
+ * ```ts
+ * import { BeitForImageClassification, bundledModelDir } from 'beit-node';
+ * const model = await BeitForImageClassification.fromPretrained(bundledModelDir('beit-digits'));
+ * ```
  */
 export function bundledModelDir(name: BundledModel = 'beit-digits'): string {
   // dist/bundled.js and ts/bundled.ts both sit one level below the package root.

@@ -12,43 +12,82 @@ export type ProblemType = 'regression' | 'single_label_classification' | 'multi_
 
 /** The fields of a BEiT config (HF `BeitConfig`), camelCased. */
 export interface BeitConfigFields {
+  /** The model type: `'beit'` (DiT included), `'data2vec-vision'`, or `'dpt'` for a DPT checkpoint. */
   modelType: string;
+  /** The size of the visual-token vocabulary that the masked image modeling head predicts (default 8192). */
   vocabSize: number;
+  /** The width of the encoder layers and the pooler (default 768). */
   hiddenSize: number;
+  /** The number of Transformer layers in the encoder (default 12). */
   numHiddenLayers: number;
+  /** The number of attention heads in each layer (default 12). */
   numAttentionHeads: number;
+  /** The width of each layer's feed-forward block (default 3072). */
   intermediateSize: number;
+  /** The feed-forward activation function, by HF name (default `'gelu'`). */
   hiddenAct: string;
+  /** The dropout probability of the fully connected layers (HF's training setting; inference does not use it). */
   hiddenDropoutProb: number;
+  /** The dropout probability of the attention weights (HF's training setting; inference does not use it). */
   attentionProbsDropoutProb: number;
+  /** The standard deviation of the normal distribution random weights (`fromConfig`) are drawn from (default 0.02). */
   initializerRange: number;
+  /** The epsilon of the layer norms (default 1e-12). */
   layerNormEps: number;
+  /** The input resolution, in pixels per side (default 224). */
   imageSize: number;
+  /** The side of each square patch, in pixels (default 16). */
   patchSize: number;
+  /** The number of input channels (default 3). */
   numChannels: number;
+  /** Whether the embeddings have a mask token, for masked image modeling's `boolMaskedPos`. */
   useMaskToken: boolean;
+  /** Whether the embeddings add learned absolute position embeddings. */
   useAbsolutePositionEmbeddings: boolean;
+  /** Whether each self-attention layer has its own relative position bias. */
   useRelativePositionBias: boolean;
+  /** Whether all self-attention layers share one relative position bias. */
   useSharedRelativePositionBias: boolean;
+  /** The initial value of the per-channel layer scale; 0 or less: no layer scale (default 0.1). */
   layerScaleInitValue: number;
+  /** The stochastic depth rate (HF's training setting; inference does not use it). */
   dropPathRate: number;
+  /** Whether the pooler averages the patch tokens (then layer-normed) instead of taking the CLS token. */
   useMeanPooling: boolean;
+  /** The pooling scales of the UperNet head's pyramid pooling module (default `[1, 2, 3, 6]`). */
   poolScales: number[];
+  /** Whether semantic segmentation has the auxiliary FCN head, which adds to the loss. */
   useAuxiliaryHead: boolean;
+  /** The weight of the auxiliary head's loss in the semantic segmentation loss (default 0.4). */
   auxiliaryLossWeight: number;
+  /** The number of channels of the auxiliary head (default 256). */
   auxiliaryChannels: number;
+  /** The number of convolutions of the auxiliary head (default 1). */
   auxiliaryNumConvs: number;
+  /** Whether the auxiliary head concatenates its input to its convolutions' output before the classifier. */
   auxiliaryConcatInput: boolean;
+  /** The label that the semantic segmentation loss ignores (default 255). */
   semanticLossIgnoreIndex: number;
+  /** As a backbone: the stages to output, by name (see `stageNames`). */
   outFeatures: string[];
+  /** As a backbone: the stages to output, by index into `stageNames`. */
   outIndices: number[];
+  /** As a backbone: whether to add the feature pyramid network that rescales four feature maps. */
   addFpn: boolean;
+  /** As a backbone: whether feature maps are `[batch, channels, height, width]` rather than token sequences. */
   reshapeHiddenStates: boolean;
+  /** The names of the stages: `'stem'` then `'stage1'` … one per layer. */
   stageNames: string[];
+  /** The class names, by class index (as a string). */
   id2label: Record<string, string>;
+  /** The class indices, by class name. */
   label2id: Record<string, number>;
+  /** The number of classes of the classification or segmentation head. */
   numLabels: number;
+  /** The loss the classification head computes given labels (HF's `problem_type`); null: inferred from the labels
+   * and `numLabels`. */
   problemType: ProblemType | null;
+  /** The model classes the checkpoint was saved from (HF's `architectures`), or null. */
   architectures: string[] | null;
   /** A DPT checkpoint's (`modelType` `'dpt'`, `Intel/dpt-beit-*`): the BEiT backbone's config. The
    * other fields are then DPT's, as in HF's `DPTConfig` (`readoutType`, `neckHiddenSizes`, ...). */

@@ -70,6 +70,14 @@ export type RepoFiles = 'model' | 'config' | 'processor';
  *   size, content that does not match its sha256), `E_CACHE` (cache not writable, stale partial
  *   file, another download holding the lock too long); each says what to do. `options.signal.reason`
  *   when aborted.
+ *
+ * @example
+ * ```ts
+ * import { resolveModelDir } from 'beit-node';
+ * const dir = await resolveModelDir('microsoft/beit-base-patch16-224', {
+ *   onProgress: ({ file, downloaded, total }) => console.log(file, downloaded, total),
+ * });
+ * ```
  */
 export async function resolveModelDir(
   nameOrDir: string,

@@ -9,9 +9,15 @@ import type { Tensor } from './tensor.js';
 /** One class present in a semantic segmentation: HF's `{ label, score: null, mask }`, the mask 255 where
  * the class is and 0 elsewhere, one channel, at the input image's size. */
 export interface SegmentationResult {
+  /** The class's name (`id2label`), or `LABEL_<id>` when the config has none. */
   label: string;
+  /** Always null, as in HF: semantic segmentation scores no class. */
   score: null;
-  mask: RawImage & { channels: 1 };
+  /** 255 where the class is and 0 elsewhere, at the input image's size. */
+  mask: RawImage & {
+    /** One channel: the mask is grayscale. */
+    channels: 1;
+  };
 }
 
 /** Each class present in one int32 `[height, width]` label map, with its mask, in class order (as HF). */

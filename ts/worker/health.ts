@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 
+/** The worker's state, as `/healthz` and `/readyz` answer it in JSON. */
 export interface WorkerHealth {
   /** The model is loaded and the queue connected; jobs are being taken. */
   ready: boolean;
@@ -13,8 +14,9 @@ export interface WorkerHealth {
   closing: boolean;
   /** Jobs running now. */
   active: number;
-  /** Jobs completed and failed since the start. */
+  /** Jobs completed since the start. */
   completed: number;
+  /** Jobs failed since the start. */
   failed: number;
 }
 

@@ -1,7 +1,7 @@
 /**
  * `beit-node/worker`: beit-node models serving a BullMQ queue on Redis, and producers that enqueue
  * images and get their results. Needs `bullmq` and `ioredis` (optional peer dependencies).
- * @module
+ * @module beit-node/worker
  */
 export type { RedisConnection } from './connection.js';
 export type { WorkerHealth } from './health.js';

@@ -22,6 +22,7 @@ import { serveHealth, type WorkerHealth } from './health.js';
 import { decodeImage, encodeResult, type JobData, type JobOptions, realFilesRoot, type TaskOutput } from './jobs.js';
 import { resultKey } from './result_key.js';
 
+/** What `createWorker` takes: the queue, the Redis server, the task and its model, how the worker runs. */
 export interface WorkerOptions {
   /** The BullMQ queue's name. */
   queue: string;
@@ -63,14 +64,19 @@ export interface WorkerOptions {
 
 /** What a `metrics` event carries, over the last interval. */
 export interface WorkerMetrics {
+  /** The length of the interval, in milliseconds. */
   intervalMs: number;
+  /** Jobs completed in the interval. */
   completed: number;
+  /** Jobs failed in the interval. */
   failed: number;
+  /** Jobs completed per second. */
   jobsPerSecond: number;
   /** Images per forward pass of the model's batching queue. */
   meanBatchSize: number;
   /** From a job's creation to its start here. */
   meanQueueWaitMs: number;
+  /** Jobs running when the event is emitted. */
   active: number;
 }
 
