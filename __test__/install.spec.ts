@@ -38,7 +38,10 @@ function node(args: string[], extraEnv: Record<string, string> = {}) {
 }
 
 function npm(args: string[]) {
-  return execFileSync('npm', [...args, '--registry', closedRegistry, '--no-audit', '--no-fund'], {
+  // No retries: each of the other platforms' optional packages would otherwise be asked for three times
+  // over 10-60 s backoffs (about 3.5 minutes of waiting on the closed registry).
+  const offline = ['--registry', closedRegistry, '--fetch-retries', '0', '--no-audit', '--no-fund'];
+  return execFileSync('npm', [...args, ...offline], {
     cwd: project,
     encoding: 'utf8',
     shell,
