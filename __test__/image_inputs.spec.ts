@@ -259,6 +259,19 @@ describe('what is not an image', () => {
     expect((await failure(pixels(response))).code).toBe('E_INVALID_ARGUMENT');
   });
 
+  it('unusable sources options are refused', async () => {
+    for (const sources of [
+      { maxBytes: 0 },
+      { timeoutMs: 2 ** 31 },
+      { connectTimeoutMs: Number.NaN },
+      { maxRedirects: -1 },
+    ]) {
+      const err = await failure(pixels(png, sources));
+      expect(err.code).toBe('E_INVALID_ARGUMENT');
+      expect(err.message).toMatch(/^sources\.\w+ must be an integer/);
+    }
+  });
+
   it('raw sizes outside 1..2^31 are refused before the addon', async () => {
     const data = new Uint8Array(3 * 10);
     for (const width of [2 ** 32 + 10, 0, -1, 1.5, Number.NaN]) {

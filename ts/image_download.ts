@@ -51,6 +51,9 @@ export interface Downloaded {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** The formats the addon decodes, so that a CDN that negotiates does not answer with AVIF or JPEG XL. */
+const ACCEPT = 'image/jpeg,image/png,image/webp,image/gif,image/bmp,image/tiff,*/*;q=0.5';
+
 /** Content types that are surely not images: an error page, a JSON answer. */
 const NOT_IMAGES = /^(text\/|application\/(json|xml|xhtml\+xml|javascript)\b)/i;
 
@@ -127,7 +130,7 @@ async function answer(url: URL, options: Required<ImageSourceOptions>, signal: A
   }, options.connectTimeoutMs);
   const both = AbortSignal.any([signal, timer.signal]);
   try {
-    return await fetch(url, { redirect: 'manual', signal: both, headers: { accept: 'image/*' } });
+    return await fetch(url, { redirect: 'manual', signal: both, headers: { accept: ACCEPT } });
   } catch (err) {
     if (both.aborted) throw both.reason;
     const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;

@@ -98,6 +98,9 @@ export async function resolveImages(
   const limits = { ...IMAGE_SOURCE_DEFAULTS, ...definedOnly(options.sources) };
   checkSize('sources.maxBytes', limits.maxBytes);
   checkSize('sources.maxRedirects', limits.maxRedirects, 0);
+  // Timers take at most 2^31 - 1 ms (Node turns more into 1 ms).
+  checkSize('sources.connectTimeoutMs', limits.connectTimeoutMs, 1, 2 ** 31 - 1);
+  checkSize('sources.timeoutMs', limits.timeoutMs, 1, 2 ** 31 - 1);
   const list = Array.isArray(images) ? images : [images];
   return Promise.all(list.map((image, i) => resolveOne(image, i, limits, options.signal)));
 }
