@@ -1,11 +1,11 @@
 // The `beit` command line, run as a user runs it: a child process, its output and its exit code.
 import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { childOutput } from './helpers/child_output.js';
 import { startImageServer } from './helpers/image_server.js';
 import { startMockHub } from './helpers/mockHub.js';
 import { readGrayPng } from './helpers/png.js';
@@ -22,17 +22,7 @@ function beit(...args: string[]) {
 
 /** As `beit`, without blocking this process (which may be serving the CLI a local hub). */
 async function beitAsync(env: Record<string, string>, ...args: string[]) {
-  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  const [code] = (await once(child, 'close')) as [number];
-  return { code, out, err };
+  return childOutput(spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env } }));
 }
 
 /** A reference checkpoint with a preprocessor for its 32x32 inputs. */

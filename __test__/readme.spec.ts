@@ -1,12 +1,12 @@
 // The README's usage examples run as written, on reference checkpoints instead of the hub's.
 import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { sampleCase } from './helpers/checkpoints.js';
+import { type ChildOutput, childOutput } from './helpers/child_output.js';
 import { startImageServer } from './helpers/image_server.js';
 import { referenceDir } from './helpers/reference.js';
 
@@ -49,17 +49,8 @@ function run(example: string): string {
 }
 
 /** As `run`, without blocking this process (which may be serving the example a local server). */
-async function runAsync(example: string): Promise<{ code: number; out: string; err: string }> {
-  const child = spawn(process.execPath, [script(example)]);
-  let [out, err] = ['', ''];
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  const [code] = (await once(child, 'close')) as [number];
-  return { code, out, err };
+function runAsync(example: string): Promise<ChildOutput> {
+  return childOutput(spawn(process.execPath, [script(example)]));
 }
 
 it('the README has the usage examples this test runs', () => {

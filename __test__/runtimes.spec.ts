@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BeitForImageClassification, bundledModelDir, type ClassificationResult, pipeline } from '../ts/index.js';
+import { type ChildOutput, childOutput } from './helpers/child_output.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const script = join(root, '__test__/fixtures/runtime_smoke.mjs');
@@ -64,38 +65,20 @@ function requireBinary(name: 'bun' | 'deno'): string {
  */
 const childEnv = { HF_ENDPOINT: 'http://127.0.0.1:9', DO_NOT_TRACK: '1', NO_COLOR: '1' };
 
-interface Child {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function runChild(command: string, args: string[], env: Record<string, string> = {}): Promise<Child> {
+function runChild(command: string, args: string[], env: Record<string, string> = {}): Promise<ChildOutput> {
   const child = spawn(command, args, {
     cwd: root,
     env: { ...process.env, ...childEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: CHILD_TIMEOUT_MS,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  return childOutput(child);
 }
 
 /** The script's JSON line; a failure says how the child ended and shows all it wrote. */
-function parseSmoke(what: string, r: Child): Smoke {
-  const report = `${what} exited with code ${r.code}${r.signal ? ` (signal ${r.signal}${r.signal === 'SIGTERM' ? `, likely the ${CHILD_TIMEOUT_MS / 1000} s timeout` : ''})` : ''}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`;
-  const line = r.stdout
+function parseSmoke(what: string, r: ChildOutput): Smoke {
+  const report = `${what} exited with code ${r.code}${r.signal ? ` (signal ${r.signal}${r.signal === 'SIGTERM' ? `, likely the ${CHILD_TIMEOUT_MS / 1000} s timeout` : ''})` : ''}\n--- stderr ---\n${r.err}\n--- stdout ---\n${r.out}`;
+  const line = r.out
     .trim()
     .split('\n')
     .filter((l) => l.startsWith('{'))
