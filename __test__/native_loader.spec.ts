@@ -37,6 +37,7 @@ function fakeEnv(
       loaded.push(file);
       return { file };
     },
+    loadCudaLibraries: () => ({ loaded: {} }),
     loaded,
   };
 }
@@ -164,7 +165,57 @@ describe('the native loader', () => {
         /-cuda\.node$/,
         'libcublas.so.13: cannot open shared object file: No such file or directory',
       );
-      expect(selectNativeBinding(env).cudaReason).toContain('CUDA 13.0 runtime libraries it links');
+      expect(selectNativeBinding(env).cudaReason).toContain('runtime library it links');
+      expect(selectNativeBinding(env).cudaReason).toContain('npx beit cuda-setup');
+    });
+
+    it('loads the CUDA libraries before it, and falls back with their reason when one is missing', () => {
+      const env = fakeEnv(glibcX64, { [cpu]: '1.2.3', [cuda]: '1.2.3' });
+      env.loadCudaLibraries = () => ({ reason: 'cuBLAS 13 (libcublas.so.13) was not found' });
+      const { binding, cudaReason } = selectNativeBinding(env);
+      expect(binding).toEqual({ file: expect.stringMatching(/beit-node-linux-x64-gnu\.node$/) });
+      // The CUDA build was never tried: the loader would only have failed on the same library.
+      expect(env.loaded).toHaveLength(1);
+      expect(cudaReason).toBe(`the CUDA package ${cuda} is installed, but cuBLAS 13 (libcublas.so.13) was not found`);
+    });
+
+    it('loads a CUDA build named by BEIT_NODE_BINARY again once the CUDA libraries are loaded', () => {
+      const env = { ...fakeEnv(glibcX64, { [cpu]: '1.2.3' }), override: '/builds/own-cuda.node' };
+      let librariesLoaded = false;
+      env.loadCudaLibraries = () => {
+        librariesLoaded = true;
+        return { loaded: {} };
+      };
+      env.load = (file) => {
+        env.loaded.push(file);
+        if (!librariesLoaded)
+          throw new Error('libcudart.so.13: cannot open shared object file: No such file or directory');
+        return { file };
+      };
+      expect(loadNativeBinding(env)).toEqual({ file: '/builds/own-cuda.node' });
+      expect(env.loaded).toEqual(['/builds/own-cuda.node', '/builds/own-cuda.node']);
+    });
+
+    it('says why a CUDA build named by BEIT_NODE_BINARY cannot load when a CUDA library is missing', () => {
+      const env = { ...fakeEnv(glibcX64, { [cpu]: '1.2.3' }), override: '/builds/own-cuda.node' };
+      env.loadCudaLibraries = () => ({ reason: 'the CUDA 13 runtime (libcudart.so.13) was not found' });
+      env.load = () => {
+        throw new Error('libcudart.so.13: cannot open shared object file: No such file or directory');
+      };
+      const { code, message } = loadError(env);
+      expect(code).toBe('E_NATIVE_BINDING');
+      expect(message).toContain('it is a CUDA build, and the CUDA 13 runtime (libcudart.so.13) was not found');
+    });
+
+    it('does not search for CUDA libraries for a binary that fails for another reason', () => {
+      const env = { ...fakeEnv(glibcX64, { [cpu]: '1.2.3' }), override: '/builds/broken.node' };
+      env.loadCudaLibraries = () => {
+        throw new Error('searched');
+      };
+      env.load = () => {
+        throw new Error('/builds/broken.node: invalid ELF header');
+      };
+      expect(loadError(env).message).toContain('invalid ELF header');
     });
 
     it('is skipped with BEIT_NODE_CUDA=0', () => {

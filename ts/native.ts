@@ -16,6 +16,9 @@ export const native: Binding = selection.binding;
 /** Why the loaded addon is not the CUDA build, as the loader found it (absent when it is). */
 export const nativeCudaReason: string | undefined = selection.cudaReason;
 
+/** Where the CUDA build's libraries were loaded from, when they had to be found (see `cuda_libraries.ts`). */
+export const nativeCudaLibraries: Readonly<Record<string, string>> | undefined = selection.cudaLibraries;
+
 export type {
   NativeForwardInputs,
   NativeForwardOutput,

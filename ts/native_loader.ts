@@ -7,14 +7,21 @@
  * 3. the CUDA package `beit-node-<target>-cuda`, where the target has one and the user installed it
  *    (unless `BEIT_NODE_CUDA=0`);
  * 4. the platform package `beit-node-<target>` that npm installs as an optional dependency.
- * The CUDA build links the NVIDIA driver's libcuda.so.1 at load time, so it fails to load where there
- * is no driver: then 4 loads, silently, and the reason is kept for a later request of device 'cuda'.
+ * The CUDA build links the NVIDIA driver's libcuda.so.1 and the CUDA 13 runtime libraries at load
+ * time: they are found and loaded by path first (`cuda_libraries.ts`), and where one is missing 4 loads,
+ * silently, and the reason is kept for `cudaInfo()` and a later request of device 'cuda'.
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  CUDA_SETUP_COMMAND,
+  type CudaLibrariesLoad,
+  type CudaLibraryOrigins,
+  loadCudaLibraries,
+} from './cuda_libraries.js';
 import { BeitError } from './errors.js';
 import {
   CUDA_DRIVER_FLOOR,
@@ -44,6 +51,8 @@ export interface LoaderEnv {
   resolvePackageJson(name: string): string | null;
   /** Loads a `.node` file. */
   load(file: string): unknown;
+  /** Finds and loads the libraries the CUDA build links (`cuda_libraries.ts`). */
+  loadCudaLibraries(): CudaLibrariesLoad;
 }
 
 /** The environment of this process. */
@@ -63,6 +72,7 @@ export function processLoaderEnv(): LoaderEnv {
       }
     },
     load: (file) => require(file),
+    loadCudaLibraries: () => loadCudaLibraries(),
   };
 }
 
@@ -74,6 +84,8 @@ export interface NativeSelection<T> {
    * candidate before it won), in words that say what to do. Absent when the CUDA package loaded.
    */
   cudaReason?: string;
+  /** Where each CUDA library came from, when they were loaded for a CUDA build (see `cuda_libraries.ts`). */
+  cudaLibraries?: CudaLibraryOrigins;
 }
 
 /** Loads the native binding for this process, or throws a `BeitError` (`E_NATIVE_BINDING`) that says what to do. */
@@ -85,16 +97,18 @@ export function loadNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): T {
 export function selectNativeBinding<T>(env: LoaderEnv = processLoaderEnv()): NativeSelection<T> {
   const target = targetName(env.host);
   if (env.override) {
-    const binding = loadFile(env, env.override, 'BEIT_NODE_BINARY') as T;
-    return { binding, cudaReason: passedOver(env, target, `BEIT_NODE_BINARY (${env.override})`) };
+    const { binding, libraries } = loadFile(env, env.override, 'BEIT_NODE_BINARY');
+    const cudaReason = passedOver(env, target, `BEIT_NODE_BINARY (${env.override})`);
+    return { binding: binding as T, cudaReason, cudaLibraries: libraries };
   }
   const local = join(env.packageRoot, 'native', `${PACKAGE}.${target}.node`);
   if (existsSync(local)) {
-    const binding = loadFile(env, local, 'the build in native/') as T;
-    return { binding, cudaReason: passedOver(env, target, `the build in native/ (${local})`) };
+    const { binding, libraries } = loadFile(env, local, 'the build in native/');
+    const cudaReason = passedOver(env, target, `the build in native/ (${local})`);
+    return { binding: binding as T, cudaReason, cudaLibraries: libraries };
   }
   const cuda = tryCudaPackage<T>(env, target);
-  if ('binding' in cuda) return { binding: cuda.binding };
+  if ('binding' in cuda) return { binding: cuda.binding, cudaLibraries: cuda.libraries };
   return { binding: loadPlatformPackage<T>(env, target, cuda.reason), cudaReason: cuda.reason };
 }
 
@@ -107,7 +121,7 @@ function loadPlatformPackage<T>(env: LoaderEnv, target: string, cudaReason: stri
   const mismatch = versionMismatch(env, name, manifest, platform.version);
   if (mismatch) throw new BeitError('E_NATIVE_BINDING', mismatch);
   const main = platform.main ?? `${PACKAGE}.${target}.node`;
-  return loadFile(env, join(dirname(manifest), main), `the package ${name}`) as T;
+  return loadFile(env, join(dirname(manifest), main), `the package ${name}`).binding as T;
 }
 
 /** The name of the target's CUDA package, or null where the target has none. */
@@ -121,7 +135,10 @@ function cudaSwitchedOff(value: string | undefined): boolean {
 }
 
 /** The CUDA package when it is installed, of the right version, and loads; else why not. */
-function tryCudaPackage<T>(env: LoaderEnv, target: string): { binding: T } | { reason: string } {
+function tryCudaPackage<T>(
+  env: LoaderEnv,
+  target: string,
+): { binding: T; libraries: CudaLibraryOrigins } | { reason: string } {
   const name = cudaPackageName(target);
   if (!name) return { reason: noCudaTarget(env) };
   const manifest = env.resolvePackageJson(name);
@@ -139,8 +156,10 @@ function tryCudaPackage<T>(env: LoaderEnv, target: string): { binding: T } | { r
     };
   }
   const file = join(dirname(manifest), cuda.main ?? `${PACKAGE}.${target}-cuda.node`);
+  const libraries = env.loadCudaLibraries();
+  if ('reason' in libraries) return { reason: `the CUDA package ${name} is installed, but ${libraries.reason}` };
   try {
-    return { binding: env.load(file) as T };
+    return { binding: env.load(file) as T, libraries: libraries.loaded };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     return {
@@ -158,7 +177,7 @@ function cudaLoadAdvice(name: string, reason: string): string {
     return `The NVIDIA driver is older than the CUDA build needs: update it to ${CUDA_DRIVER_FLOOR} or newer (CUDA 13.0), or use device 'cpu'.`;
   }
   if (/lib(cudart|cublas|cublasLt|curand|nvrtc)\.so/.test(reason)) {
-    return `The CUDA 13.0 runtime libraries it links (cudart, cuBLAS, cuBLASLt, cuRAND, NVRTC) are not on the loader's path: install them (from the CUDA 13.0 toolkit, or NVIDIA's 13.0 pip wheels nvidia-cuda-runtime, nvidia-cublas, nvidia-curand, nvidia-cuda-nvrtc) and add their lib folder to LD_LIBRARY_PATH, or use device 'cpu'.`;
+    return `A CUDA 13.0 runtime library it links (cudart, cuBLAS, cuBLASLt, cuRAND, NVRTC) is missing or of another release: run \`${CUDA_SETUP_COMMAND}\` to install NVIDIA's pinned wheels where beit-node finds them, or use device 'cpu'.`;
   }
   return `Reinstall ${name} at beit-node's version, or use device 'cpu'; if it persists, report it with this message.`;
 }
@@ -191,9 +210,18 @@ function hostWords(host: HostInfo): string {
   return describeHost(withGlibcVersion(host));
 }
 
-function loadFile(env: LoaderEnv, file: string, what: string): unknown {
+/** A loader message about a CUDA library the binary links that it could not find. */
+const MISSING_CUDA_LIBRARY = /lib(cuda|cudart|cublasLt|cublas|curand|nvrtc)\.so\.\d+: cannot open shared object file/;
+
+/** A loaded binary, and where its CUDA libraries came from when they had to be found. */
+interface LoadedFile {
+  binding: unknown;
+  libraries?: CudaLibraryOrigins;
+}
+
+function loadFile(env: LoaderEnv, file: string, what: string): LoadedFile {
   try {
-    return env.load(file);
+    return loadWithCudaLibraries(env, file);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new BeitError(
@@ -202,6 +230,22 @@ function loadFile(env: LoaderEnv, file: string, what: string): unknown {
         loadFailureAdvice(reason, env.host),
       { cause: err },
     );
+  }
+}
+
+/**
+ * Loads a binary; a CUDA build that the loader's path cannot serve is loaded again once the CUDA
+ * libraries are loaded by path (a CPU build never pays for the search).
+ */
+function loadWithCudaLibraries(env: LoaderEnv, file: string): LoadedFile {
+  try {
+    return { binding: env.load(file) };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    if (!MISSING_CUDA_LIBRARY.test(reason)) throw err;
+    const libraries = env.loadCudaLibraries();
+    if ('reason' in libraries) throw new Error(`it is a CUDA build, and ${libraries.reason}`, { cause: err });
+    return { binding: env.load(file), libraries: libraries.loaded };
   }
 }
 
