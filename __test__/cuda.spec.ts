@@ -9,7 +9,7 @@ const info = cudaInfo();
 
 describe.skipIf(info.build)('CUDA on the CPU build', () => {
   it('cudaInfo() says there is no CUDA build, and why', () => {
-    expect(info).toEqual({ build: false, devices: 0, reason: expect.any(String) });
+    expect(info).toEqual({ build: false, devices: 0, reason: expect.any(String), auto: 'cpu' });
     // On linux-x64-gnu it says what to install; elsewhere, that the CUDA build is Linux x64 only.
     expect(info.reason).toContain('beit-node-linux-x64-gnu-cuda');
     expect(info.reason).toContain('NVIDIA driver 580 or newer');
@@ -41,6 +41,16 @@ describe.skipIf(info.build)('CUDA on the CPU build', () => {
       code: 'E_CUDA_UNAVAILABLE',
       message: expect.stringContaining("use device 'cpu'"),
     });
+  });
+
+  it("device 'auto' falls back to the CPU, and the model says where it runs", async () => {
+    const model = await BeitModel.fromPretrained(bundledModelDir('beit-digits'), { device: 'auto' });
+    expect(model.device).toBe('cpu');
+    await model.dispose();
+    const config = await BeitConfig.fromPretrained(sampleCase);
+    const random = await BeitModel.fromConfig(config, { device: 'auto' });
+    expect(random.device).toBe('cpu');
+    await random.dispose();
   });
 
   it("leaves other device names to the addon's own check", async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { BeitError } from './errors.js';
-import { native, nativeCudaReason } from './native.js';
+import { native, nativeCudaLibraries, nativeCudaReason } from './native.js';
 
 /**
  * What {@link cudaInfo} reports.
@@ -22,6 +22,13 @@ export interface CudaInfo {
   devices: number;
   /** Why the CUDA build is not in use, and what to do about it; absent when it is. */
   reason?: string;
+  /** The device that `device: 'auto'` picks here: `'cuda'` when a GPU is usable, else `'cpu'`. */
+  auto: 'cuda' | 'cpu';
+  /**
+   * With the CUDA build, the file each CUDA library was loaded from (by soname), where beit-node had to
+   * find it; a value equal to its key means the dynamic loader's own path served it.
+   */
+  libraries?: Readonly<Record<string, string>>;
 }
 
 /** The addon's CUDA probes. Older builds, or one named by BEIT_NODE_BINARY, may lack them. */
@@ -50,9 +57,30 @@ export function cudaInfo(): CudaInfo {
       build: false,
       devices: 0,
       reason: nativeCudaReason ?? 'the beit-node binary in use was built without CUDA.',
+      auto: 'cpu',
     };
   }
-  return { build: true, devices: probe.cudaDevices?.() ?? 0 };
+  const devices = probe.cudaDevices?.() ?? 0;
+  return {
+    build: true,
+    devices,
+    auto: devices > 0 ? 'cuda' : 'cpu',
+    ...(nativeCudaLibraries ? { libraries: nativeCudaLibraries } : {}),
+  };
+}
+
+/**
+ * The device a model loads on: `'auto'` resolved (the GPU when one is usable, else the CPU), anything
+ * else as given. An explicit `'cuda'` never falls back: it fails where there is no GPU.
+ */
+export function resolveDevice(device: string | undefined): string | undefined {
+  return device?.trim().toLowerCase() === 'auto' ? cudaInfo().auto : device;
+}
+
+/** A device as the model reports it: `'cpu'` or `'cuda:N'`. */
+export function canonicalDevice(device: string | undefined): string {
+  const name = (device ?? 'cpu').trim().toLowerCase();
+  return name === 'cuda' ? 'cuda:0' : name;
 }
 
 /**

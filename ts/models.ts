@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { abortable } from './abortable.js';
 import { BeitConfig } from './config.js';
-import { checkCudaDevice } from './cuda.js';
+import { canonicalDevice, checkCudaDevice, resolveDevice } from './cuda.js';
 import { BeitError, callNative, callNativeSync } from './errors.js';
 import { resolveModelDir } from './hub.js';
 import type { NativeForwardInputs, NativeForwardOutput, NativeModel, NativeTensor } from './native.js';
@@ -31,7 +31,7 @@ import { Tensor, type TensorDataType } from './tensor.js';
 /** A model class, as the static factories `fromPretrained` and `fromConfig` see it. */
 export interface ModelClass<M> {
   /** @internal The factories construct it; users call them. */
-  new (handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor): M;
+  new (handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor, device?: string): M;
   /** The HF class name the addon builds, e.g. `'BeitForImageClassification'`. */
   readonly architecture: string;
 }
@@ -125,13 +125,16 @@ export abstract class BeitPreTrainedModel<Output> {
   readonly config: BeitConfig;
   /** The checkpoint's image processor (from its `preprocessor_config.json`), if it has one. */
   readonly processor: BeitImageProcessor | undefined;
+  /** Where the model runs: `'cpu'` or `'cuda:N'` (what `device: 'auto'` chose, too). */
+  readonly device: string;
   readonly #handle: NativeModel;
 
   /** @internal Use `fromPretrained` or `fromConfig`. */
-  constructor(handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor) {
+  constructor(handle: NativeModel, config: BeitConfig, processor?: BeitImageProcessor, device?: string) {
     this.#handle = handle;
     this.config = config;
     this.processor = processor;
+    this.device = canonicalDevice(device);
   }
 
   /** The processor to use for raw images: the one given, else the checkpoint's. */
@@ -156,24 +159,26 @@ export abstract class BeitPreTrainedModel<Output> {
    */
   static async fromPretrained<M>(this: ModelClass<M>, nameOrDir: string, options: LoadOptions = {}): Promise<M> {
     // Before any download: a model fetched for a GPU this binary cannot use is wasted.
-    checkCudaDevice(options.device);
+    const device = resolveDevice(options.device);
+    checkCudaDevice(device);
     checkBatching(options.batching);
     const dir = await resolveModelDir(nameOrDir, options, 'model');
-    const { device, dtype, batching } = options;
+    const { dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
     const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype, batching }));
-    return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir));
+    return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir), device);
   }
 
   /** Builds the model with random weights, initialised as HF initialises a new model. */
   static async fromConfig<M>(this: ModelClass<M>, config: BeitConfig, options: LoadOptions = {}): Promise<M> {
-    checkCudaDevice(options.device);
+    const device = resolveDevice(options.device);
+    checkCudaDevice(device);
     checkBatching(options.batching);
     const json = JSON.stringify(config.toJSON());
-    const { device, dtype, batching } = options;
+    const { dtype, batching } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
     const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype, batching }));
-    return new this(handle, BeitConfig.fromJSON(handle.configJson()));
+    return new this(handle, BeitConfig.fromJSON(handle.configJson()), undefined, device);
   }
 
   /**

@@ -3,8 +3,11 @@
  * @module
  */
 
-/** Where a model runs: `'cpu'`, `'cuda'` (device 0) or `'cuda:N'`. */
-export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}`;
+/**
+ * Where a model runs: `'cpu'`, `'cuda'` (device 0), `'cuda:N'`, or `'auto'`: the GPU when the CUDA build
+ * sees one, else the CPU (the choice is `model.device`, and `cudaInfo().auto` beforehand).
+ */
+export type DeviceName = 'cpu' | 'cuda' | `cuda:${number}` | 'auto';
 
 /**
  * The precision a model computes in. `'q8'` (CPU only) runs the encoder's linear layers in int8
@@ -25,7 +28,7 @@ import type { HubOptions } from './hub.js';
  * ```
  */
 export interface LoadOptions extends HubOptions {
-  /** Default `'cpu'`. */
+  /** Default `'cpu'`. `'auto'` picks the GPU when one is usable; `'cuda'` fails where none is. */
   device?: DeviceName;
   /** Default `'float32'`. */
   dtype?: DTypeName;
