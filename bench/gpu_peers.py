@@ -1,7 +1,12 @@
 """The PyTorch peers of beit-node on a GPU, for scripts/gpu-check.sh: BEiT-base 224 in transformers
-with SDPA and with eager attention, and timm's ViT-base 224, on the same GPU as beit-node's figures.
+with SDPA and with eager attention, timm's BEiT-base and ViT-base 224, and those two timm models under
+torch.compile (inductor; what PyTorch users run for speed), on the same GPU as beit-node's figures.
 
     python3 bench/gpu_peers.py [--batches 1,8,64,256] [--dtypes bf16,f16] [--seconds 1.5] [--device cuda]
+        [--compile-batches 64] [--compile-dtypes bf16] [--compile-modes default,max-autotune-no-cudagraphs]
+
+Compiling takes a minute or more a configuration, so the compiled peers run only at --compile-batches
+and --compile-dtypes, each mode in turn ("none" skips them); their lines add compile_s, the first call's time.
 
 Random weights (speed does not depend on them) and nothing from the hub: the GPU machine has no network.
 BEiT-base is microsoft/beit-base-patch16-224's architecture (transformers' BeitConfig defaults, with its
@@ -72,6 +77,16 @@ def vit():
     return timm.create_model("vit_base_patch16_224", pretrained=False)
 
 
+def timm_beit():
+    """timm's BEiT-base 224 (relative position bias per layer, as microsoft/beit-base-patch16-224)."""
+    return timm.create_model("beit_base_patch16_224", pretrained=False)
+
+
+def compiled(mode):
+    """A builder's model under torch.compile in `mode` ('default' is inductor's default)."""
+    return lambda model: torch.compile(model, mode=None if mode == "default" else mode)
+
+
 def synchronize(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -107,8 +122,44 @@ def contenders():
     return [
         ("beit-base-224", "sdpa", lambda: beit("sdpa"), hf),
         ("beit-base-224", "eager", lambda: beit("eager"), hf),
+        ("beit-base-224", "timm", timm_beit, lambda m, x: m(x)),
         ("vit-base-224", "timm", vit, lambda m, x: m(x)),
     ]
+
+
+def compiled_contenders(modes):
+    """(model, impl, builder, wrap) of the torch.compile peers: timm's BEiT-base and ViT-base."""
+    return [
+        (name, f"timm-compile-{mode}", build, compiled(mode))
+        for mode in modes
+        for name, build in (("beit-base-224", timm_beit), ("vit-base-224", vit))
+    ]
+
+
+def run_compiled(args, device):
+    """Each compiled peer at the compile batches and dtypes: a fresh compile per configuration."""
+    modes = [m.strip() for m in args.compile_modes.split(",") if m.strip() and m.strip() != "none"]
+    batches = [int(b) for b in args.compile_batches.split(",") if b.strip()]
+    dtypes = [DTYPES[d.strip().lower()] for d in args.compile_dtypes.split(",") if d.strip()]
+    for name, impl, build, wrap in compiled_contenders(modes):
+        for dtype in dtypes:
+            for batch in batches:
+                line = {"model": name, "impl": impl, "dtype": DTYPE_NAMES[dtype], "batch": batch}
+                try:
+                    torch._dynamo.reset()
+                    model = wrap(build().eval().to(device=device, dtype=dtype))
+                    started = time.perf_counter()
+                    with torch.inference_mode():
+                        model(torch.randn(batch, 3, 224, 224, device=device, dtype=dtype))
+                    synchronize(device)
+                    line["compile_s"] = time.perf_counter() - started
+                    line.update(measure(model, lambda m, x: m(x), batch, dtype, device, args.seconds))
+                except Exception as e:  # noqa: BLE001 (a compile that fails: report, go on)
+                    line["error"] = str(e).split("\n")[0]
+                print(json.dumps(line), flush=True)
+                model = None
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
 
 
 def main():
@@ -117,6 +168,9 @@ def main():
     parser.add_argument("--dtypes", default="bf16,f16")
     parser.add_argument("--seconds", type=float, default=1.5, help="timed seconds per configuration")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--compile-batches", default="64")
+    parser.add_argument("--compile-dtypes", default="bf16")
+    parser.add_argument("--compile-modes", default="default", help='comma-separated; "none" skips them')
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
     dtypes = [DTYPES[d.strip().lower()] for d in args.dtypes.split(",") if d.strip()]
@@ -146,6 +200,7 @@ def main():
             del model
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+    run_compiled(args, device)
 
 
 if __name__ == "__main__":

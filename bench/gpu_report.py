@@ -4,7 +4,8 @@ report.md there (and prints it).
     python3 bench/gpu_report.py OUT_DIR
 
 Reads, each if present: steps.tsv (step, exit status, seconds), nvidia-smi.csv, parity.jsonl,
-kernels.jsonl, throughput.jsonl, ops.jsonl (examples/gpu_check.rs), peers.jsonl (bench/gpu_peers.py) and node.jsonl.
+kernels.jsonl, throughput.jsonl, ops.jsonl (examples/gpu_check.rs), peers.jsonl (bench/gpu_peers.py), node.jsonl
+(scripts/gpu_node_check.mjs) and cpu.jsonl (bench/cpu_threads.mjs).
 Lines that are not JSON are counted and skipped: a step killed halfway leaves a partial last line.
 """
 
@@ -17,6 +18,9 @@ from pathlib import Path
 ROOFLINE = 22_000  # H200, BEiT-base 224, bf16: 788 TFLOP/s measured GEMM / 35.2 GFLOP an image
 TARGET_SDPA = 1.5
 TARGET_VIT = 1.0
+TARGET_IMAGES_PER_S = 15_000
+TARGET_COMPILED_BEIT = 1.3  # against torch.compile of timm's beit_base_patch16_224, its best mode
+TARGET_COMPILED_VIT = 1.0  # against torch.compile of timm's vit_base_patch16_224, its best mode
 TARGET_DTYPE, TARGET_BATCH = "bfloat16", 64
 SHORT_DTYPES = {"bf16": "bfloat16", "f16": "float16", "fp16": "float16", "f32": "float32"}
 
@@ -185,12 +189,28 @@ def throughput_tables(ours_rows, peer_rows):
     for r in peer_rows:
         if "info" in r:
             continue
-        name = {"sdpa": "sdpa", "eager": "eager", "timm": "vit"}.get(r.get("impl"), r.get("impl"))
+        name = peer_key(r.get("model", ""), r.get("impl", ""))
         if "error" in r:
             errors.append(f"- {r.get('model')} {r.get('impl')} {r.get('dtype', '')} batch {r.get('batch', '')}: {r['error']}")
             continue
         table[(dtype_name(r.get("dtype")), int(r.get("batch", 0)))][name] = r
     return table, errors
+
+
+def peer_key(model, impl):
+    """A peer's column: sdpa, eager, vit (timm ViT-base), timm-beit, compile-beit:MODE, compile-vit:MODE."""
+    if impl.startswith("timm-compile-"):
+        return f"compile-{'vit' if model.startswith('vit') else 'beit'}:{impl[len('timm-compile-'):]}"
+    if impl == "timm":
+        return "vit" if model.startswith("vit") else "timm-beit"
+    return impl
+
+
+def best_compiled(contenders, model):
+    """The fastest torch.compile mode of `model` ('beit' or 'vit') in one configuration: (images/s, mode)."""
+    runs = [(speed(r), k.split(":", 1)[1]) for k, r in contenders.items() if k.startswith(f"compile-{model}:")]
+    runs = [(v, m) for v, m in runs if v]
+    return max(runs) if runs else (None, None)
 
 
 def variant_label(variant):
@@ -215,8 +235,8 @@ def throughput_section(ours_rows, peer_rows):
         variants += [k for k in c if k.startswith("ours:") and k not in variants]
     labels = "".join(f" beit-node, {variant_label(v[5:])} |" for v in variants)
     lines += [
-        f"| dtype | batch | beit-node |{labels} PyTorch SDPA | PyTorch eager | timm ViT-base | ours / SDPA | ours / eager | ours / ViT | of roofline |",
-        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|---|",
+        f"| dtype | batch | beit-node |{labels} PyTorch SDPA | PyTorch eager | timm BEiT-base | timm ViT-base | ours / SDPA | ours / eager | ours / ViT | of roofline |",
+        "|---|---|---|" + "---|" * len(variants) + "---|---|---|---|---|---|---|---|",
     ]
     for (dtype, batch) in sorted(table, key=lambda k: (k[0], k[1])):
         c = table[(dtype, batch)]
@@ -224,7 +244,8 @@ def throughput_section(ours_rows, peer_rows):
         others = "".join(f" {fmt(speed(c.get(v)))} |" for v in variants)
         lines.append(
             f"| {dtype} | {batch} | {fmt(ours)} |{others} {fmt(speed(c.get('sdpa')))} | "
-            f"{fmt(speed(c.get('eager')))} | {fmt(speed(c.get('vit')))} | {fmt_ratio(ratio(ours, speed(c.get('sdpa'))))} | "
+            f"{fmt(speed(c.get('eager')))} | {fmt(speed(c.get('timm-beit')))} | {fmt(speed(c.get('vit')))} | "
+            f"{fmt_ratio(ratio(ours, speed(c.get('sdpa'))))} | "
             f"{fmt_ratio(ratio(ours, speed(c.get('eager'))))} | {fmt_ratio(ratio(ours, speed(c.get('vit'))))} | "
             f"{'-' if ours is None else f'{ours / ROOFLINE:.1%}'} |"
         )
@@ -246,6 +267,8 @@ def throughput_section(ours_rows, peer_rows):
 def targets_section(table):
     c = table.get((TARGET_DTYPE, TARGET_BATCH), {})
     ours, sdpa, vit = speed(c.get("ours")), speed(c.get("sdpa")), speed(c.get("vit"))
+    compiled_beit, beit_mode = best_compiled(c, "beit")
+    compiled_vit, vit_mode = best_compiled(c, "vit")
     lines = [f"## Targets ({TARGET_DTYPE}, batch {TARGET_BATCH}, same GPU, same run)", ""]
 
     def verdict(r, target):
@@ -254,13 +277,35 @@ def targets_section(table):
         return "met" if r >= target else "not met"
 
     r_sdpa, r_vit = ratio(ours, sdpa), ratio(ours, vit)
+    r_cbeit, r_cvit = ratio(ours, compiled_beit), ratio(ours, compiled_vit)
     lines.append(f"- beit-node / PyTorch SDPA >= {TARGET_SDPA}x: {fmt_ratio(r_sdpa)}, {verdict(r_sdpa, TARGET_SDPA)}")
     lines.append(f"- beit-node / timm ViT-base >= {TARGET_VIT}x: {fmt_ratio(r_vit)}, {verdict(r_vit, TARGET_VIT)}")
+    lines.append(f"- beit-node / torch.compile timm BEiT-base ({beit_mode or '-'}) >= {TARGET_COMPILED_BEIT}x: "
+                 f"{fmt_ratio(r_cbeit)}, {verdict(r_cbeit, TARGET_COMPILED_BEIT)}")
+    lines.append(f"- beit-node / torch.compile timm ViT-base ({vit_mode or '-'}) >= {TARGET_COMPILED_VIT}x: "
+                 f"{fmt_ratio(r_cvit)}, {verdict(r_cvit, TARGET_COMPILED_VIT)}")
     if ours is None:
         lines.append(f"- roofline ({ROOFLINE:,} images/s on an H200): not measured")
     else:
-        lines.append(f"- roofline ({ROOFLINE:,} images/s on an H200): {fmt(ours)} images/s is {ours / ROOFLINE:.1%} of it")
+        lines.append(f"- roofline ({ROOFLINE:,} images/s on an H200): {fmt(ours)} images/s is {ours / ROOFLINE:.1%} of it; "
+                     f">= {TARGET_IMAGES_PER_S:,} images/s: {verdict(ours / TARGET_IMAGES_PER_S, 1.0)}")
     return lines + [""]
+
+
+def compiled_section(table):
+    """The torch.compile peers: each mode's images/s and compile time, and beit-node's ratio to it."""
+    rows = []
+    for (dtype, batch) in sorted(table):
+        c = table[(dtype, batch)]
+        for key in sorted(k for k in c if k.startswith("compile-")):
+            r, ours = c[key], speed(c.get("ours"))
+            rows.append(f"| {dtype} | {batch} | {key.split(':')[0][len('compile-'):]} | {key.split(':', 1)[1]} | "
+                        f"{fmt(speed(r))} | {fmt(r.get('compile_s'), 1)} | {fmt(ours)} | {fmt_ratio(ratio(ours, speed(r)))} |")
+    if not rows:
+        return []
+    return ["## torch.compile peers (timm models, inductor)", "",
+            "| dtype | batch | model | mode | images/s | compile s | beit-node | beit-node / it |",
+            "|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def ops_section(rows):
@@ -310,12 +355,39 @@ def node_section(rows):
     checks = [r for r in rows if "check" in r]
     passed = sum(1 for r in checks if r.get("pass"))
     verdict = "PASS" if checks and passed == len(checks) else "FAIL"
+    parity = [r for r in checks if r["check"].startswith("parity ")]
+    info = next((r["cudaInfo"] for r in rows if "cudaInfo" in r), {})
     lines = ["## The CUDA addon from Node", "",
-             f"{verdict}: {passed} of {len(checks)} checks against the CPU pass (scripts/gpu_node_check.mjs; "
-             "classify, segment and estimateDepth, the images preprocessed on the GPU).", ""]
-    for r in rows:
-        lines.append(f"- {json.dumps(r)}")
+             f"{verdict}: {passed} of {len(checks)} checks pass (scripts/gpu_node_check.mjs, no LD_LIBRARY_PATH): "
+             f"device 'auto', classify / segment / estimateDepth with GPU preprocessing against the CPU, "
+             f"{sum(1 for r in parity if r.get('pass'))} of {len(parity)} reference case x dtype runs, and the "
+             "batching queue's throughput.", "",
+             f"cudaInfo(): {json.dumps(info)}", ""]
+    for r in checks:
+        if r["check"].startswith("queue throughput"):
+            share = r.get("shareOfRust")
+            lines.append(f"- {r['check']}: {fmt(r.get('imagesPerS'))} images/s, mean batch {fmt(r.get('meanBatch'), 1)}"
+                         + (f", {share:.1%} of the Rust harness's model-only {fmt(r.get('rustModelOnlyImagesPerS'))}"
+                            f" (target {r['target']:.0%})" if share is not None and r.get("target") else "")
+                         + (f"; decoding: {r['decode']}" if r.get("decode") else ""))
+    for r in checks:
+        if not r.get("pass") or not (r["check"].startswith("parity ") or r["check"].startswith("queue ")):
+            lines.append(f"- {'PASS' if r.get('pass') else 'FAIL'} {json.dumps(r)}")
     return lines + [""]
+
+
+def cpu_section(rows):
+    """bench/cpu_threads.mjs's summary: beit-node's best against onnxruntime's best, by threads and dtype."""
+    summary = [r for r in rows if r.get("summary")]
+    if not summary:
+        return []
+    lines = ["## This machine's CPU: beit-node against onnxruntime (BEiT-base 224, batch 8, images/s)", "",
+             "| threads | dtype | beit-node | onnxruntime float32 | beit-node / onnxruntime |", "|---|---|---|---|---|"]
+    for r in summary:
+        lines.append(f"| {r['threads']} | {r['dtype']} | {fmt(r.get('beit'), 1)} | {fmt(r.get('ort'), 1)} | "
+                     f"{fmt_ratio(r.get('ratio'))} |")
+    errors = [r for r in rows if "error" in r]
+    return lines + [""] + [f"- error: {json.dumps(r)}" for r in errors] + ([""] if errors else [])
 
 
 def report(out):
@@ -324,6 +396,7 @@ def report(out):
     ours, _ = read_jsonl(out / "throughput.jsonl")
     peers, _ = read_jsonl(out / "peers.jsonl")
     node, _ = read_jsonl(out / "node.jsonl")
+    cpu, _ = read_jsonl(out / "cpu.jsonl")
     ops, _ = read_jsonl(out / "ops.jsonl")
     peers_info = next((r["info"] for r in peers if "info" in r), None)
     lines = ["# GPU check", ""]
@@ -334,9 +407,11 @@ def report(out):
     through, table = throughput_section(ours, peers)
     lines += targets_section(table)
     lines += through
+    lines += compiled_section(table)
     lines += ops_section(ops)
     lines += profile_section(out / "profile.csv")
     lines += node_section(node)
+    lines += cpu_section(cpu)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -5,6 +5,15 @@
 #
 #   OUT=gpu-check-out scripts/gpu-check.sh
 #
+# What to carry to the GPU machine (ignored paths, built here): target/cuda/gpu_check, dist/ (npm run
+# build:ts), npm/linux-x64-gnu-cuda/beit-node.linux-x64-gnu-cuda.node (npm run build:cuda), the CPU build
+# native/beit-node.linux-x64-gnu.node (the cpu step) and .gpu-node/ (Node, see GPU_CHECK_NODE). The CUDA
+# libraries are the machine's own (its PyTorch's NVIDIA wheels): the node step finds them by itself.
+#
+# A dry run here, without a GPU: GPU_CHECK_BIN set to a stand-in printing a line of each gpu_check step,
+# GPU_CHECK_NODE_DEVICE=cpu, and BEIT_CUDA_DRIVER / CUDA_HOME pointing at .cuda-toolkit's driver stub and
+# libraries so that the CUDA addon loads; the PyTorch steps fail where there is no torch, and are recorded.
+#
 # Steps, each under `timeout`, each logged with its time into $OUT/gpu-check.log and $OUT/steps.tsv;
 # a step that fails is recorded and the next one runs:
 #   nvidia-smi   the driver and GPU                                   -> nvidia-smi.txt, nvidia-smi.csv
@@ -15,9 +24,15 @@
 #   ops          each op of a layer, bf16 batch 64, and the forward   -> ops.jsonl
 #   profile      every kernel of one bf16 batch-64 forward, timed by Nsight Compute (ncu), when the
 #                machine has it                                         -> profile.csv
-#   node         the CUDA addon from Node (classify, segment, estimateDepth vs the CPU), when node,
-#                dist/ and the addon are there                        -> node.jsonl (scripts/gpu_node_check.mjs)
-#   peers        PyTorch SDPA / eager BEiT-base and timm ViT-base     -> peers.jsonl (bench/gpu_peers.py)
+#   node         the CUDA addon from Node, with no LD_LIBRARY_PATH (it finds the CUDA libraries itself):
+#                device 'auto'; classify, segment, estimateDepth vs the CPU; every reference case in
+#                float32, float16, bfloat16 vs the CPU; throughput through the batching queue, pixels
+#                and JPEG bytes, bf16 batch 64, as a share of the throughput step's model-only figure;
+#                when node, dist/ and the addon are there              -> node.jsonl (scripts/gpu_node_check.mjs)
+#   peers        PyTorch SDPA / eager BEiT-base, timm BEiT-base and ViT-base, and those two timm models
+#                under torch.compile (bf16, batch 64)                  -> peers.jsonl (bench/gpu_peers.py)
+#   cpu          the machine's CPU: beit-node float32 / bfloat16 / q8 against onnxruntime on the same
+#                BEiT-base, batch 8, at 1, 4, 8 and 16 threads          -> cpu.jsonl (bench/cpu_threads.mjs)
 #   report       all of it as one page                                -> report.md (bench/gpu_report.py)
 # Each step's stderr goes to $OUT/<step>.stderr.
 #
@@ -31,6 +46,11 @@
 #   configuration), GPU_CHECK_BUDGET_S (540: the whole run; each step's limit is cut to what is left)
 #   GPU_CHECK_SKIP     steps not to run, comma-separated (say `peers` for a quick look at our own
 #                      figures between changes: the report then has no ratios)
+#   GPU_CHECK_COMPILE_MODES  torch.compile modes of the compiled peers (default: default; add
+#                      max-autotune-no-cudagraphs where the budget allows; none skips them)
+#   GPU_CHECK_CPU_THREADS    the cpu step's thread counts (default 1,4,8,16)
+#   GPU_CHECK_NODE_DEVICE    the node step's device (default cuda; cpu for a dry run without a GPU, with
+#                      GPU_CHECK_BIN set to a stand-in that prints gpu_check's lines)
 #   GPU_CHECK_NODE     the node binary for the `node` step (default: `node` on PATH, else .gpu-node/node.xz
 #                      unpacked: a GPU machine may have no Node, so carry one, `mkdir -p .gpu-node &&
 #                      xz -9c "$(command -v node)" >.gpu-node/node.xz`, with dist/ and the CUDA addon)
@@ -162,16 +182,26 @@ if [[ -z "$NODE" && -f .gpu-node/node.xz ]]; then
   xz -dc .gpu-node/node.xz >"$NODE" && chmod +x "$NODE"
 fi
 if [[ -n "$NODE" && -f dist/index.js && -f "$CUDA_ADDON" ]]; then
-  run_step node 60 "$OUT/node.jsonl" env BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" LD_LIBRARY_PATH="$LIBS" \
-    "$NODE" scripts/gpu_node_check.mjs cuda
+  # No LD_LIBRARY_PATH: the loader's own search (ts/cuda_libraries.ts) is what this step proves.
+  run_step node 150 "$OUT/node.jsonl" env -u LD_LIBRARY_PATH BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" \
+    "$NODE" scripts/gpu_node_check.mjs "${GPU_CHECK_NODE_DEVICE:-cuda}" --rust-throughput "$OUT/throughput.jsonl"
 else
   skip_step node "needs node (or .gpu-node/node.xz), dist/ (npm run build:ts) and $CUDA_ADDON"
 fi
 
 # (d) The PyTorch peers on the same GPU (their own CUDA libraries: our LD_LIBRARY_PATH stays out).
-run_step peers 150 "$OUT/peers.jsonl" \
-  python3 bench/gpu_peers.py --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH"
+run_step peers 300 "$OUT/peers.jsonl" \
+  python3 bench/gpu_peers.py --batches "$BATCHES" --dtypes "$DTYPES" --seconds "$SECONDS_EACH" \
+  --compile-batches 64 --compile-dtypes bf16 --compile-modes "${GPU_CHECK_COMPILE_MODES:-default}"
 
-# (e) The report.
+# (e) The machine's CPU cores: beit-node against onnxruntime as threads are added.
+if [[ -n "$NODE" && -f dist/index.js && -f native/beit-node.linux-x64-gnu.node ]]; then
+  run_step cpu 120 "$OUT/cpu.jsonl" env -u LD_LIBRARY_PATH "$NODE" bench/cpu_threads.mjs \
+    --threads "${GPU_CHECK_CPU_THREADS:-1,4,8,16}" --seconds 2 --rounds 1
+else
+  skip_step cpu "needs node (or .gpu-node/node.xz), dist/ and the CPU build native/beit-node.linux-x64-gnu.node"
+fi
+
+# (f) The report.
 run_step report 20 "$OUT/report.stdout" python3 bench/gpu_report.py "$OUT"
 log "done in ${SECONDS}s: $OUT/report.md"

@@ -1,10 +1,14 @@
-// The CUDA addon from Node (scripts/gpu-check.sh, step `node`): classify, segment and estimateDepth on
-// a GPU against the CPU, through the path that resizes and normalizes the images on the GPU. One JSON
-// line per check, with `pass`; the exit status is 1 when any check fails.
+// The CUDA addon from Node (scripts/gpu-check.sh, step `node`): where it found its CUDA libraries and
+// what device 'auto' picks; classify, segment and estimateDepth on a GPU against the CPU, through the
+// path that resizes and normalizes the images on the GPU; every reference case in float32, float16 and
+// bfloat16 against the CPU (gpu_node_parity.mjs); and throughput through the batching queue
+// (gpu_node_throughput.mjs). One JSON line per check, with `pass`; the exit status is 1 when any fails.
 //
-//   node scripts/gpu_node_check.mjs [device]    device: cuda (default), cuda:N, or cpu to try the script
+//   node scripts/gpu_node_check.mjs [device] [--skip parity,throughput] [--seconds S] [--rust-throughput FILE]
 //
-// Needs the built JS (dist/) and, for CUDA, BEIT_NODE_BINARY set to the CUDA addon.
+// device: cuda (default), cuda:N, or cpu to try the script. Needs the built JS (dist/) and, for CUDA,
+// BEIT_NODE_BINARY set to the CUDA addon; no LD_LIBRARY_PATH (the loader finds the CUDA libraries).
+import { parseArgs } from 'node:util';
 import {
   AutoModelForSemanticSegmentation,
   BeitForImageClassification,
@@ -13,8 +17,19 @@ import {
   cudaInfo,
   DPTForDepthEstimation,
 } from '../dist/index.js';
+import { referenceParity } from './gpu_node_parity.mjs';
+import { queueThroughput } from './gpu_node_throughput.mjs';
 
-const device = process.argv[2] ?? 'cuda';
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    skip: { type: 'string', default: '' },
+    seconds: { type: 'string', default: '4' },
+    'rust-throughput': { type: 'string' },
+  },
+});
+const device = positionals[0] ?? 'cuda';
+const skip = new Set(values.skip.split(','));
 const reference = 'crates/beit/tests/fixtures/reference';
 const photos = ['chelsea.png', 'coffee.png', 'grace_hopper.jpg'].map((f) => `crates/beit/tests/fixtures/images/${f}`);
 const digits = [3, 7].map((d) => `samples/digits/digit-${d}.png`);
@@ -84,12 +99,33 @@ async function depth(dtype, atol, rtol) {
   report(`estimateDepth ${dtype}`, worst <= 1, { worstErrorOverTolerance: worst, atol, rtol });
 }
 
+/** Device 'auto' takes the GPU when the CUDA build sees one, and the model says so. */
+async function auto() {
+  const info = cudaInfo();
+  const model = await BeitForImageClassification.fromPretrained(bundledModelDir('beit-digits'), { device: 'auto' });
+  await model.dispose();
+  const wanted = device === 'cpu' ? 'cpu' : 'cuda';
+  report('device auto', info.auto === wanted && model.device === (wanted === 'cpu' ? 'cpu' : 'cuda:0'), {
+    auto: info.auto,
+    modelDevice: model.device,
+    libraries: info.libraries,
+  });
+}
+
 console.log(JSON.stringify({ cudaInfo: cudaInfo() }));
 const checks = {
+  'device auto': auto,
   'classify float32': () => classify('float32', 1e-4),
   'classify bfloat16': () => classify('bfloat16', 2e-2),
   'segment float32': () => segment('float32', 0.999),
   'estimateDepth float32': () => depth('float32', 1e-4, 1e-4),
+  ...(skip.has('parity') ? {} : { parity: () => referenceParity(device, report) }),
+  ...(skip.has('throughput')
+    ? {}
+    : {
+        throughput: () =>
+          queueThroughput(device, report, { seconds: Number(values.seconds), rustFile: values['rust-throughput'] }),
+      }),
 };
 for (const [name, check] of Object.entries(checks)) {
   try {
