@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 root=$(scripts/cuda_toolkit.sh | tail -1)
 export PATH="$root/bin:$PATH" CUDA_ROOT="$root" NVCC="$root/bin/nvcc"
 export CUDARC_CUDA_VERSION=13000 CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
+# candle-kernels compiles its kernels with nvcc through cudaforge, which runs on half the cores by
+# default: all of them, since those nvcc runs (its GGUF and MoE library above all) are the build's long pole.
+export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
 profile="${BEIT_CUDA_PROFILE:-release}"
 out=npm/linux-x64-gnu-cuda
 npx napi build --platform --profile "$profile" --manifest-path crates/beit-node/Cargo.toml \
