@@ -276,4 +276,26 @@ describe('beit CLI', () => {
     expect(badImage.code).toBe(1);
     expect(badImage.err).toMatch(/image 0 \(\/no\/such.jpg\): the file does not exist \[E_IMAGE\]/);
   });
+
+  it('cuda-setup prints the pip command of the pinned wheels, and refuses unknown options', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'beit-cli-cache-'));
+    const printed = await beitAsync(
+      { XDG_CACHE_HOME: cache },
+      'cuda-setup',
+      '--print',
+      '--python',
+      '/opt/py/bin/python3',
+    );
+    expect(printed.code).toBe(0);
+    expect(printed.out.trim()).toBe(
+      `/opt/py/bin/python3 -m pip install --disable-pip-version-check --upgrade --target ${cache}/beit-node/cuda-13.0 ` +
+        "'nvidia-cuda-runtime==13.0.*' 'nvidia-cublas==13.0.*' 'nvidia-curand==10.4.0.*' 'nvidia-cuda-nvrtc==13.0.*'",
+    );
+    const help = beit('cuda-setup', '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('Usage: beit cuda-setup');
+    const bad = beit('cuda-setup', '--everything');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/Unknown option '--everything'/);
+  });
 });

@@ -165,6 +165,13 @@ describe('finding the CUDA libraries', () => {
     expect(m.loads[0]).toBe('/drivers/libcuda.so.1');
   });
 
+  it('goes on without NVRTC, which the addon does not link', () => {
+    const linked = RUNTIME.filter((n) => n !== 'libnvrtc.so.13');
+    const m = machine({ files: inFolder('/usr/local/cuda/lib64').filter((f) => !f.endsWith('libnvrtc.so.13')) });
+    const result = loadCudaLibraries(m) as { loaded: Record<string, string> };
+    expect(Object.keys(result.loaded).sort()).toEqual(['libcuda.so.1', ...linked].sort());
+  });
+
   it("passes on the loader's words when a library is there but does not load", () => {
     const file = '/usr/local/cuda/lib64/libcublas.so.13';
     const m = machine({ files: inFolder('/usr/local/cuda/lib64'), broken: { [file]: 'wrong ELF class: ELFCLASS32' } });

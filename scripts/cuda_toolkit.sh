@@ -20,9 +20,13 @@ wheels=(
   "nvidia-cuda-runtime==13.0.*" "nvidia-cublas==13.0.*" "nvidia-curand==10.4.0.*" "nvidia-cuda-nvrtc==13.0.*"
 )
 
-if [[ ! -f "$stamp" ]]; then
+# The wheels are kept in wheels/: `beit cuda-setup`'s test installs the runtime ones from there with
+# pip, offline (__test__/cuda_build.spec.ts).
+if [[ ! -f "$stamp" || ! -d "$dest/wheels" ]]; then
   python3 -m venv "$dest/.pip"
-  "$dest/.pip/bin/pip" install -q --disable-pip-version-check --target "$dest" "${wheels[@]}"
+  pip=("$dest/.pip/bin/pip" -q --disable-pip-version-check)
+  "${pip[@]}" download -d "$dest/wheels" "${wheels[@]}"
+  "${pip[@]}" install --upgrade --no-index --find-links "$dest/wheels" --target "$dest" "${wheels[@]}"
   touch "$stamp"
 fi
 

@@ -24,12 +24,14 @@ Commands:
   bench      model-only throughput (images/s) on random pixels
   worker     serve a BullMQ queue on Redis (--queue NAME [--redis URL] [--task T] [--concurrency N]
              [--files-root DIR] [--health-port P]) until SIGTERM; needs npm install bullmq ioredis
+  cuda-setup install NVIDIA's CUDA 13.0 runtime wheels (pip) where the CUDA build finds them
+             (beit cuda-setup --help)
 
 Options:
   --model <dir|repo id>  checkpoint directory or HuggingFace repo id (default ${DEFAULT_MODEL})
   --revision <rev>       branch, tag or commit of a repo id      --cache-dir <dir>  HuggingFace cache
   --offline              only the cache, no download (as HF_HUB_OFFLINE=1; HF_ENDPOINT, HF_TOKEN also apply)
-  --device <name>        cpu, cuda or cuda:N (default cpu)       --dtype <name>     float32, float16, bfloat16, q8
+  --device <name>        cpu, cuda, cuda:N or auto (default cpu) --dtype <name>     float32, float16, bfloat16, q8
   --batch-size <n>       images per forward pass (default 8)     --json             machine-readable output
   --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment, depth write PNGs
   --npy <file>           embed: write features as .npy           --mask-ratio <r>   mim: share masked (0.4)

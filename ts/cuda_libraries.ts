@@ -28,18 +28,24 @@ export interface CudaLibrary {
   soname: string;
   /** What it is, in words. */
   title: string;
+  /** False for a library loaded where found but not linked: cuBLASLt opens NVRTC itself for some kernels. */
+  required?: boolean;
 }
 
 /** The NVIDIA driver's library: never searched for in CUDA folders (their copy is a stub for linking). */
 export const CUDA_DRIVER_LIBRARY: CudaLibrary = { soname: 'libcuda.so.1', title: "the NVIDIA driver's library" };
 
-/** The CUDA 13 runtime libraries, in the order they load (each before the libraries that need it). */
+/**
+ * The CUDA 13 runtime libraries, in the order they load (each before the libraries that need it): those
+ * the addon links, then NVRTC, which cuBLASLt opens by name at run time where it has it (loaded here when
+ * found, so that it need not lie beside cuBLASLt; not required).
+ */
 export const CUDA_RUNTIME_LIBRARIES: readonly CudaLibrary[] = [
   { soname: 'libcudart.so.13', title: 'the CUDA 13 runtime' },
   { soname: 'libcublasLt.so.13', title: 'cuBLASLt 13' },
   { soname: 'libcublas.so.13', title: 'cuBLAS 13' },
   { soname: 'libcurand.so.10', title: 'cuRAND 10 (CUDA 13)' },
-  { soname: 'libnvrtc.so.13', title: 'NVRTC 13' },
+  { soname: 'libnvrtc.so.13', title: 'NVRTC 13', required: false },
 ];
 
 /**
@@ -117,6 +123,7 @@ export function loadCudaLibraries(search: CudaSearchEnv = processCudaSearchEnv()
       continue;
     }
     const file = folders.find(library.soname);
+    if (!file && library.required === false) continue;
     if (!file) return { reason: runtimeMissing(library, folders) };
     const error = search.load(file);
     if (error) return { reason: `${library.title} (${file}) did not load: ${error}. ${RUNTIME_ADVICE}` };
