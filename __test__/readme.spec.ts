@@ -117,6 +117,6 @@ it('the README limits example runs', () => {
 it('the README CUDA example runs, on the CPU where there is no CUDA build or GPU', () => {
   const out = run(examples('## CUDA (NVIDIA GPUs)', '## Usage')[0] ?? '');
   // Here (no GPU): the reason, then the label from the CPU; with a GPU, only the label.
-  expect(out).toMatch(/^(on the CPU: .+\n)?(true|false) LABEL_\d\n$/);
+  expect(out).toMatch(/^(on the CPU: .+\n)?(true|false) \d+ (cpu|cuda:0) LABEL_\d\n$/);
   if (out.startsWith('on the CPU')) expect(out).toContain('beit-node-linux-x64-gnu-cuda');
 });
