@@ -7,8 +7,9 @@
 #
 # What to carry to the GPU machine (ignored paths, built here): target/cuda/gpu_check, dist/ (npm run
 # build:ts), npm/linux-x64-gnu-cuda/beit-node.linux-x64-gnu-cuda.node (npm run build:cuda), the CPU build
-# native/beit-node.linux-x64-gnu.node (the cpu step) and .gpu-node/ (Node, see GPU_CHECK_NODE). The CUDA
-# libraries are the machine's own (its PyTorch's NVIDIA wheels): the node step finds them by itself.
+# native/beit-node.linux-x64-gnu.node (the cpu step) and a Node (see GPU_CHECK_NODE); or, 45 MB instead of
+# 150, .gpu-carry/ (scripts/gpu_pack.sh: the same files xz-compressed, unpacked here first) and dist/.
+# The CUDA libraries are the machine's own (its PyTorch's NVIDIA wheels): the node step finds them itself.
 #
 # A dry run here, without a GPU: GPU_CHECK_BIN set to a stand-in printing a line of each gpu_check step,
 # GPU_CHECK_NODE_DEVICE=cpu, and BEIT_CUDA_DRIVER / CUDA_HOME pointing at .cuda-toolkit's driver stub and
@@ -67,6 +68,18 @@ SECONDS_EACH="${GPU_CHECK_SECONDS:-2}"
 BUDGET="${GPU_CHECK_BUDGET_S:-540}"
 REPORT_RESERVE=25
 CUDA_ADDON=npm/linux-x64-gnu-cuda/beit-node.linux-x64-gnu-cuda.node
+
+# Binaries carried compressed (scripts/gpu_pack.sh): unpacked where the steps look for them.
+unpack() {
+  local packed=".gpu-carry/$1.xz" dest=$2
+  if [[ ! -f "$dest" && -f "$packed" ]]; then
+    mkdir -p "$(dirname "$dest")"
+    xz -dc "$packed" >"$dest" && chmod +x "$dest"
+  fi
+}
+unpack gpu_check target/cuda/gpu_check
+unpack beit-node.linux-x64-gnu-cuda.node "$CUDA_ADDON"
+unpack beit-node.linux-x64-gnu.node native/beit-node.linux-x64-gnu.node
 
 if [[ -n "${GPU_CHECK_BIN:-}" ]]; then
   BIN="$GPU_CHECK_BIN"
@@ -177,10 +190,12 @@ fi
 # (c) The addon itself from Node, when this machine has node and the built JS: classify, segment and
 # estimateDepth on CUDA (the images preprocessed on the GPU) against the CPU.
 NODE="${GPU_CHECK_NODE:-$(command -v node || true)}"
-if [[ -z "$NODE" && -f .gpu-node/node.xz ]]; then
-  NODE=$(mktemp -d)/node
-  xz -dc .gpu-node/node.xz >"$NODE" && chmod +x "$NODE"
-fi
+for packed in .gpu-carry/node.xz .gpu-node/node.xz; do
+  if [[ -z "$NODE" && -f "$packed" ]]; then
+    NODE=$(mktemp -d)/node
+    xz -dc "$packed" >"$NODE" && chmod +x "$NODE"
+  fi
+done
 if [[ -n "$NODE" && -f dist/index.js && -f "$CUDA_ADDON" ]]; then
   # No LD_LIBRARY_PATH: the loader's own search (ts/cuda_libraries.ts) is what this step proves.
   run_step node 150 "$OUT/node.jsonl" env -u LD_LIBRARY_PATH BEIT_NODE_BINARY="$PWD/$CUDA_ADDON" \
