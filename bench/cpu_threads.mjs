@@ -71,20 +71,14 @@ async function main() {
     if (made.status !== 0) throw new Error(`bench/ort_threads.py export failed (${made.status})`);
   }
   const dtypes = values.dtypes.split(',').filter(Boolean);
-  const lines = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const threads of values.threads.split(',').map(Number)) {
       const common = ['--batch', String(batch), '--seconds', String(seconds)];
       const ort = ['bench/ort_threads.py', 'time', dir, '--threads', String(threads), ...common];
-      lines.push(figure(values.python, ort, {}, { round, threads }));
+      record(figure(values.python, ort, {}, { round, threads }), 'ort');
       for (const dtype of dtypes) {
         const args = ['bench/cpu_threads.mjs', '--child', dtype, '--dir', dir, ...common];
-        lines.push(figure(process.execPath, args, { RAYON_NUM_THREADS: String(threads) }, { round }));
-      }
-      for (const line of lines.splice(0)) {
-        console.log(JSON.stringify(line));
-        const key = `${line.threads} ${line.impl === 'beit-node' ? line.dtype : 'ort'}`;
-        summary[key] = [...(summary[key] ?? []), line.images_per_s];
+        record(figure(process.execPath, args, { RAYON_NUM_THREADS: String(threads) }, { round, threads }), dtype);
       }
     }
   }
@@ -93,6 +87,13 @@ async function main() {
 
 /** images/s by "threads contender", each round's figure. */
 const summary = {};
+
+/** Prints a figure and keeps it for the summary under its contender (`ort` or beit-node's dtype). */
+function record(line, contender) {
+  console.log(JSON.stringify(line));
+  const key = `${line.threads} ${contender}`;
+  summary[key] = [...(summary[key] ?? []), line.images_per_s];
+}
 
 function printSummary(dtypes) {
   const best = (key) => {

@@ -48,6 +48,12 @@ export const CUDA_RUNTIME_LIBRARIES: readonly CudaLibrary[] = [
   { soname: 'libnvrtc.so.13', title: 'NVRTC 13', required: false },
 ];
 
+/** Whether a dynamic loader's message names one of the CUDA runtime libraries (`runtime`) or any of them. */
+export function namesCudaLibrary(message: string, which: 'runtime' | 'any' = 'any'): boolean {
+  const libraries = which === 'runtime' ? CUDA_RUNTIME_LIBRARIES : [CUDA_DRIVER_LIBRARY, ...CUDA_RUNTIME_LIBRARIES];
+  return libraries.some(({ soname }) => message.includes(soname));
+}
+
 /**
  * NVIDIA's pip wheels of those libraries, pinned to the CUDA release the build targets (the same pins as
  * scripts/cuda_toolkit.sh): what `beit cuda-setup` installs.

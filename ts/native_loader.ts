@@ -21,6 +21,7 @@ import {
   type CudaLibrariesLoad,
   type CudaLibraryOrigins,
   loadCudaLibraries,
+  namesCudaLibrary,
 } from './cuda_libraries.js';
 import { BeitError } from './errors.js';
 import {
@@ -176,7 +177,7 @@ function cudaLoadAdvice(name: string, reason: string): string {
   if (/undefined symbol: cu[A-Z]/.test(reason)) {
     return `The NVIDIA driver is older than the CUDA build needs: update it to ${CUDA_DRIVER_FLOOR} or newer (CUDA 13.0), or use device 'cpu'.`;
   }
-  if (/lib(cudart|cublas|cublasLt|curand|nvrtc)\.so/.test(reason)) {
+  if (namesCudaLibrary(reason, 'runtime')) {
     return `A CUDA 13.0 runtime library it links (cudart, cuBLAS, cuBLASLt, cuRAND, NVRTC) is missing or of another release: run \`${CUDA_SETUP_COMMAND}\` to install NVIDIA's pinned wheels where beit-node finds them, or use device 'cpu'.`;
   }
   return `Reinstall ${name} at beit-node's version, or use device 'cpu'; if it persists, report it with this message.`;
@@ -210,9 +211,6 @@ function hostWords(host: HostInfo): string {
   return describeHost(withGlibcVersion(host));
 }
 
-/** A loader message about a CUDA library the binary links that it could not find. */
-const MISSING_CUDA_LIBRARY = /lib(cuda|cudart|cublasLt|cublas|curand|nvrtc)\.so\.\d+: cannot open shared object file/;
-
 /** A loaded binary, and where its CUDA libraries came from when they had to be found. */
 interface LoadedFile {
   binding: unknown;
@@ -242,7 +240,8 @@ function loadWithCudaLibraries(env: LoaderEnv, file: string): LoadedFile {
     return { binding: env.load(file) };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    if (!MISSING_CUDA_LIBRARY.test(reason)) throw err;
+    // Only a CUDA library the loader could not find is worth the search.
+    if (!namesCudaLibrary(reason) || !/cannot open shared object file/.test(reason)) throw err;
     const libraries = env.loadCudaLibraries();
     if ('reason' in libraries) throw new Error(`it is a CUDA build, and ${libraries.reason}`, { cause: err });
     return { binding: env.load(file), libraries: libraries.loaded };
