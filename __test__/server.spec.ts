@@ -71,7 +71,7 @@ describe('examples/server', () => {
     server.kill('SIGTERM');
   });
 
-  /** A raw connection: sends `head`, then whatever `drive` writes; resolves with all it got back. */
+  /** A raw connection: sends `head`, then whatever `drive` writes; resolves with all it got back once closed. */
   async function rawExchange(head: string, drive?: (write: (s: string) => boolean) => void): Promise<string> {
     const { port } = new URL(url);
     const socket = connect(Number(port), '127.0.0.1');
@@ -79,11 +79,14 @@ describe('examples/server', () => {
     socket.on('data', (d) => {
       answer += d;
     });
+    // A server that cuts a client off may reset the connection while the client still writes:
+    // that ends the exchange like a close (`once(socket, 'close')` would reject on the reset).
     socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
     await once(socket, 'connect');
     socket.write(head);
     drive?.((s) => socket.write(s));
-    await once(socket, 'close');
+    await closed;
     return answer;
   }
 
