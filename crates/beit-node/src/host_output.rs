@@ -2,9 +2,9 @@
 //! without another copy.
 
 use beit::ModelOutput;
+use napi_derive::napi;
 
-use crate::model::NativeForwardOutput;
-use crate::tensor::HostTensor;
+use crate::tensor::{HostTensor, NativeTensor};
 
 /// Every output of one forward call, copied to host f32 buffers.
 #[derive(Default)]
@@ -57,4 +57,17 @@ impl HostOutput {
             predicted_depth: self.predicted_depth.map(HostTensor::into_js),
         }
     }
+}
+
+/// Every output of `forward`; absent fields are the ones this model class does not produce.
+#[napi(object)]
+pub struct NativeForwardOutput {
+    pub loss: Option<NativeTensor>,
+    pub logits: Option<NativeTensor>,
+    pub last_hidden_state: Option<NativeTensor>,
+    pub pooler_output: Option<NativeTensor>,
+    pub hidden_states: Option<Vec<NativeTensor>>,
+    pub attentions: Option<Vec<NativeTensor>>,
+    pub feature_maps: Option<Vec<NativeTensor>>,
+    pub predicted_depth: Option<NativeTensor>,
 }

@@ -1,21 +1,18 @@
 //! `NativeModel`: one loaded model of any BEiT class, its forward pass and its disposal.
 
-use std::path::PathBuf;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use beit::batching::{BatchOptions, BatchQueue, Reply};
-use beit::{Architecture, BeitConfig, BeitError, ForwardInputs};
+use beit::{BeitError, BeitPreTrainedModel, ForwardInputs};
 use napi::bindgen_prelude::{AsyncTask, Object};
 use napi::{Env, JsDeferred};
 use napi_derive::napi;
 
 use crate::error::{catch_panic, guard, to_js};
-use crate::host_output::HostOutput;
-use crate::options::{batch_options, load_options, NativeLoadOptions};
+use crate::host_output::{HostOutput, NativeForwardOutput};
 use crate::pixels::{NativePixels, PrepareTask};
 use crate::processor::{to_sources, NativeImageInput, NativeImageProcessor};
-use crate::tasks::{LoadTask, ModelSource, SharedModel};
-use crate::tensor::{to_tensor, NativeTensor, NativeTensorInput};
+use crate::tensor::{to_tensor, NativeTensorInput};
 
 /// The arguments of `forward`, as JS passes them.
 #[napi(object)]
@@ -26,19 +23,6 @@ pub struct NativeForwardInputs {
     pub interpolate_pos_encoding: Option<bool>,
     pub output_hidden_states: Option<bool>,
     pub output_attentions: Option<bool>,
-}
-
-/// Every output of `forward`; absent fields are the ones this model class does not produce.
-#[napi(object)]
-pub struct NativeForwardOutput {
-    pub loss: Option<NativeTensor>,
-    pub logits: Option<NativeTensor>,
-    pub last_hidden_state: Option<NativeTensor>,
-    pub pooler_output: Option<NativeTensor>,
-    pub hidden_states: Option<Vec<NativeTensor>>,
-    pub attentions: Option<Vec<NativeTensor>>,
-    pub feature_maps: Option<Vec<NativeTensor>>,
-    pub predicted_depth: Option<NativeTensor>,
 }
 
 impl TryFrom<&NativeForwardInputs> for ForwardInputs {
@@ -67,6 +51,9 @@ pub struct NativeQueueStats {
 }
 
 /// A loaded model and the queue of its inference thread; `None` once disposed.
+/// A loaded model, shared by its inference thread and the calls that prepare its inputs.
+pub type SharedModel = Arc<dyn BeitPreTrainedModel>;
+
 struct Loaded {
     model: SharedModel,
     queue: BatchQueue,
@@ -207,40 +194,4 @@ impl NativeModel {
     pub fn disposed(&self) -> bool {
         self.loaded.read().map(|m| m.is_none()).unwrap_or(true)
     }
-}
-
-/// Loads a model class (`BeitModel`, `BeitForImageClassification`) from a checkpoint directory.
-#[napi(ts_return_type = "Promise<NativeModel>")]
-pub fn load_model(
-    architecture: String,
-    dir: String,
-    options: Option<NativeLoadOptions>,
-) -> napi::Result<AsyncTask<LoadTask>> {
-    guard(|| {
-        let load = load_options(&options)?;
-        Ok(AsyncTask::new(LoadTask {
-            architecture: Architecture::parse(&architecture)?,
-            source: ModelSource::Pretrained(PathBuf::from(dir)),
-            batching: batch_options(&options, &load.device)?,
-            options: load,
-        }))
-    })
-}
-
-/// Builds a model class with random weights from a config in JSON.
-#[napi(ts_return_type = "Promise<NativeModel>")]
-pub fn model_from_config(
-    architecture: String,
-    config_json: String,
-    options: Option<NativeLoadOptions>,
-) -> napi::Result<AsyncTask<LoadTask>> {
-    guard(|| {
-        let load = load_options(&options)?;
-        Ok(AsyncTask::new(LoadTask {
-            architecture: Architecture::parse(&architecture)?,
-            source: ModelSource::Config(Box::new(BeitConfig::from_json_str(&config_json)?)),
-            batching: batch_options(&options, &load.device)?,
-            options: load,
-        }))
-    })
 }
