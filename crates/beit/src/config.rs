@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config_file::read_config;
-use crate::dpt_config::{is_dpt, DptConfig};
+use crate::dpt_config::{is_dpt, DptBackbone, DptConfig};
 use crate::error::{BeitError, Result};
 use crate::limits;
 
@@ -164,7 +164,10 @@ impl BeitConfig {
             BeitError::Config(m) => BeitError::Config(format!("in DPT's backbone_config: {m}")),
             other => other,
         })?;
-        dpt.check(&config)?;
+        dpt.check(&DptBackbone {
+            features: config.out_indices.as_ref().map_or(0, Vec::len),
+            token_sequences: !config.reshape_hidden_states && !config.add_fpn,
+        })?;
         config.dpt = Some(Box::new(dpt));
         Ok(config)
     }

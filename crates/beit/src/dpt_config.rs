@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::activation::Activation;
-use crate::config::BeitConfig;
 use crate::error::{BeitError, Result};
 use crate::limits;
 
@@ -66,6 +65,14 @@ impl Default for DptConfig {
 /// Whether a parsed config.json is a DPT one.
 pub fn is_dpt(json: &Value) -> bool {
     json.get("model_type").and_then(Value::as_str) == Some(DPT)
+}
+
+/// What a DPT head needs to know of the backbone config that holds it.
+pub struct DptBackbone {
+    /// How many feature maps the backbone hands out (its `out_indices`).
+    pub features: usize,
+    /// Whether it hands them out as token sequences (no reshape to maps, no FPN).
+    pub token_sequences: bool,
 }
 
 fn bad<T>(msg: String) -> Result<T> {
@@ -142,8 +149,8 @@ impl DptConfig {
         self.head_in_index.rem_euclid(n) as usize
     }
 
-    /// Rejects what HF cannot build or run, naming the field.
-    pub fn check(&self, backbone: &BeitConfig) -> Result<()> {
+    /// Rejects what HF cannot build or run on `backbone`, naming the field.
+    pub fn check(&self, backbone: &DptBackbone) -> Result<()> {
         let n = self.neck_hidden_sizes.len();
         limits::check_at_most("neck_hidden_sizes (count)", n, MAX_NECK_STAGES)?;
         limits::check_at_most(
@@ -160,7 +167,7 @@ impl DptConfig {
                 self.neck_hidden_sizes, self.fusion_hidden_size
             ));
         }
-        let features = backbone.out_indices.as_ref().map_or(0, Vec::len);
+        let features = backbone.features;
         if self.reassemble_factors.len() != n || features != n {
             return bad(format!(
                 "DPT needs one backbone feature and one reassemble factor per neck stage: \
@@ -190,7 +197,7 @@ impl DptConfig {
                 self.fusion_hidden_size
             ));
         }
-        if backbone.reshape_hidden_states || backbone.add_fpn {
+        if !backbone.token_sequences {
             return bad(
                 "DPT reads the BEiT backbone's features as token sequences: set backbone_config's \
                  reshape_hidden_states and add_fpn to false (as Intel/dpt-beit-* do)"
