@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{BeitError, Result};
 
+/// The decoded-image limit by default: Pillow refuses images over twice `Image.MAX_IMAGE_PIXELS`
+/// (89,478,485) as decompression bombs.
+pub const DEFAULT_MAX_PIXELS: u64 = 2 * 89_478_485;
+
 /// `config.json` / `preprocessor_config.json` larger than this are refused unread: a config with
 /// the 21,841 labels of ImageNet-22k is about 1 MB.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 16 << 20;
@@ -35,8 +39,8 @@ pub const MAX_AUXILIARY_CONVS: usize = 64;
 pub const MAX_PROCESSOR_SIDE: usize = 8192;
 
 /// Label maps of post-processing larger than the largest image the processor decodes by default
-/// (Pillow's decompression-bomb limit, `image::decode::DEFAULT_MAX_PIXELS`) are refused.
-pub const MAX_TARGET_PIXELS: u64 = crate::image::decode::DEFAULT_MAX_PIXELS;
+/// (Pillow's decompression-bomb limit, [`DEFAULT_MAX_PIXELS`]) are refused.
+pub const MAX_TARGET_PIXELS: u64 = DEFAULT_MAX_PIXELS;
 
 /// Tokens per image (patches + CLS) by default: a 64x64 patch grid, i.e. 1024x1024 pixels at patch
 /// size 16 (BEiT's largest checkpoints take 640x640, 1,601 tokens). Memory grows with its square:

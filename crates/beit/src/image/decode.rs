@@ -10,9 +10,6 @@ use image::{DynamicImage, ImageReader};
 
 use crate::error::{BeitError, Result};
 
-/// Pillow refuses images over twice `Image.MAX_IMAGE_PIXELS` (89,478,485) as decompression bombs.
-pub const DEFAULT_MAX_PIXELS: u64 = 2 * 89_478_485;
-
 /// Where an image comes from.
 #[derive(Debug, Clone)]
 pub enum ImageSource {

@@ -7,11 +7,12 @@ use rayon::prelude::*;
 
 use crate::error::{BeitError, Result};
 use crate::image::crop::center_crop;
-use crate::image::decode::{decode_label_map, decode_rgb, ImageSource, Pixels, DEFAULT_MAX_PIXELS};
+use crate::image::decode::{decode_label_map, decode_rgb, ImageSource, Pixels};
 use crate::image::pixel_plan::Plan;
 use crate::image::processor_config::ImageProcessorConfig;
 use crate::image::resample::Resample;
 use crate::image::resize::{resize, working_pixels};
+use crate::limits::DEFAULT_MAX_PIXELS;
 
 /// The processor's output: HF's `pixel_values` and `labels`, plus each image's size before
 /// processing (for post-processing back to it).
@@ -218,7 +219,7 @@ impl BeitImageProcessor {
         images: &[ImageSource],
         maps: Option<&[ImageSource]>,
     ) -> Result<ProcessedBatch> {
-        let gpu = device.is_cuda() && crate::ops::kernel_switch::enabled();
+        let gpu = device.is_cuda() && crate::cuda_settings::enabled();
         if !gpu {
             let mut batch = self.preprocess(images, maps)?;
             batch.pixel_values = batch.pixel_values.to_device(device)?;
