@@ -3,13 +3,14 @@
 //! of its weights (`PendingDense`); `prepare` reads them: on the CPU in f32, packed for our matmul,
 //! quantized to int8 or rounded to bf16, elsewhere as a plain tensor.
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::model::pending_dense::PendingDense;
 use crate::ops::bf16_linear::Bf16Linear;
 use crate::ops::int8_linear::Int8Linear;
 use crate::ops::packed_linear::PackedLinear;
+use crate::ops::weight_rows::RowSource;
 use crate::precision::Quantization;
 use crate::weights::Weights;
 
@@ -51,9 +52,48 @@ impl Dense {
         weights: &Weights,
     ) -> candle_core::Result<()> {
         if let Self::Pending(layer) = self {
-            *self = layer.prepare(quantization, weights)?;
+            *self = Self::from_pending(layer, quantization, weights)?;
         }
         Ok(())
+    }
+
+    /// For the CPU in f32: packed, quantized to int8 or rounded to bf16 (packing and int8 deferred
+    /// when the weight lies in a mapped file, see `DeferredWeight`; `from_pretrained` finishes that
+    /// before it returns, so a loaded model never reads its file again); a plain tensor elsewhere.
+    fn from_pending(
+        layer: &PendingDense,
+        quantization: Option<Quantization>,
+        weights: &Weights,
+    ) -> candle_core::Result<Self> {
+        let bias = layer.bias();
+        let vb = &weights.vb;
+        if !(vb.device().is_cpu() && vb.dtype() == DType::F32) {
+            let weight = layer.read(weights)?;
+            return Ok(Self::Float {
+                weight,
+                bias: bias.clone(),
+            });
+        }
+        if let Some(weight) = layer.mapped(weights)? {
+            let source = Box::new(weight);
+            return Ok(match quantization {
+                Some(Quantization::Int8) => Self::Int8(Int8Linear::deferred(source, Some(bias))?),
+                // Half the size of the f32 weight, made at once: there is no first call to spare.
+                Some(Quantization::Bfloat16) => {
+                    let packed = Bf16Linear::from_rows(&source.rows()?, Some(bias))?;
+                    source.release();
+                    Self::Bf16(packed)
+                }
+                None => Self::Packed(PackedLinear::deferred(source, bias)?),
+            });
+        }
+        layer.with_rows(weights, |rows| {
+            Ok(match quantization {
+                Some(Quantization::Int8) => Self::Int8(Int8Linear::from_rows(rows, Some(bias))?),
+                Some(Quantization::Bfloat16) => Self::Bf16(Bf16Linear::from_rows(rows, Some(bias))?),
+                None => Self::Packed(PackedLinear::from_rows(rows, bias)?),
+            })
+        })
     }
 
     /// Packs or quantizes a weight that `prepare` left in the mapped file (see `DeferredWeight`).
