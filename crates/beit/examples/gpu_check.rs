@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use beit::ops::kernel_switch::{self, AttentionKernel};
+use beit::cuda_settings::{self, AttentionKernel};
 use beit::{
     Architecture, BeitConfig, BeitPreTrainedModel, DType, Device, ForwardInputs, LoadOptions, ModelOutput,
     Tensor,
@@ -261,9 +261,9 @@ fn kernels(models: Option<PathBuf>) -> beit::Result<()> {
         for case in cases(&models)? {
             let cpu = run(&case, &Device::Cpu, DType::F32)?;
             for dtype in [DType::F32, DType::F16, DType::BF16] {
-                kernel_switch::set_enabled(false);
+                cuda_settings::set_enabled(false);
                 let plain = run(&case, &device, dtype)?;
-                kernel_switch::set_enabled(true);
+                cuda_settings::set_enabled(true);
                 let fused = run(&case, &device, dtype)?;
                 let tol = tolerance(dtype);
                 for (name, want) in &plain {
@@ -307,10 +307,10 @@ fn on_off(
     f: impl Fn(DType) -> beit::Result<Tensor>,
 ) -> beit::Result<()> {
     let host = |t: Tensor| -> beit::Result<Tensor> { Ok(t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?) };
-    kernel_switch::set_enabled(false);
+    cuda_settings::set_enabled(false);
     let exact = host(f(DType::F32)?)?;
     let plain = host(f(dtype)?)?;
-    kernel_switch::set_enabled(true);
+    cuda_settings::set_enabled(true);
     let fused = host(f(dtype)?)?;
     let tol = tolerance(dtype);
     let (within_tol, max_abs) = compare(&fused, &exact, tol)?;
@@ -386,7 +386,7 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
         let shape = format!("{rows}x{n_in}->{n_out}");
         // cuBLASLt with the bias and residual in its epilogue, and candle's cuBLAS with our pass.
         for (gemm_lt, gemm) in [(true, ""), (false, " (cublas)")] {
-            kernel_switch::set_gemm_lt(gemm_lt);
+            cuda_settings::set_gemm_lt(gemm_lt);
             for (op, residual, gelu) in [
                 ("linear+gelu", None, true),
                 ("linear+residual", Some(&r), false),
@@ -405,7 +405,7 @@ fn op_checks(device: &Device, dtype: DType) -> beit::Result<()> {
                 })?;
             }
         }
-        kernel_switch::set_gemm_lt(true);
+        cuda_settings::set_gemm_lt(true);
     }
     Ok(())
 }
@@ -494,8 +494,8 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
             ),
             ("plain".to_string(), false, true, default),
         ] {
-            kernel_switch::set_enabled(kernels);
-            kernel_switch::set_gemm_lt(gemm_lt);
+            cuda_settings::set_enabled(kernels);
+            cuda_settings::set_gemm_lt(gemm_lt);
             use_attention(attention, warps);
             let model = beit_base_model(&device, dtype)?;
             for &batch in batches {
@@ -514,8 +514,8 @@ fn throughput(batches: &[usize], dtypes: &str, seconds: f64) -> beit::Result<()>
         }
         use_attention(default.0, default.1);
     }
-    kernel_switch::set_enabled(true);
-    kernel_switch::set_gemm_lt(true);
+    cuda_settings::set_enabled(true);
+    cuda_settings::set_gemm_lt(true);
     Ok(())
 }
 
@@ -559,7 +559,7 @@ fn attention_name(kernel: AttentionKernel, warps: usize) -> String {
 
 /// Every attention kernel: (kernel, flash warps a block), the default first.
 fn attention_variants() -> Vec<(AttentionKernel, usize)> {
-    let warps = kernel_switch::flash_warps();
+    let warps = cuda_settings::flash_warps();
     vec![
         (AttentionKernel::Flash, warps),
         (AttentionKernel::Flash, 12 - warps),
@@ -570,8 +570,8 @@ fn attention_variants() -> Vec<(AttentionKernel, usize)> {
 
 /// Selects an attention kernel for the process.
 fn use_attention(kernel: AttentionKernel, warps: usize) {
-    kernel_switch::set_attention_kernel(kernel);
-    kernel_switch::set_flash_warps(warps);
+    cuda_settings::set_attention_kernel(kernel);
+    cuda_settings::set_flash_warps(warps);
 }
 
 /// Milliseconds per call of `f` (mean over `runs` after 3 warm-ups, to a device synchronize).
@@ -652,9 +652,9 @@ fn ops(batch: usize, dtype: &str) -> beit::Result<()> {
                 gelu,
             )?)
         };
-        kernel_switch::set_gemm_lt(false);
+        cuda_settings::set_gemm_lt(false);
         let cublas_ms = time_ms(&device, runs, linear)?;
-        kernel_switch::set_gemm_lt(true);
+        cuda_settings::set_gemm_lt(true);
         let ms = time_ms(&device, runs, linear)?;
         let extra = match (residual, gelu) {
             (Some(_), _) => " +residual",

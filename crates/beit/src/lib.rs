@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_file;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod cuda_settings;
 pub mod device;
 pub mod dpt_config;
 pub mod error;

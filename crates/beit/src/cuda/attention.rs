@@ -11,13 +11,13 @@ use cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
 
 use crate::cuda::args::{by_float, contiguous, int, Float, NULL};
 use crate::cuda::module::{function, typed, Family};
+use crate::cuda_settings::{self, AttentionKernel};
 use crate::launch_geometry::{
     attention_shared_bytes, flash_attention_block_q, flash_attention_shared_bytes,
     mma_attention_shared_bytes, ATTENTION_BLOCK_Q, ATTENTION_MAX_HEAD_DIM, ATTENTION_THREADS,
     MMA_ATTENTION_BLOCK_Q, MMA_ATTENTION_THREADS,
 };
 use crate::ops::attention_bias::row_stride;
-use crate::ops::kernel_switch::{self, AttentionKernel};
 
 /// The context `[B, S, D]` of `qkv` `[B, S, 3D]` over `heads` heads, with an optional bias
 /// `[heads, S, S]` in the dtype of `qkv` whose rows are evenly spaced (`attention_bias::row_stride`).
@@ -50,7 +50,7 @@ fn run<T: Float>(
     let out = unsafe { dev.alloc::<T>(b * s * d)? };
     if b * s > 0 {
         let kernel = AttentionKernel::pick::<T>(head_dim, ql.start_offset());
-        let warps = kernel_switch::flash_warps();
+        let warps = cuda_settings::flash_warps();
         let func = function(
             dev,
             Family::Attention,
@@ -130,13 +130,13 @@ fn bias_rows<'a, T: Float>(
 
 /// The launch of each of attention.cu's kernels.
 impl AttentionKernel {
-    /// The first kernel, from the one chosen (`kernel_switch::attention_kernel`) on down, that
+    /// The first kernel, from the one chosen (`cuda_settings::attention_kernel`) on down, that
     /// takes the call: the tensor-core ones need f16 or bf16 and 16-byte aligned rows (their loads
     /// are 8 values wide), the flash one a head size of 32, 64 or 128, wmma one of 16k.
     fn pick<T: Float>(head_dim: usize, start_offset: usize) -> Self {
         let two_bytes = matches!(T::DTYPE, candle_core::DType::F16 | candle_core::DType::BF16);
         let tensor_cores = two_bytes && (start_offset * 2).is_multiple_of(16);
-        let chosen = kernel_switch::attention_kernel();
+        let chosen = cuda_settings::attention_kernel();
         if tensor_cores && chosen <= Self::Flash && matches!(head_dim, 32 | 64 | 128) {
             Self::Flash
         } else if tensor_cores && chosen <= Self::Wmma && head_dim.is_multiple_of(16) {

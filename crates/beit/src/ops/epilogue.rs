@@ -6,9 +6,9 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
+use crate::cuda_settings;
 use crate::ops::cpu_data::contiguous_f32;
 use crate::ops::gelu::erf_f32;
-use crate::ops::kernel_switch;
 
 /// `act(xs W^T + bias) + residual` (`weight` `[out, in]`, `residual` of the output's shape).
 pub fn linear_epilogue(
@@ -18,8 +18,8 @@ pub fn linear_epilogue(
     residual: Option<&Tensor>,
     gelu: bool,
 ) -> candle_core::Result<Tensor> {
-    if xs.device().is_cuda() && kernel_switch::enabled() {
-        if kernel_switch::gemm_lt() && !(gelu && residual.is_some()) {
+    if xs.device().is_cuda() && cuda_settings::enabled() {
+        if cuda_settings::gemm_lt() && !(gelu && residual.is_some()) {
             return crate::ops::cuda_linear::cuda_linear(xs, weight, bias, residual, gelu);
         }
         let product = matmul_rows(xs, weight)?;

@@ -11,13 +11,13 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Shape, Tensor, W
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::ops::kernel_switch;
+use crate::cuda_settings;
 use crate::ops::simd::dispatch;
 
 /// `y = (x - mean) / sqrt(var + eps) * weight + bias` over the last dimension of `xs`.
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
     // On CUDA, kernels/layer_norm.cu: the same two-pass statistics, in f32.
-    if xs.device().is_cpu() || (xs.device().is_cuda() && kernel_switch::enabled()) {
+    if xs.device().is_cpu() || (xs.device().is_cuda() && cuda_settings::enabled()) {
         let xs = xs.contiguous()?;
         xs.apply_op3_no_bwd(&weight.contiguous()?, &bias.contiguous()?, &LayerNormOp { eps })
     } else {

@@ -1,6 +1,8 @@
-//! Whether the CUDA forward uses our fused kernels or candle's plain CUDA ops.
+//! The CUDA forward's settings (`BEIT_CUDA_*`): whether it uses our fused kernels or candle's plain
+//! CUDA ops, which attention kernel and GEMM. Outside the `cuda` feature, so that the device-neutral
+//! ops can ask before they reach for CUDA.
 //!
-//! Both give the same numbers within each dtype's tolerance; the plain path is slower but built
+//! Our kernels and candle's ops give the same numbers within each dtype's tolerance; the plain path is slower but built
 //! only from candle's tested ops, so a bug in one of our kernels can always be worked around
 //! (`BEIT_CUDA_KERNELS=0`), and the GPU check compares the two in one process (`set_enabled`).
 
