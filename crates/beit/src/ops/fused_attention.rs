@@ -1,11 +1,11 @@
 //! Attention as one candle op, for devices where the context is computed by a kernel of ours
 //! without the probabilities: on CUDA, kernels/attention.cu (flash-style, the bias inside the
-//! online softmax); on the CPU, the same fused loop as `ops::attention`.
+//! online softmax); on the CPU, the same fused loop as `ops::attention` (`ops::attention_head`).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use crate::ops::attention::{attend_context, Dims};
 use crate::ops::attention_bias::row_stride;
+use crate::ops::attention_head::{attend_context, Dims};
 use crate::ops::cpu_data::contiguous_f32;
 
 /// `softmax(Q K^T / sqrt(head_dim) + bias) V` over the fused `qkv` `[B, S, 3D]`, bias `[heads, S, S]`.

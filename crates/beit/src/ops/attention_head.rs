@@ -1,0 +1,271 @@
+//! The CPU loop of fused attention: each (image, head) pair is one task. gemm reads Q, K and V in
+//! place from the fused projection, the `S x S` scores stay in L2 for the biased softmax, and the
+//! context is written straight into its `[B, S, D]` columns. `ops::attention` (with or without the
+//! probabilities) and `ops::fused_attention` (the context alone) both run it.
+
+use candle_core::{Device, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::ops::bf16_attention::{self, HeadInputs, Operands};
+use crate::ops::cpu_data::SharedMut;
+use crate::ops::simd::{dispatch, exp_f32};
+
+/// The context `[B, S, D]` and, when asked for, the attention probabilities `[B, heads, S, S]`.
+pub type Attended = (Tensor, Option<Tensor>);
+
+/// What the CPU attention multiplies in: the scores and the context as f32 products, or, for
+/// `dtype: 'bfloat16'`, bf16 operands with f32 sums where the CPU multiplies bf16
+/// (`ops::bf16_attention`; f32 elsewhere). The softmax and its bias are f32 either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttentionPrecision {
+    #[default]
+    Float32,
+    Bfloat16,
+}
+
+/// A bias as the fused loop reads it: `[heads, S, S]` values, or per head a table of `rows` values
+/// and the `[S, S]` index into it.
+#[derive(Clone, Copy)]
+pub(crate) enum Bias<'a> {
+    Dense(&'a [f32]),
+    Gathered {
+        table: &'a [f32],
+        rows: usize,
+        index: &'a [u32],
+    },
+}
+
+impl<'a> Bias<'a> {
+    /// Head `head`'s part, for an `s x s` score matrix.
+    fn head(self, head: usize, s: usize) -> Bias<'a> {
+        match self {
+            Self::Dense(all) => Self::Dense(&all[head * s * s..(head + 1) * s * s]),
+            Self::Gathered { table, rows, index } => Self::Gathered {
+                table: &table[head * rows..(head + 1) * rows],
+                rows,
+                index,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Dims {
+    pub b: usize,
+    pub s: usize,
+    pub d: usize,
+    pub heads: usize,
+}
+
+/// The context `[B, S, D]` alone (the CPU side of `ops::fused_attention`).
+pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
+    let Dims { b, s, d, heads } = dims;
+    // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
+    let mut context = Vec::with_capacity(b * s * d);
+    let out = SharedMut(context.as_mut_ptr());
+    let head = Head {
+        qkv,
+        bias: bias.map(Bias::Dense),
+        dims,
+        precision: AttentionPrecision::Float32,
+        out,
+    };
+    (0..b * heads).into_par_iter().for_each_init(
+        || (vec![0f32; s * s], Operands::default()),
+        // SAFETY: each task writes only its own image's rows and head's columns of `context`.
+        |(scores, operands), task| unsafe { head.attend(task, scores, operands) },
+    );
+    // SAFETY: the (image, head) tasks wrote every block of the context.
+    unsafe { context.set_len(b * s * d) };
+    context
+}
+
+/// The context and, with `with_probs`, the probabilities, of every (image, head) task.
+pub(crate) fn attend(
+    qkv: &[f32],
+    bias: Option<Bias>,
+    dims: Dims,
+    with_probs: bool,
+    precision: AttentionPrecision,
+) -> candle_core::Result<Attended> {
+    let Dims { b, s, d, heads } = dims;
+    // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
+    let mut context = Vec::with_capacity(b * s * d);
+    let head = Head {
+        qkv,
+        bias,
+        dims,
+        precision,
+        out: SharedMut(context.as_mut_ptr()),
+    };
+    // SAFETY (both): each task writes only its own image's rows and head's columns of `context`.
+    let probs = if with_probs {
+        let mut probs = vec![0f32; b * heads * s * s];
+        probs
+            .par_chunks_mut(s * s)
+            .enumerate()
+            .for_each_init(Operands::default, |operands, (task, p)| unsafe {
+                head.attend(task, p, operands)
+            });
+        Some(Tensor::from_vec(probs, (b, heads, s, s), &Device::Cpu)?)
+    } else {
+        (0..b * heads).into_par_iter().for_each_init(
+            || (vec![0f32; s * s], Operands::default()),
+            |(scores, operands), task| unsafe { head.attend(task, scores, operands) },
+        );
+        None
+    };
+    // SAFETY: the (image, head) tasks wrote every block of the context.
+    unsafe { context.set_len(b * s * d) };
+    Ok((Tensor::from_vec(context, (b, s, d), &Device::Cpu)?, probs))
+}
+
+/// What every (image, head) task of one call shares: the fused projection, the bias, the shape,
+/// the precision, and the `[B, S, D]` context it writes.
+#[derive(Clone, Copy)]
+struct Head<'a> {
+    qkv: &'a [f32],
+    bias: Option<Bias<'a>>,
+    dims: Dims,
+    precision: AttentionPrecision,
+    out: SharedMut,
+}
+
+impl Head<'_> {
+    /// Task `task` (image `task / heads`, head `task % heads`): scores, biased softmax in place,
+    /// then the probabilities times V into the head's columns of the context.
+    ///
+    /// # Safety
+    /// `out` points to a `[B, S, D]` buffer whose (image, head) block no other thread writes.
+    unsafe fn attend(&self, task: usize, scores: &mut [f32], operands: &mut Operands) {
+        let Dims { s, d, heads, .. } = self.dims;
+        let (image, head) = (task / heads, task % heads);
+        let head_dim = d / heads;
+        let row = 3 * d;
+        let base = self.qkv[image * s * row..].as_ptr().add(head * head_dim);
+        let (q, k, v) = (base, base.add(d), base.add(2 * d));
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let bias = self.bias.map(|all| all.head(head, s));
+        let softmax = |scores: &mut [f32]| {
+            dispatch(
+                #[inline(always)]
+                || softmax_rows(scores, bias, s),
+            )
+        };
+        let context = self.out.0.add(image * s * d + head * head_dim);
+        let inputs = HeadInputs {
+            q,
+            k,
+            v,
+            row,
+            s,
+            head_dim,
+        };
+        if self.precision == AttentionPrecision::Bfloat16 && bf16_attention::available() {
+            return bf16_attention::attend_head(inputs, scale, softmax, scores, operands, context, d);
+        }
+        f32_head(inputs, scale, softmax, scores, context, d);
+    }
+}
+
+/// `bf16_attention::attend_head` in f32 products (the gemm crate, reading Q, K and V in place).
+///
+/// # Safety
+/// As `Head::attend`; `head` points to readable rows.
+unsafe fn f32_head(
+    head: HeadInputs,
+    scale: f32,
+    softmax: impl FnOnce(&mut [f32]),
+    scores: &mut [f32],
+    context: *mut f32,
+    stride: usize,
+) {
+    let HeadInputs {
+        q, k, v, s, head_dim, ..
+    } = head;
+    let row = head.row as isize;
+    // scores[i][j] = scale * sum_c q[i][c] k[j][c]: K^T read in place through its strides.
+    gemm::gemm(
+        s,
+        s,
+        head_dim,
+        scores.as_mut_ptr(),
+        1,
+        s as isize,
+        false,
+        q,
+        1,
+        row,
+        k,
+        row,
+        1,
+        0.0,
+        scale,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
+    softmax(scores);
+    gemm::gemm(
+        s,
+        head_dim,
+        s,
+        context,
+        1,
+        stride as isize,
+        false,
+        scores.as_ptr(),
+        1,
+        s as isize,
+        v,
+        1,
+        row,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    );
+}
+
+/// `rows[i] = softmax(rows[i] + bias[i])` for each row of `width` values.
+#[inline(always)]
+fn softmax_rows(rows: &mut [f32], bias: Option<Bias>, width: usize) {
+    for (i, row) in rows.chunks_exact_mut(width).enumerate() {
+        match bias {
+            Some(Bias::Dense(bias)) => {
+                for (x, b) in row.iter_mut().zip(&bias[i * width..(i + 1) * width]) {
+                    *x += b;
+                }
+            }
+            Some(Bias::Gathered { table, index, .. }) => {
+                for (x, &at) in row.iter_mut().zip(&index[i * width..(i + 1) * width]) {
+                    // SAFETY: `GatheredBias::new` checked every index against the table's rows.
+                    *x += unsafe { *table.get_unchecked(at as usize) };
+                }
+            }
+            None => {}
+        }
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        // Eight partial sums: a single running sum is a dependency chain the compiler may not
+        // reorder, and the loop would not vectorize.
+        let mut sums = [0f32; 8];
+        let mut chunks = row.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            for (x, sum) in chunk.iter_mut().zip(&mut sums) {
+                *x = exp_f32(*x - max);
+                *sum += *x;
+            }
+        }
+        let mut sum: f32 = sums.iter().sum();
+        for x in chunks.into_remainder() {
+            *x = exp_f32(*x - max);
+            sum += *x;
+        }
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+}
