@@ -23,8 +23,9 @@ use rayon::prelude::*;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::gelu::erf_f32;
-use crate::ops::packed_linear::{lanes, microkernel, pack, tiles_per_kernel, Lane, Split, Tile, KC, MR, NR};
+use crate::ops::packed_linear::{lanes, microkernel, pack, tiles_per_kernel, Lane, Split, Tile, KC, NR};
 use crate::ops::row_panel::interleave;
+use crate::ops::row_panel::MR;
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 

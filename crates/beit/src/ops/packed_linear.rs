@@ -26,15 +26,12 @@ use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
 use crate::ops::prefetch::RowPrefetch;
-use crate::ops::row_panel::interleave_into;
+use crate::ops::row_panel::{interleave_into, MR};
 use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
 /// Output channels per tile: two AVX vectors.
 pub(crate) const NR: usize = 16;
-/// Rows per microkernel call: 12 accumulators, 2 weight vectors and a broadcast fill 15 of the
-/// 16 AVX registers.
-pub(crate) const MR: usize = 6;
 /// Inputs per pass over a tile: its `KC x 16` weights (16 KiB) stay in L1 while every row panel of
 /// the block goes by.
 pub(crate) const KC: usize = 256;

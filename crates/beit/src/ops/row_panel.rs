@@ -7,7 +7,9 @@
 
 use std::mem::MaybeUninit;
 
-use crate::ops::packed_linear::MR;
+/// Rows per microkernel call of the packed f32 matmul, so rows per panel: 12 accumulators, 2
+/// weight vectors and a broadcast fill 15 of the 16 AVX registers.
+pub(crate) const MR: usize = 6;
 
 /// `dst[k][r] = rows[r][k]` for `k < len`: `dst` holds `len * MR` values, each row `len`.
 pub(crate) fn interleave(rows: &[&[f32]; MR], len: usize, dst: &mut [f32]) {
