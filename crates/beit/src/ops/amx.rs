@@ -1,12 +1,10 @@
-//! Intel AMX for the int8 and bf16 GEMMs: whether this process may use the tile registers, and
-//! `pairs_by_rows`, which multiplies rows of activations by pairs of packed 16-channel weight tiles
-//! (32 or 16 rows a call), for both layers (`Int8`, `Bf16`).
+//! Intel AMX for the int8 and bf16 GEMMs: `pairs_by_rows`, which multiplies rows of activations by
+//! pairs of packed 16-channel weight tiles (32 or 16 rows a call), for both layers (`Int8`,
+//! `Bf16`). Whether this process may use the tile registers is `cpu_level`'s to say (the `Amx`
+//! level).
 //!
-//! Rust has neither stable AMX intrinsics nor stable detection of it, so the detection reads CPUID
-//! and XCR0 itself and the kernel is inline assembly (the assembler takes the instructions without
-//! the target feature). Linux hands out the 8 KiB of tile state only to a process that asks for it
-//! (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); without that leave the first tile instruction would be a
-//! SIGILL, so no permission, no AMX level.
+//! Rust has no stable AMX intrinsics, so the kernel is inline assembly (the assembler takes the
+//! instructions without the target feature).
 //!
 //! The tile unit computes `C[m][n] += sum_k A[m][4k + j] B[k][4n + j]` over `j < 4` with u8 A and i8
 //! B into i32: with A 16 rows of 64 activation bytes and B 16 groups of (16 channels x 4 weights),
@@ -18,7 +16,6 @@
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::asm;
-use std::sync::OnceLock;
 
 /// Rows of activations per `pair` call: a tile's rows (`quad` takes twice as many).
 pub const ROWS: usize = 16;
@@ -27,52 +24,6 @@ const A_STEP: usize = 64;
 /// Bytes of one packed weight tile per step: 16 rows of 64 bytes (16 channels by 4 int8 or 2 bf16
 /// inputs).
 const B_STEP: usize = 16 * 64;
-
-/// Whether the CPU has AMX-TILE, AMX-INT8 and AMX-BF16, the OS saves their state, and this process
-/// has the OS's leave to use it (asked once).
-pub fn permitted() -> bool {
-    static PERMITTED: OnceLock<bool> = OnceLock::new();
-    *PERMITTED.get_or_init(|| cpu_has_amx() && request_permission())
-}
-
-fn cpu_has_amx() -> bool {
-    use std::arch::x86_64::{__cpuid, __cpuid_count};
-    // SAFETY: CPUID exists on every x86-64.
-    #[allow(unused_unsafe)] // CPUID is a safe call in newer Rust, not yet in the MSRV
-    let (max_leaf, leaf1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
-    let osxsave = leaf1.ecx & (1 << 27) != 0;
-    if max_leaf < 7 || !osxsave {
-        return false;
-    }
-    // SAFETY: as above; leaf 7 exists (max_leaf).
-    #[allow(unused_unsafe)]
-    let edx = unsafe { __cpuid_count(7, 0).edx };
-    let (bf16, tile, int8) = (edx & (1 << 22) != 0, edx & (1 << 24) != 0, edx & (1 << 25) != 0);
-    // XCR0 bits 17 and 18: the OS saves the tile configuration and data.
-    // SAFETY: OSXSAVE is set, so XGETBV is enabled.
-    let xcr0 = unsafe { xgetbv0() };
-    bf16 && tile && int8 && xcr0 & (0b11 << 17) == 0b11 << 17
-}
-
-#[target_feature(enable = "xsave")]
-unsafe fn xgetbv0() -> u64 {
-    std::arch::x86_64::_xgetbv(0)
-}
-
-#[cfg(target_os = "linux")]
-fn request_permission() -> bool {
-    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-    const XFEATURE_XTILEDATA: libc::c_long = 18;
-    // SAFETY: arch_prctl with these arguments only changes what this process may use.
-    unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
-}
-
-/// Other systems (Windows, macOS) enable the state for every process when the CPU has it; the
-/// project builds AMX in only where it can check it (Linux).
-#[cfg(not(target_os = "linux"))]
-fn request_permission() -> bool {
-    false
-}
 
 /// What the tile unit multiplies: activations `X` by packed weights `W` into sums `Sum`.
 pub trait Operands {

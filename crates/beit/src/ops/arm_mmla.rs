@@ -27,14 +27,6 @@ pub(crate) const MR: usize = 4;
 /// Channel pairs per tile: one sum register each per pair of rows.
 const PAIRS: usize = NR / 2;
 
-/// Whether this CPU has what `CpuLevel::Mmla` needs beyond NEON: the dot product extension (the
-/// level includes `Neon`'s kernels), I8MM and BF16.
-pub(crate) fn supported() -> bool {
-    std::arch::is_aarch64_feature_detected!("dotprod")
-        && std::arch::is_aarch64_feature_detected!("i8mm")
-        && std::arch::is_aarch64_feature_detected!("bf16")
-}
-
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of int8 levels (0..=127) at
 /// stride `k_pad` against a tile `w` in pairs layout, `steps` steps of 8 inputs.
 ///

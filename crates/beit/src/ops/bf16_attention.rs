@@ -21,16 +21,16 @@ use crate::ops::amx::{self, Operands as _};
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::ops::bf16_linear::to_bf16;
 #[cfg(target_arch = "x86_64")]
-use crate::ops::bf16_linear::{has_bf16, pair_microkernel, NR, WIDE_MR};
+use crate::ops::bf16_linear::{pair_microkernel, NR, WIDE_MR};
 #[cfg(target_arch = "x86_64")]
-use crate::ops::cpu_level::{active, CpuLevel};
+use crate::ops::cpu_level::{self, active, CpuLevel};
 
 /// Whether the attention runs its matmuls with bf16 products at the active CPU level when asked
 /// to (`AttentionPrecision::Bfloat16`); where not, they are f32.
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        active() >= CpuLevel::Avx512 && has_bf16()
+        active() >= CpuLevel::Avx512 && cpu_level::has_avx512_bf16()
     }
     #[cfg(target_arch = "aarch64")]
     {

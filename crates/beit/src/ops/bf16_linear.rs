@@ -54,7 +54,7 @@ const BLOCK_ROWS: usize = 96;
 const _: () = assert!(MR == arm_mmla::MR, "the Mmla kernel's sums are a row group's");
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx512::{has_bf16, pair_microkernel};
+pub(crate) use avx512::pair_microkernel;
 
 #[derive(Debug)]
 pub struct Bf16Linear {
@@ -125,7 +125,7 @@ impl Bf16Linear {
         #[cfg(target_arch = "x86_64")]
         debug_assert_eq!(self.layout, TileLayout::Groups);
         #[cfg(target_arch = "x86_64")]
-        if level == CpuLevel::Avx512 && avx512::has_bf16() {
+        if level == CpuLevel::Avx512 && cpu_level::has_avx512_bf16() {
             return self.matmul_wide(xb, rows, out);
         }
         let unit = group_rows(level, MR);
@@ -343,7 +343,7 @@ fn pack(w: &WeightRows, layout: TileLayout) -> Vec<u16> {
 fn microkernel(level: CpuLevel, x: &[u16], k_pad: usize, mr: usize, w: &[u16], sums: &mut [[f32; NR]; MR]) {
     assert!(mr <= MR && x.len() >= mr * k_pad && w.len() >= k_pad * NR);
     #[cfg(target_arch = "x86_64")]
-    if level >= CpuLevel::Avx512 && avx512::has_bf16() {
+    if level >= CpuLevel::Avx512 && cpu_level::has_avx512_bf16() {
         // SAFETY: AVX-512 F/BW/VL and BF16 are present; the assert bounds every read.
         return unsafe { avx512::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), sums) };
     }
@@ -505,15 +505,8 @@ mod neon {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
-    use std::sync::OnceLock;
 
     use super::{MR, NR, WIDE_MR};
-
-    /// Whether the CPU has AVX512_BF16 (`cpu_level` does not require it for `Avx512`).
-    pub fn has_bf16() -> bool {
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx512bf16"))
-    }
 
     /// # Safety
     /// AVX-512 F/BW/VL and BF16 are present; `x` holds `mr` rows of `k_pad` values (an even

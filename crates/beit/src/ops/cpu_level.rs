@@ -23,7 +23,7 @@
 //!   also has AVX512_BF16, the bf16 GEMM and bf16 attention's matmuls through `vdpbf16ps`. CPUs with
 //!   AVX-512 but without VNNI (Skylake-X) get `Avx2`: the level is measured only where VNNI is.
 //! - `Amx`: AMX-TILE, AMX-INT8 and AMX-BF16 on top (Sapphire Rapids and later), with the OS's leave
-//!   to use the tile registers (Linux asks for it per process: `amx::permitted`): the int8 and bf16
+//!   to use the tile registers (Linux asks for it per process: `x86::amx_permitted`): the int8 and bf16
 //!   GEMMs on the tile unit; f32, and bf16 attention's matmuls, stay on the `Avx512` kernels.
 //!
 //! The f32 matmuls that go through the gemm crate (candle's, and `ops::linear`) choose their own
@@ -95,8 +95,14 @@ fn supported(level: CpuLevel) -> bool {
     match level {
         CpuLevel::Scalar => true,
         CpuLevel::Neon => cfg!(target_arch = "aarch64"),
+        // Beyond NEON: the dot product extension (the level includes `Neon`'s kernels), I8MM
+        // for `ops::arm_mmla`'s int8 kernels and BF16 for its bf16 ones.
         #[cfg(target_arch = "aarch64")]
-        CpuLevel::Mmla => crate::ops::arm_mmla::supported(),
+        CpuLevel::Mmla => {
+            std::arch::is_aarch64_feature_detected!("dotprod")
+                && std::arch::is_aarch64_feature_detected!("i8mm")
+                && std::arch::is_aarch64_feature_detected!("bf16")
+        }
         #[cfg(not(target_arch = "aarch64"))]
         CpuLevel::Mmla => false,
         #[cfg(target_arch = "x86_64")]
@@ -113,7 +119,7 @@ fn supported(level: CpuLevel) -> bool {
                 && is_x86_feature_detected!("avx512vnni")
         }
         #[cfg(target_arch = "x86_64")]
-        CpuLevel::Amx => supported(CpuLevel::Avx512) && crate::ops::amx::permitted(),
+        CpuLevel::Amx => supported(CpuLevel::Avx512) && x86::amx_permitted(),
         #[cfg(not(target_arch = "x86_64"))]
         CpuLevel::Avx2 | CpuLevel::AvxVnni | CpuLevel::Avx512 | CpuLevel::Amx => false,
     }
@@ -149,6 +155,86 @@ fn capped(detected: CpuLevel, cap: Option<&str>) -> CpuLevel {
                 detected
             }
         },
+    }
+}
+
+// Instructions that some CPUs of a level have and others lack, for the kernels that use them where
+// present (probed once each).
+
+/// Whether the CPU has AVX512_BF16 (`Avx512` does not require it: Ice Lake lacks it).
+pub fn has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx512bf16"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether the CPU has Arm's dot product extension (`Neon` does not require it; `Mmla` does).
+pub fn has_dotprod() -> bool {
+    #[cfg(target_arch = "aarch64")]
+    {
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| std::arch::is_aarch64_feature_detected!("dotprod"))
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    false
+}
+
+/// The x86 probes that `is_x86_feature_detected!` cannot answer.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::sync::OnceLock;
+
+    /// Whether the CPU has AMX-TILE, AMX-INT8 and AMX-BF16, the OS saves their state, and this process
+    /// has the OS's leave to use it (asked once). Rust has no stable detection of AMX, so this reads
+    /// CPUID and XCR0 itself. Linux hands out the 8 KiB of tile state only to a process that asks for
+    /// it (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); without that leave the first tile instruction would be
+    /// a SIGILL, so no permission, no AMX level.
+    pub fn amx_permitted() -> bool {
+        static PERMITTED: OnceLock<bool> = OnceLock::new();
+        *PERMITTED.get_or_init(|| cpu_has_amx() && request_permission())
+    }
+
+    fn cpu_has_amx() -> bool {
+        use std::arch::x86_64::{__cpuid, __cpuid_count};
+        // SAFETY: CPUID exists on every x86-64.
+        #[allow(unused_unsafe)] // CPUID is a safe call in newer Rust, not yet in the MSRV
+        let (max_leaf, leaf1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
+        let osxsave = leaf1.ecx & (1 << 27) != 0;
+        if max_leaf < 7 || !osxsave {
+            return false;
+        }
+        // SAFETY: as above; leaf 7 exists (max_leaf).
+        #[allow(unused_unsafe)]
+        let edx = unsafe { __cpuid_count(7, 0).edx };
+        let (bf16, tile, int8) = (edx & (1 << 22) != 0, edx & (1 << 24) != 0, edx & (1 << 25) != 0);
+        // XCR0 bits 17 and 18: the OS saves the tile configuration and data.
+        // SAFETY: OSXSAVE is set, so XGETBV is enabled.
+        let xcr0 = unsafe { xgetbv0() };
+        bf16 && tile && int8 && xcr0 & (0b11 << 17) == 0b11 << 17
+    }
+
+    #[target_feature(enable = "xsave")]
+    unsafe fn xgetbv0() -> u64 {
+        std::arch::x86_64::_xgetbv(0)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn request_permission() -> bool {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with these arguments only changes what this process may use.
+        unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+    }
+
+    /// Other systems (Windows, macOS) enable the state for every process when the CPU has it; the
+    /// project builds AMX in only where it can check it (Linux).
+    #[cfg(not(target_os = "linux"))]
+    fn request_permission() -> bool {
+        false
     }
 }
 

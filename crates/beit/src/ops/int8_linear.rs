@@ -691,7 +691,7 @@ fn microkernel(
         return unsafe { arm_mmla::int8_microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups / 2, sums) };
     }
     #[cfg(target_arch = "aarch64")]
-    if level >= CpuLevel::Neon && neon::has_dotprod() {
+    if level >= CpuLevel::Neon && cpu_level::has_dotprod() {
         // SAFETY: NEON and the dot product extension are present; the assert bounds every read.
         return unsafe { neon::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups, sums) };
     }
@@ -732,15 +732,8 @@ fn microkernel_scalar(
 mod neon {
     use std::arch::aarch64::*;
     use std::arch::asm;
-    use std::sync::OnceLock;
 
     use super::{KG, MR, NR};
-
-    /// Whether the CPU has the dot product extension (`CpuLevel::Neon` does not require it).
-    pub fn has_dotprod() -> bool {
-        static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| std::arch::is_aarch64_feature_detected!("dotprod"))
-    }
 
     /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows.
     ///
