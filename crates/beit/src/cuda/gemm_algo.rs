@@ -13,7 +13,7 @@ use candle_core::cuda_backend::cudarc::driver::CudaStream;
 use cudarc::cublaslt::result as lt;
 use cudarc::cublaslt::sys;
 
-use crate::cuda::gemm::{lt_error, Descriptors, Problem, Raw, WORKSPACE_BYTES};
+use crate::cuda::gemm_problem::{lt_error, Descriptors, Problem, Raw, WORKSPACE_BYTES};
 
 type Algo = sys::cublasLtMatmulAlgo_t;
 
@@ -119,7 +119,7 @@ fn heuristics(
     if algos.is_empty() {
         candle_core::bail!(
             "cuBLASLt has no GEMM for {problem:?}; {} runs candle's cuBLAS matmul instead",
-            crate::ops::kernel_switch::GEMM_ENV_CUBLAS
+            crate::cuda_settings::GEMM_ENV_CUBLAS
         );
     }
     Ok(algos)

@@ -8,6 +8,7 @@ pub mod devices;
 pub(crate) mod epilogue;
 pub(crate) mod gemm;
 pub(crate) mod gemm_algo;
+pub(crate) mod gemm_problem;
 pub(crate) mod layer_norm;
 pub(crate) mod module;
 pub(crate) mod preprocess;
