@@ -6,6 +6,7 @@ pub mod decode;
 pub mod depth;
 pub mod dpt_resize;
 pub mod pixel_plan;
+mod plan_op;
 pub mod postprocess;
 pub mod processor;
 pub mod processor_config;
