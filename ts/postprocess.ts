@@ -3,8 +3,8 @@
  * @module
  */
 import { BeitError, callNative } from './errors.js';
+import type { RawImage } from './image_input.js';
 import { native } from './native.js';
-import type { RawImage } from './processor.js';
 import { checkTargetSizes } from './sizes.js';
 import { Tensor } from './tensor.js';
 

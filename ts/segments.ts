@@ -3,7 +3,7 @@
  * class present, shared by `pipeline('image-segmentation')` and the queue worker's results.
  * @module
  */
-import type { RawImage } from './processor.js';
+import type { RawImage } from './image_input.js';
 import type { Tensor } from './tensor.js';
 
 /** One class present in a semantic segmentation: HF's `{ label, score: null, mask }`, the mask 255 where
