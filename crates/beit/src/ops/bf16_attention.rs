@@ -10,10 +10,8 @@
 //! values are packed per head as `bf16_linear` packs a layer's weights (tiles of 16 channels,
 //! pairs of inputs side by side), so its `vdpbf16ps` kernel on pairs of tiles computes both, and
 //! at the `amx` level the tile unit's (`amx::pairs_by_rows`, operands padded to its step of 32).
-//! On a Zen 4 (`perf record` of `forward_timing 1 100 ... bf16`) attention went from 8.6% of a
-//! BEiT-base bf16 forward at batch 1 (the gemm crate's f32 kernels) to 5.2%, packing included, and
-//! the forward from 9.1-9.3 to 9.4-9.7 images/s. On arm64 (module `arm`) keys and values are
-//! packed in the pairs layout of `ops::tile_layout` for `arm_mmla`'s kernel instead; its speed
+//! What it gained is in bench/README.md, "Kernel choices". On arm64 (module `arm`) keys and values
+//! are packed in the pairs layout of `ops::tile_layout` for `arm_mmla`'s kernel instead; its speed
 //! there is not measured yet.
 
 #[cfg(target_arch = "x86_64")]
@@ -280,9 +278,8 @@ unsafe fn products(p: Product) {
 }
 
 /// `products` on the AMX tile unit (`tdpbf16ps`, 32 rows by a pair of tiles a call, `k_pad` a
-/// multiple of its step of 32). On a Xeon with AMX (`perf record` of `forward_timing 8 6 random
-/// bf16`) the `vdpbf16ps` kernel was 17% of a BEiT-base bf16 forward at batch 8, the tile unit's
-/// largest rival for time after the linear layers.
+/// multiple of its step of 32): where the CPU has it, it outruns `vdpbf16ps` here as in the linear
+/// layers (bench/README.md, "Kernel choices").
 ///
 /// # Safety
 /// As `products`, at the `Amx` level; no tile configuration is alive on this thread.

@@ -549,9 +549,8 @@ mod avx512 {
     }
 
     /// Per pair of inputs, each row's pair broadcast once and multiplied by both tiles' 16
-    /// channels: 2R independent sums. On a Zen 4, 8 rows (2 loads and 8 broadcasts per 16
-    /// products) ran the BEiT-base layers at 380-425 GFLOP/s against 345-430 for 6 rows and
-    /// 200-210 for float32's kernel (`int8_timing`).
+    /// channels: 2R independent sums, up to 8 rows (2 loads and 8 broadcasts per 16 products;
+    /// bench/README.md, "Kernel choices", compares 6 rows).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
     #[inline]
     unsafe fn pair_rows<const R: usize>(

@@ -2,14 +2,14 @@
 //! activations per row at each call (asymmetric, 7 bits), products summed in i32 and scaled back to
 //! f32 with the bias and residual added. The reduced-precision path (`LoadOptions::quantization`).
 //!
-//! Neither candle's quantized matmul (per-row dot products without VNNI: 20-25 GFLOP/s here,
-//! against 100-160 for its f32 gemm; `examples/qmatmul_timing.rs`) nor another crate offers a
-//! blocked int8 GEMM for AVX2, so the kernel is our own: `vpmaddubsw` multiplies 32 unsigned
-//! activation bytes by 32 signed weight bytes into i16 pair sums, two such products (eight inputs)
-//! are added in i16, and `vpmaddwd` widens them to i32. The multiplies bound the kernel, and adding
-//! in i16 saves a quarter of them (1.25x here); it takes activations in 0..=127 and weights in
-//! -63..=63, so that four products (at most 4 x 127 x 63 = 32004) fit an i16, as onnxruntime's
-//! `reduce_range` does for CPUs without VNNI. The zero point is taken out in the epilogue through
+//! Neither candle's quantized matmul (per-row dot products without VNNI, slower than its own f32
+//! gemm: bench/README.md, "Kernel choices") nor another crate offers a blocked int8 GEMM for AVX2,
+//! so the kernel is our own: `vpmaddubsw` multiplies 32 unsigned activation bytes by 32 signed
+//! weight bytes into i16 pair sums, two such products (eight inputs) are added in i16, and
+//! `vpmaddwd` widens them to i32. The multiplies bound the kernel, and adding in i16 saves a
+//! quarter of them; it takes activations in 0..=127 and weights in -63..=63, so that four products
+//! (at most 4 x 127 x 63 = 32004) fit an i16, as onnxruntime's `reduce_range` does for CPUs
+//! without VNNI. The zero point is taken out in the epilogue through
 //! each channel's weight sum.
 //!
 //! With AVX-VNNI (`CpuLevel::AvxVnni`: VNNI in 256-bit registers, on CPUs without AVX-512) the

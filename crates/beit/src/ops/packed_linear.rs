@@ -4,8 +4,8 @@
 //! `PackedLinear::deferred`): the first reads each tile where the file has it.
 //!
 //! The gemm crate (which `ops::linear` calls) takes its matrices as given and repacks the weights on
-//! every call: 12% of a batch-1 forward here, and its row/column split leaves one of two threads
-//! idle at the end of many layers. With the weights packed for good, a call only packs its
+//! every call (bench/README.md, "Kernel choices", says what that cost), and its row/column split
+//! leaves one of two threads idle at the end of many layers. With the weights packed for good, a call only packs its
 //! activations (a small copy), and its blocks of rows and channels are sized for the thread pool.
 //!
 //! The microkernel comes in four levels (`cpu_level`): portable, NEON on aarch64 (6 rows x 1 tile in
@@ -299,9 +299,8 @@ impl Split {
 /// full tiles and `single(tile, rows)` for each of its other tiles (an odd last one, a partial
 /// one). A block has as many rows as fit `BLOCK_BYTES` of activations, so that each weight comes
 /// from L3 once per block: blocks of rows only (at most 96, at least four per thread) read every
-/// weight of a layer once per 25 rows of one image, or per 88 rows of 8. On a Zen 4 VM, old and
-/// new alternating in one process: q8 3% faster at batch 1 and 2-7% at 8, bf16 3-4% at batch 1
-/// while the VM's neighbours kept L3 busy (the same when they did not), both the same at 2 and 32.
+/// weight of a layer once per 25 rows of one image, or per 88 rows of 8 (measured against rows
+/// only in bench/README.md, "Kernel choices").
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn by_tile_pairs(
     (rows, row_bytes, unit): (usize, usize, usize),

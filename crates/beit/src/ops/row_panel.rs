@@ -1,9 +1,9 @@
 //! The packed f32 matmul's row panels: `MR` rows of activations interleaved input by input
 //! (`[k][MR]`), so that the microkernel reads one input of its six rows from one place.
 //!
-//! Written one value at a time, a stride-6 store per input of a row, this copy was 12% of a 3x3
-//! convolution of UperNet (it runs for every pass over the inputs of every block); four inputs of
-//! the six rows at a time, as a 4 x 4 transpose and a pair of 2-value stores, it is a few percent.
+//! The copy runs for every pass over the inputs of every block, so it is written four inputs of the
+//! six rows at a time, as a 4 x 4 transpose and a pair of 2-value stores, not one value at a time
+//! (a stride-6 store per input of a row; bench/README.md, "Kernel choices", says what that cost).
 
 use std::mem::MaybeUninit;
 
