@@ -55,9 +55,10 @@ function cratePaths(text) {
     .split('\n')
     .filter((line) => !line.trimStart().startsWith('//'))
     .join('\n');
-  const paths = [];
-  for (const m of code.matchAll(/\buse\s+crate::([^;]+);/g)) paths.push(...expandUse(m[1].replace(/\s+/g, ' ')));
-  for (const m of code.matchAll(/\bcrate::(\w+(?:::\w+)*)/g)) paths.push(m[1]);
+  const uses = /\buse\s+crate::([^;]+);/g;
+  const paths = [...code.matchAll(uses)].flatMap((m) => expandUse(m[1].replace(/\s+/g, ' ')));
+  // The paths written inline, outside the `use` items just read.
+  for (const m of code.replace(uses, '').matchAll(/\bcrate::(\w+(?:::\w+)*)/g)) paths.push(m[1]);
   return paths;
 }
 

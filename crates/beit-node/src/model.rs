@@ -50,10 +50,10 @@ pub struct NativeQueueStats {
     pub requests: f64,
 }
 
-/// A loaded model and the queue of its inference thread; `None` once disposed.
 /// A loaded model, shared by its inference thread and the calls that prepare its inputs.
 pub type SharedModel = Arc<dyn BeitPreTrainedModel>;
 
+/// A loaded model and the queue of its inference thread; `None` once disposed.
 struct Loaded {
     model: SharedModel,
     queue: BatchQueue,
