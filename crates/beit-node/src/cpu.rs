@@ -2,7 +2,7 @@
 
 use napi_derive::napi;
 
-use beit::ops::cpu_level;
+use beit::cpu::level as cpu_level;
 
 /// The instruction set levels of the CPU kernels (`scalar`, `neon`, `mmla`, `avx2`, `avxvnni`,
 /// `avx512`, `amx`).

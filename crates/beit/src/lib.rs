@@ -7,6 +7,7 @@ pub mod batching;
 pub mod checkpoint_stamp;
 pub mod config;
 pub mod config_file;
+pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod cuda_settings;

@@ -4,7 +4,7 @@
 //! order of the sums cannot hide a wrong index), within rounding on random values, at every CPU
 //! level this machine has, on sizes that cut the panels, tiles and passes over the inputs short.
 
-use beit::ops::cpu_level::CpuLevel;
+use beit::cpu::level::CpuLevel;
 use beit::ops::packed_conv::{Activation, ChannelAffine, PackedConv2d};
 use beit::{DType, Device, Tensor};
 use candle_core::IndexOp;

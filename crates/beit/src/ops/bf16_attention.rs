@@ -11,17 +11,19 @@
 //! pairs of inputs side by side), so its `vdpbf16ps` kernel on pairs of tiles computes both, and
 //! at the `amx` level the tile unit's (`amx::pairs_by_rows`, operands padded to its step of 32).
 //! What it gained is in bench/README.md, "Kernel choices". On arm64 (module `arm`) keys and values
-//! are packed in the pairs layout of `ops::tile_layout` for `arm_mmla`'s kernel instead; its speed
+//! are packed in the pairs layout of `cpu::gemm::tile_layout` for `arm_mmla`'s kernel instead; its speed
 //! there is not measured yet.
 
 #[cfg(target_arch = "x86_64")]
-use crate::ops::amx::{self, Operands as _};
+use crate::cpu::arch::native::amx::{self, Operands as _};
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::arch::native::avx512::bf16::pair_microkernel;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use crate::ops::bf16_linear::to_bf16;
+use crate::cpu::gemm::bf16::to_bf16;
 #[cfg(target_arch = "x86_64")]
-use crate::ops::bf16_linear::{pair_microkernel, NR, WIDE_MR};
+use crate::cpu::gemm::{bf16::WIDE_MR, tile_layout::NR};
 #[cfg(target_arch = "x86_64")]
-use crate::ops::cpu_level::{self, active, CpuLevel};
+use crate::cpu::level::{self as cpu_level, active, CpuLevel};
 
 /// Whether the attention runs its matmuls with bf16 products at the active CPU level when asked
 /// to (`AttentionPrecision::Bfloat16`); where not, they are f32.
@@ -32,7 +34,7 @@ pub fn available() -> bool {
     }
     #[cfg(target_arch = "aarch64")]
     {
-        crate::ops::cpu_level::active() == crate::ops::cpu_level::CpuLevel::Mmla
+        crate::cpu::level::active() == crate::cpu::level::CpuLevel::Mmla
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
@@ -332,8 +334,8 @@ impl Product<'_> {
 /// `arm_mmla::bf16_microkernel`.
 #[cfg(target_arch = "aarch64")]
 mod arm {
-    use crate::ops::arm_mmla::{bf16_microkernel, MR};
-    use crate::ops::tile_layout::{TileLayout, NR};
+    use crate::cpu::arch::native::mmla::{bf16_microkernel, MR};
+    use crate::cpu::gemm::tile_layout::{TileLayout, NR};
 
     /// `bfmmla` takes four inputs a step.
     const STEP: usize = 4;

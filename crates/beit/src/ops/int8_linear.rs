@@ -25,10 +25,10 @@
 //!
 //! On arm64 with the dot product extension (`CpuLevel::Neon`), `sdot` does the same four byte
 //! products per lane (module `neon`); with I8MM (`CpuLevel::Mmla`), `smmla` multiplies two rows by
-//! two channels eight inputs deep (`ops::arm_mmla`), from tiles packed with eight inputs of a
-//! channel side by side (`ops::tile_layout`).
+//! two channels eight inputs deep (`cpu::arch::native::mmla`), from tiles packed with eight inputs of a
+//! channel side by side (`cpu::gemm::tile_layout`).
 //!
-//! With AMX (`CpuLevel::Amx`) the tile unit takes 16 rows by two tiles at a time (`ops::amx`), 64
+//! With AMX (`CpuLevel::Amx`) the tile unit takes 16 rows by two tiles at a time (`cpu::arch::native::amx`), 64
 //! inputs per step: the packed layout is already what its `tdpbusd` reads for the weights (16 groups
 //! of four inputs by 16 channels, 64 bytes a group). The sums go through the same epilogue.
 //!
@@ -39,40 +39,27 @@
 //! next LayerNorm would make of it anyway). Levels are bounded in a way that maps NaN into range,
 //! so the float-to-int conversion never sees a value outside it.
 
+use std::ops::Range;
+
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
-#[cfg(target_arch = "x86_64")]
-use crate::ops::amx;
-#[cfg(target_arch = "aarch64")]
-use crate::ops::arm_mmla;
-use crate::ops::cpu_data::with_f32;
-use crate::ops::cpu_level::{self, active, CpuLevel};
-use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
-use crate::ops::linear::{bias_values, group_rows, output_shape, row_blocks, Destination, Out};
-#[cfg(target_arch = "x86_64")]
-use crate::ops::packed_linear::by_tile_pairs;
-use crate::ops::simd::dispatch;
+use crate::cpu::arch::native::int8_kernels;
+use crate::cpu::gemm::driver::{self, PackedGemm, Plan};
+use crate::cpu::gemm::int8::{Epilogue, Int8Kernels, PairArgs, RowQuant, TileUnitCall, KG, MR, WIDE_MR};
 // Output channels per packed tile (16): two AVX2 vectors of eight i32 sums, one AVX-512 vector.
-use crate::ops::tile_layout::{relayout, TileLayout, NR};
+use crate::cpu::gemm::tile_layout::{relayout, TileLayout, NR};
+use crate::cpu::level::{self as cpu_level, active, CpuLevel};
+use crate::ops::cpu_data::with_f32;
+use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
+use crate::ops::linear::{bias_values, output_shape, Destination, Out};
+use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::{RowSource, WeightRows};
 
-/// Rows per microkernel call: 8 accumulators, 2 weight vectors, the broadcast, the ones and two
-/// temporaries fit in the 16 AVX2 registers.
-const MR: usize = 4;
-/// Rows per call of the AVX-512 VNNI kernel on a pair of tiles: 16 sums in registers for 2 weight
-/// loads and 8 broadcasts.
-#[cfg(target_arch = "x86_64")]
-const WIDE_MR: usize = 8;
-/// Inputs per i32 lane and `vpmaddubsw`: four byte products. The kernel takes two groups (eight
-/// inputs) per step, so the inputs are padded to a multiple of `2 * KG`.
-const KG: usize = 4;
 /// The most rows of a first call that quantizes the weight as it goes: one image of BEiT-base.
 const STREAM_ROWS: usize = 198;
 /// The largest weight level: 6 bits and the sign (see the module comment).
 const W_MAX: f32 = 63.0;
-#[cfg(target_arch = "aarch64")]
-const _: () = assert!(MR == arm_mmla::MR, "the Mmla kernel's sums are a row group's");
 
 #[derive(Debug)]
 pub struct Int8Linear {
@@ -114,13 +101,6 @@ impl Quantized {
             sums: &self.sums[channels],
         }
     }
-}
-
-/// One row of quantized activations: `x = (q - zero) * scale`.
-#[derive(Clone, Copy, Debug, Default)]
-struct RowQuant {
-    scale: f32,
-    zero: i32,
 }
 
 impl Int8Linear {
@@ -184,10 +164,17 @@ impl Int8Linear {
         let weight = self.quantized.for_call(rows, STREAM_ROWS, quantize)?;
         let (xq, quants) = with_f32(xs, |x| quantize_rows(x, self.n_in))?;
         let mut dst = Destination::new(rows, self.n_out, residual)?;
-        let out = dst.out();
+        let call = Call {
+            layer: self,
+            xq: &xq,
+            quants: &quants,
+            out: dst.out(),
+            kernels: int8_kernels(level),
+            level,
+        };
         match weight {
-            CallWeight::Ready(quantized) => self.matmul(&xq, &quants, quantized, out, level),
-            CallWeight::Rows(w) => self.matmul_streamed(&xq, &quants, &w, out, level),
+            CallWeight::Ready(w) => driver::matmul(&Ready { call, w }),
+            CallWeight::Rows(w) => call.streamed(&w),
         }
         // SAFETY: both matmuls put every row of every tile once.
         Tensor::from_vec(unsafe { dst.finish() }, shape, &Device::Cpu)
@@ -200,132 +187,108 @@ impl Int8Linear {
     fn k_pad(&self) -> usize {
         KG * self.k_groups()
     }
+}
 
-    /// `out += dequantized(xq W^T) + bias` (`out`: `[rows, n_out]`), blocks of rows in parallel.
-    fn matmul(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: Out, level: CpuLevel) {
-        // The x86 levels have one layout; `tile_rows` takes any.
-        #[cfg(target_arch = "x86_64")]
-        debug_assert_eq!(w.layout, TileLayout::Groups);
-        #[cfg(target_arch = "x86_64")]
-        if level == CpuLevel::Avx512 {
-            return self.matmul_wide(xq, quants, w, out);
+/// One call of a layer: the quantized activations, where the results go, and the kernels of the
+/// call's level.
+struct Call<'a> {
+    layer: &'a Int8Linear,
+    xq: &'a [u8],
+    quants: &'a [RowQuant],
+    out: Out,
+    kernels: Int8Kernels,
+    level: CpuLevel,
+}
+
+/// A call with the layer's weight quantized: what the driver runs.
+struct Ready<'a> {
+    call: Call<'a>,
+    w: &'a Quantized,
+}
+
+impl PackedGemm for Ready<'_> {
+    fn plan(&self) -> Plan {
+        let (c, k_pad) = (&self.call, self.call.layer.k_pad());
+        Plan {
+            rows: c.quants.len(),
+            n_out: c.layer.n_out,
+            row_bytes: k_pad,
+            mr: MR,
+            pair_rows: c.kernels.pairs.map(|_| WIDE_MR),
+            tile_unit_rows: c
+                .kernels
+                .tile_unit
+                .filter(|u| k_pad.is_multiple_of(u.k_step))
+                .map(|u| u.rows),
         }
-        let rows = quants.len();
-        // Blocks of at most 96 rows, cut at multiples of what the kernels take at a time.
-        let unit = group_rows(level, MR);
-        let groups = rows.div_ceil(unit);
-        let blocks = row_blocks(groups, 96 / unit);
-        let tiles = self.n_out.div_ceil(NR);
-        (0..blocks).into_par_iter().for_each(|b| {
-            let rows = (b * groups / blocks * unit).min(rows)..((b + 1) * groups / blocks * unit).min(rows);
-            // Tile pairs on the AMX unit where it can take them; what is left below.
-            #[cfg(target_arch = "x86_64")]
-            let done = if level == CpuLevel::Amx
-                && self.k_pad().is_multiple_of(<amx::Int8 as amx::Operands>::K_STEP)
-            {
-                // SAFETY: as below.
-                unsafe { self.amx_rows(w, xq, quants, rows.clone(), out) }
-            } else {
-                0
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let done = 0;
-            for tile in done..tiles {
-                // SAFETY: block b writes only its own rows of `out`.
-                let weights = w.tile(tile, self.k_pad());
-                unsafe { self.tile_rows(tile, weights, xq, quants, rows.clone(), out, level) }
-            }
-        });
     }
 
-    /// `rows` of `out` times the tiles of whole pairs of full tiles, on the AMX unit
-    /// (`amx::pairs_by_rows`); the number of tiles done (the rest are the caller's).
-    ///
-    /// # Safety
-    /// As `tile_rows`; the CPU has the `Amx` level and `k_pad` is a multiple of the tile unit's int8 step.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn amx_rows(
-        &self,
-        w: &Quantized,
-        xq: &[u8],
-        quants: &[RowQuant],
-        rows: std::ops::Range<usize>,
-        out: Out,
-    ) -> usize {
-        let (k_pad, pairs) = (self.k_pad(), self.n_out / NR / 2);
-        amx::pairs_by_rows::<amx::Int8>(
-            xq,
+    unsafe fn tile_unit(&self, rows: Range<usize>) -> usize {
+        let (c, k_pad) = (&self.call, self.call.layer.k_pad());
+        let (Some(unit), pairs) = (c.kernels.tile_unit, c.layer.n_out / NR / 2) else {
+            return 0;
+        };
+        // The x86 levels have one layout, which the tile unit reads.
+        debug_assert_eq!(self.w.layout, TileLayout::Groups);
+        let tiles = |pair: usize| [2 * pair, 2 * pair + 1].map(|t| self.w.tile(t, k_pad).packed.as_ptr());
+        let epilogue = |tile: usize, row: usize, n: usize| {
+            // SAFETY: the destination holds the tile unit's rows (the caller's).
+            unsafe { c.epilogue(tile, &self.w.tile(tile, k_pad), row, &c.quants[row..row + n]) }
+        };
+        (unit.run)(&TileUnitCall {
+            x: c.xq,
             k_pad,
             rows,
             pairs,
-            |pair| [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad).packed.as_ptr()),
-            |pair, row, sums, n| {
-                for half in 0..2 {
-                    let t = w.tile(2 * pair + half, k_pad);
-                    let epilogue = self.epilogue(2 * pair + half, &t, row, &quants[row..row + n], out);
-                    avx512::epilogue_from(sums, half, &epilogue);
-                }
-            },
-        );
+            tiles: &tiles,
+            epilogue: &epilogue,
+        });
         2 * pairs
     }
 
-    /// `matmul` with AVX-512 VNNI: whole pairs of full tiles `WIDE_MR` rows a call, the other
-    /// tiles through `tile_rows`, in the tasks of `by_tile_pairs`.
-    #[cfg(target_arch = "x86_64")]
-    fn matmul_wide(&self, xq: &[u8], quants: &[RowQuant], w: &Quantized, out: Out) {
-        let k_pad = self.k_pad();
-        // SAFETY (both): the caller's level is `Avx512`, at most the detected one; tasks are
-        // disjoint in rows x tiles of `out`.
-        by_tile_pairs(
-            (quants.len(), k_pad, WIDE_MR),
-            self.n_out,
-            |rows, pairs| unsafe { self.wide_rows(w, xq, quants, rows, pairs, out) },
-            |tile, rows| unsafe {
-                self.tile_rows(tile, w.tile(tile, k_pad), xq, quants, rows, out, CpuLevel::Avx512)
-            },
-        );
-    }
-
-    /// `rows` of `out` times the tile pairs `pairs` (whole pairs of full tiles) with AVX-512 VNNI,
-    /// `WIDE_MR` rows a call, the epilogue in registers. Sharing each row's broadcast between two
-    /// tiles halves the loads per product against the one-tile kernel.
-    ///
-    /// # Safety
-    /// As `tile_rows`, for these tiles; the CPU has the `Avx512` level.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn wide_rows(
-        &self,
-        w: &Quantized,
-        xq: &[u8],
-        quants: &[RowQuant],
-        rows: std::ops::Range<usize>,
-        pairs: std::ops::Range<usize>,
-        out: Out,
-    ) {
-        let (k_pad, k_groups) = (self.k_pad(), self.k_groups());
+    unsafe fn pairs(&self, rows: Range<usize>, pairs: Range<usize>) {
+        let (c, k_pad, k_groups) = (&self.call, self.call.layer.k_pad(), self.call.layer.k_groups());
+        let Some(kernel) = c.kernels.pairs else { return };
+        debug_assert_eq!(self.w.layout, TileLayout::Groups);
         for pair in pairs {
-            let tiles = [2 * pair, 2 * pair + 1].map(|t| w.tile(t, k_pad));
+            let tiles = [2 * pair, 2 * pair + 1].map(|t| self.w.tile(t, k_pad));
             assert!(tiles.iter().all(|t| t.packed.len() >= k_groups * KG * NR));
-            let packed = tiles.map(|t| t.packed.as_ptr());
             for row in rows.clone().step_by(WIDE_MR) {
-                let quants = &quants[row..(row + WIDE_MR).min(rows.end)];
-                let x = &xq[row * k_pad..(row + quants.len()) * k_pad];
-                let epilogues = [0, 1].map(|h| self.epilogue(2 * pair + h, &tiles[h], row, quants, out));
-                avx512::pair_microkernel_into(x.as_ptr(), k_pad, quants.len(), packed, k_groups, &epilogues);
+                let quants = &c.quants[row..(row + WIDE_MR).min(rows.end)];
+                let x = &c.xq[row * k_pad..(row + quants.len()) * k_pad];
+                let epilogues = [0, 1].map(|h| c.epilogue(2 * pair + h, &tiles[h], row, quants));
+                let args = PairArgs {
+                    x: x.as_ptr(),
+                    k_pad,
+                    mr: quants.len(),
+                    w: tiles.map(|t| t.packed.as_ptr()),
+                    k_groups,
+                };
+                kernel(args, &epilogues);
             }
         }
     }
 
-    /// As `matmul`, quantizing the weight of `w` tile by tile as it goes: tiles in parallel, each
-    /// over every row (the first call's way, see `deferred`).
-    fn matmul_streamed(&self, xq: &[u8], quants: &[RowQuant], w: &WeightRows, out: Out, level: CpuLevel) {
-        let (k_pad, layout) = (self.k_pad(), TileLayout::for_level(level));
-        (0..self.n_out.div_ceil(NR)).into_par_iter().for_each_init(
+    unsafe fn tile(&self, tile: usize, rows: Range<usize>) {
+        self.call
+            .tile_rows(tile, self.w.tile(tile, self.call.layer.k_pad()), rows)
+    }
+}
+
+impl Call<'_> {
+    /// The call with the weight quantized tile by tile as it goes: tiles in parallel, each over
+    /// every row (the first call's way, see `Int8Linear::deferred`).
+    fn streamed(&self, w: &WeightRows) {
+        let (k_pad, layout, n_out) = (
+            self.layer.k_pad(),
+            TileLayout::for_level(self.level),
+            self.layer.n_out,
+        );
+        (0..n_out.div_ceil(NR)).into_par_iter().for_each_init(
             || (vec![0i8; k_pad * NR], [1f32; NR], [0i32; NR]),
             |(packed, scales, sums), tile| {
                 quantize_tile(w, tile, layout, packed, scales, sums);
-                let channels = NR.min(self.n_out - tile * NR);
+                let channels = NR.min(n_out - tile * NR);
                 let weights = TileWeights {
                     packed,
                     layout,
@@ -333,167 +296,89 @@ impl Int8Linear {
                     sums: &sums[..channels],
                 };
                 // SAFETY: tile `tile` writes only its own columns of `out`.
-                unsafe { self.tile_rows(tile, weights, xq, quants, 0..quants.len(), out, level) }
+                unsafe { self.tile_rows(tile, weights, 0..self.quants.len()) }
             },
         );
     }
 
-    /// `rows` of `out` times one tile, in groups of `MR` (the tile reordered first if it is not
-    /// in the level's layout).
+    /// `rows` of `out` times one tile, in groups of `MR`: whole tiles through the kernel with the
+    /// epilogue in registers where the level has one, the others through sums and `store` (the
+    /// tile reordered first if it is not in the level's layout).
     ///
     /// # Safety
-    /// `out` is the `[rows, n_out]` destination; no other thread writes these rows of the tile's
-    /// columns.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_rows(
-        &self,
-        tile: usize,
-        w: TileWeights,
-        xq: &[u8],
-        quants: &[RowQuant],
-        rows: std::ops::Range<usize>,
-        out: Out,
-        level: CpuLevel,
-    ) {
+    /// No other thread writes these rows of the tile's columns.
+    unsafe fn tile_rows(&self, tile: usize, w: TileWeights, rows: Range<usize>) {
         let mut reordered = Vec::new();
-        let layout = TileLayout::for_level(level);
+        let layout = TileLayout::for_level(self.level);
         let w = TileWeights {
             packed: relayout(w.packed, KG, w.layout, layout, &mut reordered),
             layout,
             ..w
         };
+        let (k_pad, k_groups) = (self.layer.k_pad(), self.layer.k_groups());
+        assert!(k_groups.is_multiple_of(2), "the kernels take groups in pairs");
+        assert!(w.packed.len() >= k_groups * KG * NR && self.xq.len() >= rows.end * k_pad);
+        let whole = (tile + 1) * NR <= self.layer.n_out;
         for row in rows.clone().step_by(MR) {
-            let quants = &quants[row..(row + MR).min(rows.end)];
-            let direct = Direct {
-                tile,
-                w,
-                xq,
-                row,
-                quants,
-                out,
-            };
-            if !self.rows_direct(&direct, level) {
-                self.rows_via_sums(&direct, level);
+            let quants = &self.quants[row..(row + MR).min(rows.end)];
+            // SAFETY (both): the level is at most the detected one; the asserts bound every read.
+            let args = (
+                self.xq[row * k_pad..].as_ptr(),
+                k_pad,
+                quants.len(),
+                w.packed.as_ptr(),
+                k_groups,
+            );
+            match self.kernels.direct {
+                Some(direct) if whole => direct(args, &self.epilogue(tile, &w, row, quants)),
+                _ => {
+                    let mut sums = [[0i32; NR]; MR];
+                    (self.kernels.sums)(args, &mut sums);
+                    for (r, (sums, &q)) in sums.iter().zip(quants).enumerate() {
+                        self.store(tile, w, row + r, q, sums);
+                    }
+                }
             }
         }
-    }
-
-    /// Rows `row..row + quants.len()` of one tile through the AVX2 or VNNI kernel with the
-    /// epilogue in registers; false (nothing done) at the scalar level or for a partial tile.
-    ///
-    /// # Safety
-    /// As `tile_rows`, for these rows.
-    unsafe fn rows_direct(&self, d: &Direct, level: CpuLevel) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if (d.tile + 1) * NR <= self.n_out && level >= CpuLevel::Avx2 {
-            let k_pad = KG * self.k_groups();
-            let epilogue = self.epilogue(d.tile, &d.w, d.row, d.quants, d.out);
-            let x = &d.xq[d.row * k_pad..(d.row + d.quants.len()) * k_pad];
-            let w = d.w.packed;
-            assert!(w.len() >= self.k_groups() * KG * NR);
-            let args = (x.as_ptr(), k_pad, d.quants.len(), w.as_ptr(), self.k_groups());
-            // SAFETY: the level is at most the detected one; `x` and `w` hold what the kernel
-            // reads; the destination rows are the caller's and the tile's 16 columns lie within.
-            match level {
-                CpuLevel::Avx512 | CpuLevel::Amx => avx512::microkernel_into(args, &epilogue),
-                CpuLevel::AvxVnni => avx2::microkernel_into_vnni(args, &epilogue),
-                _ => avx2::microkernel_into(args, &epilogue),
-            }
-            return true;
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (d, level);
-        false
     }
 
     /// Where the kernels with the epilogue in registers put `quants.len()` rows from `row` of
     /// (whole) tile `tile`, whose weights are `w`.
     ///
     /// # Safety
-    /// `out` is the `[rows, n_out]` destination, with these rows in it.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn epilogue<'a>(
-        &'a self,
+    /// The destination has these rows.
+    unsafe fn epilogue<'b>(
+        &'b self,
         tile: usize,
-        w: &TileWeights<'a>,
+        w: &TileWeights<'b>,
         row: usize,
-        quants: &'a [RowQuant],
-        out: Out,
-    ) -> Epilogue<'a> {
-        let c0 = tile * NR;
+        quants: &'b [RowQuant],
+    ) -> Epilogue<'b> {
+        let (c0, n_out) = (tile * NR, self.layer.n_out);
         Epilogue {
-            dst: out.at.0.add(row * self.n_out + c0),
-            accumulate: out.accumulate,
-            stride: self.n_out,
+            dst: self.out.at.0.add(row * n_out + c0),
+            accumulate: self.out.accumulate,
+            stride: n_out,
             quants,
             scales: &w.scales[..NR],
-            bias: &self.bias[c0..c0 + NR],
+            bias: &self.layer.bias[c0..c0 + NR],
             weight_sums: &w.sums[..NR],
         }
     }
 
-    /// The same rows through sums, then `store`: any tile, any level.
-    ///
-    /// # Safety
-    /// As `tile_rows`, for these rows.
-    unsafe fn rows_via_sums(&self, d: &Direct, level: CpuLevel) {
-        let k_pad = KG * self.k_groups();
-        let mut sums = [[0i32; NR]; MR];
-        microkernel(
-            level,
-            &d.xq[d.row * k_pad..],
-            k_pad,
-            d.quants.len(),
-            d.w.packed,
-            self.k_groups(),
-            &mut sums,
-        );
-        for (r, (sums, &q)) in sums.iter().zip(d.quants).enumerate() {
-            self.store(d.tile, d.w, d.row + r, q, sums, d.out);
-        }
-    }
-
     /// Scales one row's sums for one tile back to f32 and puts them (with the bias) in `out`
-    /// (the AVX2 kernel does this itself for whole tiles, in the same order of operations).
-    unsafe fn store(&self, tile: usize, w: TileWeights, row: usize, q: RowQuant, sums: &[i32; NR], out: Out) {
-        let c0 = tile * NR;
-        let at = row * self.n_out + c0;
+    /// (the kernels with the epilogue in registers do this for whole tiles, in the same order of
+    /// operations).
+    unsafe fn store(&self, tile: usize, w: TileWeights, row: usize, q: RowQuant, sums: &[i32; NR]) {
+        let (c0, n_out) = (tile * NR, self.layer.n_out);
+        let at = row * n_out + c0;
         for (c, (&sum, (&w_sum, &w_scale))) in sums.iter().zip(w.sums.iter().zip(w.scales)).enumerate() {
             let s = sum - q.zero * w_sum;
-            out.put(at + c, s as f32 * q.scale * w_scale + self.bias[c0 + c]);
+            self.out
+                .put(at + c, s as f32 * q.scale * w_scale + self.layer.bias[c0 + c]);
         }
     }
 }
-
-/// One group of at most `MR` rows against one tile: what the row kernels take.
-struct Direct<'a> {
-    tile: usize,
-    w: TileWeights<'a>,
-    xq: &'a [u8],
-    row: usize,
-    quants: &'a [RowQuant],
-    out: Out,
-}
-
-/// Where a whole tile's results go: `dst[r][c] (+)= ((sum - zero_r * weight_sums[c]) as f32 *
-/// scale_r * scales[c] + bias[c])`, row `r` at `dst + r * stride` (the order of `store`'s
-/// operations, so that every level gives the same bits).
-#[cfg(target_arch = "x86_64")]
-struct Epilogue<'a> {
-    dst: *mut f32,
-    /// Whether to add to `dst` (a residual) or write it.
-    accumulate: bool,
-    stride: usize,
-    quants: &'a [RowQuant],
-    scales: &'a [f32],
-    bias: &'a [f32],
-    weight_sums: &'a [i32],
-}
-
-/// The row kernels' operands: `x` (`mr` rows at stride `k_pad`), `k_pad`, `mr`, `w` (a packed
-/// tile of `k_groups` groups), `k_groups`.
-#[cfg(target_arch = "x86_64")]
-type Args = (*const u8, usize, usize, *const i8, usize);
 
 /// Quantizes `w` `[n_out, n_in]` into tiles of `NR` channels with per-channel scales and int8
 /// sums, in the active level's layout; channels and inputs past the ends are zero. Tiles in
@@ -658,439 +543,6 @@ fn finite_range(row: &[f32]) -> Option<(f32, f32)> {
         lanes.into_iter().chain(rest.iter().copied()).fold(0.0, pick)
     };
     finite.then(|| (fold(lo, f32::min), fold(hi, f32::max)))
-}
-
-/// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows of `x` (row stride `k_pad`) and one
-/// packed tile `w`, laid out as `level`'s kernels read it (`TileLayout::for_level`).
-fn microkernel(
-    level: CpuLevel,
-    x: &[u8],
-    k_pad: usize,
-    mr: usize,
-    w: &[i8],
-    k_groups: usize,
-    sums: &mut [[i32; NR]; MR],
-) {
-    assert!(k_groups.is_multiple_of(2), "the kernel takes groups in pairs");
-    assert!(x.len() >= (mr - 1) * k_pad + KG * k_groups && w.len() >= k_groups * KG * NR);
-    #[cfg(target_arch = "x86_64")]
-    {
-        let args = (x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups);
-        // SAFETY: the level is at most the detected one; the assert above bounds every read.
-        match level {
-            CpuLevel::Avx512 | CpuLevel::Amx => return unsafe { avx512::microkernel(args, sums) },
-            CpuLevel::AvxVnni => return unsafe { avx2::microkernel_vnni(args, sums) },
-            CpuLevel::Avx2 => return unsafe { avx2::microkernel(args, sums) },
-            CpuLevel::Scalar | CpuLevel::Neon | CpuLevel::Mmla => {}
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    if level == CpuLevel::Mmla {
-        // SAFETY: I8MM is present (the level); the assert bounds every read, `w` is in the pairs
-        // layout (`tile_rows`) and `k_groups` even.
-        return unsafe { arm_mmla::int8_microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups / 2, sums) };
-    }
-    #[cfg(target_arch = "aarch64")]
-    if level >= CpuLevel::Neon && cpu_level::has_dotprod() {
-        // SAFETY: NEON and the dot product extension are present; the assert bounds every read.
-        return unsafe { neon::microkernel(x.as_ptr(), k_pad, mr, w.as_ptr(), k_groups, sums) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = level;
-    microkernel_scalar(x, k_pad, mr, w, k_groups, sums);
-}
-
-fn microkernel_scalar(
-    x: &[u8],
-    k_pad: usize,
-    mr: usize,
-    w: &[i8],
-    k_groups: usize,
-    sums: &mut [[i32; NR]; MR],
-) {
-    for (r, sums) in sums.iter_mut().enumerate().take(mr) {
-        let x = &x[r * k_pad..];
-        for g in 0..k_groups {
-            let w = &w[g * KG * NR..(g + 1) * KG * NR];
-            for (c, sum) in sums.iter_mut().enumerate() {
-                for j in 0..KG {
-                    *sum += x[KG * g + j] as i32 * w[KG * c + j] as i32;
-                }
-            }
-        }
-    }
-}
-
-/// The arm64 kernel: the dot product extension's `sdot` (Armv8.4, optional from 8.2: Graviton 2 and
-/// later, Apple M1 and later, Ampere Altra) multiplies four signed bytes by four and adds them into
-/// each i32 lane, which is exactly the packed layout's group of four inputs of one channel: one
-/// `sdot` by element takes a group of four channels' weights and one row's group of activations
-/// (levels 0..=127 are the same bytes signed). 4 rows by 16 channels in 16 accumulators. The i32
-/// sums are exact, so it gives the same bits as every other level. Rust 1.95 has no stable `sdot`
-/// intrinsic (they are stable from 1.98): inline assembly, the one instruction.
-#[cfg(target_arch = "aarch64")]
-mod neon {
-    use std::arch::aarch64::*;
-    use std::arch::asm;
-
-    use super::{KG, MR, NR};
-
-    /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows.
-    ///
-    /// # Safety
-    /// NEON and dotprod are present; `x` holds `mr` rows of `KG * k_groups` values at stride
-    /// `k_pad`, `w` a packed tile of `k_groups` groups (an even number); activations in 0..=127.
-    #[target_feature(enable = "neon,dotprod")]
-    pub unsafe fn microkernel(
-        x: *const u8,
-        k_pad: usize,
-        mr: usize,
-        w: *const i8,
-        k_groups: usize,
-        sums: &mut [[i32; NR]; MR],
-    ) {
-        let mut acc = [[vdupq_n_s32(0); NR / 4]; MR];
-        let rows = mr.min(MR);
-        let mut g = 0;
-        while g < k_groups {
-            // Four groups of each row in one register (two at the end of an odd pair count).
-            let n = (k_groups - g).min(4);
-            let mut xs = [vdupq_n_s8(0); MR];
-            for (r, xs) in xs.iter_mut().enumerate().take(rows) {
-                let at = x.add(r * k_pad + KG * g) as *const i8;
-                *xs = if n == 4 {
-                    vld1q_s8(at)
-                } else {
-                    vcombine_s8(vld1_s8(at), vdup_n_s8(0))
-                };
-            }
-            // The lane is an immediate of `sdot`: one call per lane, no branch in the loops.
-            let w = w.add(g * KG * NR);
-            group::<0>(&mut acc, &xs, rows, w);
-            group::<1>(&mut acc, &xs, rows, w);
-            if n == 4 {
-                group::<2>(&mut acc, &xs, rows, w);
-                group::<3>(&mut acc, &xs, rows, w);
-            }
-            g += n;
-        }
-        for (acc, sums) in acc.iter().zip(sums.iter_mut()).take(rows) {
-            for (q, &a) in acc.iter().enumerate() {
-                vst1q_s32(sums.as_mut_ptr().add(4 * q), a);
-            }
-        }
-    }
-
-    /// Adds group `LANE` of each row's register `xs[r]` times that group's weights (the tile's
-    /// group `LANE` after `w`) to the row's 16 sums.
-    #[target_feature(enable = "neon,dotprod")]
-    #[inline]
-    unsafe fn group<const LANE: u32>(
-        acc: &mut [[int32x4_t; NR / 4]; MR],
-        xs: &[int8x16_t; MR],
-        rows: usize,
-        w: *const i8,
-    ) {
-        let ws: [int8x16_t; NR / 4] =
-            std::array::from_fn(|q| vld1q_s8(w.add(LANE as usize * KG * NR + 16 * q)));
-        for (acc, &xr) in acc.iter_mut().zip(xs).take(rows) {
-            for (acc, &wq) in acc.iter_mut().zip(&ws) {
-                *acc = sdot::<LANE>(*acc, wq, xr);
-            }
-        }
-    }
-
-    /// `acc[i] += sum_j w[4i + j] x[4 LANE + j]` over `j < 4`, signed bytes.
-    #[target_feature(enable = "neon,dotprod")]
-    #[inline]
-    unsafe fn sdot<const LANE: u32>(mut acc: int32x4_t, w: int8x16_t, x: int8x16_t) -> int32x4_t {
-        asm!(
-            "sdot {acc:v}.4s, {w:v}.16b, {x:v}.4b[{lane}]",
-            acc = inout(vreg) acc,
-            w = in(vreg) w,
-            x = in(vreg) x,
-            lane = const LANE,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-        acc
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    use super::{Args, Epilogue, KG, MR, NR};
-
-    /// The microkernel with the epilogue in registers, for a whole tile of `NR` channels.
-    ///
-    /// # Safety
-    /// As `microkernel`; `e.dst` points to `mr` rows of at least `NR` writable values at `e.stride`,
-    /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        // The same `by_rows!` as in `microkernel`, on purpose: a shared helper returning the sums
-        // is not inlined into both callers, and its result then goes through memory on every call.
-        by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
-    }
-
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    unsafe fn epilogue<const R: usize>(acc: &[[__m256i; 2]; R], e: &Epilogue) {
-        for (r, (acc, q)) in acc.iter().zip(e.quants).enumerate() {
-            let (zero, scale) = (_mm256_set1_epi32(q.zero), _mm256_set1_ps(q.scale));
-            for (half, &sums) in acc.iter().enumerate() {
-                let at = 8 * half;
-                let weight_sums = _mm256_loadu_si256(e.weight_sums.as_ptr().add(at) as *const __m256i);
-                let s = _mm256_sub_epi32(sums, _mm256_mullo_epi32(zero, weight_sums));
-                let mut y = _mm256_mul_ps(_mm256_cvtepi32_ps(s), scale);
-                y = _mm256_mul_ps(y, _mm256_loadu_ps(e.scales.as_ptr().add(at)));
-                y = _mm256_add_ps(y, _mm256_loadu_ps(e.bias.as_ptr().add(at)));
-                let dst = e.dst.add(r * e.stride + at);
-                if e.accumulate {
-                    y = _mm256_add_ps(_mm256_loadu_ps(dst), y);
-                }
-                _mm256_storeu_ps(dst, y);
-            }
-        }
-    }
-
-    /// # Safety
-    /// AVX2 is available; `x` holds `mr` rows of `KG * k_groups` values at stride `k_pad`, `w` a
-    /// packed tile of `k_groups` groups, an even number; weights in -63..=63, activations in
-    /// 0..=127.
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
-        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
-    }
-
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    unsafe fn store<const R: usize>(acc: &[[__m256i; 2]; R], sums: &mut [[i32; NR]; MR]) {
-        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
-            _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, acc[0]);
-            _mm256_storeu_si256(sums.as_mut_ptr().add(8) as *mut __m256i, acc[1]);
-        }
-    }
-
-    /// `microkernel_into` through AVX-VNNI (`rows_vnni`).
-    ///
-    /// # Safety
-    /// As `microkernel_into`, and AVX-VNNI is present.
-    #[target_feature(enable = "avx2,avxvnni")]
-    pub unsafe fn microkernel_into_vnni((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        by_rows!(mr, R => epilogue(&rows_vnni::<R>(x, k_pad, w, k_groups), e))
-    }
-
-    /// `microkernel` through AVX-VNNI (`rows_vnni`).
-    ///
-    /// # Safety
-    /// As `microkernel`, and AVX-VNNI is present.
-    #[target_feature(enable = "avx2,avxvnni")]
-    pub unsafe fn microkernel_vnni((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
-        by_rows!(mr, R => store(&rows_vnni::<R>(x, k_pad, w, k_groups), sums))
-    }
-
-    /// `rows` with AVX-VNNI: one `vpdpbusd` takes a group's four byte products per lane and adds
-    /// them into i32 at once, where `rows` needs `vpmaddubsw`, an i16 add and `vpmaddwd` for two
-    /// groups. The sums are the same integers, so the results are the same bits.
-    #[target_feature(enable = "avx2,avxvnni")]
-    #[inline]
-    unsafe fn rows_vnni<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-    ) -> [[__m256i; 2]; R] {
-        // The closure has this function's features (AVX-VNNI), which `by_steps` has not.
-        by_steps(x, k_pad, w, k_groups, |acc, a, b, [w0, w1, w2, w3]| {
-            acc[0] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[0], a, w0), b, w2);
-            acc[1] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[1], a, w1), b, w3);
-        })
-    }
-
-    /// The i32 sums of `R` rows by one tile, in registers: two groups of four inputs per step,
-    /// their byte products added in i16 (no overflow: see the module comment).
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    unsafe fn rows<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-    ) -> [[__m256i; 2]; R] {
-        let ones = _mm256_set1_epi16(1);
-        by_steps(x, k_pad, w, k_groups, |acc, a, b, [w0, w1, w2, w3]| {
-            let p0 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w0), _mm256_maddubs_epi16(b, w2));
-            let p1 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w1), _mm256_maddubs_epi16(b, w3));
-            acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p0, ones));
-            acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(p1, ones));
-        })
-    }
-
-    /// The loop of `rows` and `rows_vnni`: per pair of groups `g`, `g + 1` and per row,
-    /// `step(acc, a, b, w)` adds the row's inputs of group g (`a`) and g + 1 (`b`), each one i32
-    /// in every lane, times the groups' weights `w` (channels 0..8 and 8..16 of g, then of g + 1)
-    /// into the row's two accumulators (channels 0..8, 8..16). Inlined into its callers, whose
-    /// vector features it takes.
-    #[inline(always)]
-    unsafe fn by_steps<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-        step: impl Fn(&mut [__m256i; 2], __m256i, __m256i, [__m256i; 4]),
-    ) -> [[__m256i; 2]; R] {
-        let mut acc = [[_mm256_setzero_si256(); 2]; R];
-        let load =
-            |g: usize, half: usize| _mm256_loadu_si256(w.add(g * KG * NR + 32 * half) as *const __m256i);
-        for g in (0..k_groups).step_by(2) {
-            let weights = [load(g, 0), load(g, 1), load(g + 1, 0), load(g + 1, 1)];
-            for (r, acc) in acc.iter_mut().enumerate() {
-                // Inputs 4g..4g+4 and 4g+4..4g+8 of row r, each as one i32 in every lane.
-                let at = x.add(r * k_pad + KG * g) as *const i32;
-                let (a, b) = (
-                    _mm256_set1_epi32(at.read_unaligned()),
-                    _mm256_set1_epi32(at.add(1).read_unaligned()),
-                );
-                step(acc, a, b, weights);
-            }
-        }
-        acc
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    use super::{Args, Epilogue, KG, MR, NR, WIDE_MR};
-    use crate::ops::amx;
-
-    /// The VNNI kernel with the epilogue in registers for `mr` rows by two whole tiles (`w`, with
-    /// `epilogues` for each).
-    ///
-    /// # Safety
-    /// AVX-512 F/BW/VL/VNNI are present; `x` holds `mr <= WIDE_MR` rows of `k_pad` bytes, each of
-    /// `w` a packed tile of `k_groups` groups, and the epilogues' destinations `mr` rows of 16.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn pair_microkernel_into(
-        x: *const u8,
-        k_pad: usize,
-        mr: usize,
-        w: [*const i8; 2],
-        k_groups: usize,
-        epilogues: &[Epilogue; 2],
-    ) {
-        const _: () = assert!(WIDE_MR == 8);
-        by_wide_rows!(mr, R => pair_into::<R>(x, k_pad, w, k_groups, epilogues))
-    }
-
-    /// Per group of four inputs, each row's four bytes broadcast once and multiplied by both
-    /// tiles' 16 channels: 2R independent sums.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    unsafe fn pair_into<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: [*const i8; 2],
-        k_groups: usize,
-        epilogues: &[Epilogue; 2],
-    ) {
-        let mut acc = [[_mm512_setzero_si512(); 2]; R];
-        for g in 0..k_groups {
-            let [w0, w1] = w.map(|w| _mm512_loadu_si512(w.add(g * KG * NR).cast()));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let four = _mm512_set1_epi32((x.add(r * k_pad + KG * g) as *const i32).read_unaligned());
-                acc[0] = _mm512_dpbusd_epi32(acc[0], four, w0);
-                acc[1] = _mm512_dpbusd_epi32(acc[1], four, w1);
-            }
-        }
-        for (half, e) in epilogues.iter().enumerate() {
-            epilogue(&acc.map(|a| a[half]), e);
-        }
-    }
-
-    /// The VNNI kernel with the epilogue in registers, for a whole tile of `NR` channels.
-    ///
-    /// # Safety
-    /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::microkernel_into`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
-        by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
-    }
-
-    /// The sums of `mr` rows by one tile.
-    ///
-    /// # Safety
-    /// As `microkernel_into`, with `sums` in place of the epilogue.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
-        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
-    }
-
-    /// The epilogue of up to `amx::ROWS` rows of sums from memory: columns `16 half..16 half + 16`
-    /// of `sums`, one row per entry of `e.quants`.
-    ///
-    /// # Safety
-    /// As `microkernel_into`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn epilogue_from(sums: &[[i32; 2 * NR]; amx::ROWS], half: usize, e: &Epilogue) {
-        let acc: [__m512i; amx::ROWS] =
-            std::array::from_fn(|r| _mm512_loadu_si512(sums[r][half * NR..].as_ptr().cast()));
-        epilogue(&acc, e);
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    unsafe fn epilogue<const R: usize>(acc: &[__m512i; R], e: &Epilogue) {
-        let weight_sums = _mm512_loadu_si512(e.weight_sums.as_ptr().cast());
-        let scales = _mm512_loadu_ps(e.scales.as_ptr());
-        let bias = _mm512_loadu_ps(e.bias.as_ptr());
-        for (r, (&sums, q)) in acc.iter().zip(e.quants).enumerate() {
-            let s = _mm512_sub_epi32(sums, _mm512_mullo_epi32(_mm512_set1_epi32(q.zero), weight_sums));
-            let mut y = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(q.scale));
-            y = _mm512_mul_ps(y, scales);
-            y = _mm512_add_ps(y, bias);
-            let dst = e.dst.add(r * e.stride);
-            if e.accumulate {
-                y = _mm512_add_ps(_mm512_loadu_ps(dst), y);
-            }
-            _mm512_storeu_ps(dst, y);
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    unsafe fn store<const R: usize>(acc: &[__m512i; R], sums: &mut [[i32; NR]; MR]) {
-        for (acc, sums) in acc.iter().zip(sums.iter_mut()) {
-            _mm512_storeu_si512(sums.as_mut_ptr().cast(), *acc);
-        }
-    }
-
-    /// The i32 sums of `R` rows by one tile: per group of four inputs, one `vpdpbusd` per row
-    /// (the row's four bytes in every lane against the 16 channels' four weights); even and odd
-    /// groups in separate accumulators, added at the end.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    #[inline]
-    unsafe fn rows<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-    ) -> [__m512i; R] {
-        let mut acc = [[_mm512_setzero_si512(); 2]; R];
-        let load = |g: usize| _mm512_loadu_si512(w.add(g * KG * NR).cast());
-        for g in (0..k_groups).step_by(2) {
-            let (w0, w1) = (load(g), load(g + 1));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let at = x.add(r * k_pad + KG * g) as *const i32;
-                acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_set1_epi32(at.read_unaligned()), w0);
-                acc[1] = _mm512_dpbusd_epi32(acc[1], _mm512_set1_epi32(at.add(1).read_unaligned()), w1);
-            }
-        }
-        acc.map(|[even, odd]| _mm512_add_epi32(even, odd))
-    }
 }
 
 /// The quantization and the portable kernel with NaN, infinities and extreme finite values; small

@@ -7,7 +7,6 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::ops::cpu_data::{is_cpu_f32, with_f32, SharedMut};
-use crate::ops::cpu_level::CpuLevel;
 
 /// `xs W^T + bias + residual` over the last dimension of `xs`; `weight` is `[out, in]` as in
 /// `torch.nn.Linear`, `residual` has the output's shape.
@@ -170,31 +169,6 @@ pub(crate) fn bias_values(bias: Option<&Tensor>, n_out: usize) -> candle_core::R
         }
         None => Ok(vec![0.0; n_out]),
     }
-}
-
-/// How many parallel blocks `groups` microkernel row groups make: blocks of at most `per_block`
-/// groups (so that a block's activations stay in L2), at least four per thread, a multiple of the
-/// threads and as even as the groups allow. Blocks of exactly `per_block` made 17 of a batch of 8
-/// images, and one of two threads waited a seventeenth of every layer. Block `b` has the groups
-/// `b * groups / blocks .. (b + 1) * groups / blocks`.
-pub(crate) fn row_blocks(groups: usize, per_block: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    groups
-        .div_ceil(per_block)
-        .max(threads * 4)
-        .next_multiple_of(threads)
-        .min(groups)
-}
-
-/// Rows per unit of the parallel blocks of a packed layer whose vector kernels take `mr` rows at a
-/// time: on the tile unit, 32 (`amx`'s `quad`), so that no block ends in a part of a quad.
-pub(crate) fn group_rows(level: CpuLevel, mr: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if level == CpuLevel::Amx {
-        return 2 * crate::ops::amx::ROWS;
-    }
-    let _ = level;
-    mr
 }
 
 /// Where a packed layer's kernels put their `rows x n_out` results: over a copy of the residual,

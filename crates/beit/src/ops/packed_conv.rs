@@ -20,10 +20,10 @@ use std::ops::Range;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu::level::{self as cpu_level, active, CpuLevel};
 use crate::ops::cpu_data::{with_f32, SharedMut};
-use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::gelu::erf_f32;
-use crate::ops::packed_linear::{lanes, microkernel, pack, tiles_per_kernel, Lane, Split, Tile, KC, NR};
+use crate::ops::packed_linear::{lanes, microkernel, pack, split, tiles_per_kernel, Lane, Tile, KC, NR};
 use crate::ops::row_panel::interleave;
 use crate::ops::row_panel::MR;
 use crate::ops::simd::dispatch;
@@ -200,7 +200,7 @@ impl PackedConv2d {
             return;
         }
         let step = tiles_per_kernel(level);
-        let split = Split::new(rows, n_out.div_ceil(NR), step);
+        let split = split(rows, n_out.div_ceil(NR), step);
         (0..split.tasks()).into_par_iter().for_each_init(
             || (Vec::new(), Vec::new()),
             |(panels, block), task| {

@@ -21,8 +21,9 @@ use std::mem::MaybeUninit;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu::gemm::split::Split;
+use crate::cpu::level::{self as cpu_level, active, CpuLevel};
 use crate::ops::cpu_data::{with_f32, SharedMut};
-use crate::ops::cpu_level::{self, active, CpuLevel};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
 use crate::ops::prefetch::RowPrefetch;
@@ -39,15 +40,6 @@ pub(crate) const KC: usize = 256;
 /// image (197 tokens) is one block, so that each weight comes from memory once per call: with
 /// blocks of 96 rows a batch-1 forward read the 340 MB of weights three times.
 const MC: usize = 198;
-
-/// Bytes of activations per block of rows of `by_tile_pairs`, at most: half of a Zen 4's or a
-/// Sapphire Rapids' L2 (1 or 2 MiB), beside the tiles that go by.
-#[cfg(target_arch = "x86_64")]
-const BLOCK_BYTES: usize = 1 << 19;
-
-/// The most tiles of one block: its outputs (`MC x 16 MAX_TILES`, 198 KiB) stay in L2 between the
-/// passes over the inputs.
-pub(crate) const MAX_TILES: usize = 16;
 
 /// The 16 weights of one input for one tile, on one cache line.
 #[derive(Clone, Copy, Debug)]
@@ -135,7 +127,7 @@ impl PackedLinear {
             return;
         }
         let panels = pack_panels(x, self.n_in);
-        let split = Split::new(rows, self.n_out.div_ceil(NR), tiles_per_kernel(level));
+        let split = split(rows, self.n_out.div_ceil(NR), tiles_per_kernel(level));
         let out = SharedMut(dst.as_mut_ptr());
         let tasks = (0..split.tasks()).into_par_iter();
         match weight {
@@ -233,94 +225,9 @@ impl PackedLinear {
     }
 }
 
-/// How one call's rows x tiles are cut into tasks: blocks of at most `MC` rows, as even as whole
-/// panels allow, and the tiles in groups so that there are enough tasks to keep every thread busy
-/// to the end (a batch of one image is 197 rows: two blocks would leave no slack).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Split {
-    rows: usize,
-    block: usize,
-    tiles: usize,
-    group: usize,
-}
-
-impl Split {
-    pub(crate) fn new(rows: usize, tiles: usize, pair: usize) -> Self {
-        Self::with_blocks(rows, tiles, pair, (MC, MR))
-    }
-
-    /// As `new`, with blocks of at most `max_rows` rows cut at multiples of `unit` (a kernel's rows
-    /// per call).
-    pub(crate) fn with_blocks(
-        rows: usize,
-        tiles: usize,
-        pair: usize,
-        (max_rows, unit): (usize, usize),
-    ) -> Self {
-        let threads = rayon::current_num_threads().max(1);
-        let block = rows
-            .div_ceil(rows.div_ceil(max_rows).max(1))
-            .next_multiple_of(unit)
-            .max(unit);
-        let row_blocks = rows.div_ceil(block);
-        let groups = (16 * threads)
-            .div_ceil(row_blocks.max(1))
-            .max(tiles.div_ceil(MAX_TILES))
-            .clamp(1, tiles);
-        Self {
-            rows,
-            block,
-            tiles,
-            // Whole pairs of tiles where the kernel takes two: an odd group ends in a single tile,
-            // run with half the accumulators.
-            group: tiles.div_ceil(groups).next_multiple_of(pair),
-        }
-    }
-
-    fn groups(&self) -> usize {
-        self.tiles.div_ceil(self.group)
-    }
-
-    pub(crate) fn tasks(&self) -> usize {
-        self.rows.div_ceil(self.block) * self.groups()
-    }
-
-    pub(crate) fn task(&self, i: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let (b, g) = (i / self.groups(), i % self.groups());
-        let rows = b * self.block..((b + 1) * self.block).min(self.rows);
-        let tiles = g * self.group..((g + 1) * self.group).min(self.tiles);
-        (rows, tiles)
-    }
-}
-
-/// The AVX-512 pair kernels' matmul (`bf16_linear`, `int8_linear`) over `rows` rows of
-/// `row_bytes` bytes of activations and `n_out` channels: in parallel tasks of rows x tiles
-/// (`Split`, cut at multiples of `unit` rows), `pairs(rows, pairs)` for a task's whole pairs of
-/// full tiles and `single(tile, rows)` for each of its other tiles (an odd last one, a partial
-/// one). A block has as many rows as fit `BLOCK_BYTES` of activations, so that each weight comes
-/// from L3 once per block: blocks of rows only (at most 96, at least four per thread) read every
-/// weight of a layer once per 25 rows of one image, or per 88 rows of 8 (measured against rows
-/// only in bench/README.md, "Kernel choices").
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn by_tile_pairs(
-    (rows, row_bytes, unit): (usize, usize, usize),
-    n_out: usize,
-    pairs: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync,
-    single: impl Fn(usize, std::ops::Range<usize>) + Sync,
-) {
-    let block_rows = (BLOCK_BYTES / row_bytes.max(1)).max(unit);
-    let split = Split::with_blocks(rows, n_out.div_ceil(NR), 2, (block_rows, unit));
-    let paired = n_out / NR / 2 * 2;
-    (0..split.tasks()).into_par_iter().for_each(|task| {
-        let (rows, tiles) = split.task(task);
-        pairs(
-            rows.clone(),
-            tiles.start.min(paired) / 2..tiles.end.min(paired) / 2,
-        );
-        for tile in tiles.start.max(paired)..tiles.end {
-            single(tile, rows.clone());
-        }
-    });
+/// The float32 layers' cut of `rows` x `tiles`: blocks of at most `MC` rows in whole panels.
+pub(crate) fn split(rows: usize, tiles: usize, pair: usize) -> Split {
+    Split::with_blocks(rows, tiles, pair, (MC, MR))
 }
 
 /// How many tiles one microkernel call takes at `level`.

@@ -7,7 +7,7 @@
 //! so a wider vector only does more of the same operations at once.
 
 #[cfg(target_arch = "x86_64")]
-use crate::ops::cpu_level::{active, CpuLevel};
+use crate::cpu::level::{active, CpuLevel};
 
 /// Runs `body` in a function compiled with AVX-512 or with AVX2 and FMA, as the CPU level allows.
 ///

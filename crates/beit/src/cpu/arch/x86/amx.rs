@@ -13,8 +13,6 @@
 //! into f32, 32 inputs a step, B 1 KiB of `bf16_linear`'s `[k / 2][16][2]`. The tile shapes are the
 //! same for both, so one configuration serves them.
 
-#![cfg(target_arch = "x86_64")]
-
 use std::arch::asm;
 
 /// Rows of activations per `pair` call: a tile's rows (`quad` takes twice as many).

@@ -4,7 +4,7 @@
 //! bf16: 4 inputs, 16 products): twice the products of `sdot` per instruction, and a way to
 //! multiply bf16 at all (Graviton 3 and 4, Neoverse N2/V1/V2, Apple M2 and later).
 //!
-//! They read the packed tiles in `TileLayout::Pairs` (`ops::tile_layout`): each channel's inputs
+//! They read the packed tiles in `TileLayout::Pairs` (`cpu::gemm::tile_layout`): each channel's inputs
 //! in runs of 8 bytes, two channels a 16-byte operand, which is how layers pack them where this
 //! level is active. Sums are kept for two pairs of rows by 8 pairs of channels: 16 registers, with
 //! 8 for the weights and 2 for the rows.
@@ -20,7 +20,7 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
-use crate::ops::tile_layout::NR;
+use crate::cpu::gemm::tile_layout::NR;
 
 /// Rows per kernel call: two pairs of rows.
 pub(crate) const MR: usize = 4;

@@ -1,0 +1,61 @@
+//! arm64's kernels and, per format, the table of those a `CpuLevel` runs. A level is at most what
+//! the CPU has (`cpu::level::detected`), so every kernel a table gives may run.
+
+pub mod mmla;
+pub mod neon;
+
+use crate::cpu::gemm::tile_layout::NR;
+use crate::cpu::gemm::{bf16, int8};
+use crate::cpu::level::{has_dotprod, CpuLevel};
+
+const _: () = assert!(
+    int8::MR == mmla::MR && bf16::MR == mmla::MR,
+    "the Mmla kernels' sums are a row group's"
+);
+
+/// The int8 kernels of `level`: `smmla` at `Mmla`, `sdot` where the CPU has the dot product
+/// extension, the portable kernel otherwise. No kernel with the epilogue in registers, no pairs,
+/// no tile unit.
+pub(crate) fn int8_kernels(level: CpuLevel) -> int8::Int8Kernels {
+    let sums: int8::SumsKernel = match level {
+        CpuLevel::Mmla => int8_mmla,
+        CpuLevel::Neon if has_dotprod() => neon::int8::microkernel,
+        _ => int8::sums_portable,
+    };
+    int8::Int8Kernels {
+        sums,
+        direct: None,
+        pairs: None,
+        tile_unit: None,
+    }
+}
+
+/// The bf16 kernels of `level`: `bfmmla` at `Mmla`, NEON's f32 arithmetic at `Neon`.
+pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
+    let sums: bf16::SumsKernel = match level {
+        CpuLevel::Mmla => bf16_mmla,
+        CpuLevel::Neon => neon::bf16::microkernel,
+        _ => bf16::sums_portable,
+    };
+    bf16::Bf16Kernels {
+        sums,
+        pairs: None,
+        tile_unit: None,
+    }
+}
+
+/// `mmla::int8_microkernel` over a whole tile in the pairs layout (`k_groups` even).
+///
+/// # Safety
+/// The CPU has I8MM; as the kernel.
+unsafe fn int8_mmla((x, k_pad, mr, w, k_groups): int8::Args, sums: &mut [[i32; NR]; int8::MR]) {
+    mmla::int8_microkernel(x, k_pad, mr, w, k_groups / 2, sums)
+}
+
+/// `mmla::bf16_microkernel` over a whole tile in the pairs layout (`k_pad` a multiple of 4).
+///
+/// # Safety
+/// The CPU has BF16; as the kernel.
+unsafe fn bf16_mmla((x, k_pad, mr, w): bf16::Args, sums: &mut [[f32; NR]; bf16::MR]) {
+    mmla::bf16_microkernel(x, k_pad, mr, w, k_pad / 4, sums)
+}

@@ -1,0 +1,88 @@
+//! x86-64's kernels and, per format, the table of those a `CpuLevel` runs. A level is at most what
+//! the CPU has (`cpu::level::detected`), so every kernel a table gives may run.
+
+pub mod amx;
+pub mod avx2;
+pub mod avx512;
+
+use crate::cpu::gemm::{bf16, int8};
+use crate::cpu::level::{has_avx512_bf16, CpuLevel};
+
+/// The int8 kernels of `level`.
+pub(crate) fn int8_kernels(level: CpuLevel) -> int8::Int8Kernels {
+    let (sums, direct): (int8::SumsKernel, Option<int8::DirectKernel>) = match level {
+        CpuLevel::Avx512 | CpuLevel::Amx => (avx512::int8::microkernel, Some(avx512::int8::microkernel_into)),
+        CpuLevel::AvxVnni => (
+            avx2::int8::microkernel_vnni,
+            Some(avx2::int8::microkernel_into_vnni),
+        ),
+        CpuLevel::Avx2 => (avx2::int8::microkernel, Some(avx2::int8::microkernel_into)),
+        CpuLevel::Scalar | CpuLevel::Neon | CpuLevel::Mmla => (int8::sums_portable, None),
+    };
+    int8::Int8Kernels {
+        sums,
+        direct,
+        pairs: (level == CpuLevel::Avx512).then_some(avx512::int8::pair_microkernel_into as _),
+        tile_unit: (level == CpuLevel::Amx).then_some(int8::TileUnit {
+            rows: 2 * amx::ROWS,
+            k_step: <amx::Int8 as amx::Operands>::K_STEP,
+            run: int8_tile_unit,
+        }),
+    }
+}
+
+/// The bf16 kernels of `level`: `vdpbf16ps` only where the CPU has AVX512_BF16 (an AVX-512 CPU
+/// without it, Ice Lake, runs the AVX2 kernels).
+pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
+    let dot = level >= CpuLevel::Avx512 && has_avx512_bf16();
+    let sums: bf16::SumsKernel = match level {
+        _ if dot => avx512::bf16::microkernel,
+        CpuLevel::Scalar | CpuLevel::Neon | CpuLevel::Mmla => bf16::sums_portable,
+        _ => avx2::bf16::microkernel,
+    };
+    bf16::Bf16Kernels {
+        sums,
+        pairs: (dot && level == CpuLevel::Avx512).then_some(avx512::bf16::pair_microkernel as _),
+        tile_unit: (level == CpuLevel::Amx).then_some(bf16::TileUnit {
+            rows: 2 * amx::ROWS,
+            run: bf16_tile_unit,
+        }),
+    }
+}
+
+/// The int8 tile unit: the sums of each block through the AVX-512 epilogue, per tile of the pair.
+///
+/// # Safety
+/// The CPU has the `Amx` level; as `amx::pairs_by_rows`, and each epilogue's destination holds the
+/// rows of its block.
+unsafe fn int8_tile_unit(call: &int8::TileUnitCall) {
+    amx::pairs_by_rows::<amx::Int8>(
+        call.x,
+        call.k_pad,
+        call.rows.clone(),
+        call.pairs,
+        call.tiles,
+        |pair, row, sums, n| {
+            for half in 0..2 {
+                let epilogue = (call.epilogue)(2 * pair + half, row, n);
+                avx512::int8::epilogue_from(sums, half, &epilogue);
+            }
+        },
+    );
+}
+
+/// The bf16 tile unit: the sums of each block to the call's `finish`.
+///
+/// # Safety
+/// The CPU has the `Amx` level; as `amx::pairs_by_rows`.
+unsafe fn bf16_tile_unit(call: &mut bf16::TileUnitCall) {
+    let finish = &mut *call.finish;
+    amx::pairs_by_rows::<amx::Bf16>(
+        call.x,
+        call.k_pad,
+        call.rows.clone(),
+        call.pairs,
+        call.tiles,
+        |pair, row, sums, n| finish(pair, row, sums, n),
+    );
+}

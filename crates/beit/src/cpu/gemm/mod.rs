@@ -1,0 +1,8 @@
+//! The packed-GEMM formats (each its kernels' operands, table and portable kernel), the tile
+//! layout they share, and the one driver of the reduced-precision layers.
+
+pub mod bf16;
+pub mod driver;
+pub mod int8;
+pub mod split;
+pub mod tile_layout;
