@@ -62,3 +62,4 @@ macro_rules! by_wide_rows {
 pub mod arch;
 pub mod gemm;
 pub mod level;
+pub mod prefetch;

@@ -20,8 +20,6 @@ pub mod linear;
 pub mod packed_conv;
 pub mod packed_linear;
 pub mod pool;
-pub mod prefetch;
-mod row_panel;
 pub mod simd;
 pub mod weight_rows;
 

@@ -20,12 +20,14 @@ use std::ops::Range;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu::arch::native::f32_kernels;
+use crate::cpu::gemm::f32::F32Kernels;
+use crate::cpu::gemm::row_panel::interleave;
+use crate::cpu::gemm::row_panel::MR;
 use crate::cpu::level::{self as cpu_level, active, CpuLevel};
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::gelu::erf_f32;
-use crate::ops::packed_linear::{lanes, microkernel, pack, split, tiles_per_kernel, Lane, Tile, KC, NR};
-use crate::ops::row_panel::interleave;
-use crate::ops::row_panel::MR;
+use crate::ops::packed_linear::{lanes, microkernel, pack, split, Lane, Tile, KC, NR};
 use crate::ops::simd::dispatch;
 use crate::ops::weight_rows::WeightRows;
 
@@ -181,7 +183,12 @@ impl PackedConv2d {
         let gather = with_all_f32(&data, |planes| {
             Gather::new(&source, planes, self.geometry, (out_h, out_w))
         })?;
-        self.matmul(&gather, SharedMut(out.as_mut_ptr()), (out_h, out_w), level);
+        self.matmul(
+            &gather,
+            SharedMut(out.as_mut_ptr()),
+            (out_h, out_w),
+            &f32_kernels(level),
+        );
         Tensor::from_vec(out, (n, self.c_out, out_h, out_w), &Device::Cpu)
     }
 
@@ -194,12 +201,12 @@ impl PackedConv2d {
 
     /// The matmul in blocks of rows x tiles, in parallel: each task gathers its rows' panels a pass
     /// of `KC` inputs at a time, adds their products into a block of its own, then stores it.
-    fn matmul(&self, gather: &Gather, out: SharedMut, out_size: (usize, usize), level: CpuLevel) {
+    fn matmul(&self, gather: &Gather, out: SharedMut, out_size: (usize, usize), kernels: &F32Kernels) {
         let (rows, n_in, n_out) = (gather.rows, self.n_in(), self.bias.len());
         if rows == 0 {
             return;
         }
-        let step = tiles_per_kernel(level);
+        let step = kernels.tiles();
         let split = split(rows, n_out.div_ceil(NR), step);
         (0..split.tasks()).into_par_iter().for_each_init(
             || (Vec::new(), Vec::new()),
@@ -226,7 +233,7 @@ impl PackedConv2d {
                                 cols: NR * pair.len(),
                             };
                             // SAFETY: `c` lies in this task's own block (MR rows of `width`).
-                            unsafe { microkernel(level, a, &w[..pair.len()], c) };
+                            unsafe { microkernel(kernels, a, &w[..pair.len()], c) };
                         }
                     }
                 }

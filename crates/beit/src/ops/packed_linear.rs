@@ -21,18 +21,20 @@ use std::mem::MaybeUninit;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu::arch::native::f32_kernels;
+use crate::cpu::gemm::f32::F32Kernels;
+use crate::cpu::gemm::row_panel::{interleave_into, MR};
 use crate::cpu::gemm::split::Split;
 use crate::cpu::level::{self as cpu_level, active, CpuLevel};
+use crate::cpu::prefetch::RowPrefetch;
 use crate::ops::cpu_data::{with_f32, SharedMut};
 use crate::ops::deferred_weight::{CallWeight, DeferredWeight};
 use crate::ops::linear::{check_bias, output_shape, prefill};
-use crate::ops::prefetch::RowPrefetch;
-use crate::ops::row_panel::{interleave_into, MR};
 use crate::ops::weight_rows::{RowSource, WeightRows};
 use crate::pages::small_pages;
 
 /// Output channels per tile: two AVX vectors.
-pub(crate) const NR: usize = 16;
+pub(crate) use crate::cpu::gemm::f32::NR;
 /// Inputs per pass over a tile: its `KC x 16` weights (16 KiB) stay in L1 while every row panel of
 /// the block goes by.
 pub(crate) const KC: usize = 256;
@@ -116,18 +118,18 @@ impl PackedLinear {
         let rows = xs.elem_count() / self.n_in;
         let mut dst = prefill(rows, self.n_out, Some(&self.bias), residual)?;
         let weight = self.packed.for_call(rows, MC, pack)?;
-        with_f32(xs, |x| self.matmul(x, &mut dst, &weight, level))?;
+        with_f32(xs, |x| self.matmul(x, &mut dst, &weight, &f32_kernels(level)))?;
         Tensor::from_vec(dst, shape, &Device::Cpu)
     }
 
     /// `dst += x W^T` in blocks of rows x tiles, in parallel, over the activations packed once.
-    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &CallWeight<Vec<Lane>>, level: CpuLevel) {
+    fn matmul(&self, x: &[f32], dst: &mut [f32], weight: &CallWeight<Vec<Lane>>, kernels: &F32Kernels) {
         let rows = x.len() / self.n_in;
         if rows == 0 {
             return;
         }
         let panels = pack_panels(x, self.n_in);
-        let split = split(rows, self.n_out.div_ceil(NR), tiles_per_kernel(level));
+        let split = split(rows, self.n_out.div_ceil(NR), kernels.tiles());
         let out = SharedMut(dst.as_mut_ptr());
         let tasks = (0..split.tasks()).into_par_iter();
         match weight {
@@ -141,7 +143,7 @@ impl PackedLinear {
                         tiles,
                         |t| lanes(packed, t, self.n_in),
                         out,
-                        level,
+                        kernels,
                         || {},
                     )
                 }
@@ -165,7 +167,7 @@ impl PackedLinear {
                                 tile..tile + 1,
                                 |_| lanes,
                                 out,
-                                level,
+                                kernels,
                                 || next.step(),
                             )
                         }
@@ -189,13 +191,13 @@ impl PackedLinear {
         tiles: std::ops::Range<usize>,
         lanes: impl Fn(usize) -> &'w [Lane],
         out: SharedMut,
-        level: CpuLevel,
+        kernels: &F32Kernels,
         mut each: impl FnMut(),
     ) {
         let n_in = self.n_in;
         let start = rows.start * n_in;
         let block_panels = &panels[start..start + rows.len().div_ceil(MR) * MR * n_in];
-        let step = tiles_per_kernel(level);
+        let step = kernels.tiles();
         for k0 in (0..n_in).step_by(KC) {
             let kc = KC.min(n_in - k0);
             for tile in tiles.clone().step_by(step) {
@@ -208,7 +210,7 @@ impl PackedLinear {
                     let dst = out.0.add((rows.start + p * MR) * self.n_out + tile * NR);
                     let rows = MR.min(rows.len() - p * MR);
                     microkernel(
-                        level,
+                        kernels,
                         a,
                         w,
                         Tile {
@@ -228,15 +230,6 @@ impl PackedLinear {
 /// The float32 layers' cut of `rows` x `tiles`: blocks of at most `MC` rows in whole panels.
 pub(crate) fn split(rows: usize, tiles: usize, pair: usize) -> Split {
     Split::with_blocks(rows, tiles, pair, (MC, MR))
-}
-
-/// How many tiles one microkernel call takes at `level`.
-pub(crate) fn tiles_per_kernel(level: CpuLevel) -> usize {
-    if level >= CpuLevel::Avx512 {
-        2
-    } else {
-        1
-    }
 }
 
 /// The `n_in` lanes of tile `tile` in `packed`.
@@ -368,30 +361,19 @@ pub(crate) struct Tile {
 }
 
 /// `c += a w` for one panel `a` (`[k][MR]`) and the lanes `w` (`[k][NR]`) of one tile, or two
-/// side by side (`c` then has up to 32 columns), with the kernel of `level`.
+/// side by side (`c` then has up to 32 columns), with `kernels` (the level's).
 ///
 /// # Safety
 /// `c` describes `rows x cols` writable values that no other thread touches.
-pub(crate) unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: Tile) {
+pub(crate) unsafe fn microkernel(kernels: &F32Kernels, a: &[f32], w: &[&[Lane]], c: Tile) {
     let k = w[0].len();
     assert!(a.len() == k * MR && w.iter().all(|w| w.len() == k));
     assert!(c.rows <= MR && c.cols <= NR * w.len() && c.cols > NR * (w.len() - 1));
-    if level >= CpuLevel::Avx512 && w.len() == 2 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let full = c.rows == MR && c.cols == 2 * NR;
-            // SAFETY: `level` is at most the detected one; `a`, `w` hold `k` steps (asserted).
-            through_full_tile::<{ 2 * NR }>(c, full, |dst, stride| {
-                avx512::microkernel(
-                    a.as_ptr(),
-                    [w[0].as_ptr().cast(), w[1].as_ptr().cast()],
-                    k,
-                    dst,
-                    stride,
-                )
-            });
-            return;
-        }
+    if let (Some(pair), 2) = (kernels.pair, w.len()) {
+        let full = c.rows == MR && c.cols == 2 * NR;
+        // SAFETY: the kernels are the CPU's; `a`, `w` hold `k` steps (asserted).
+        let w = [w[0].as_ptr().cast(), w[1].as_ptr().cast()];
+        return through_full_tile::<{ 2 * NR }>(c, full, |dst, stride| pair(a.as_ptr(), w, k, dst, stride));
     }
     for (t, w) in w.iter().enumerate() {
         let c = Tile {
@@ -399,23 +381,12 @@ pub(crate) unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: T
             cols: NR.min(c.cols - t * NR),
             ..c
         };
-        let full = c.rows == MR && c.cols == NR;
-        #[cfg(target_arch = "x86_64")]
-        if level >= CpuLevel::Avx2 {
-            through_full_tile::<NR>(c, full, |dst, stride| {
-                avx2::microkernel(a.as_ptr(), w.as_ptr().cast(), k, dst, stride)
-            });
-            continue;
+        match kernels.tile {
+            Some(kernel) => through_full_tile::<NR>(c, c.rows == MR && c.cols == NR, |dst, stride| {
+                kernel(a.as_ptr(), w.as_ptr().cast(), k, dst, stride)
+            }),
+            None => microkernel_scalar(a, w, c),
         }
-        #[cfg(target_arch = "aarch64")]
-        if level >= CpuLevel::Neon {
-            through_full_tile::<NR>(c, full, |dst, stride| {
-                neon::microkernel(a.as_ptr(), w.as_ptr().cast(), k, dst, stride)
-            });
-            continue;
-        }
-        let _ = full;
-        microkernel_scalar(a, w, c);
     }
 }
 
@@ -424,7 +395,6 @@ pub(crate) unsafe fn microkernel(level: CpuLevel, a: &[f32], w: &[&[Lane]], c: T
 ///
 /// # Safety
 /// As `microkernel`.
-#[allow(dead_code)] // on targets with no vector kernel
 unsafe fn through_full_tile<const COLS: usize>(c: Tile, full: bool, kernel: impl FnOnce(*mut f32, usize)) {
     if full {
         return kernel(c.dst, c.stride);
@@ -455,124 +425,6 @@ unsafe fn microkernel_scalar(a: &[f32], w: &[Lane], c: Tile) {
                 .enumerate()
                 .map(|(k, lane)| a[k * MR + r] * lane.0[col])
                 .sum::<f32>();
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    use super::{MR, NR};
-
-    /// `c[r][0..16] += sum_k a[k][r] w[k][0..16]` for the `MR` rows of `c` at `stride`.
-    ///
-    /// # Safety
-    /// AVX2 and FMA are present; `a` holds `kc * MR` values, `w` `kc * NR`, `c` `MR` rows of `NR`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn microkernel(a: *const f32, w: *const f32, kc: usize, c: *mut f32, stride: usize) {
-        // The destination rows are the only reads that miss the caches (a block's outputs outgrow
-        // L2): fetch them now, behind the multiply-adds, not at the end.
-        for r in 0..MR {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride + NR - 1) as *const i8);
-        }
-        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        for k in 0..kc {
-            let w0 = _mm256_loadu_ps(w.add(k * NR));
-            let w1 = _mm256_loadu_ps(w.add(k * NR + 8));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm256_broadcast_ss(&*a.add(k * MR + r));
-                acc[0] = _mm256_fmadd_ps(x, w0, acc[0]);
-                acc[1] = _mm256_fmadd_ps(x, w1, acc[1]);
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            let dst = c.add(r * stride);
-            _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[0]));
-            _mm256_storeu_ps(dst.add(8), _mm256_add_ps(_mm256_loadu_ps(dst.add(8)), acc[1]));
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    use super::{MR, NR};
-
-    /// `c[r][0..32] += sum_k a[k][r] (w0[k][0..16], w1[k][0..16])` for the `MR` rows of `c` at
-    /// `stride`: two tiles' lanes side by side.
-    ///
-    /// # Safety
-    /// AVX-512F is present; `a` holds `kc * MR` values, `w[0]` and `w[1]` `kc * NR` each, `c`
-    /// `MR` rows of `2 NR`.
-    #[target_feature(enable = "avx512f,fma")]
-    pub unsafe fn microkernel(a: *const f32, w: [*const f32; 2], kc: usize, c: *mut f32, stride: usize) {
-        for r in 0..MR {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride + 2 * NR - 1) as *const i8);
-        }
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        for k in 0..kc {
-            let w0 = _mm512_loadu_ps(w[0].add(k * NR));
-            let w1 = _mm512_loadu_ps(w[1].add(k * NR));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*a.add(k * MR + r));
-                acc[0] = _mm512_fmadd_ps(x, w0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(x, w1, acc[1]);
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            let dst = c.add(r * stride);
-            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[0]));
-            _mm512_storeu_ps(dst.add(NR), _mm512_add_ps(_mm512_loadu_ps(dst.add(NR)), acc[1]));
-        }
-    }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod neon {
-    use std::arch::aarch64::*;
-
-    use super::{MR, NR};
-
-    // The kernel's rows are written out one by one below.
-    const _: () = assert!(MR == 6 && NR == 16);
-
-    /// `c[r][0..16] += sum_k a[k][r] w[k][0..16]` for the `MR` rows of `c` at `stride`: 24
-    /// accumulators, the tile's four weight vectors and two activation vectors fill 30 of the 32
-    /// q registers.
-    ///
-    /// # Safety
-    /// `a` holds `kc * MR` values, `w` `kc * NR`, `c` `MR` rows of `NR`.
-    #[target_feature(enable = "neon")]
-    pub unsafe fn microkernel(a: *const f32, w: *const f32, kc: usize, c: *mut f32, stride: usize) {
-        let mut acc = [[vdupq_n_f32(0.0); NR / 4]; MR];
-        for k in 0..kc {
-            let w = [0, 4, 8, 12].map(|j| vld1q_f32(w.add(k * NR + j)));
-            // Rows 0..4, and rows 2..6 of which lanes 2 and 3 are rows 4 and 5 (the last step's
-            // load ends at the panel's end).
-            let (lo, hi) = (vld1q_f32(a.add(k * MR)), vld1q_f32(a.add(k * MR + 2)));
-            macro_rules! row {
-                ($r:expr, $v:expr, $lane:expr) => {
-                    for (acc, &w) in acc[$r].iter_mut().zip(&w) {
-                        *acc = vfmaq_laneq_f32::<$lane>(*acc, w, $v);
-                    }
-                };
-            }
-            row!(0, lo, 0);
-            row!(1, lo, 1);
-            row!(2, lo, 2);
-            row!(3, lo, 3);
-            row!(4, hi, 2);
-            row!(5, hi, 3);
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (j, &acc) in acc.iter().enumerate() {
-                let dst = c.add(r * stride + 4 * j);
-                vst1q_f32(dst, vaddq_f32(vld1q_f32(dst), acc));
-            }
         }
     }
 }

@@ -6,40 +6,18 @@
 //! the same bits: Rust neither reorders float additions nor fuses multiplies into FMAs by itself,
 //! so a wider vector only does more of the same operations at once.
 
-#[cfg(target_arch = "x86_64")]
-use crate::cpu::level::{active, CpuLevel};
+use crate::cpu::arch::native;
+use crate::cpu::level::active;
 
-/// Runs `body` in a function compiled with AVX-512 or with AVX2 and FMA, as the CPU level allows.
+/// Runs `body` in a function compiled with AVX-512 or with AVX2 and FMA, as the CPU level allows
+/// (`cpu::arch::native::dispatch`; elsewhere as it is).
 ///
 /// Mark the closure `#[inline(always)]`: it is called from two places (this path and the
 /// baseline one), and once its loop is inlined into it LLVM may judge it too big to inline
 /// into the AVX2 function, which then calls a baseline copy (with a libm call per `floor`).
 #[inline(always)]
 pub fn dispatch<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let level = active();
-        // SAFETY (both): the CPU supports the features the function is compiled for.
-        if level >= CpuLevel::Avx512 {
-            return unsafe { with_avx512(body) };
-        }
-        if level >= CpuLevel::Avx2 {
-            return unsafe { with_avx2_fma(body) };
-        }
-    }
-    body()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2_fma<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
-    body()
+    native::dispatch(active(), body)
 }
 
 /// e^x for f32 as Cephes' `expf` (range reduction by ln 2, degree-6 polynomial): within 2 ulp, and

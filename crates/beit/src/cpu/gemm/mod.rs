@@ -3,6 +3,8 @@
 
 pub mod bf16;
 pub mod driver;
+pub mod f32;
 pub mod int8;
+pub mod row_panel;
 pub mod split;
 pub mod tile_layout;

@@ -5,13 +5,21 @@ pub mod mmla;
 pub mod neon;
 
 use crate::cpu::gemm::tile_layout::NR;
-use crate::cpu::gemm::{bf16, int8};
+use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::{has_dotprod, CpuLevel};
 
 const _: () = assert!(
     int8::MR == mmla::MR && bf16::MR == mmla::MR,
     "the Mmla kernels' sums are a row group's"
 );
+
+/// The float32 kernels of `level`: NEON one tile a call.
+pub(crate) fn f32_kernels(level: CpuLevel) -> f32::F32Kernels {
+    f32::F32Kernels {
+        tile: (level >= CpuLevel::Neon).then_some(neon::f32::microkernel as _),
+        pair: None,
+    }
+}
 
 /// The int8 kernels of `level`: `smmla` at `Mmla`, `sdot` where the CPU has the dot product
 /// extension, the portable kernel otherwise. No kernel with the epilogue in registers, no pairs,
@@ -59,3 +67,21 @@ unsafe fn int8_mmla((x, k_pad, mr, w, k_groups): int8::Args, sums: &mut [[i32; N
 unsafe fn bf16_mmla((x, k_pad, mr, w): bf16::Args, sums: &mut [[f32; NR]; bf16::MR]) {
     mmla::bf16_microkernel(x, k_pad, mr, w, k_pad / 4, sums)
 }
+
+/// Whole loops compiled for more than the baseline: none here; `body` as it is.
+#[inline(always)]
+pub fn dispatch<R>(_: CpuLevel, body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+/// No vector interleave of the f32 panels here: none done, the portable loop does every input.
+///
+/// # Safety
+/// None needed; unsafe as on the CPUs that have one.
+pub(crate) unsafe fn interleave_fours(_: &[&[f32]; f32::MR], _: usize, _: *mut f32) -> usize {
+    0
+}
+
+/// No software prefetch here: the hardware prefetchers are left to it.
+#[inline(always)]
+pub fn prefetch_l2(_: *const u8) {}

@@ -140,3 +140,49 @@ pub(crate) mod bf16 {
         }
     }
 }
+
+/// The float32 kernel.
+pub(crate) mod f32 {
+    use std::arch::aarch64::*;
+
+    use crate::cpu::gemm::f32::{MR, NR};
+
+    // The kernel's rows are written out one by one below.
+    const _: () = assert!(MR == 6 && NR == 16);
+
+    /// `c[r][0..16] += sum_k a[k][r] w[k][0..16]` for the `MR` rows of `c` at `stride`: 24
+    /// accumulators, the tile's four weight vectors and two activation vectors fill 30 of the 32
+    /// q registers.
+    ///
+    /// # Safety
+    /// `a` holds `kc * MR` values, `w` `kc * NR`, `c` `MR` rows of `NR`.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn microkernel(a: *const f32, w: *const f32, kc: usize, c: *mut f32, stride: usize) {
+        let mut acc = [[vdupq_n_f32(0.0); NR / 4]; MR];
+        for k in 0..kc {
+            let w = [0, 4, 8, 12].map(|j| vld1q_f32(w.add(k * NR + j)));
+            // Rows 0..4, and rows 2..6 of which lanes 2 and 3 are rows 4 and 5 (the last step's
+            // load ends at the panel's end).
+            let (lo, hi) = (vld1q_f32(a.add(k * MR)), vld1q_f32(a.add(k * MR + 2)));
+            macro_rules! row {
+                ($r:expr, $v:expr, $lane:expr) => {
+                    for (acc, &w) in acc[$r].iter_mut().zip(&w) {
+                        *acc = vfmaq_laneq_f32::<$lane>(*acc, w, $v);
+                    }
+                };
+            }
+            row!(0, lo, 0);
+            row!(1, lo, 1);
+            row!(2, lo, 2);
+            row!(3, lo, 3);
+            row!(4, hi, 2);
+            row!(5, hi, 3);
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (j, &acc) in acc.iter().enumerate() {
+                let dst = c.add(r * stride + 4 * j);
+                vst1q_f32(dst, vaddq_f32(vld1q_f32(dst), acc));
+            }
+        }
+    }
+}

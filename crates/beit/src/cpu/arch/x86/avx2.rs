@@ -207,3 +207,39 @@ pub(crate) mod bf16 {
         }
     }
 }
+
+/// The float32 kernel: 4 rows by one tile of 16 channels, 8 accumulators.
+pub(crate) mod f32 {
+    use std::arch::x86_64::*;
+
+    use crate::cpu::gemm::f32::{MR, NR};
+
+    /// `c[r][0..16] += sum_k a[k][r] w[k][0..16]` for the `MR` rows of `c` at `stride`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are present; `a` holds `kc * MR` values, `w` `kc * NR`, `c` `MR` rows of `NR`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn microkernel(a: *const f32, w: *const f32, kc: usize, c: *mut f32, stride: usize) {
+        // The destination rows are the only reads that miss the caches (a block's outputs outgrow
+        // L2): fetch them now, behind the multiply-adds, not at the end.
+        for r in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride + NR - 1) as *const i8);
+        }
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for k in 0..kc {
+            let w0 = _mm256_loadu_ps(w.add(k * NR));
+            let w1 = _mm256_loadu_ps(w.add(k * NR + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_broadcast_ss(&*a.add(k * MR + r));
+                acc[0] = _mm256_fmadd_ps(x, w0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(x, w1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = c.add(r * stride);
+            _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), acc[0]));
+            _mm256_storeu_ps(dst.add(8), _mm256_add_ps(_mm256_loadu_ps(dst.add(8)), acc[1]));
+        }
+    }
+}

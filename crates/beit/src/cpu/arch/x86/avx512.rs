@@ -232,3 +232,39 @@ pub(crate) mod bf16 {
         acc.map(|[even, odd]| _mm512_add_ps(even, odd))
     }
 }
+
+/// The float32 kernel: 4 rows by a pair of tiles (32 channels), 8 accumulators.
+pub(crate) mod f32 {
+    use std::arch::x86_64::*;
+
+    use crate::cpu::gemm::f32::{MR, NR};
+
+    /// `c[r][0..32] += sum_k a[k][r] (w0[k][0..16], w1[k][0..16])` for the `MR` rows of `c` at
+    /// `stride`: two tiles' lanes side by side.
+    ///
+    /// # Safety
+    /// AVX-512F is present; `a` holds `kc * MR` values, `w[0]` and `w[1]` `kc * NR` each, `c`
+    /// `MR` rows of `2 NR`.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn microkernel(a: *const f32, w: [*const f32; 2], kc: usize, c: *mut f32, stride: usize) {
+        for r in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * stride + 2 * NR - 1) as *const i8);
+        }
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for k in 0..kc {
+            let w0 = _mm512_loadu_ps(w[0].add(k * NR));
+            let w1 = _mm512_loadu_ps(w[1].add(k * NR));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*a.add(k * MR + r));
+                acc[0] = _mm512_fmadd_ps(x, w0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(x, w1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = c.add(r * stride);
+            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_loadu_ps(dst), acc[0]));
+            _mm512_storeu_ps(dst.add(NR), _mm512_add_ps(_mm512_loadu_ps(dst.add(NR)), acc[1]));
+        }
+    }
+}

@@ -4,9 +4,20 @@
 pub mod amx;
 pub mod avx2;
 pub mod avx512;
+pub mod sse;
 
-use crate::cpu::gemm::{bf16, int8};
+pub(crate) use sse::{interleave_fours, prefetch_l2};
+
+use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::{has_avx512_bf16, CpuLevel};
+
+/// The float32 kernels of `level`: AVX2 and FMA one tile a call, AVX-512 two.
+pub(crate) fn f32_kernels(level: CpuLevel) -> f32::F32Kernels {
+    f32::F32Kernels {
+        tile: (level >= CpuLevel::Avx2).then_some(avx2::f32::microkernel as _),
+        pair: (level >= CpuLevel::Avx512).then_some(avx512::f32::microkernel as _),
+    }
+}
 
 /// The int8 kernels of `level`.
 pub(crate) fn int8_kernels(level: CpuLevel) -> int8::Int8Kernels {
@@ -85,4 +96,28 @@ unsafe fn bf16_tile_unit(call: &mut bf16::TileUnitCall) {
         call.tiles,
         |pair, row, sums, n| finish(pair, row, sums, n),
     );
+}
+
+/// Runs `body` in a function compiled with AVX-512 or with AVX2 and FMA, as `level` allows: the
+/// vectorizable loops of `ops::simd::dispatch`.
+#[inline(always)]
+pub fn dispatch<R>(level: CpuLevel, body: impl FnOnce() -> R) -> R {
+    // SAFETY (both): the level is at most what the CPU has.
+    if level >= CpuLevel::Avx512 {
+        return unsafe { with_avx512(body) };
+    }
+    if level >= CpuLevel::Avx2 {
+        return unsafe { with_avx2_fma(body) };
+    }
+    body()
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2_fma<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }

@@ -2,6 +2,8 @@
 //! the work before it: for data that no hardware prefetcher sees coming (it is read later, in
 //! another order, after a stretch of compute on other data).
 
+use crate::cpu::arch::native::prefetch_l2;
+
 const LINE: usize = 64;
 
 /// Fetches the cache lines of `rows` into L2, in order, `per_step` lines per `step`.
@@ -43,15 +45,4 @@ impl<'a> RowPrefetch<'a> {
             self.offset += LINE;
         }
     }
-}
-
-#[inline(always)]
-fn prefetch_l2(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults, whatever the address (here always inside a row).
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(ptr.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
 }
