@@ -2,7 +2,9 @@
 // Fails when the modules of a Rust crate under crates/ import each other in a circle (a -> b -> a),
 // listing each circle and the paths that close it. One module per file; a module naming one of its
 // ancestors (`crate::ops::X` from ops/attention.rs, `super::X`) is not an edge: a child may use its
-// parent. Read as text: `use crate::...` and inline `crate::...` paths outside comments.
+// parent. Read as text: `use crate::...` and inline `crate::...` paths outside comments. A module
+// declared with `#[path = "..."]` (one name for the file of each target, as `cpu::arch::native`)
+// stands for every file it may be: a path through it is an edge to each.
 //
 //   node scripts/module_cycles.mjs [crate folder ...]   (default: every crates/*/src)
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -72,6 +74,30 @@ function owner(path, modules) {
   return '';
 }
 
+/** `#[path = "f.rs"] mod name;` declarations: `parent::name` -> the modules of those files. */
+function pathAliases(src, files) {
+  const aliases = new Map();
+  for (const [module, file] of files) {
+    const dir = file.endsWith(`${sep}mod.rs`) || module === '' ? join(file, '..') : file.slice(0, -'.rs'.length);
+    const declared = /#\[path\s*=\s*"([^"]+)"\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;/g;
+    for (const m of readFileSync(file, 'utf8').matchAll(declared)) {
+      const alias = module ? `${module}::${m[2]}` : m[2];
+      aliases.set(alias, [...(aliases.get(alias) ?? []), modulePath(src, join(dir, m[1]))]);
+    }
+  }
+  return aliases;
+}
+
+/** `path` with a `#[path]` module in it replaced by each module it stands for. */
+function resolved(path, aliases) {
+  for (const [alias, targets] of aliases) {
+    if (path === alias || path.startsWith(`${alias}::`)) {
+      return targets.map((t) => t + path.slice(alias.length));
+    }
+  }
+  return [path];
+}
+
 const isAncestor = (a, b) => a === '' || b === a || b.startsWith(`${a}::`);
 
 /** Tarjan's strongly connected components of more than one module. */
@@ -109,10 +135,11 @@ function circles(edges) {
 function check(src) {
   const files = new Map(rustFiles(src).map((f) => [modulePath(src, f), f]));
   const modules = new Set(files.keys());
+  const aliases = pathAliases(src, files);
   const edges = new Map();
   for (const [module, file] of files) {
     const out = new Map();
-    for (const path of cratePaths(readFileSync(file, 'utf8'))) {
+    for (const path of cratePaths(readFileSync(file, 'utf8')).flatMap((p) => resolved(p, aliases))) {
       const target = owner(path, modules);
       if (target === module || isAncestor(target, module)) continue;
       out.set(target, [...(out.get(target) ?? []), `crate::${path}`]);

@@ -10,6 +10,6 @@ pub enum Quantization {
     Int8,
     /// bf16 weights and activations, f32 sums, and attention's matmuls on bf16 operands where the
     /// CPU multiplies bf16; the rest of the model in f32. What `dtype: 'bfloat16'` means on the CPU
-    /// (see `LoadOptions::resolved`, `ops::bf16_linear`, `ops::bf16_attention`).
+    /// (see `LoadOptions::resolved`, `ops::bf16_linear`, `cpu::bf16_attention`).
     Bfloat16,
 }

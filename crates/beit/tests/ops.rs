@@ -3,8 +3,8 @@
 //! (A = -0.75) keeps constants and gives the hand-computed taps; adaptive average pooling averages
 //! torch's overlapping bins; the fused LayerNorm stays exact on a row with a large mean.
 
+use beit::cpu::bf16_attention;
 use beit::cpu::level::CpuLevel;
-use beit::ops::bf16_attention;
 use beit::ops::bf16_linear::Bf16Linear;
 use beit::ops::int8_linear::Int8Linear;
 use beit::ops::packed_linear::PackedLinear;

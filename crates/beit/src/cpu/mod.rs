@@ -60,6 +60,7 @@ macro_rules! by_wide_rows {
 }
 
 pub mod arch;
+pub mod bf16_attention;
 pub mod gemm;
 pub mod level;
 pub mod prefetch;

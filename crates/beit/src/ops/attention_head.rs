@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::ops::bf16_attention::{self, HeadInputs, Operands};
+use crate::cpu::bf16_attention::{self, HeadInputs, Operands};
 use crate::ops::cpu_data::SharedMut;
 use crate::ops::simd::{dispatch, exp_f32};
 
@@ -16,7 +16,7 @@ pub type Attended = (Tensor, Option<Tensor>);
 
 /// What the CPU attention multiplies in: the scores and the context as f32 products, or, for
 /// `dtype: 'bfloat16'`, bf16 operands with f32 sums where the CPU multiplies bf16
-/// (`ops::bf16_attention`; f32 elsewhere). The softmax and its bias are f32 either way.
+/// (`cpu::bf16_attention`; f32 elsewhere). The softmax and its bias are f32 either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttentionPrecision {
     #[default]
@@ -162,8 +162,12 @@ impl Head<'_> {
             s,
             head_dim,
         };
-        if self.precision == AttentionPrecision::Bfloat16 && bf16_attention::available() {
-            return bf16_attention::attend_head(inputs, scale, softmax, scores, operands, context, d);
+        if self.precision == AttentionPrecision::Bfloat16 {
+            if let Some(kernels) = bf16_attention::kernels() {
+                return bf16_attention::attend_head(
+                    &kernels, inputs, scale, softmax, scores, operands, context, d,
+                );
+            }
         }
         f32_head(inputs, scale, softmax, scores, context, d);
     }

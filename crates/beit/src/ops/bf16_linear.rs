@@ -1,7 +1,7 @@
 //! A linear layer in bfloat16: weights rounded to bf16 at load (half the memory of f32), the
 //! activations rounded to bf16 at each call, products summed in f32 and the bias and residual added
 //! in f32. The CPU's `dtype: 'bfloat16'` (`Quantization::Bfloat16`), with attention's matmuls in
-//! bf16 products where the CPU multiplies bf16 (`ops::bf16_attention`); LayerNorm, softmax and GELU
+//! bf16 products where the CPU multiplies bf16 (`cpu::bf16_attention`); LayerNorm, softmax and GELU
 //! stay f32, as under PyTorch's autocast.
 //!
 //! A product of two bf16 values is exact in f32, so the only roundings are the inputs' (relative

@@ -1,5 +1,6 @@
 //! CPUs without kernels of their own: every format's portable kernel, at every level.
 
+use crate::cpu::bf16_attention::kernels::AttentionKernels;
 use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::CpuLevel;
 
@@ -9,6 +10,11 @@ pub(crate) fn f32_kernels(_: CpuLevel) -> f32::F32Kernels {
         tile: None,
         pair: None,
     }
+}
+
+/// No bf16 attention: its matmuls stay f32.
+pub(crate) fn bf16_attention_kernels(_: CpuLevel) -> Option<AttentionKernels> {
+    None
 }
 
 /// The portable int8 kernel.

@@ -136,3 +136,92 @@ unsafe fn bfmmla(mut acc: float32x4_t, a: uint16x8_t, b: uint16x8_t) -> float32x
     );
     acc
 }
+
+/// `attend_head`'s steps for arm64's `mmla` level: the same roundings, with Q, K, V and the
+/// probabilities padded to a multiple of four values (`bfmmla`'s step) and K and V packed as
+/// `ops::bf16_linear` packs a weight there (tiles of 16 channels in `TileLayout::Pairs`), for
+/// `bf16_microkernel`.
+pub(crate) mod bf16_attention {
+    use super::{bf16_microkernel, MR};
+    use crate::cpu::bf16_attention::kernels::{self as bf16_attention, Product};
+    use crate::cpu::gemm::tile_layout::{TileLayout, NR};
+
+    /// `bfmmla` takes four inputs a step.
+    pub(crate) const STEP: usize = 4;
+
+    /// `bf16_attention::round_rows`, as a function for the table.
+    ///
+    /// # Safety
+    /// The rows are readable.
+    pub(crate) unsafe fn round_rows(
+        src: *const f32,
+        rows: usize,
+        len: usize,
+        stride: usize,
+        step: usize,
+        dst: &mut Vec<u16>,
+    ) -> usize {
+        bf16_attention::round_rows(src, rows, len, stride, step, dst)
+    }
+
+    /// The keys of one head (`s` rows of `k_pad` values in `rounded`) as a weight of `s` channels
+    /// over `k_pad` inputs (`pack`).
+    pub(crate) fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
+        pack(s, k_pad, |key, i| rounded[key * k_pad + i], dst);
+    }
+
+    /// The values of one head (`s` rows of `head_dim` in `rounded`, `width` apart) as a weight of
+    /// `head_dim` channels over the keys, padded to `step` (`pack`).
+    ///
+    /// # Safety
+    /// None: `unsafe` as the x86 one, so that one table holds either.
+    pub(crate) unsafe fn pack_values(
+        rounded: &[u16],
+        s: usize,
+        head_dim: usize,
+        width: usize,
+        step: usize,
+        dst: &mut Vec<u16>,
+    ) {
+        let value = |c: usize, key: usize| if key < s { rounded[key * width + c] } else { 0 };
+        pack(head_dim, s.next_multiple_of(step), value, dst);
+    }
+
+    /// A weight of `channels` channels over `k_pad` inputs, channel `c`'s input `k` being
+    /// `value(c, k)`, in tiles of `NR` channels in the pairs layout; zeros past the last channel.
+    fn pack(channels: usize, k_pad: usize, value: impl Fn(usize, usize) -> u16, dst: &mut Vec<u16>) {
+        let tile = k_pad * NR;
+        dst.clear();
+        dst.resize(channels.div_ceil(NR) * tile, 0);
+        for c in 0..channels {
+            let (t, lane) = (c / NR, c % NR);
+            for k in 0..k_pad {
+                dst[t * tile + TileLayout::Pairs.index(2, k, lane)] = value(c, k);
+            }
+        }
+    }
+
+    /// `p`, its tiles `pack`'s.
+    ///
+    /// # Safety
+    /// BF16 is present; `x` holds `rows * k_pad` values and `w` the tiles of `cols` channels over
+    /// `k_pad` inputs (a multiple of `STEP`); the rows of `out` are writable.
+    pub(crate) unsafe fn products(p: Product) {
+        let (k_pad, tile) = (p.k_pad, p.k_pad * NR);
+        assert!(
+            k_pad.is_multiple_of(STEP)
+                && p.x.len() >= p.rows * k_pad
+                && p.w.len() >= p.cols.div_ceil(NR) * tile
+        );
+        let mut sums = [[0f32; NR]; MR];
+        // Each tile (at most 16 x 200 values here) stays in L1 while the rows go by.
+        for t in 0..p.cols.div_ceil(NR) {
+            for row in (0..p.rows).step_by(MR) {
+                let mr = MR.min(p.rows - row);
+                let (x, w) = (p.x[row * k_pad..].as_ptr(), p.w[t * tile..].as_ptr());
+                bf16_microkernel(x, k_pad, mr, w, k_pad / STEP, &mut sums);
+                p.put(row, t * NR, &sums[..mr]);
+            }
+        }
+    }
+}

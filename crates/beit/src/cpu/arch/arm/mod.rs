@@ -4,6 +4,7 @@
 pub mod mmla;
 pub mod neon;
 
+use crate::cpu::bf16_attention::kernels::AttentionKernels;
 use crate::cpu::gemm::tile_layout::NR;
 use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::{has_dotprod, CpuLevel};
@@ -50,6 +51,18 @@ pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
         pairs: None,
         tile_unit: None,
     }
+}
+
+/// Attention's bf16 kernels at `level`: `bfmmla` at `Mmla`; none below (without bf16
+/// arithmetic, widening the pairs costs more than the f32 matmuls it would replace).
+pub(crate) fn bf16_attention_kernels(level: CpuLevel) -> Option<AttentionKernels> {
+    (level == CpuLevel::Mmla).then_some(AttentionKernels {
+        step: mmla::bf16_attention::STEP,
+        round_rows: mmla::bf16_attention::round_rows,
+        pack_keys: mmla::bf16_attention::pack_keys,
+        pack_values: mmla::bf16_attention::pack_values,
+        products: mmla::bf16_attention::products,
+    })
 }
 
 /// `mmla::int8_microkernel` over a whole tile in the pairs layout (`k_groups` even).

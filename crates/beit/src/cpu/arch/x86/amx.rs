@@ -15,6 +15,10 @@
 
 use std::arch::asm;
 
+use crate::cpu::arch::native::avx512;
+use crate::cpu::bf16_attention::kernels::Product;
+use crate::cpu::gemm::tile_layout::NR;
+
 /// Rows of activations per `pair` call: a tile's rows (`quad` takes twice as many).
 pub const ROWS: usize = 16;
 /// Bytes of one row of activations per step: a tile row.
@@ -291,4 +295,24 @@ impl Drop for Tiles {
         // SAFETY: the tile unit was configured (`configure`); this returns it to its initial state.
         unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
+}
+
+/// Attention's products (`cpu::bf16_attention`) on the AMX tile unit (`tdpbf16ps`, 32 rows by a pair of tiles a call, `k_pad` a
+/// multiple of its step of 32): where the CPU has it, it outruns `vdpbf16ps` here as in the linear
+/// layers (bench/README.md, "Kernel choices").
+///
+/// # Safety
+/// As `avx512::bf16_attention::products`, at the `Amx` level; no tile configuration is alive on this thread.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn bf16_attention_products(p: Product) {
+    let (k_pad, tile, pairs) = (p.k_pad, p.k_pad * NR, p.cols.div_ceil(2 * NR));
+    assert!(k_pad.is_multiple_of(Bf16::K_STEP) && p.w.len() >= pairs * 2 * tile);
+    pairs_by_rows::<Bf16>(
+        p.x,
+        k_pad,
+        0..p.rows,
+        pairs,
+        |pair| [2 * pair, 2 * pair + 1].map(|t| p.w[t * tile..].as_ptr()),
+        |pair, row, sums, n| avx512::bf16_attention::put_wide(&p, row, pair * 2 * NR, &sums[..n]),
+    );
 }

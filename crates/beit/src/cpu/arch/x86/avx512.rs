@@ -268,3 +268,115 @@ pub(crate) mod f32 {
         }
     }
 }
+
+/// Attention's two matmuls with `vdpbf16ps` (`cpu::bf16_attention`): the rows rounded, the keys
+/// and values packed as the bf16 layer packs a weight, the products of pairs of tiles.
+pub(crate) mod bf16_attention {
+    use crate::cpu::arch::native::avx512::bf16::pair_microkernel;
+    use crate::cpu::bf16_attention::kernels::{self as bf16_attention, Product};
+    use crate::cpu::gemm::bf16::WIDE_MR;
+    use crate::cpu::gemm::tile_layout::NR;
+
+    /// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
+    /// padded with zeros to a multiple of `step`; that length (`bf16_attention::round_rows` compiled
+    /// for AVX-512). Written once, not zeroed first: the probabilities are 78 KB a head at 197 tokens.
+    ///
+    /// # Safety
+    /// The rows are readable.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn round_rows(
+        src: *const f32,
+        rows: usize,
+        len: usize,
+        stride: usize,
+        step: usize,
+        dst: &mut Vec<u16>,
+    ) -> usize {
+        bf16_attention::round_rows(src, rows, len, stride, step, dst)
+    }
+
+    /// The keys of one head (`s` rows of `head_dim`, rounded by `round_rows` into `rounded`) as
+    /// `ops::bf16_linear` packs a weight: tiles of `NR` keys, per pair of the head's channels each key's
+    /// two values side by side. Those two are already neighbours in a key's row, so this moves pairs
+    /// (u32s) from 16 rows into one tile; the tiles in whole pairs (the kernel takes two), zeros past
+    /// the last key.
+    pub fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
+        let pairs = k_pad / 2;
+        let tiles = s.div_ceil(NR).next_multiple_of(2);
+        dst.clear();
+        dst.reserve(tiles * k_pad * NR);
+        for tile in 0..tiles {
+            for p in 0..pairs {
+                for key in tile * NR..(tile + 1) * NR {
+                    let pair = rounded.get(key * k_pad + 2 * p..key * k_pad + 2 * p + 2);
+                    dst.extend_from_slice(pair.unwrap_or(&[0, 0]));
+                }
+            }
+        }
+    }
+
+    /// The values of one head (`s` rows of `head_dim`, rounded by `round_rows` into `rounded` at
+    /// stride `width`) as a weight of `head_dim` channels over `s` inputs: tiles of `NR` channels, per
+    /// pair of keys the two keys' values side by side (an interleave of two rows), keys padded to the
+    /// kernel's `step` as `round_rows` pads the probabilities; the tiles in whole pairs, zeros past
+    /// the ends.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn pack_values(
+        rounded: &[u16],
+        s: usize,
+        head_dim: usize,
+        width: usize,
+        step: usize,
+        dst: &mut Vec<u16>,
+    ) {
+        let k_pad = s.next_multiple_of(step);
+        let tiles = head_dim.div_ceil(NR).next_multiple_of(2);
+        dst.clear();
+        dst.reserve(tiles * k_pad * NR);
+        let row = |key: usize, c0: usize| -> [u16; NR] {
+            let mut lanes = [0; NR];
+            let used = NR.min(head_dim.saturating_sub(c0));
+            if key < s && used > 0 {
+                lanes[..used].copy_from_slice(&rounded[key * width + c0..][..used]);
+            }
+            lanes
+        };
+        for tile in 0..tiles {
+            for p in 0..k_pad / 2 {
+                let (even, odd) = (row(2 * p, tile * NR), row(2 * p + 1, tile * NR));
+                dst.extend(even.iter().zip(&odd).flat_map(|(&e, &o)| [e, o]));
+            }
+        }
+    }
+
+    /// `p`, its tiles packed for `vdpbf16ps`.
+    ///
+    /// # Safety
+    /// The CPU has AVX512_BF16; `x` holds `rows * k_pad` values, `w` whole pairs of tiles of `k_pad / 2` pairs
+    /// covering `cols` channels; the rows of `out` are writable.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub unsafe fn products(p: Product) {
+        let (k_pad, tile) = (p.k_pad, p.k_pad * NR);
+        assert!(p.x.len() >= p.rows * k_pad && p.w.len() >= p.cols.div_ceil(2 * NR) * 2 * tile);
+        let mut sums = [[0f32; 2 * NR]; WIDE_MR];
+        // Each pair of tiles (at most 2 x 16 x 198 values here) stays in L1 while the rows go by.
+        for pair in 0..p.cols.div_ceil(2 * NR) {
+            let tiles = [2 * pair, 2 * pair + 1].map(|t| p.w[t * tile..].as_ptr());
+            for row in (0..p.rows).step_by(WIDE_MR) {
+                let mr = WIDE_MR.min(p.rows - row);
+                pair_microkernel(p.x[row * k_pad..].as_ptr(), k_pad, mr, tiles, &mut sums);
+                p.put(row, pair * 2 * NR, &sums[..mr]);
+            }
+        }
+    }
+
+    /// `Product::put` compiled for AVX-512, for the tile unit's closure (a closure does not inherit
+    /// its function's target features).
+    ///
+    /// # Safety
+    /// As `Product::put`, on a CPU with AVX-512 F/BW/VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn put_wide(p: &Product, row: usize, c0: usize, sums: &[[f32; 2 * NR]]) {
+        p.put(row, c0, sums);
+    }
+}

@@ -8,6 +8,7 @@ pub mod sse;
 
 pub(crate) use sse::{interleave_fours, prefetch_l2};
 
+use crate::cpu::bf16_attention::kernels::AttentionKernels;
 use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::{has_avx512_bf16, CpuLevel};
 
@@ -59,6 +60,30 @@ pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
             run: bf16_tile_unit,
         }),
     }
+}
+
+/// Attention's bf16 kernels at `level`, where the CPU multiplies bf16: on the tile unit at `Amx`,
+/// with `vdpbf16ps` on AVX512_BF16 below it.
+pub(crate) fn bf16_attention_kernels(level: CpuLevel) -> Option<AttentionKernels> {
+    if level < CpuLevel::Avx512 || !has_avx512_bf16() {
+        return None;
+    }
+    let tiles = level == CpuLevel::Amx;
+    Some(AttentionKernels {
+        step: if tiles {
+            <amx::Bf16 as amx::Operands>::K_STEP
+        } else {
+            2
+        },
+        round_rows: avx512::bf16_attention::round_rows,
+        pack_keys: avx512::bf16_attention::pack_keys,
+        pack_values: avx512::bf16_attention::pack_values,
+        products: if tiles {
+            amx::bf16_attention_products
+        } else {
+            avx512::bf16_attention::products
+        },
+    })
 }
 
 /// The int8 tile unit: the sums of each block through the AVX-512 epilogue, per tile of the pair.
