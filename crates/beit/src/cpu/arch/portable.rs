@@ -1,4 +1,5 @@
-//! CPUs without kernels of their own: every format's portable kernel, at every level.
+//! CPUs without kernels of their own: every format's portable kernel, at every level; arm64 below
+//! its NEON level too (`arm` includes this file).
 
 use crate::cpu::bf16_attention::kernels::AttentionKernels;
 use crate::cpu::gemm::{bf16, f32, int8};

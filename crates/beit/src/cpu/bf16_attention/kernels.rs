@@ -10,14 +10,33 @@ pub(crate) struct AttentionKernels {
     /// Inputs per step of the kernel: the rows and the values' keys are padded with zeros to it.
     pub step: usize,
     /// `round_rows`, compiled for the instruction set.
-    pub round_rows: unsafe fn(*const f32, usize, usize, usize, usize, &mut Vec<u16>) -> usize,
+    pub round_rows: unsafe fn(Rows, &mut Vec<u16>) -> usize,
     /// The keys of one head (`s` rows of `k_pad` rounded values) as a weight of `s` channels.
-    pub pack_keys: fn(&[u16], usize, usize, &mut Vec<u16>),
-    /// The values of one head (`s` rows of `head_dim` rounded values, `width` apart) as a weight
-    /// of `head_dim` channels over the keys padded to `step`: `(rounded, s, head_dim, width,
-    /// step, dst)`.
-    pub pack_values: unsafe fn(&[u16], usize, usize, usize, usize, &mut Vec<u16>),
+    pub pack_keys: fn(Rounded, &mut Vec<u16>),
+    /// The values of one head (`s` rows of `head_dim` rounded values) as a weight of `head_dim`
+    /// channels over the keys padded to the step (the second argument).
+    pub pack_values: unsafe fn(Rounded, usize, &mut Vec<u16>),
     pub products: unsafe fn(Product),
+}
+
+/// Rows of f32 to round to bf16: row `r` at `src + r * stride`, `len` values each, padded with
+/// zeros to a multiple of `step`.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows {
+    pub src: *const f32,
+    pub rows: usize,
+    pub len: usize,
+    pub stride: usize,
+    pub step: usize,
+}
+
+/// A head's keys or values as `round_rows` left them: `s` rows of `len` values, `width` apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Rounded<'a> {
+    pub values: &'a [u16],
+    pub s: usize,
+    pub len: usize,
+    pub width: usize,
 }
 
 /// One of a head's two matmuls: `out[r][c] = scale * sum_i x[r][i] w[c][i]` for `rows` rows of
@@ -35,18 +54,19 @@ pub(crate) struct Product<'a> {
     pub stride: usize,
 }
 
-/// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
-/// padded with zeros to a multiple of `step`; that length.
+/// `Rows` rounded to bf16 into `dst`, each padded with zeros to a multiple of `step`; that length.
 ///
 /// # Safety
 /// The rows are readable.
 #[inline(always)]
 pub(crate) unsafe fn round_rows(
-    src: *const f32,
-    rows: usize,
-    len: usize,
-    stride: usize,
-    step: usize,
+    Rows {
+        src,
+        rows,
+        len,
+        stride,
+        step,
+    }: Rows,
     dst: &mut Vec<u16>,
 ) -> usize {
     let k_pad = len.next_multiple_of(step);

@@ -18,10 +18,11 @@
 //! them is a table (`kernels::AttentionKernels`, from `cpu::arch::native::bf16_attention_kernels`),
 //! the packing and the products being in the arch files.
 
+#[allow(dead_code, reason = "where no instruction set multiplies bf16, no kernel uses it")]
 pub mod kernels;
 
 use crate::cpu::arch::native::bf16_attention_kernels;
-pub(crate) use crate::cpu::bf16_attention::kernels::{AttentionKernels, Product};
+pub(crate) use crate::cpu::bf16_attention::kernels::{AttentionKernels, Product, Rounded, Rows};
 use crate::cpu::level::active;
 
 /// The kernels of the active CPU level, if it multiplies bf16.
@@ -85,9 +86,29 @@ pub(crate) unsafe fn attend_head(
         pack_values,
         products,
     } = *kernels;
-    let k_head = round_rows(head.q, s, head_dim, head.row, step, &mut operands.queries);
-    round_rows(head.k, s, head_dim, head.row, step, &mut operands.rounded);
-    pack_keys(&operands.rounded, s, k_head, &mut operands.keys);
+    let rows = |src: *const f32| Rows {
+        src,
+        rows: s,
+        len: head_dim,
+        stride: head.row,
+        step,
+    };
+    let k_head = round_rows(rows(head.q), &mut operands.queries);
+    round_rows(rows(head.k), &mut operands.rounded);
+    // Both the keys and the values are `head_dim` wide, padded to `k_head`.
+    let rounded = Rounded {
+        values: &[],
+        s,
+        len: head_dim,
+        width: k_head,
+    };
+    pack_keys(
+        Rounded {
+            values: &operands.rounded,
+            ..rounded
+        },
+        &mut operands.keys,
+    );
     products(Product {
         x: &operands.queries,
         k_pad: k_head,
@@ -99,9 +120,21 @@ pub(crate) unsafe fn attend_head(
         stride: s,
     });
     softmax(scores);
-    let k_seq = round_rows(scores.as_ptr(), s, s, s, step, &mut operands.probs);
-    round_rows(head.v, s, head_dim, head.row, step, &mut operands.rounded);
-    pack_values(&operands.rounded, s, head_dim, k_head, step, &mut operands.values);
+    let probs = Rows {
+        len: s,
+        stride: s,
+        ..rows(scores.as_ptr())
+    };
+    let k_seq = round_rows(probs, &mut operands.probs);
+    round_rows(rows(head.v), &mut operands.rounded);
+    pack_values(
+        Rounded {
+            values: &operands.rounded,
+            ..rounded
+        },
+        step,
+        &mut operands.values,
+    );
     products(Product {
         x: &operands.probs,
         k_pad: k_seq,

@@ -143,30 +143,23 @@ unsafe fn bfmmla(mut acc: float32x4_t, a: uint16x8_t, b: uint16x8_t) -> float32x
 /// `bf16_microkernel`.
 pub(crate) mod bf16_attention {
     use super::{bf16_microkernel, MR};
-    use crate::cpu::bf16_attention::kernels::{self as bf16_attention, Product};
+    use crate::cpu::bf16_attention::kernels::{Product, Rounded};
     use crate::cpu::gemm::tile_layout::{TileLayout, NR};
 
     /// `bfmmla` takes four inputs a step.
     pub(crate) const STEP: usize = 4;
 
-    /// `bf16_attention::round_rows`, as a function for the table.
-    ///
-    /// # Safety
-    /// The rows are readable.
-    pub(crate) unsafe fn round_rows(
-        src: *const f32,
-        rows: usize,
-        len: usize,
-        stride: usize,
-        step: usize,
-        dst: &mut Vec<u16>,
-    ) -> usize {
-        bf16_attention::round_rows(src, rows, len, stride, step, dst)
-    }
-
     /// The keys of one head (`s` rows of `k_pad` values in `rounded`) as a weight of `s` channels
     /// over `k_pad` inputs (`pack`).
-    pub(crate) fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
+    pub(crate) fn pack_keys(
+        Rounded {
+            values: rounded,
+            s,
+            width: k_pad,
+            ..
+        }: Rounded,
+        dst: &mut Vec<u16>,
+    ) {
         pack(s, k_pad, |key, i| rounded[key * k_pad + i], dst);
     }
 
@@ -175,14 +168,13 @@ pub(crate) mod bf16_attention {
     ///
     /// # Safety
     /// None: `unsafe` as the x86 one, so that one table holds either.
-    pub(crate) unsafe fn pack_values(
-        rounded: &[u16],
-        s: usize,
-        head_dim: usize,
-        width: usize,
-        step: usize,
-        dst: &mut Vec<u16>,
-    ) {
+    pub(crate) unsafe fn pack_values(rounded: Rounded, step: usize, dst: &mut Vec<u16>) {
+        let Rounded {
+            values: rounded,
+            s,
+            len: head_dim,
+            width,
+        } = rounded;
         let value = |c: usize, key: usize| if key < s { rounded[key * width + c] } else { 0 };
         pack(head_dim, s.next_multiple_of(step), value, dst);
     }

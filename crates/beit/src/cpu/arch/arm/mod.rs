@@ -1,10 +1,15 @@
-//! arm64's kernels and, per format, the table of those a `CpuLevel` runs. A level is at most what
+//! arm64's kernels and, per format, the table of those a `CpuLevel` runs (below NEON, the portable
+//! table). A level is at most what
 //! the CPU has (`cpu::level::detected`), so every kernel a table gives may run.
 
 pub mod mmla;
 pub mod neon;
+#[path = "../portable.rs"]
+mod portable;
 
-use crate::cpu::bf16_attention::kernels::AttentionKernels;
+pub(crate) use portable::{dispatch, interleave_fours, prefetch_l2};
+
+use crate::cpu::bf16_attention::kernels::{self as bf16_attention, AttentionKernels};
 use crate::cpu::gemm::tile_layout::NR;
 use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::{has_dotprod, CpuLevel};
@@ -16,9 +21,12 @@ const _: () = assert!(
 
 /// The float32 kernels of `level`: NEON one tile a call.
 pub(crate) fn f32_kernels(level: CpuLevel) -> f32::F32Kernels {
-    f32::F32Kernels {
-        tile: (level >= CpuLevel::Neon).then_some(neon::f32::microkernel as _),
-        pair: None,
+    match level {
+        CpuLevel::Neon | CpuLevel::Mmla => f32::F32Kernels {
+            tile: Some(neon::f32::microkernel),
+            pair: None,
+        },
+        _ => portable::f32_kernels(level),
     }
 }
 
@@ -29,7 +37,7 @@ pub(crate) fn int8_kernels(level: CpuLevel) -> int8::Int8Kernels {
     let sums: int8::SumsKernel = match level {
         CpuLevel::Mmla => int8_mmla,
         CpuLevel::Neon if has_dotprod() => neon::int8::microkernel,
-        _ => int8::sums_portable,
+        _ => return portable::int8_kernels(level),
     };
     int8::Int8Kernels {
         sums,
@@ -44,7 +52,7 @@ pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
     let sums: bf16::SumsKernel = match level {
         CpuLevel::Mmla => bf16_mmla,
         CpuLevel::Neon => neon::bf16::microkernel,
-        _ => bf16::sums_portable,
+        _ => return portable::bf16_kernels(level),
     };
     bf16::Bf16Kernels {
         sums,
@@ -56,9 +64,12 @@ pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
 /// Attention's bf16 kernels at `level`: `bfmmla` at `Mmla`; none below (without bf16
 /// arithmetic, widening the pairs costs more than the f32 matmuls it would replace).
 pub(crate) fn bf16_attention_kernels(level: CpuLevel) -> Option<AttentionKernels> {
-    (level == CpuLevel::Mmla).then_some(AttentionKernels {
+    if level != CpuLevel::Mmla {
+        return portable::bf16_attention_kernels(level);
+    }
+    Some(AttentionKernels {
         step: mmla::bf16_attention::STEP,
-        round_rows: mmla::bf16_attention::round_rows,
+        round_rows: bf16_attention::round_rows,
         pack_keys: mmla::bf16_attention::pack_keys,
         pack_values: mmla::bf16_attention::pack_values,
         products: mmla::bf16_attention::products,
@@ -80,21 +91,3 @@ unsafe fn int8_mmla((x, k_pad, mr, w, k_groups): int8::Args, sums: &mut [[i32; N
 unsafe fn bf16_mmla((x, k_pad, mr, w): bf16::Args, sums: &mut [[f32; NR]; bf16::MR]) {
     mmla::bf16_microkernel(x, k_pad, mr, w, k_pad / 4, sums)
 }
-
-/// Whole loops compiled for more than the baseline: none here; `body` as it is.
-#[inline(always)]
-pub fn dispatch<R>(_: CpuLevel, body: impl FnOnce() -> R) -> R {
-    body()
-}
-
-/// No vector interleave of the f32 panels here: none done, the portable loop does every input.
-///
-/// # Safety
-/// None needed; unsafe as on the CPUs that have one.
-pub(crate) unsafe fn interleave_fours(_: &[&[f32]; f32::MR], _: usize, _: *mut f32) -> usize {
-    0
-}
-
-/// No software prefetch here: the hardware prefetchers are left to it.
-#[inline(always)]
-pub fn prefetch_l2(_: *const u8) {}

@@ -273,26 +273,19 @@ pub(crate) mod f32 {
 /// and values packed as the bf16 layer packs a weight, the products of pairs of tiles.
 pub(crate) mod bf16_attention {
     use crate::cpu::arch::native::avx512::bf16::pair_microkernel;
-    use crate::cpu::bf16_attention::kernels::{self as bf16_attention, Product};
+    use crate::cpu::bf16_attention::kernels::{self as bf16_attention, Product, Rounded, Rows};
     use crate::cpu::gemm::bf16::WIDE_MR;
     use crate::cpu::gemm::tile_layout::NR;
 
-    /// `rows` rows of `len` values (row `r` at `src + r * stride`) rounded to bf16 into `dst`, each
-    /// padded with zeros to a multiple of `step`; that length (`bf16_attention::round_rows` compiled
+    /// `rows` rounded to bf16 into `dst`, each padded with zeros to a multiple of its step; that
+    /// length (`bf16_attention::round_rows` compiled
     /// for AVX-512). Written once, not zeroed first: the probabilities are 78 KB a head at 197 tokens.
     ///
     /// # Safety
     /// The rows are readable.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub unsafe fn round_rows(
-        src: *const f32,
-        rows: usize,
-        len: usize,
-        stride: usize,
-        step: usize,
-        dst: &mut Vec<u16>,
-    ) -> usize {
-        bf16_attention::round_rows(src, rows, len, stride, step, dst)
+    pub unsafe fn round_rows(rows: Rows, dst: &mut Vec<u16>) -> usize {
+        bf16_attention::round_rows(rows, dst)
     }
 
     /// The keys of one head (`s` rows of `head_dim`, rounded by `round_rows` into `rounded`) as
@@ -300,7 +293,15 @@ pub(crate) mod bf16_attention {
     /// two values side by side. Those two are already neighbours in a key's row, so this moves pairs
     /// (u32s) from 16 rows into one tile; the tiles in whole pairs (the kernel takes two), zeros past
     /// the last key.
-    pub fn pack_keys(rounded: &[u16], s: usize, k_pad: usize, dst: &mut Vec<u16>) {
+    pub fn pack_keys(
+        Rounded {
+            values: rounded,
+            s,
+            width: k_pad,
+            ..
+        }: Rounded,
+        dst: &mut Vec<u16>,
+    ) {
         let pairs = k_pad / 2;
         let tiles = s.div_ceil(NR).next_multiple_of(2);
         dst.clear();
@@ -321,14 +322,13 @@ pub(crate) mod bf16_attention {
     /// kernel's `step` as `round_rows` pads the probabilities; the tiles in whole pairs, zeros past
     /// the ends.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub unsafe fn pack_values(
-        rounded: &[u16],
-        s: usize,
-        head_dim: usize,
-        width: usize,
-        step: usize,
-        dst: &mut Vec<u16>,
-    ) {
+    pub unsafe fn pack_values(rounded: Rounded, step: usize, dst: &mut Vec<u16>) {
+        let Rounded {
+            values: rounded,
+            s,
+            len: head_dim,
+            width,
+        } = rounded;
         let k_pad = s.next_multiple_of(step);
         let tiles = head_dim.div_ceil(NR).next_multiple_of(2);
         dst.clear();
