@@ -30,9 +30,10 @@ use rayon::prelude::*;
 
 use crate::cpu::arch::native::bf16_kernels;
 pub use crate::cpu::gemm::bf16::to_bf16;
-use crate::cpu::gemm::bf16::{Bf16Kernels, TileUnitCall, K_ALIGN, MR, WIDE_MR};
+use crate::cpu::gemm::bf16::{Bf16Kernels, K_ALIGN, MR, WIDE_MR};
 use crate::cpu::gemm::driver::{self, PackedGemm, Plan};
 use crate::cpu::gemm::tile_layout::{relayout, TileLayout, NR};
+use crate::cpu::gemm::tile_unit::{Block, TileUnitCall};
 use crate::cpu::level::{self as cpu_level, active, CpuLevel};
 use crate::ops::cpu_data::with_f32;
 use crate::ops::linear::{bias_values, output_shape, Destination, Out};
@@ -129,7 +130,11 @@ impl PackedGemm for Call<'_> {
             row_bytes: 2 * self.layer.k_pad(),
             mr: MR,
             pair_rows: self.kernels.pairs.map(|_| WIDE_MR),
-            tile_unit_rows: self.kernels.tile_unit.map(|u| u.rows),
+            tile_unit_rows: self
+                .kernels
+                .tile_unit
+                .filter(|u| self.layer.k_pad().is_multiple_of(u.k_step))
+                .map(|u| u.rows),
         }
     }
 
@@ -141,7 +146,7 @@ impl PackedGemm for Call<'_> {
         debug_assert_eq!(self.layer.layout, TileLayout::Groups);
         let tiles = |pair: usize| [2 * pair, 2 * pair + 1].map(|t| self.layer.tile(t).as_ptr());
         // SAFETY: the caller's rows.
-        let mut finish = |pair: usize, row: usize, sums: &[[f32; 2 * NR]; 16], n: usize| unsafe {
+        let mut finish = |pair: usize, row: usize, sums: &Block<f32>, n: usize| unsafe {
             self.store(2 * pair * NR, row, &sums[..n])
         };
         (unit.run)(&mut TileUnitCall {

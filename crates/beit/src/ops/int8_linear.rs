@@ -46,7 +46,8 @@ use rayon::prelude::*;
 
 use crate::cpu::arch::native::int8_kernels;
 use crate::cpu::gemm::driver::{self, PackedGemm, Plan};
-use crate::cpu::gemm::int8::{Epilogue, Int8Kernels, PairArgs, RowQuant, TileUnitCall, KG, MR, WIDE_MR};
+use crate::cpu::gemm::int8::{Epilogue, Int8Kernels, PairArgs, RowQuant, KG, MR, WIDE_MR};
+use crate::cpu::gemm::tile_unit::{Block, TileUnitCall};
 // Output channels per packed tile (16): two AVX2 vectors of eight i32 sums, one AVX-512 vector.
 use crate::cpu::gemm::tile_layout::{relayout, TileLayout, NR};
 use crate::cpu::level::{self as cpu_level, active, CpuLevel};
@@ -218,8 +219,8 @@ impl PackedGemm for Ready<'_> {
             tile_unit_rows: c
                 .kernels
                 .tile_unit
-                .filter(|u| k_pad.is_multiple_of(u.k_step))
-                .map(|u| u.rows),
+                .filter(|u| k_pad.is_multiple_of(u.unit.k_step))
+                .map(|u| u.unit.rows),
         }
     }
 
@@ -231,17 +232,24 @@ impl PackedGemm for Ready<'_> {
         // The x86 levels have one layout, which the tile unit reads.
         debug_assert_eq!(self.w.layout, TileLayout::Groups);
         let tiles = |pair: usize| [2 * pair, 2 * pair + 1].map(|t| self.w.tile(t, k_pad).packed.as_ptr());
-        let epilogue = |tile: usize, row: usize, n: usize| {
-            // SAFETY: the destination holds the tile unit's rows (the caller's).
-            unsafe { c.epilogue(tile, &self.w.tile(tile, k_pad), row, &c.quants[row..row + n]) }
+        let mut finish = |pair: usize, row: usize, sums: &Block<i32>, n: usize| {
+            for half in 0..2 {
+                let tile = 2 * pair + half;
+                // SAFETY: the destination holds the block's rows (the caller's), and the epilogue
+                // kernel is the CPU's.
+                unsafe {
+                    let epilogue = c.epilogue(tile, &self.w.tile(tile, k_pad), row, &c.quants[row..row + n]);
+                    (unit.epilogue)(sums, half, &epilogue)
+                }
+            }
         };
-        (unit.run)(&TileUnitCall {
+        (unit.unit.run)(&mut TileUnitCall {
             x: c.xq,
             k_pad,
             rows,
             pairs,
             tiles: &tiles,
-            epilogue: &epilogue,
+            finish: &mut finish,
         });
         2 * pairs
     }

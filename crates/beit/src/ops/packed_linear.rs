@@ -8,7 +8,7 @@
 //! leaves one of two threads idle at the end of many layers. With the weights packed for good, a call only packs its
 //! activations (a small copy), and its blocks of rows and channels are sized for the thread pool.
 //!
-//! The microkernel comes in four levels (`cpu_level`): portable, NEON on aarch64 (6 rows x 1 tile in
+//! The microkernel comes in four levels (`cpu::level`; the kernels in `cpu::arch`): portable, NEON on aarch64 (6 rows x 1 tile in
 //! 24 q-register accumulators, each activation taken from a register lane by the multiply-add),
 //! AVX2 (6 rows x 1 tile in 12 ymm accumulators) and AVX-512 (6 rows x 2 tiles in 12 zmm
 //! accumulators, the weights of two tiles and each activation broadcast from memory into the

@@ -2,7 +2,7 @@
 //!
 //! The crate is built for baseline x86-64 (SSE2) so that one binary runs everywhere; the hot loops
 //! are compiled twice more, with AVX2 and FMA and with AVX-512 enabled, and chosen at run time (at
-//! the level of `cpu_level::active`, so `BEIT_CPU=scalar` runs their baseline copy). The copies give
+//! the level of `cpu::level::active`, so `BEIT_CPU=scalar` runs their baseline copy). The copies give
 //! the same bits: Rust neither reorders float additions nor fuses multiplies into FMAs by itself,
 //! so a wider vector only does more of the same operations at once.
 

@@ -18,7 +18,10 @@
 //! them is a table (`kernels::AttentionKernels`, from `cpu::arch::native::bf16_attention_kernels`),
 //! the packing and the products being in the arch files.
 
-#[allow(dead_code, reason = "where no instruction set multiplies bf16, no kernel uses it")]
+#[allow(
+    dead_code,
+    reason = "where no instruction set multiplies bf16, no kernel uses it"
+)]
 pub mod kernels;
 
 use crate::cpu::arch::native::bf16_attention_kernels;

@@ -5,6 +5,7 @@
 //! The layer that rounds and calls them is `ops::bf16_linear`.
 
 use crate::cpu::gemm::tile_layout::NR;
+use crate::cpu::gemm::tile_unit::TileUnit;
 
 /// Rows per call of the one-tile kernels.
 pub(crate) const MR: usize = 4;
@@ -24,22 +25,6 @@ pub(crate) type SumsKernel = unsafe fn(Args, &mut [[f32; NR]; MR]);
 pub(crate) type PairKernel =
     unsafe fn(*const u16, usize, usize, [*const u16; 2], &mut [[f32; 2 * NR]; WIDE_MR]);
 
-/// The sums of up to 16 rows by a pair of tiles, as the tile unit gives them.
-pub(crate) type Block = [[f32; 2 * NR]; 16];
-
-/// One call of the tile unit: `rows` of `x` (at stride `k_pad`) by the first `pairs` pairs of
-/// tiles, whose packed values `tiles(pair)` gives; `finish(pair, row, sums, n)` takes each block
-/// of sums, `n` rows from `row` (as `amx::pairs_by_rows`).
-#[allow(dead_code, reason = "read by the kernels of some instruction sets only")]
-pub(crate) struct TileUnitCall<'a> {
-    pub x: &'a [u16],
-    pub k_pad: usize,
-    pub rows: std::ops::Range<usize>,
-    pub pairs: usize,
-    pub tiles: &'a (dyn Fn(usize) -> [*const u16; 2] + Sync),
-    pub finish: &'a mut dyn FnMut(usize, usize, &Block, usize),
-}
-
 /// What one instruction set offers at one level (`cpu::arch::bf16_kernels`), chosen once per call.
 #[derive(Clone, Copy)]
 pub(crate) struct Bf16Kernels {
@@ -48,15 +33,7 @@ pub(crate) struct Bf16Kernels {
     /// `mr <= WIDE_MR` rows by a pair of whole tiles.
     pub pairs: Option<PairKernel>,
     /// The tile unit: 32 rows by a pair of tiles a step.
-    pub tile_unit: Option<TileUnit>,
-}
-
-/// A tile unit's entry in the table.
-#[derive(Clone, Copy)]
-pub(crate) struct TileUnit {
-    /// Rows per unit of work: blocks of rows are cut at multiples of it.
-    pub rows: usize,
-    pub run: unsafe fn(&mut TileUnitCall),
+    pub tile_unit: Option<TileUnit<u16, u16, f32>>,
 }
 
 /// `x` rounded to the nearest bf16, ties to even; NaN stays NaN (quiet), infinities stay. Both

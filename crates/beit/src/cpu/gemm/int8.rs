@@ -6,6 +6,7 @@
 //! The layer that quantizes and calls them is `ops::int8_linear`.
 
 use crate::cpu::gemm::tile_layout::NR;
+use crate::cpu::gemm::tile_unit::{Block, TileUnit};
 
 /// Rows per call of the one-tile kernels: 8 accumulators, 2 weight vectors, the broadcast, the
 /// ones and two temporaries fit in the 16 AVX2 registers.
@@ -55,19 +56,6 @@ pub(crate) struct Epilogue<'a> {
     pub weight_sums: &'a [i32],
 }
 
-/// One call of the tile unit: `rows` of `x` (at stride `k_pad`) by the first `pairs` pairs of
-/// tiles, whose packed values `tiles(pair)` gives, each block of sums through the epilogue that
-/// `epilogue(tile, row, rows)` gives.
-#[allow(dead_code, reason = "read by the kernels of some instruction sets only")]
-pub(crate) struct TileUnitCall<'a> {
-    pub x: &'a [u8],
-    pub k_pad: usize,
-    pub rows: std::ops::Range<usize>,
-    pub pairs: usize,
-    pub tiles: &'a (dyn Fn(usize) -> [*const i8; 2] + Sync),
-    pub epilogue: &'a (dyn Fn(usize, usize, usize) -> Epilogue<'a> + Sync),
-}
-
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows by one tile in the level's layout.
 pub(crate) type SumsKernel = unsafe fn(Args, &mut [[i32; NR]; MR]);
 
@@ -84,17 +72,15 @@ pub(crate) struct Int8Kernels {
     /// `mr <= WIDE_MR` rows by a pair of whole tiles with the epilogue in registers.
     pub pairs: Option<unsafe fn(PairArgs, &[Epilogue; 2])>,
     /// The tile unit: 32 rows by a pair of tiles a step, inputs in multiples of `k_step`.
-    pub tile_unit: Option<TileUnit>,
+    pub tile_unit: Option<Int8TileUnit>,
 }
 
-/// A tile unit's entry in the table.
+/// The tile unit in the int8 table: the unit, and the epilogue of its blocks of sums (columns
+/// `16 half..16 half + 16` of a block, the second argument, for one tile).
 #[derive(Clone, Copy)]
-pub(crate) struct TileUnit {
-    /// Rows per unit of work: blocks of rows are cut at multiples of it.
-    pub rows: usize,
-    /// The inputs of a call are a multiple of this.
-    pub k_step: usize,
-    pub run: unsafe fn(&TileUnitCall),
+pub(crate) struct Int8TileUnit {
+    pub unit: TileUnit<u8, i8, i32>,
+    pub epilogue: unsafe fn(&Block<i32>, usize, &Epilogue),
 }
 
 /// The portable kernel, in plain integer arithmetic.

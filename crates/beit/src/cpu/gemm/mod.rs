@@ -8,3 +8,4 @@ pub mod int8;
 pub mod row_panel;
 pub mod split;
 pub mod tile_layout;
+pub mod tile_unit;

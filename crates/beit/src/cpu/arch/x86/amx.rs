@@ -1,6 +1,6 @@
 //! Intel AMX for the int8 and bf16 GEMMs: `pairs_by_rows`, which multiplies rows of activations by
 //! pairs of packed 16-channel weight tiles (32 or 16 rows a call), for both layers (`Int8`,
-//! `Bf16`). Whether this process may use the tile registers is `cpu_level`'s to say (the `Amx`
+//! `Bf16`). Whether this process may use the tile registers is `cpu::level`'s to say (the `Amx`
 //! level).
 //!
 //! Rust has no stable AMX intrinsics, so the kernel is inline assembly (the assembler takes the
@@ -18,6 +18,7 @@ use std::arch::asm;
 use crate::cpu::arch::native::avx512;
 use crate::cpu::bf16_attention::kernels::Product;
 use crate::cpu::gemm::tile_layout::NR;
+use crate::cpu::gemm::tile_unit::TileUnitCall;
 
 /// Rows of activations per `pair` call: a tile's rows (`quad` takes twice as many).
 pub const ROWS: usize = 16;
@@ -295,6 +296,22 @@ impl Drop for Tiles {
         // SAFETY: the tile unit was configured (`configure`); this returns it to its initial state.
         unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
+}
+
+/// `pairs_by_rows` for a packed layer's call (`cpu::gemm::tile_unit`).
+///
+/// # Safety
+/// As `pairs_by_rows`.
+pub(crate) unsafe fn tile_unit<O: Operands>(call: &mut TileUnitCall<O::X, O::W, O::Sum>) {
+    let finish = &mut *call.finish;
+    pairs_by_rows::<O>(
+        call.x,
+        call.k_pad,
+        call.rows.clone(),
+        call.pairs,
+        call.tiles,
+        |pair, row, sums, n| finish(pair, row, sums, n),
+    );
 }
 
 /// Attention's products (`cpu::bf16_attention`) on the AMX tile unit (`tdpbf16ps`, 32 rows by a pair of tiles a call, `k_pad` a

@@ -62,7 +62,7 @@ pub(crate) mod int8 {
     /// The VNNI kernel with the epilogue in registers, for a whole tile of `NR` channels.
     ///
     /// # Safety
-    /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::microkernel_into`.
+    /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::int8::microkernel_into`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
         by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))

@@ -9,6 +9,7 @@ pub mod sse;
 pub(crate) use sse::{interleave_fours, prefetch_l2};
 
 use crate::cpu::bf16_attention::kernels::AttentionKernels;
+use crate::cpu::gemm::tile_unit::TileUnit;
 use crate::cpu::gemm::{bf16, f32, int8};
 use crate::cpu::level::{has_avx512_bf16, CpuLevel};
 
@@ -35,10 +36,13 @@ pub(crate) fn int8_kernels(level: CpuLevel) -> int8::Int8Kernels {
         sums,
         direct,
         pairs: (level == CpuLevel::Avx512).then_some(avx512::int8::pair_microkernel_into as _),
-        tile_unit: (level == CpuLevel::Amx).then_some(int8::TileUnit {
-            rows: 2 * amx::ROWS,
-            k_step: <amx::Int8 as amx::Operands>::K_STEP,
-            run: int8_tile_unit,
+        tile_unit: (level == CpuLevel::Amx).then_some(int8::Int8TileUnit {
+            unit: TileUnit {
+                rows: 2 * amx::ROWS,
+                k_step: <amx::Int8 as amx::Operands>::K_STEP,
+                run: amx::tile_unit::<amx::Int8>,
+            },
+            epilogue: avx512::int8::epilogue_from::<{ amx::ROWS }>,
         }),
     }
 }
@@ -55,9 +59,10 @@ pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
     bf16::Bf16Kernels {
         sums,
         pairs: (dot && level == CpuLevel::Avx512).then_some(avx512::bf16::pair_microkernel as _),
-        tile_unit: (level == CpuLevel::Amx).then_some(bf16::TileUnit {
+        tile_unit: (level == CpuLevel::Amx).then_some(TileUnit {
             rows: 2 * amx::ROWS,
-            run: bf16_tile_unit,
+            k_step: <amx::Bf16 as amx::Operands>::K_STEP,
+            run: amx::tile_unit::<amx::Bf16>,
         }),
     }
 }
@@ -84,43 +89,6 @@ pub(crate) fn bf16_attention_kernels(level: CpuLevel) -> Option<AttentionKernels
             avx512::bf16_attention::products
         },
     })
-}
-
-/// The int8 tile unit: the sums of each block through the AVX-512 epilogue, per tile of the pair.
-///
-/// # Safety
-/// The CPU has the `Amx` level; as `amx::pairs_by_rows`, and each epilogue's destination holds the
-/// rows of its block.
-unsafe fn int8_tile_unit(call: &int8::TileUnitCall) {
-    amx::pairs_by_rows::<amx::Int8>(
-        call.x,
-        call.k_pad,
-        call.rows.clone(),
-        call.pairs,
-        call.tiles,
-        |pair, row, sums, n| {
-            for half in 0..2 {
-                let epilogue = (call.epilogue)(2 * pair + half, row, n);
-                avx512::int8::epilogue_from(sums, half, &epilogue);
-            }
-        },
-    );
-}
-
-/// The bf16 tile unit: the sums of each block to the call's `finish`.
-///
-/// # Safety
-/// The CPU has the `Amx` level; as `amx::pairs_by_rows`.
-unsafe fn bf16_tile_unit(call: &mut bf16::TileUnitCall) {
-    let finish = &mut *call.finish;
-    amx::pairs_by_rows::<amx::Bf16>(
-        call.x,
-        call.k_pad,
-        call.rows.clone(),
-        call.pairs,
-        call.tiles,
-        |pair, row, sums, n| finish(pair, row, sums, n),
-    );
 }
 
 /// Runs `body` in a function compiled with AVX-512 or with AVX2 and FMA, as `level` allows: the
