@@ -13,7 +13,7 @@ function cpuFlags(): Set<string> {
   return new Set(line.trim().split(/\s+/));
 }
 
-/** The level /proc/cpuinfo's flags allow, by the rule of crates/beit/src/ops/cpu_level.rs. */
+/** The level /proc/cpuinfo's flags allow, by the rule of crates/beit/src/cpu/level.rs. */
 function levelFromFlags(): string {
   const flags = cpuFlags();
   const has = (...names: string[]) => names.every((n) => flags.has(n));

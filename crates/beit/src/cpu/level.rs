@@ -13,7 +13,7 @@
 //!   extension (Graviton 2 and later, Apple M1 and later).
 //! - `Mmla`: arm64 with I8MM and BF16 on top (Armv8.6: Graviton 3 and 4, Neoverse N2/V1/V2, Apple
 //!   M2 and later): the int8 GEMM through `smmla`, the bf16 GEMM and bf16 attention's matmuls
-//!   through `bfmmla` (`cpu::arch::native::mmla`); f32 as `Neon`.
+//!   through `bfmmla` (`cpu::arch::arm::mmla`); f32 as `Neon`.
 //! - `Avx2`: AVX2 and FMA (the packed f32 and int8 GEMMs, LayerNorm, GELU, softmax loops).
 //! - `AvxVnni`: AVX-VNNI on top (Alder Lake and later client cores, Sierra Forest: VNNI without
 //!   AVX-512): the int8 GEMM through the 256-bit `vpdpbusd`; the rest as `Avx2`. A CPU with
@@ -96,7 +96,7 @@ fn supported(level: CpuLevel) -> bool {
         CpuLevel::Scalar => true,
         CpuLevel::Neon => cfg!(target_arch = "aarch64"),
         // Beyond NEON: the dot product extension (the level includes `Neon`'s kernels), I8MM
-        // for `cpu::arch::native::mmla`'s int8 kernels and BF16 for its bf16 ones.
+        // for `cpu::arch::arm::mmla`'s int8 kernels and BF16 for its bf16 ones.
         #[cfg(target_arch = "aarch64")]
         CpuLevel::Mmla => {
             std::arch::is_aarch64_feature_detected!("dotprod")

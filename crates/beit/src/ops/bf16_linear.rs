@@ -7,12 +7,13 @@
 //! A product of two bf16 values is exact in f32, so the only roundings are the inputs' (relative
 //! 2^-9 each) and the f32 sums'. The weights are packed as the tile unit reads them: per tile of 16
 //! channels, `[k / 2][16][2]` (for each pair of inputs, 16 channels' two weights), inputs padded
-//! with zeros to the tile unit's step of 32. Six kernels read that layout:
-//! - AMX (`CpuLevel::Amx`, `cpu::arch::native::amx`): `tdpbf16ps`, 16 rows by two tiles, 32 inputs a step;
+//! with zeros to the tile unit's step of 32. Six kernels read that layout (in `cpu::arch`, chosen
+//! once per call by `cpu::arch::native::bf16_kernels`, run by `cpu::gemm::driver`):
+//! - AMX (`CpuLevel::Amx`, `cpu::arch::x86::amx`): `tdpbf16ps`, 16 rows by two tiles, 32 inputs a step;
 //! - AVX512_BF16 (`CpuLevel::Avx512` on a CPU with the extension: Zen 4, Sapphire Rapids):
 //!   `vdpbf16ps`, one pair of inputs by 16 channels a row, up to 8 rows by a pair of tiles a call
 //!   (16 sums in registers for 2 weight loads and 8 broadcasts), and 4 rows by the last odd tile;
-//! - `bfmmla` on arm64 CPUs with BF16 (`CpuLevel::Mmla`, `cpu::arch::native::mmla`): 4 rows by a tile a
+//! - `bfmmla` on arm64 CPUs with BF16 (`CpuLevel::Mmla`, `cpu::arch::arm::mmla`): 4 rows by a tile a
 //!   call, from tiles packed with four inputs of a channel side by side (`cpu::gemm::tile_layout`);
 //! - AVX2 + FMA, and NEON on arm64 (CPUs without bf16 arithmetic): each pair unpacked to two f32
 //!   halves in registers and f32 multiply-adds, at about float32's speed: bf16 there saves memory;

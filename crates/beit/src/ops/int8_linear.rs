@@ -4,33 +4,14 @@
 //!
 //! Neither candle's quantized matmul (per-row dot products without VNNI, slower than its own f32
 //! gemm: bench/README.md, "Kernel choices") nor another crate offers a blocked int8 GEMM for AVX2,
-//! so the kernel is our own: `vpmaddubsw` multiplies 32 unsigned activation bytes by 32 signed
-//! weight bytes into i16 pair sums, two such products (eight inputs) are added in i16, and
-//! `vpmaddwd` widens them to i32. The multiplies bound the kernel, and adding in i16 saves a
-//! quarter of them; it takes activations in 0..=127 and weights in -63..=63, so that four products
-//! (at most 4 x 127 x 63 = 32004) fit an i16, as onnxruntime's `reduce_range` does for CPUs
-//! without VNNI. The zero point is taken out in the epilogue through
-//! each channel's weight sum.
-//!
-//! With AVX-VNNI (`CpuLevel::AvxVnni`: VNNI in 256-bit registers, on CPUs without AVX-512) the
-//! AVX2 kernel's three instructions per two groups become one `vpdpbusd` per group, into the same
-//! i32 sums.
-//!
-//! With AVX-512 VNNI (`cpu_level::CpuLevel::Avx512`) one `vpdpbusd` does the four byte products
-//! of 16 channels and their sum into i32 at once, so the kernel there is that instruction per row
-//! and group: up to 8 rows by a pair of tiles a call (each row's broadcast serves both tiles), and
-//! 4 rows by one tile for an odd last tile, with two accumulators per row (even and odd groups) so
-//! that eight sums are in flight. It takes the same levels: the i32 sums are exact either way, so
-//! every level gives the same bits.
-//!
-//! On arm64 with the dot product extension (`CpuLevel::Neon`), `sdot` does the same four byte
-//! products per lane (module `neon`); with I8MM (`CpuLevel::Mmla`), `smmla` multiplies two rows by
-//! two channels eight inputs deep (`cpu::arch::native::mmla`), from tiles packed with eight inputs of a
-//! channel side by side (`cpu::gemm::tile_layout`).
-//!
-//! With AMX (`CpuLevel::Amx`) the tile unit takes 16 rows by two tiles at a time (`cpu::arch::native::amx`), 64
-//! inputs per step: the packed layout is already what its `tdpbusd` reads for the weights (16 groups
-//! of four inputs by 16 channels, 64 bytes a group). The sums go through the same epilogue.
+//! so the kernels are our own, one file per instruction set: AVX2 (`vpmaddubsw`, or `vpdpbusd`
+//! with AVX-VNNI) and AVX-512 VNNI in `cpu::arch::x86::{avx2, avx512}`, the tile unit in
+//! `cpu::arch::x86::amx`, `sdot` and `smmla` in `cpu::arch::arm::{neon, mmla}`. Activations are
+//! levels in 0..=127 and weights in -63..=63, so that the AVX2 kernel may add four byte products
+//! in i16 (at most 4 x 127 x 63 = 32004), as onnxruntime's `reduce_range` does for CPUs without
+//! VNNI; the zero point is taken out in the epilogue through each channel's weight sum. The sums
+//! are exact integers, so every level gives the same bits. The call's kernels come from
+//! `cpu::arch::native::int8_kernels` once per call, and `cpu::gemm::driver` runs them.
 //!
 //! NaN and infinities have no int8 level. A row of activations that holds one gets the scale NaN
 //! (its levels are zero), and so does a weight channel: the epilogue's multiply by the scale then

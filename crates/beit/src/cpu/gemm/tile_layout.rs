@@ -4,7 +4,7 @@
 //! `Groups` runs one kernel group: four int8 inputs, or two bf16 ones, a run. That is what
 //! `vpdpbusd`, `vdpbf16ps`, `sdot` and the AMX tile unit read: each group of inputs for 16
 //! channels in one 64-byte row. `Pairs` runs two groups (8 int8 inputs, 4 bf16): what Arm's
-//! `smmla` and `bfmmla` read (`cpu::arch::native::mmla`), each channel's 8 bytes whole and two channels in
+//! `smmla` and `bfmmla` read (`cpu::arch::arm::mmla`), each channel's 8 bytes whole and two channels in
 //! one 16-byte register.
 //!
 //! A layer packs its tiles once, at load, in the layout of the active CPU level, so that its
