@@ -25,7 +25,7 @@ pub(crate) type SumsKernel = unsafe fn(Args, &mut [[f32; NR]; MR]);
 pub(crate) type PairKernel =
     unsafe fn(*const u16, usize, usize, [*const u16; 2], &mut [[f32; 2 * NR]; WIDE_MR]);
 
-/// What one instruction set offers at one level (`cpu::arch::bf16_kernels`), chosen once per call.
+/// What one instruction set offers at one level (`cpu::arch::native::bf16_kernels`), chosen once per call.
 #[derive(Clone, Copy)]
 pub(crate) struct Bf16Kernels {
     /// Any tile, any rows.

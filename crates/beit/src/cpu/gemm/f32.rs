@@ -17,7 +17,7 @@ pub(crate) type TileKernel = unsafe fn(*const f32, *const f32, usize, *mut f32, 
 /// `TileKernel` over two tiles side by side (`c` rows of `2 NR`).
 pub(crate) type PairKernel = unsafe fn(*const f32, [*const f32; 2], usize, *mut f32, usize);
 
-/// What one instruction set offers at one level (`cpu::arch::f32_kernels`), chosen once per call.
+/// What one instruction set offers at one level (`cpu::arch::native::f32_kernels`), chosen once per call.
 #[derive(Clone, Copy)]
 pub(crate) struct F32Kernels {
     /// One tile a call (none: the portable loop).

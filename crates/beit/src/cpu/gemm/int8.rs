@@ -62,7 +62,7 @@ pub(crate) type SumsKernel = unsafe fn(Args, &mut [[i32; NR]; MR]);
 /// `mr <= MR` rows by one whole tile with the epilogue in registers.
 pub(crate) type DirectKernel = unsafe fn(Args, &Epilogue);
 
-/// What one instruction set offers at one level (`cpu::arch::int8_kernels`), chosen once per call.
+/// What one instruction set offers at one level (`cpu::arch::native::int8_kernels`), chosen once per call.
 #[derive(Clone, Copy)]
 pub(crate) struct Int8Kernels {
     /// Any tile, any rows.
