@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use crate::cpu::arch::native::bf16_kernels;
 pub use crate::cpu::gemm::bf16::to_bf16;
-use crate::cpu::gemm::bf16::{Bf16Kernels, K_ALIGN, MR, WIDE_MR};
+use crate::cpu::gemm::bf16::{Args, Bf16Kernels, K_ALIGN, MR, WIDE_MR};
 use crate::cpu::gemm::driver::{self, PackedGemm, Plan};
 use crate::cpu::gemm::tile_layout::{relayout, TileLayout, NR};
 use crate::cpu::gemm::tile_unit::{Block, TileUnitCall};
@@ -194,10 +194,13 @@ impl PackedGemm for Call<'_> {
             let mr = MR.min(rows.end - row);
             let mut sums = [[0f32; NR]; MR];
             // SAFETY: the level is at most the detected one; the assert bounds every read.
-            (self.kernels.sums)(
-                (self.xb[row * k_pad..].as_ptr(), k_pad, mr, w.as_ptr()),
-                &mut sums,
-            );
+            let args = Args {
+                x: self.xb[row * k_pad..].as_ptr(),
+                k_pad,
+                mr,
+                w: w.as_ptr(),
+            };
+            (self.kernels.sums)(args, &mut sums);
             self.store(tile * NR, row, &sums[..mr]);
         }
     }

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use crate::cpu::arch::native::int8_kernels;
 use crate::cpu::gemm::driver::{self, PackedGemm, Plan};
-use crate::cpu::gemm::int8::{Epilogue, Int8Kernels, PairArgs, RowQuant, KG, MR, WIDE_MR};
+use crate::cpu::gemm::int8::{Args, Epilogue, Int8Kernels, PairArgs, RowQuant, KG, MR, WIDE_MR};
 use crate::cpu::gemm::tile_unit::{Block, TileUnitCall};
 // Output channels per packed tile (16): two AVX2 vectors of eight i32 sums, one AVX-512 vector.
 use crate::cpu::gemm::tile_layout::{relayout, TileLayout, NR};
@@ -311,13 +311,13 @@ impl Call<'_> {
         for row in rows.clone().step_by(MR) {
             let quants = &self.quants[row..(row + MR).min(rows.end)];
             // SAFETY (both): the level is at most the detected one; the asserts bound every read.
-            let args = (
-                self.xq[row * k_pad..].as_ptr(),
+            let args = Args {
+                x: self.xq[row * k_pad..].as_ptr(),
                 k_pad,
-                quants.len(),
-                w.packed.as_ptr(),
+                mr: quants.len(),
+                w: w.packed.as_ptr(),
                 k_groups,
-            );
+            };
             match self.kernels.direct {
                 Some(direct) if whole => direct(args, &self.epilogue(tile, &w, row, quants)),
                 _ => {

@@ -14,9 +14,15 @@ pub(crate) const WIDE_MR: usize = 8;
 /// Inputs are padded to a multiple of this: the tile unit's step.
 pub(crate) const K_ALIGN: usize = 32;
 
-/// The one-tile kernels' operands: `x` (`mr` rows at stride `k_pad`), `k_pad`, `mr`, and `w` (a
-/// packed tile of `k_pad` inputs in the level's layout).
-pub(crate) type Args = (*const u16, usize, usize, *const u16);
+/// The one-tile kernels' operands: `mr <= MR` rows of `x` at stride `k_pad` by one packed tile
+/// `w` of `k_pad` inputs in the level's layout.
+#[derive(Clone, Copy)]
+pub(crate) struct Args {
+    pub x: *const u16,
+    pub k_pad: usize,
+    pub mr: usize,
+    pub w: *const u16,
+}
 
 /// `sums[r][c] = sum_k x[r][k] w[k][c]` for `mr <= MR` rows by one tile.
 pub(crate) type SumsKernel = unsafe fn(Args, &mut [[f32; NR]; MR]);
@@ -60,7 +66,7 @@ pub(crate) fn from_bf16(b: u16) -> f32 {
 ///
 /// # Safety
 /// `x` holds `mr` rows of `k_pad` values, `w` a packed tile of `k_pad` inputs in pairs.
-pub(crate) unsafe fn sums_portable((x, k_pad, mr, w): Args, sums: &mut [[f32; NR]; MR]) {
+pub(crate) unsafe fn sums_portable(Args { x, k_pad, mr, w }: Args, sums: &mut [[f32; NR]; MR]) {
     let w = std::slice::from_raw_parts(w, k_pad * NR);
     for (r, acc) in sums.iter_mut().enumerate().take(mr) {
         let x = std::slice::from_raw_parts(x.add(r * k_pad), k_pad);

@@ -25,9 +25,16 @@ pub(crate) struct RowQuant {
     pub zero: i32,
 }
 
-/// The one-tile kernels' operands: `x` (`mr` rows at stride `k_pad`), `k_pad`, `mr`, `w` (a
-/// packed tile of `k_groups` groups), `k_groups`.
-pub(crate) type Args = (*const u8, usize, usize, *const i8, usize);
+/// The one-tile kernels' operands: `mr <= MR` rows of `x` at stride `k_pad` by one packed tile
+/// `w` of `k_groups` groups.
+#[derive(Clone, Copy)]
+pub(crate) struct Args {
+    pub x: *const u8,
+    pub k_pad: usize,
+    pub mr: usize,
+    pub w: *const i8,
+    pub k_groups: usize,
+}
 
 /// The pair kernels' operands: `mr <= WIDE_MR` rows of `x` at stride `k_pad` by two whole tiles
 /// of `k_groups` groups.
@@ -88,7 +95,16 @@ pub(crate) struct Int8TileUnit {
 /// # Safety
 /// `x` holds `mr` rows of `KG * k_groups` values at stride `k_pad`, `w` a packed tile of
 /// `k_groups` groups.
-pub(crate) unsafe fn sums_portable((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+pub(crate) unsafe fn sums_portable(
+    Args {
+        x,
+        k_pad,
+        mr,
+        w,
+        k_groups,
+    }: Args,
+    sums: &mut [[i32; NR]; MR],
+) {
     let w = std::slice::from_raw_parts(w, k_groups * KG * NR);
     for (r, sums) in sums.iter_mut().enumerate().take(mr) {
         let x = std::slice::from_raw_parts(x.add(r * k_pad), KG * k_groups);

@@ -80,7 +80,16 @@ pub(crate) fn bf16_attention_kernels(level: CpuLevel) -> Option<AttentionKernels
 ///
 /// # Safety
 /// The CPU has I8MM; as the kernel.
-unsafe fn int8_mmla((x, k_pad, mr, w, k_groups): int8::Args, sums: &mut [[i32; NR]; int8::MR]) {
+unsafe fn int8_mmla(
+    int8::Args {
+        x,
+        k_pad,
+        mr,
+        w,
+        k_groups,
+    }: int8::Args,
+    sums: &mut [[i32; NR]; int8::MR],
+) {
     mmla::int8_microkernel(x, k_pad, mr, w, k_groups / 2, sums)
 }
 
@@ -88,6 +97,6 @@ unsafe fn int8_mmla((x, k_pad, mr, w, k_groups): int8::Args, sums: &mut [[i32; N
 ///
 /// # Safety
 /// The CPU has BF16; as the kernel.
-unsafe fn bf16_mmla((x, k_pad, mr, w): bf16::Args, sums: &mut [[f32; NR]; bf16::MR]) {
+unsafe fn bf16_mmla(bf16::Args { x, k_pad, mr, w }: bf16::Args, sums: &mut [[f32; NR]; bf16::MR]) {
     mmla::bf16_microkernel(x, k_pad, mr, w, k_pad / 4, sums)
 }

@@ -22,7 +22,16 @@ pub(crate) mod int8 {
     /// NEON and dotprod are present; `x` holds `mr` rows of `KG * k_groups` values at stride
     /// `k_pad`, `w` a packed tile of `k_groups` groups (an even number); activations in 0..=127.
     #[target_feature(enable = "neon,dotprod")]
-    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+    pub unsafe fn microkernel(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        sums: &mut [[i32; NR]; MR],
+    ) {
         let mut acc = [[vdupq_n_s32(0); NR / 4]; MR];
         let rows = mr.min(MR);
         let mut g = 0;
@@ -101,7 +110,7 @@ pub(crate) mod bf16 {
     /// NEON is present; `x` holds `mr` rows of `k_pad` values (an even number), `w` a packed tile
     /// of `k_pad / 2` pairs.
     #[target_feature(enable = "neon")]
-    pub unsafe fn microkernel((x, k_pad, mr, w): Args, sums: &mut [[f32; NR]; MR]) {
+    pub unsafe fn microkernel(Args { x, k_pad, mr, w }: Args, sums: &mut [[f32; NR]; MR]) {
         by_rows!(mr, R => rows::<R>(x, k_pad, w, sums))
     }
 

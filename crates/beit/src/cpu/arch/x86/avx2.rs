@@ -21,7 +21,16 @@ pub(crate) mod int8 {
     /// As `microkernel`; `e.dst` points to `mr` rows of at least `NR` writable values at `e.stride`,
     /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
+    pub unsafe fn microkernel_into(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        e: &Epilogue,
+    ) {
         // The same `by_rows!` as in `microkernel`, on purpose: a shared helper returning the sums
         // is not inlined into both callers, and its result then goes through memory on every call.
         by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
@@ -53,7 +62,16 @@ pub(crate) mod int8 {
     /// packed tile of `k_groups` groups, an even number; weights in -63..=63, activations in
     /// 0..=127.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+    pub unsafe fn microkernel(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        sums: &mut [[i32; NR]; MR],
+    ) {
         by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
     }
 
@@ -71,7 +89,16 @@ pub(crate) mod int8 {
     /// # Safety
     /// As `microkernel_into`, and AVX-VNNI is present.
     #[target_feature(enable = "avx2,avxvnni")]
-    pub unsafe fn microkernel_into_vnni((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
+    pub unsafe fn microkernel_into_vnni(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        e: &Epilogue,
+    ) {
         by_rows!(mr, R => epilogue(&rows_vnni::<R>(x, k_pad, w, k_groups), e))
     }
 
@@ -80,7 +107,16 @@ pub(crate) mod int8 {
     /// # Safety
     /// As `microkernel`, and AVX-VNNI is present.
     #[target_feature(enable = "avx2,avxvnni")]
-    pub unsafe fn microkernel_vnni((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+    pub unsafe fn microkernel_vnni(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        sums: &mut [[i32; NR]; MR],
+    ) {
         by_rows!(mr, R => store(&rows_vnni::<R>(x, k_pad, w, k_groups), sums))
     }
 
@@ -169,7 +205,7 @@ pub(crate) mod bf16 {
     /// AVX2 and FMA are present; `x` holds `mr` rows of `k_pad` values (an even number), `w` a
     /// packed tile of `k_pad / 2` pairs.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn microkernel((x, k_pad, mr, w): Args, sums: &mut [[f32; NR]; MR]) {
+    pub unsafe fn microkernel(Args { x, k_pad, mr, w }: Args, sums: &mut [[f32; NR]; MR]) {
         by_rows!(mr, R => rows::<R>(x, k_pad, w, sums))
     }
 

@@ -64,7 +64,16 @@ pub(crate) mod int8 {
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::int8::microkernel_into`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn microkernel_into((x, k_pad, mr, w, k_groups): Args, e: &Epilogue) {
+    pub unsafe fn microkernel_into(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        e: &Epilogue,
+    ) {
         by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
     }
 
@@ -73,7 +82,16 @@ pub(crate) mod int8 {
     /// # Safety
     /// As `microkernel_into`, with `sums` in place of the epilogue.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn microkernel((x, k_pad, mr, w, k_groups): Args, sums: &mut [[i32; NR]; MR]) {
+    pub unsafe fn microkernel(
+        Args {
+            x,
+            k_pad,
+            mr,
+            w,
+            k_groups,
+        }: Args,
+        sums: &mut [[i32; NR]; MR],
+    ) {
         by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
     }
 
@@ -152,7 +170,7 @@ pub(crate) mod bf16 {
     /// AVX-512 F/BW/VL and BF16 are present; `x` holds `mr` rows of `k_pad` values (an even
     /// number of pairs), `w` a packed tile of `k_pad / 2` pairs.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-    pub unsafe fn microkernel((x, k_pad, mr, w): Args, sums: &mut [[f32; NR]; MR]) {
+    pub unsafe fn microkernel(Args { x, k_pad, mr, w }: Args, sums: &mut [[f32; NR]; MR]) {
         by_rows!(mr, R => store(&rows::<R>(x, k_pad, w), sums))
     }
 
