@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use crate::cpu::bf16_attention::{self, HeadInputs, Operands};
+use crate::cpu::bf16_attention::{self, AttentionKernels, HeadInputs, Operands};
 use crate::ops::cpu_data::SharedMut;
 use crate::ops::simd::{dispatch, exp_f32};
 
@@ -68,7 +68,7 @@ pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> V
         qkv,
         bias: bias.map(Bias::Dense),
         dims,
-        precision: AttentionPrecision::Float32,
+        bf16: None,
         out,
     };
     (0..b * heads).into_par_iter().for_each_init(
@@ -96,7 +96,7 @@ pub(crate) fn attend(
         qkv,
         bias,
         dims,
-        precision,
+        bf16: bf16_kernels(precision),
         out: SharedMut(context.as_mut_ptr()),
     };
     // SAFETY (both): each task writes only its own image's rows and head's columns of `context`.
@@ -121,14 +121,23 @@ pub(crate) fn attend(
     Ok((Tensor::from_vec(context, (b, s, d), &Device::Cpu)?, probs))
 }
 
+/// The bf16 kernels a call at `precision` runs its matmuls with: none at float32, or where the
+/// CPU does not multiply bf16 (the matmuls are f32 then).
+fn bf16_kernels(precision: AttentionPrecision) -> Option<AttentionKernels> {
+    match precision {
+        AttentionPrecision::Bfloat16 => bf16_attention::kernels(),
+        AttentionPrecision::Float32 => None,
+    }
+}
+
 /// What every (image, head) task of one call shares: the fused projection, the bias, the shape,
-/// the precision, and the `[B, S, D]` context it writes.
+/// the bf16 kernels if the matmuls run on them, and the `[B, S, D]` context it writes.
 #[derive(Clone, Copy)]
 struct Head<'a> {
     qkv: &'a [f32],
     bias: Option<Bias<'a>>,
     dims: Dims,
-    precision: AttentionPrecision,
+    bf16: Option<AttentionKernels>,
     out: SharedMut,
 }
 
@@ -162,12 +171,10 @@ impl Head<'_> {
             s,
             head_dim,
         };
-        if self.precision == AttentionPrecision::Bfloat16 {
-            if let Some(kernels) = bf16_attention::kernels() {
-                return bf16_attention::attend_head(
-                    &kernels, inputs, scale, softmax, scores, operands, context, d,
-                );
-            }
+        if let Some(kernels) = &self.bf16 {
+            return bf16_attention::attend_head(
+                kernels, inputs, scale, softmax, scores, operands, context, d,
+            );
         }
         f32_head(inputs, scale, softmax, scores, context, d);
     }

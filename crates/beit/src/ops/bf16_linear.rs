@@ -134,8 +134,7 @@ impl PackedGemm for Call<'_> {
             tile_unit_rows: self
                 .kernels
                 .tile_unit
-                .filter(|u| self.layer.k_pad().is_multiple_of(u.k_step))
-                .map(|u| u.rows),
+                .and_then(|u| u.rows_for(self.layer.k_pad())),
         }
     }
 

@@ -197,11 +197,7 @@ impl PackedGemm for Ready<'_> {
             row_bytes: k_pad,
             mr: MR,
             pair_rows: c.kernels.pairs.map(|_| WIDE_MR),
-            tile_unit_rows: c
-                .kernels
-                .tile_unit
-                .filter(|u| k_pad.is_multiple_of(u.unit.k_step))
-                .map(|u| u.unit.rows),
+            tile_unit_rows: c.kernels.tile_unit.and_then(|u| u.unit.rows_for(k_pad)),
         }
     }
 

@@ -95,16 +95,14 @@ pub(crate) struct Int8TileUnit {
 /// # Safety
 /// `x` holds `mr` rows of `KG * k_groups` values at stride `k_pad`, `w` a packed tile of
 /// `k_groups` groups.
-pub(crate) unsafe fn sums_portable(
-    Args {
+pub(crate) unsafe fn sums_portable(args: Args, sums: &mut [[i32; NR]; MR]) {
+    let Args {
         x,
         k_pad,
         mr,
         w,
         k_groups,
-    }: Args,
-    sums: &mut [[i32; NR]; MR],
-) {
+    } = args;
     let w = std::slice::from_raw_parts(w, k_groups * KG * NR);
     for (r, sums) in sums.iter_mut().enumerate().take(mr) {
         let x = std::slice::from_raw_parts(x.add(r * k_pad), KG * k_groups);

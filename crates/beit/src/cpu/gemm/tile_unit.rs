@@ -31,6 +31,13 @@ pub(crate) struct TileUnit<X, W, S> {
     pub run: unsafe fn(&mut TileUnitCall<X, W, S>),
 }
 
+impl<X, W, S> TileUnit<X, W, S> {
+    /// The unit's rows per unit of work for a call of `k_pad` inputs, if it can take them.
+    pub(crate) fn rows_for(&self, k_pad: usize) -> Option<usize> {
+        k_pad.is_multiple_of(self.k_step).then_some(self.rows)
+    }
+}
+
 // By hand: derived, they would ask `X`, `W` and `S` to be `Copy` as well.
 impl<X, W, S> Clone for TileUnit<X, W, S> {
     fn clone(&self) -> Self {

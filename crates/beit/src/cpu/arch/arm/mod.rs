@@ -80,16 +80,14 @@ pub(crate) fn bf16_attention_kernels(level: CpuLevel) -> Option<AttentionKernels
 ///
 /// # Safety
 /// The CPU has I8MM; as the kernel.
-unsafe fn int8_mmla(
-    int8::Args {
+unsafe fn int8_mmla(args: int8::Args, sums: &mut [[i32; NR]; int8::MR]) {
+    let int8::Args {
         x,
         k_pad,
         mr,
         w,
         k_groups,
-    }: int8::Args,
-    sums: &mut [[i32; NR]; int8::MR],
-) {
+    } = args;
     mmla::int8_microkernel(x, k_pad, mr, w, k_groups / 2, sums)
 }
 

@@ -22,16 +22,14 @@ pub(crate) mod int8 {
     /// NEON and dotprod are present; `x` holds `mr` rows of `KG * k_groups` values at stride
     /// `k_pad`, `w` a packed tile of `k_groups` groups (an even number); activations in 0..=127.
     #[target_feature(enable = "neon,dotprod")]
-    pub unsafe fn microkernel(
-        Args {
+    pub unsafe fn microkernel(args: Args, sums: &mut [[i32; NR]; MR]) {
+        let Args {
             x,
             k_pad,
             mr,
             w,
             k_groups,
-        }: Args,
-        sums: &mut [[i32; NR]; MR],
-    ) {
+        } = args;
         let mut acc = [[vdupq_n_s32(0); NR / 4]; MR];
         let rows = mr.min(MR);
         let mut g = 0;

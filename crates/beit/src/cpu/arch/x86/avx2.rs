@@ -21,19 +21,10 @@ pub(crate) mod int8 {
     /// As `microkernel`; `e.dst` points to `mr` rows of at least `NR` writable values at `e.stride`,
     /// written by no one else; `e.quants` has `mr` entries and the other slices `NR`.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel_into(
-        Args {
-            x,
-            k_pad,
-            mr,
-            w,
-            k_groups,
-        }: Args,
-        e: &Epilogue,
-    ) {
+    pub unsafe fn microkernel_into(args: Args, e: &Epilogue) {
         // The same `by_rows!` as in `microkernel`, on purpose: a shared helper returning the sums
         // is not inlined into both callers, and its result then goes through memory on every call.
-        by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
+        by_rows!(args.mr, R => epilogue(&rows::<R>(args), e))
     }
 
     #[target_feature(enable = "avx2")]
@@ -62,17 +53,8 @@ pub(crate) mod int8 {
     /// packed tile of `k_groups` groups, an even number; weights in -63..=63, activations in
     /// 0..=127.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn microkernel(
-        Args {
-            x,
-            k_pad,
-            mr,
-            w,
-            k_groups,
-        }: Args,
-        sums: &mut [[i32; NR]; MR],
-    ) {
-        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
+    pub unsafe fn microkernel(args: Args, sums: &mut [[i32; NR]; MR]) {
+        by_rows!(args.mr, R => store(&rows::<R>(args), sums))
     }
 
     #[target_feature(enable = "avx2")]
@@ -89,17 +71,8 @@ pub(crate) mod int8 {
     /// # Safety
     /// As `microkernel_into`, and AVX-VNNI is present.
     #[target_feature(enable = "avx2,avxvnni")]
-    pub unsafe fn microkernel_into_vnni(
-        Args {
-            x,
-            k_pad,
-            mr,
-            w,
-            k_groups,
-        }: Args,
-        e: &Epilogue,
-    ) {
-        by_rows!(mr, R => epilogue(&rows_vnni::<R>(x, k_pad, w, k_groups), e))
+    pub unsafe fn microkernel_into_vnni(args: Args, e: &Epilogue) {
+        by_rows!(args.mr, R => epilogue(&rows_vnni::<R>(args), e))
     }
 
     /// `microkernel` through AVX-VNNI (`rows_vnni`).
@@ -107,17 +80,8 @@ pub(crate) mod int8 {
     /// # Safety
     /// As `microkernel`, and AVX-VNNI is present.
     #[target_feature(enable = "avx2,avxvnni")]
-    pub unsafe fn microkernel_vnni(
-        Args {
-            x,
-            k_pad,
-            mr,
-            w,
-            k_groups,
-        }: Args,
-        sums: &mut [[i32; NR]; MR],
-    ) {
-        by_rows!(mr, R => store(&rows_vnni::<R>(x, k_pad, w, k_groups), sums))
+    pub unsafe fn microkernel_vnni(args: Args, sums: &mut [[i32; NR]; MR]) {
+        by_rows!(args.mr, R => store(&rows_vnni::<R>(args), sums))
     }
 
     /// `rows` with AVX-VNNI: one `vpdpbusd` takes a group's four byte products per lane and adds
@@ -125,14 +89,9 @@ pub(crate) mod int8 {
     /// groups. The sums are the same integers, so the results are the same bits.
     #[target_feature(enable = "avx2,avxvnni")]
     #[inline]
-    unsafe fn rows_vnni<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-    ) -> [[__m256i; 2]; R] {
+    unsafe fn rows_vnni<const R: usize>(args: Args) -> [[__m256i; 2]; R] {
         // The closure has this function's features (AVX-VNNI), which `by_steps` has not.
-        by_steps(x, k_pad, w, k_groups, |acc, a, b, [w0, w1, w2, w3]| {
+        by_steps(args, |acc, a, b, [w0, w1, w2, w3]| {
             acc[0] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[0], a, w0), b, w2);
             acc[1] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(acc[1], a, w1), b, w3);
         })
@@ -142,14 +101,9 @@ pub(crate) mod int8 {
     /// their byte products added in i16 (no overflow: see the module comment).
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn rows<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-    ) -> [[__m256i; 2]; R] {
+    unsafe fn rows<const R: usize>(args: Args) -> [[__m256i; 2]; R] {
         let ones = _mm256_set1_epi16(1);
-        by_steps(x, k_pad, w, k_groups, |acc, a, b, [w0, w1, w2, w3]| {
+        by_steps(args, |acc, a, b, [w0, w1, w2, w3]| {
             let p0 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w0), _mm256_maddubs_epi16(b, w2));
             let p1 = _mm256_add_epi16(_mm256_maddubs_epi16(a, w1), _mm256_maddubs_epi16(b, w3));
             acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p0, ones));
@@ -164,12 +118,16 @@ pub(crate) mod int8 {
     /// vector features it takes.
     #[inline(always)]
     unsafe fn by_steps<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
+        args: Args,
         step: impl Fn(&mut [__m256i; 2], __m256i, __m256i, [__m256i; 4]),
     ) -> [[__m256i; 2]; R] {
+        let Args {
+            x,
+            k_pad,
+            w,
+            k_groups,
+            ..
+        } = args;
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         let load =
             |g: usize, half: usize| _mm256_loadu_si256(w.add(g * KG * NR + 32 * half) as *const __m256i);

@@ -20,16 +20,14 @@ pub(crate) mod int8 {
     /// AVX-512 F/BW/VL/VNNI are present; `x` holds `mr <= WIDE_MR` rows of `k_pad` bytes, each of
     /// `w` a packed tile of `k_groups` groups, and the epilogues' destinations `mr` rows of 16.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn pair_microkernel_into(
-        PairArgs {
+    pub unsafe fn pair_microkernel_into(args: PairArgs, epilogues: &[Epilogue; 2]) {
+        let PairArgs {
             x,
             k_pad,
             mr,
             w,
             k_groups,
-        }: PairArgs,
-        epilogues: &[Epilogue; 2],
-    ) {
+        } = args;
         const _: () = assert!(WIDE_MR == 8);
         by_wide_rows!(mr, R => pair_into::<R>(x, k_pad, w, k_groups, epilogues))
     }
@@ -64,17 +62,8 @@ pub(crate) mod int8 {
     /// # Safety
     /// AVX-512 F/BW/VL/VNNI are present; otherwise as `avx2::int8::microkernel_into`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn microkernel_into(
-        Args {
-            x,
-            k_pad,
-            mr,
-            w,
-            k_groups,
-        }: Args,
-        e: &Epilogue,
-    ) {
-        by_rows!(mr, R => epilogue(&rows::<R>(x, k_pad, w, k_groups), e))
+    pub unsafe fn microkernel_into(args: Args, e: &Epilogue) {
+        by_rows!(args.mr, R => epilogue(&rows::<R>(args), e))
     }
 
     /// The sums of `mr` rows by one tile.
@@ -82,17 +71,8 @@ pub(crate) mod int8 {
     /// # Safety
     /// As `microkernel_into`, with `sums` in place of the epilogue.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn microkernel(
-        Args {
-            x,
-            k_pad,
-            mr,
-            w,
-            k_groups,
-        }: Args,
-        sums: &mut [[i32; NR]; MR],
-    ) {
-        by_rows!(mr, R => store(&rows::<R>(x, k_pad, w, k_groups), sums))
+    pub unsafe fn microkernel(args: Args, sums: &mut [[i32; NR]; MR]) {
+        by_rows!(args.mr, R => store(&rows::<R>(args), sums))
     }
 
     /// The epilogue of up to `R` rows of sums from memory (the tile unit's): columns `16 half..16 half + 16`
@@ -139,12 +119,14 @@ pub(crate) mod int8 {
     /// groups in separate accumulators, added at the end.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     #[inline]
-    unsafe fn rows<const R: usize>(
-        x: *const u8,
-        k_pad: usize,
-        w: *const i8,
-        k_groups: usize,
-    ) -> [__m512i; R] {
+    unsafe fn rows<const R: usize>(args: Args) -> [__m512i; R] {
+        let Args {
+            x,
+            k_pad,
+            w,
+            k_groups,
+            ..
+        } = args;
         let mut acc = [[_mm512_setzero_si512(); 2]; R];
         let load = |g: usize| _mm512_loadu_si512(w.add(g * KG * NR).cast());
         for g in (0..k_groups).step_by(2) {
