@@ -1,8 +1,9 @@
 // Side by side, in one run, on the same checkpoint (BEiT-base, random weights: see
 // scripts/make_bench_model.py) and the same photos: beit-node vs transformers.js
 // (@huggingface/transformers on onnxruntime-node, fp32 and q8) vs PyTorch eager, fp32 and bf16
-// autocast (when a Python with torch and transformers is found: $BENCH_PYTHON, else python3); beit-node
-// in fp32, q8 and bfloat16. Model only (random pixels) and end
+// autocast (when a Python with torch and transformers is found: $BENCH_PYTHON, else python3) vs
+// OpenVINO's CPU plugin in f32, bf16 and NNCF int8 (bench/openvino_bench.py, when that Python has
+// openvino and nncf); beit-node in fp32, q8 and bfloat16. Model only (random pixels) and end
 // to end (decode + preprocess + model + top-5), at batch 1, 8 and 32; images/s and ratios.
 //   npm run build && (cd bench && npm install --ignore-scripts)
 //   python scripts/make_bench_model.py && node bench/compare.mjs
@@ -12,8 +13,10 @@
 // bench/torch_segment.py), each contender in a fresh process per round, SEGMENT_ROUNDS rounds (default
 // 3, 0 to skip) of SEGMENT_RUNS forward passes (default 2); median seconds and peak RSS.
 // The contenders take turns, one timed call each per round (see below); the figure is the median.
-// Environment: RUNS (timed rounds per figure, default 5), BATCHES (default 1,8,32), BENCH_TORCH_BF16=1
-// (PyTorch's bf16 autocast even on a CPU without bf16 arithmetic), SEGMENT_ROUNDS, SEGMENT_RUNS (below).
+// Environment: RUNS (timed rounds per figure, default 5), BATCHES (default 1,8,32), MODES (default
+// model_only,end_to_end), BENCH_TORCH_BF16=1 (PyTorch's bf16 autocast and OpenVINO's bf16 hint even on a
+// CPU without bf16 arithmetic), COLD_ROUNDS (cold starts, default RUNS, 0 to skip), SEGMENT_ROUNDS,
+// SEGMENT_RUNS (below).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +43,7 @@ if (!existsSync(join(modelDir, 'onnx/model_quantized.onnx'))) {
 
 const files = (batch) => Array.from({ length: batch }, (_, i) => photos[i % photos.length]);
 const randomPixels = (batch) => Float32Array.from({ length: batch * 3 * 224 * 224 }, () => Math.random() * 2 - 1);
-const modes = ['model_only', 'end_to_end'];
+const modes = (process.env.MODES ?? 'model_only,end_to_end').split(',');
 
 /** Seconds one call of `fn` takes. */
 async function seconds(fn) {
@@ -81,32 +84,41 @@ async function transformersJs(dtype) {
 }
 
 /**
- * PyTorch in a Python process that runs one request per line (`flags`: `--bf16` for autocast), or
- * undefined without torch.
+ * A Python peer that answers one request per line (`mode batch` in, seconds out), after a first JSON line
+ * about itself: `{ info, run, close }`, or undefined when `python -c probe` fails (packages missing).
  */
-async function pytorch(flags = []) {
+async function pythonPeer(script, args, probe) {
   const python = process.env.BENCH_PYTHON ?? 'python3';
-  const probe = spawnSync(python, ['-c', 'import torch, transformers'], { encoding: 'utf8' });
-  if (probe.status !== 0) return undefined;
-  const child = spawn(python, [join(root, 'bench/torch_bench.py'), ...flags, modelDir, ...photos], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  if (spawnSync(python, ['-c', probe]).status !== 0) return undefined;
+  const child = spawn(python, [join(root, 'bench', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
-    if (done) throw new Error('torch_bench.py ended early (its error is above)');
+    if (done) throw new Error(`${script} ended early (its error is above)`);
     return value;
   };
-  const versions = JSON.parse(await next());
+  const info = JSON.parse(await next());
   return {
-    name: `PyTorch ${versions.torch} ${versions.precision}`,
-    version: versions.torch,
+    info,
     run: async (mode, b) => {
       child.stdin.write(`${mode} ${b}\n`);
       return Number(await next());
     },
     close: () => child.stdin.end(),
   };
+}
+
+/** PyTorch eager (`flags`: `--bf16` for autocast), or undefined without torch. */
+async function pytorch(flags = []) {
+  const peer = await pythonPeer('torch_bench.py', [...flags, modelDir, ...photos], 'import torch, transformers');
+  return peer && { ...peer, name: `PyTorch ${peer.info.torch} ${peer.info.precision}`, version: peer.info.torch };
+}
+
+/** OpenVINO's CPU plugin (`variant` f32, bf16 or int8), or undefined without `openvino` and `nncf`. */
+async function openvino(variant) {
+  const args = [variant, modelDir, ...photos];
+  const peer = await pythonPeer('openvino_bench.py', args, 'import openvino, nncf, transformers');
+  return peer && { ...peer, name: `OpenVINO ${peer.info.openvino.split('-')[0]} ${variant}` };
 }
 
 const contenders = {
@@ -124,6 +136,15 @@ if (torch) contenders[torch.name] = torch;
 const cpuHasBf16 = cpuFlags().some((f) => ['avx512_bf16', 'amx_bf16', 'bf16'].includes(f));
 const torchBf16 = torch && (cpuHasBf16 || process.env.BENCH_TORCH_BF16 === '1') && (await pytorch(['--bf16']));
 if (torchBf16) contenders[torchBf16.name] = torchBf16;
+// OpenVINO's bf16 hint, like PyTorch's autocast, only where the CPU multiplies bf16 (or asked for).
+const ovVariants = cpuHasBf16 || process.env.BENCH_TORCH_BF16 === '1' ? ['f32', 'bf16', 'int8'] : ['f32', 'int8'];
+const ov = {};
+for (const variant of ovVariants) {
+  const contender = await openvino(variant);
+  if (!contender) break;
+  ov[variant] = contender.name;
+  contenders[contender.name] = contender;
+}
 
 // Interleaved: each round times every contender once, so that the VM's slow spells (it has
 // neighbours) fall on all of them alike instead of on whichever ran at the time.
@@ -149,6 +170,9 @@ const ratios = [
   ['beit-node q8', 'transformers.js fp32'],
   ['beit-node bf16', torchBf16?.name],
   ['beit-node bf16', 'beit-node fp32'],
+  ['beit-node fp32', ov.f32],
+  ['beit-node bf16', ov.bf16],
+  ['beit-node q8', ov.int8],
 ];
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
 const kernels = cpuInfo();
@@ -177,47 +201,53 @@ function coldStart([command, ...args]) {
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }
 
-const photo = photos[2];
-const starters = {};
-for (const dtype of ['fp32', 'q8', 'bf16']) {
-  // transformers.js has no bf16 CPU path.
-  for (const contender of dtype === 'bf16' ? ['beit-node'] : ['beit-node', 'transformers.js']) {
-    starters[`${contender} ${dtype}`] = [process.execPath, 'bench/cold_start.mjs', contender, modelDir, photo, dtype];
+/** Each contender's cold start and peak RSS, `rounds` fresh processes each, printed. */
+function coldStarts(rounds) {
+  const photo = photos[2];
+  const starters = {};
+  for (const dtype of ['fp32', 'q8', 'bf16']) {
+    // transformers.js has no bf16 CPU path.
+    for (const contender of dtype === 'bf16' ? ['beit-node'] : ['beit-node', 'transformers.js']) {
+      starters[`${contender} ${dtype}`] = [process.execPath, 'bench/cold_start.mjs', contender, modelDir, photo, dtype];
+    }
+  }
+  if (torch) {
+    starters[torch.name] = [process.env.BENCH_PYTHON ?? 'python3', 'bench/torch_cold_start.py', modelDir, photo];
+  }
+  // A first round warms the page cache; then `rounds` rounds, contenders in turn, as above. Each round
+  // starts one further down the list: on this kind of VM a process that follows one that freed a lot
+  // of memory (PyTorch, 1.2 GiB) pays for touching fresh memory again, and that should not always be
+  // the same contender.
+  const coldRuns = Object.fromEntries(Object.keys(starters).map((name) => [name, []]));
+  const order = Object.entries(starters);
+  for (let round = 0; round <= rounds; round++) {
+    const shift = round % order.length;
+    for (const [name, command] of [...order.slice(shift), ...order.slice(0, shift)]) {
+      const result = coldStart(command);
+      if (round > 0) coldRuns[name].push(result);
+    }
+  }
+  const starts = Object.fromEntries(
+    Object.entries(coldRuns).map(([name, results]) => [
+      name,
+      {
+        seconds: median(results.map((r) => r.seconds)),
+        peakRssMiB: median(results.map((r) => r.peakRssMiB)),
+      },
+    ]),
+  );
+  const weightsMiB = statSync(join(modelDir, 'model.safetensors')).size / 2 ** 20;
+  console.log(
+    `cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward, medians of ${rounds} (weights: ${weightsMiB.toFixed(0)} MiB):`,
+  );
+  console.log('contender | cold start | peak RSS');
+  for (const [name, s] of Object.entries(starts)) {
+    console.log(`${name} | ${s.seconds.toFixed(2)} s | ${s.peakRssMiB.toFixed(0)} MiB`);
   }
 }
-if (torch) {
-  starters[torch.name] = [process.env.BENCH_PYTHON ?? 'python3', 'bench/torch_cold_start.py', modelDir, photo];
-}
-// A first round warms the page cache; then `runs` rounds, contenders in turn, as above. Each round
-// starts one further down the list: on this kind of VM a process that follows one that freed a lot
-// of memory (PyTorch, 1.2 GiB) pays for touching fresh memory again, and that should not always be
-// the same contender.
-const coldRuns = Object.fromEntries(Object.keys(starters).map((name) => [name, []]));
-const order = Object.entries(starters);
-for (let round = 0; round <= runs; round++) {
-  const shift = round % order.length;
-  for (const [name, command] of [...order.slice(shift), ...order.slice(0, shift)]) {
-    const result = coldStart(command);
-    if (round > 0) coldRuns[name].push(result);
-  }
-}
-const starts = Object.fromEntries(
-  Object.entries(coldRuns).map(([name, results]) => [
-    name,
-    {
-      seconds: median(results.map((r) => r.seconds)),
-      peakRssMiB: median(results.map((r) => r.peakRssMiB)),
-    },
-  ]),
-);
-const weightsMiB = statSync(join(modelDir, 'model.safetensors')).size / 2 ** 20;
-console.log(
-  `cold start (import to first top-5 for one photo) and peak RSS after a batch-8 forward, medians of ${runs} (weights: ${weightsMiB.toFixed(0)} MiB):`,
-);
-console.log('contender | cold start | peak RSS');
-for (const [name, s] of Object.entries(starts)) {
-  console.log(`${name} | ${s.seconds.toFixed(2)} s | ${s.peakRssMiB.toFixed(0)} MiB`);
-}
+
+const coldRounds = Number(process.env.COLD_ROUNDS ?? runs);
+if (coldRounds > 0) coldStarts(coldRounds);
 
 /** One fresh process's segmentation figures (its JSON line). */
 function segmentRun(command) {
