@@ -5,6 +5,7 @@
 
 use beit::cpu::bf16_attention;
 use beit::cpu::level::CpuLevel;
+use beit::cpu::threads::ComputeThreads;
 use beit::ops::bf16_linear::Bf16Linear;
 use beit::ops::int8_linear::Int8Linear;
 use beit::ops::packed_linear::PackedLinear;
@@ -103,6 +104,66 @@ fn fused_attention_equals_the_tensor_op_reference() {
     }
     let err = attention(&qkv, None, 5, false).unwrap_err().to_string();
     assert!(err.contains("5 heads"), "{err}");
+}
+
+/// On many threads one image's heads are too few to share out, and each head's queries are cut into
+/// blocks (`query_blocks`): the context is the one whole heads give, in float32 and bfloat16.
+#[test]
+fn attention_cut_into_query_blocks_equals_whole_heads() {
+    let (heads, s) = (4, 50);
+    let qkv = Tensor::randn(0f32, 1.0, (1, s, 3 * 64), &Device::Cpu).unwrap();
+    let table = Tensor::randn(0f32, 2.0, (11, heads), &Device::Cpu).unwrap();
+    let index: Vec<u32> = (0..s * s).map(|i| ((i * 7 + i / s) % 11) as u32).collect();
+    let bias = AttentionBias::Gathered(GatheredBias::new(&table, index.into()).unwrap());
+    for precision in [AttentionPrecision::Float32, AttentionPrecision::Bfloat16] {
+        let on = |threads: usize| {
+            let pool = ComputeThreads::new(Some(threads)).unwrap();
+            pool.run(|| {
+                attention_with(&qkv, Some(&bias), heads, false, precision)
+                    .unwrap()
+                    .0
+            })
+        };
+        let whole = on(1);
+        for threads in [3, 5, 8, 13] {
+            let diff = max_abs_diff(&on(threads), &whole);
+            assert!(diff < 1e-6, "{precision:?} on {threads} threads: {diff}");
+        }
+    }
+}
+
+/// The packed layers' splits for many threads (`Split::for_threads`: smaller blocks of rows where
+/// the tiles alone make too few tasks; the tile unit on a range of pairs) give the exact result at
+/// every level: one image's rows (197) and 8 images' by 48 tiles, on 7, 13 and 64 threads.
+#[test]
+fn packed_layers_split_for_many_threads_stay_exact() {
+    for rows in [197, 8 * 197] {
+        let (x, w) = (ints(rows, 128, -63, 64, 1), ints(768, 128, -63, 63, 2));
+        let b = ints(1, 768, -9, 9, 3).flatten_all().unwrap();
+        let want = linear_slow(&x, &w, Some(&b), None).unwrap();
+        let int8 = Int8Linear::new(&w, Some(&b)).unwrap();
+        let bf16 = Bf16Linear::new(&w, Some(&b)).unwrap();
+        let packed = PackedLinear::new(&w, &b).unwrap();
+        for threads in [7, 13, 64] {
+            let pool = ComputeThreads::new(Some(threads)).unwrap();
+            for level in CpuLevel::available() {
+                let got = pool.run(|| {
+                    [
+                        int8.forward_at(&x, None, level).unwrap(),
+                        bf16.forward_at(&x, None, level).unwrap(),
+                        packed.forward_at(&x, None, level).unwrap(),
+                    ]
+                });
+                for (format, got) in ["int8", "bf16", "f32"].iter().zip(got) {
+                    assert_eq!(
+                        values(&got),
+                        values(&want),
+                        "{format} {rows} rows at {level:?}, {threads} threads"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// A bias gathered from a table through an index (the relative position bias on the CPU) gives

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::assemble::{batch_key, images_in, join, split, BatchKey};
 use super::options::BatchOptions;
+use crate::cpu::threads::ComputeThreads;
 use crate::error::{BeitError, Result};
 use crate::output::{ForwardInputs, ModelOutput};
 use crate::pretrained::BeitPreTrainedModel;
@@ -80,6 +81,7 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     options: BatchOptions,
+    threads: ComputeThreads,
 }
 
 pub struct BatchQueue {
@@ -91,13 +93,24 @@ fn disposed() -> BeitError {
 }
 
 impl BatchQueue {
-    /// Starts the inference thread of `model`.
+    /// Starts the inference thread of `model`, its CPU forwards on the shared pool.
     pub fn new(model: Arc<dyn BeitPreTrainedModel>, options: BatchOptions) -> Result<Self> {
+        Self::with_threads(model, options, ComputeThreads::default())
+    }
+
+    /// Starts the inference thread of `model`, its CPU forwards (and the packing the load left for
+    /// later) on `threads`.
+    pub fn with_threads(
+        model: Arc<dyn BeitPreTrainedModel>,
+        options: BatchOptions,
+        threads: ComputeThreads,
+    ) -> Result<Self> {
         options.validate()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             options,
+            threads,
         });
         let worker = shared.clone();
         std::thread::Builder::new()
@@ -214,7 +227,9 @@ impl Shared {
                     continue;
                 }
             };
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| run_batch(model, &mut batch))) {
+            if let Err(payload) =
+                catch_unwind(AssertUnwindSafe(|| run_batch(model, &self.threads, &mut batch)))
+            {
                 let err = BeitError::from_panic("answering a batch", &*payload).to_string();
                 for request in &mut batch {
                     request.reply.send(Err(BeitError::Internal(err.clone())));
@@ -222,7 +237,7 @@ impl Shared {
             }
             drop(batch); // its inputs' memory goes back before the idle wait
             if !loaded && self.stays_idle(IDLE_BEFORE_FINISHING) {
-                loaded = finish_loading(model);
+                loaded = finish_loading(model, &self.threads);
             }
         }
     }
@@ -331,15 +346,17 @@ fn take_batch(waiting: &mut VecDeque<Request>, max_images: usize) -> Vec<Request
 }
 
 /// A forward pass whose panic is reported as `E_INTERNAL` (with what panicked). On the CPU it runs
-/// on one of rayon's workers: the forward's many parallel loops (ten or so a layer) then start from
-/// inside the pool, each a push to the worker's own queue, instead of waking a sleeping worker from
-/// outside it and blocking until it is done (2-3% of a BEiT-base forward at batch 1 on 2 cores of a
-/// Zen 4, float32 and bf16). GPU forwards stay on this thread, where their CUDA context is.
-fn forward(model: &dyn BeitPreTrainedModel, inputs: &ForwardInputs) -> Result<ModelOutput> {
+/// on one of the model's compute threads (see `ComputeThreads::run`). GPU forwards stay on this
+/// thread, where their CUDA context is.
+fn forward(
+    model: &dyn BeitPreTrainedModel,
+    threads: &ComputeThreads,
+    inputs: &ForwardInputs,
+) -> Result<ModelOutput> {
     let on_cpu = inputs.pixel_values.device().is_cpu();
     catch_unwind(AssertUnwindSafe(|| {
         if on_cpu {
-            rayon::scope(|_| model.forward(inputs))
+            threads.run(|| model.forward(inputs))
         } else {
             model.forward(inputs)
         }
@@ -355,9 +372,9 @@ const IDLE_BEFORE_FINISHING: Duration = Duration::from_millis(100);
 /// Packs the weights that the load left for later (see `DeferredWeight`), now that no request
 /// waits, rather than at the start of the next one; whether that is done. A failure here is not
 /// this request's: the next forward pass meets it again and reports it.
-fn finish_loading(model: &dyn BeitPreTrainedModel) -> bool {
+fn finish_loading(model: &dyn BeitPreTrainedModel, threads: &ComputeThreads) -> bool {
     matches!(
-        catch_unwind(AssertUnwindSafe(|| model.finish_loading())),
+        catch_unwind(AssertUnwindSafe(|| threads.run(|| model.finish_loading()))),
         Ok(Ok(()))
     )
 }
@@ -365,9 +382,9 @@ fn finish_loading(model: &dyn BeitPreTrainedModel) -> bool {
 /// Runs a batch and replies to each request. If the joined batch fails (an error or a panic in
 /// joining, the forward pass or splitting), each request runs alone, so the one at fault gets its
 /// own error and the others their results.
-fn run_batch(model: &dyn BeitPreTrainedModel, batch: &mut [Request]) {
+fn run_batch(model: &dyn BeitPreTrainedModel, threads: &ComputeThreads, batch: &mut [Request]) {
     if batch.len() > 1 {
-        if let Ok(parts) = run_joined(model, batch) {
+        if let Ok(parts) = run_joined(model, threads, batch) {
             for (request, part) in batch.iter_mut().zip(parts) {
                 request.reply.send(Ok(part));
             }
@@ -375,23 +392,27 @@ fn run_batch(model: &dyn BeitPreTrainedModel, batch: &mut [Request]) {
         }
     }
     for request in batch {
-        run_alone(model, request);
+        run_alone(model, threads, request);
     }
 }
 
 /// One forward pass over the joined inputs of `batch`, cut back into each request's output.
-fn run_joined(model: &dyn BeitPreTrainedModel, batch: &[Request]) -> Result<Vec<ModelOutput>> {
+fn run_joined(
+    model: &dyn BeitPreTrainedModel,
+    threads: &ComputeThreads,
+    batch: &[Request],
+) -> Result<Vec<ModelOutput>> {
     catch_unwind(AssertUnwindSafe(|| {
         let inputs: Vec<&ForwardInputs> = batch.iter().map(|r| &r.inputs).collect();
         let sizes: Vec<usize> = batch.iter().map(|r| r.images).collect();
-        split(&forward(model, &join(&inputs)?)?, &sizes)
+        split(&forward(model, threads, &join(&inputs)?)?, &sizes)
     }))
     .unwrap_or_else(|payload| Err(BeitError::from_panic("running a batch", &*payload)))
 }
 
 /// One request's own forward pass and reply (both caught: see `forward` and `deliver`).
-fn run_alone(model: &dyn BeitPreTrainedModel, request: &mut Request) {
-    let output = forward(model, &request.inputs);
+fn run_alone(model: &dyn BeitPreTrainedModel, threads: &ComputeThreads, request: &mut Request) {
+    let output = forward(model, threads, &request.inputs);
     request.reply.send(output);
 }
 
@@ -425,6 +446,7 @@ mod tests {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             options: BatchOptions::default(),
+            threads: ComputeThreads::default(),
         };
         let (reply, rx) = reply();
         let pixels =

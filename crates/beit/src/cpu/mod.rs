@@ -64,3 +64,6 @@ pub mod bf16_attention;
 pub mod gemm;
 pub mod level;
 pub mod prefetch;
+#[cfg(test)]
+mod thread_shares;
+pub mod threads;

@@ -1,13 +1,18 @@
-//! The CPU loop of fused attention: each (image, head) pair is one task. gemm reads Q, K and V in
-//! place from the fused projection, the `S x S` scores stay in L2 for the biased softmax, and the
-//! context is written straight into its `[B, S, D]` columns. `ops::attention` (with or without the
+//! The CPU loop of fused attention: each (image, head) pair is one task, or, where there are too
+//! few pairs to share out evenly among the threads (one image's 12 heads on 8 or 64 threads), each
+//! block of a pair's queries (`query_blocks`). gemm reads Q, K and V in place from the fused
+//! projection, the scores stay in L2 for the biased softmax, and the context is written straight
+//! into its `[B, S, D]` columns. `ops::attention` (with or without the
 //! probabilities) and `ops::fused_attention` (the context alone) both run it.
+
+use std::ops::Range;
 
 use candle_core::{Device, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use crate::cpu::bf16_attention::{self, AttentionKernels, HeadInputs, Operands};
+use crate::cpu::gemm::split::SPREAD;
 use crate::ops::cpu_data::SharedMut;
 use crate::ops::simd::{dispatch, exp_f32};
 
@@ -48,6 +53,53 @@ impl<'a> Bias<'a> {
             },
         }
     }
+
+    /// The part from query `row` on, of a head's `s x s` bias.
+    fn past_row(self, row: usize, s: usize) -> Bias<'a> {
+        match self {
+            Self::Dense(head) => Self::Dense(&head[row * s..]),
+            Self::Gathered { table, rows, index } => Self::Gathered {
+                table,
+                rows,
+                index: &index[row * s..],
+            },
+        }
+    }
+}
+
+/// How each (image, head) pair's queries are cut into tasks: `count` blocks, as even as whole rows
+/// allow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueryBlocks {
+    pub count: usize,
+    s: usize,
+}
+
+impl QueryBlocks {
+    /// Whole pairs: one block of all `s` queries.
+    fn whole(s: usize) -> Self {
+        Self { count: 1, s }
+    }
+
+    pub(crate) fn rows(&self, block: usize) -> Range<usize> {
+        block * self.s / self.count..(block + 1) * self.s / self.count
+    }
+}
+
+/// The fewest blocks per pair that give each of `threads` threads an even share of `pairs` pairs of
+/// `s` queries: the busiest thread's rows at most `SPREAD` over the mean, counting each thread's whole
+/// tasks of at most `ceil(s / count)` rows (`cpu::thread_shares` checks 1 to 64 threads). One block
+/// (no extra packing of keys and values) wherever the pairs alone share out: 12 heads on 2, 3, 4,
+/// 6 or 12 threads, 96 on up to 12 or on 16, 24, 32, 48.
+pub(crate) fn query_blocks(pairs: usize, s: usize, threads: usize) -> QueryBlocks {
+    let threads = threads.max(1);
+    if pairs == 0 || s == 0 {
+        return QueryBlocks::whole(s);
+    }
+    let spread =
+        |q: usize| ((pairs * q).div_ceil(threads) * s.div_ceil(q) * threads) as f64 / (pairs * s) as f64;
+    let count = (1..=s).find(|&q| spread(q) <= SPREAD).unwrap_or(s);
+    QueryBlocks { count, s }
 }
 
 #[derive(Clone, Copy)]
@@ -60,7 +112,7 @@ pub(crate) struct Dims {
 
 /// The context `[B, S, D]` alone (the CPU side of `ops::fused_attention`).
 pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> Vec<f32> {
-    let Dims { b, s, d, heads } = dims;
+    let Dims { b, s, d, .. } = dims;
     // Not zeroed: gemm writes every value of it without reading (`read_dst` false).
     let mut context = Vec::with_capacity(b * s * d);
     let out = SharedMut(context.as_mut_ptr());
@@ -71,11 +123,7 @@ pub(crate) fn attend_context(qkv: &[f32], bias: Option<&[f32]>, dims: Dims) -> V
         bf16: None,
         out,
     };
-    (0..b * heads).into_par_iter().for_each_init(
-        || (vec![0f32; s * s], Operands::default()),
-        // SAFETY: each task writes only its own image's rows and head's columns of `context`.
-        |(scores, operands), task| unsafe { head.attend(task, scores, operands) },
-    );
+    head.attend_all();
     // SAFETY: the (image, head) tasks wrote every block of the context.
     unsafe { context.set_len(b * s * d) };
     context
@@ -100,20 +148,18 @@ pub(crate) fn attend(
         out: SharedMut(context.as_mut_ptr()),
     };
     // SAFETY (both): each task writes only its own image's rows and head's columns of `context`.
+    // The probabilities (HF's `output_attentions`) by whole pairs, each writing its own `S x S`.
     let probs = if with_probs {
         let mut probs = vec![0f32; b * heads * s * s];
         probs
             .par_chunks_mut(s * s)
             .enumerate()
-            .for_each_init(Operands::default, |operands, (task, p)| unsafe {
-                head.attend(task, p, operands)
+            .for_each_init(Operands::default, |operands, (pair, p)| unsafe {
+                head.attend(pair, 0..s, p, operands)
             });
         Some(Tensor::from_vec(probs, (b, heads, s, s), &Device::Cpu)?)
     } else {
-        (0..b * heads).into_par_iter().for_each_init(
-            || (vec![0f32; s * s], Operands::default()),
-            |(scores, operands), task| unsafe { head.attend(task, scores, operands) },
-        );
+        head.attend_all();
         None
     };
     // SAFETY: the (image, head) tasks wrote every block of the context.
@@ -142,33 +188,52 @@ struct Head<'a> {
 }
 
 impl Head<'_> {
-    /// Task `task` (image `task / heads`, head `task % heads`): scores, biased softmax in place,
-    /// then the probabilities times V into the head's columns of the context.
+    /// Every (image, head, block of queries) task, in parallel, on the threads of this pool.
+    fn attend_all(&self) {
+        let Dims { b, s, heads, .. } = self.dims;
+        let blocks = query_blocks(b * heads, s, rayon::current_num_threads());
+        let rows = s.div_ceil(blocks.count);
+        (0..b * heads * blocks.count).into_par_iter().for_each_init(
+            || (vec![0f32; rows * s], Operands::default()),
+            // SAFETY: each task writes only its own image's rows and head's columns of the context.
+            |(scores, operands), task| unsafe {
+                let queries = blocks.rows(task % blocks.count);
+                let scores = &mut scores[..queries.len() * s];
+                self.attend(task / blocks.count, queries, scores, operands)
+            },
+        );
+    }
+
+    /// The queries `queries` of pair `pair` (image `pair / heads`, head `pair % heads`): scores,
+    /// biased softmax in place, then the probabilities times V into the head's columns of the
+    /// context.
     ///
     /// # Safety
-    /// `out` points to a `[B, S, D]` buffer whose (image, head) block no other thread writes.
-    unsafe fn attend(&self, task: usize, scores: &mut [f32], operands: &mut Operands) {
+    /// `out` points to a `[B, S, D]` buffer whose (image, head, queries) block no other thread
+    /// writes; `scores` holds `queries.len() x S` values.
+    unsafe fn attend(&self, pair: usize, queries: Range<usize>, scores: &mut [f32], operands: &mut Operands) {
         let Dims { s, d, heads, .. } = self.dims;
-        let (image, head) = (task / heads, task % heads);
+        let (image, head) = (pair / heads, pair % heads);
         let head_dim = d / heads;
         let row = 3 * d;
         let base = self.qkv[image * s * row..].as_ptr().add(head * head_dim);
-        let (q, k, v) = (base, base.add(d), base.add(2 * d));
+        let (q, k, v) = (base.add(queries.start * row), base.add(d), base.add(2 * d));
         let scale = 1.0 / (head_dim as f32).sqrt();
-        let bias = self.bias.map(|all| all.head(head, s));
+        let bias = self.bias.map(|all| all.head(head, s).past_row(queries.start, s));
         let softmax = |scores: &mut [f32]| {
             dispatch(
                 #[inline(always)]
                 || softmax_rows(scores, bias, s),
             )
         };
-        let context = self.out.0.add(image * s * d + head * head_dim);
+        let context = self.out.0.add((image * s + queries.start) * d + head * head_dim);
         let inputs = HeadInputs {
             q,
             k,
             v,
             row,
             s,
+            queries: queries.len(),
             head_dim,
         };
         if let Some(kernels) = &self.bf16 {
@@ -193,12 +258,18 @@ unsafe fn f32_head(
     stride: usize,
 ) {
     let HeadInputs {
-        q, k, v, s, head_dim, ..
+        q,
+        k,
+        v,
+        s,
+        queries,
+        head_dim,
+        ..
     } = head;
     let row = head.row as isize;
     // scores[i][j] = scale * sum_c q[i][c] k[j][c]: K^T read in place through its strides.
     gemm::gemm(
-        s,
+        queries,
         s,
         head_dim,
         scores.as_mut_ptr(),
@@ -220,7 +291,7 @@ unsafe fn f32_head(
     );
     softmax(scores);
     gemm::gemm(
-        s,
+        queries,
         head_dim,
         s,
         context,

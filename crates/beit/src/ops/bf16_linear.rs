@@ -138,9 +138,9 @@ impl PackedGemm for Call<'_> {
         }
     }
 
-    unsafe fn tile_unit(&self, rows: Range<usize>) -> usize {
-        let (Some(unit), pairs) = (self.kernels.tile_unit, self.layer.n_out / NR / 2) else {
-            return 0;
+    unsafe fn tile_unit(&self, rows: Range<usize>, pairs: Range<usize>) {
+        let Some(unit) = self.kernels.tile_unit else {
+            return;
         };
         // The x86 levels have one layout, which the tile unit reads.
         debug_assert_eq!(self.layer.layout, TileLayout::Groups);
@@ -157,7 +157,6 @@ impl PackedGemm for Call<'_> {
             tiles: &tiles,
             finish: &mut finish,
         });
-        2 * pairs
     }
 
     unsafe fn pairs(&self, rows: Range<usize>, pairs: Range<usize>) {

@@ -14,8 +14,17 @@ use rayon::prelude::*;
 use crate::ops::cpu_data::is_cpu_f32;
 use crate::ops::simd::dispatch;
 
-/// Elements per parallel task: large enough that splitting costs nothing measurable.
+/// Elements per parallel task, at most: large enough that splitting costs nothing measurable.
 const CHUNK: usize = 1 << 14;
+
+/// Elements per parallel task of `len` for `threads` threads: `CHUNK`, or smaller where that would
+/// leave threads without eight tasks each to even out (fc1's 605 thousand values of one image make
+/// 37 tasks of `CHUNK`, too few for 64 threads), in whole vectors of 16.
+pub(crate) fn chunk_len(len: usize, threads: usize) -> usize {
+    len.div_ceil(8 * threads.max(1))
+        .next_multiple_of(16)
+        .clamp(256, CHUNK)
+}
 
 /// GELU (erf form) of `xs`, elementwise.
 pub fn gelu_erf(xs: &Tensor) -> candle_core::Result<Tensor> {
@@ -83,9 +92,10 @@ impl CustomOp1 for GeluErf {
         let input = &all[start..end];
         // Written once without zeroing first (a memset of the largest activation of each layer).
         let mut output = Vec::with_capacity(input.len());
+        let chunk = chunk_len(input.len(), rayon::current_num_threads());
         output.spare_capacity_mut()[..input.len()]
-            .par_chunks_mut(CHUNK)
-            .zip(input.par_chunks(CHUNK))
+            .par_chunks_mut(chunk)
+            .zip(input.par_chunks(chunk))
             .for_each(|(out, x)| {
                 dispatch(
                     #[inline(always)]

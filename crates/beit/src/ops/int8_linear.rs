@@ -201,10 +201,10 @@ impl PackedGemm for Ready<'_> {
         }
     }
 
-    unsafe fn tile_unit(&self, rows: Range<usize>) -> usize {
+    unsafe fn tile_unit(&self, rows: Range<usize>, pairs: Range<usize>) {
         let (c, k_pad) = (&self.call, self.call.layer.k_pad());
-        let (Some(unit), pairs) = (c.kernels.tile_unit, c.layer.n_out / NR / 2) else {
-            return 0;
+        let Some(unit) = c.kernels.tile_unit else {
+            return;
         };
         // The x86 levels have one layout, which the tile unit reads.
         debug_assert_eq!(self.w.layout, TileLayout::Groups);
@@ -228,7 +228,6 @@ impl PackedGemm for Ready<'_> {
             tiles: &tiles,
             finish: &mut finish,
         });
-        2 * pairs
     }
 
     unsafe fn pairs(&self, rows: Range<usize>, pairs: Range<usize>) {

@@ -4,7 +4,7 @@
 
 pub mod attention;
 pub mod attention_bias;
-mod attention_head;
+pub(crate) mod attention_head;
 pub mod bf16_linear;
 pub mod cpu_data;
 pub mod cuda_linear;

@@ -229,7 +229,12 @@ impl PackedLinear {
 
 /// The float32 layers' cut of `rows` x `tiles`: blocks of at most `MC` rows in whole panels.
 pub(crate) fn split(rows: usize, tiles: usize, pair: usize) -> Split {
-    Split::with_blocks(rows, tiles, pair, (MC, MR))
+    split_for_threads(rows, tiles, pair, rayon::current_num_threads())
+}
+
+/// `split` for `threads` threads.
+pub(crate) fn split_for_threads(rows: usize, tiles: usize, pair: usize, threads: usize) -> Split {
+    Split::for_threads(rows, tiles, pair, (MC, MR), threads)
 }
 
 /// The `n_in` lanes of tile `tile` in `packed`.

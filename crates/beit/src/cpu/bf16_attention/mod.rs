@@ -39,8 +39,9 @@ pub fn available() -> bool {
     kernels().is_some()
 }
 
-/// One head of one image in the fused `[S, 3D]` projection: row `r` of Q at `q + r * row`, of K
-/// and V likewise; `head_dim` values each.
+/// One head of one image in the fused `[S, 3D]` projection: row `r` of K at `k + r * row`, of V
+/// likewise, `s` rows; the `queries` rows of Q (a block of them, or all `s`) from `q`; `head_dim`
+/// values each.
 #[derive(Clone, Copy)]
 pub(crate) struct HeadInputs {
     pub q: *const f32,
@@ -48,6 +49,7 @@ pub(crate) struct HeadInputs {
     pub v: *const f32,
     pub row: usize,
     pub s: usize,
+    pub queries: usize,
     pub head_dim: usize,
 }
 
@@ -62,13 +64,13 @@ pub(crate) struct Operands {
     values: Vec<u16>,
 }
 
-/// `softmax(scale * Q K^T + bias) V` for one head into `context` (row `r` at `context + r *
-/// stride`, `head_dim` values), `softmax` applying the biased softmax to the `S x S` `scores` in
-/// place.
+/// `softmax(scale * Q K^T + bias) V` for one head's queries into `context` (row `r` at `context +
+/// r * stride`, `head_dim` values), `softmax` applying the biased softmax to the `queries x S`
+/// `scores` in place.
 ///
 /// # Safety
 /// `kernels` are the CPU's; `head` points to readable rows as described; no other thread writes these
-/// `S x head_dim` values of `context`.
+/// `queries x head_dim` values of `context`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn attend_head(
     kernels: &AttentionKernels,
@@ -80,8 +82,10 @@ pub(crate) unsafe fn attend_head(
     context: *mut f32,
     stride: usize,
 ) {
-    let HeadInputs { s, head_dim, .. } = head;
-    assert!(scores.len() == s * s);
+    let HeadInputs {
+        s, queries, head_dim, ..
+    } = head;
+    assert!(scores.len() == queries * s);
     let AttentionKernels {
         step,
         round_rows,
@@ -96,7 +100,13 @@ pub(crate) unsafe fn attend_head(
         stride: head.row,
         step,
     };
-    let k_head = round_rows(rows(head.q), &mut operands.queries);
+    let k_head = round_rows(
+        Rows {
+            rows: queries,
+            ..rows(head.q)
+        },
+        &mut operands.queries,
+    );
     round_rows(rows(head.k), &mut operands.rounded);
     // Both the keys and the values are `head_dim` wide, padded to `k_head`.
     let rounded = Rounded {
@@ -115,7 +125,7 @@ pub(crate) unsafe fn attend_head(
     products(Product {
         x: &operands.queries,
         k_pad: k_head,
-        rows: s,
+        rows: queries,
         w: &operands.keys,
         cols: s,
         scale,
@@ -124,6 +134,7 @@ pub(crate) unsafe fn attend_head(
     });
     softmax(scores);
     let probs = Rows {
+        rows: queries,
         len: s,
         stride: s,
         ..rows(scores.as_ptr())
@@ -141,7 +152,7 @@ pub(crate) unsafe fn attend_head(
     products(Product {
         x: &operands.probs,
         k_pad: k_seq,
-        rows: s,
+        rows: queries,
         w: &operands.values,
         cols: head_dim,
         scale: 1.0,

@@ -9,7 +9,7 @@ pub(crate) type Block<S> = [[S; 32]; 16];
 /// What takes each block of sums: `(pair, row, sums, n)`, `n` rows from `row`.
 pub(crate) type Finish<'a, S> = dyn FnMut(usize, usize, &Block<S>, usize) + 'a;
 
-/// One call: `rows` of `x` (at stride `k_pad`) by the first `pairs` pairs of tiles, whose packed
+/// One call: `rows` of `x` (at stride `k_pad`) by the pairs of tiles `pairs`, whose packed
 /// values `tiles(pair)` gives; `finish(pair, row, sums, n)` takes each block of sums, `n` rows
 /// from `row`.
 #[allow(dead_code, reason = "read by the tile unit's kernel, on x86-64 only")]
@@ -17,7 +17,7 @@ pub(crate) struct TileUnitCall<'a, X, W, S> {
     pub x: &'a [X],
     pub k_pad: usize,
     pub rows: Range<usize>,
-    pub pairs: usize,
+    pub pairs: Range<usize>,
     pub tiles: &'a (dyn Fn(usize) -> [*const W; 2] + Sync),
     pub finish: &'a mut Finish<'a, S>,
 }

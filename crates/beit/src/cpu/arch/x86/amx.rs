@@ -64,7 +64,7 @@ impl Operands for Bf16 {
 /// The sums of up to 16 rows by a pair of tiles.
 pub type Block<O> = [[<O as Operands>::Sum; 32]; ROWS];
 
-/// `x` (rows of `k_pad` values) by each of `pairs` pairs of weight tiles (`tiles(pair)`), for the
+/// `x` (rows of `k_pad` values) by each of the pairs of weight tiles `pairs` (`tiles(pair)`), for the
 /// rows in `rows`: 32 rows a call, then 16, under a 16-row configuration, then the rest under one
 /// of its own. Pairs outside, rows inside: a pair's weights stay in L1 while the rows go by.
 /// `finish(pair, row, sums, n)` takes each block's sums: `n` rows from `row`.
@@ -76,7 +76,7 @@ pub unsafe fn pairs_by_rows<O: Operands>(
     x: &[O::X],
     k_pad: usize,
     rows: std::ops::Range<usize>,
-    pairs: usize,
+    pairs: std::ops::Range<usize>,
     tiles: impl Fn(usize) -> [*const O::W; 2],
     mut finish: impl FnMut(usize, usize, &Block<O>, usize),
 ) {
@@ -84,9 +84,9 @@ pub unsafe fn pairs_by_rows<O: Operands>(
     let quads = rows.start + rows.len() / (2 * ROWS) * (2 * ROWS);
     let whole = rows.start + rows.len() / ROWS * ROWS;
     let mut sums = [[[O::Sum::default(); 32]; ROWS]; 2];
-    if whole > rows.start && pairs > 0 {
+    if whole > rows.start && !pairs.is_empty() {
         let unit = Tiles::configure(ROWS);
-        for pair in 0..pairs {
+        for pair in pairs.clone() {
             for row in (rows.start..quads).step_by(2 * ROWS) {
                 unit.quad::<O>(x[row * k_pad..].as_ptr(), k_pad, tiles(pair), &mut sums);
                 finish(pair, row, &sums[0], ROWS);
@@ -98,10 +98,10 @@ pub unsafe fn pairs_by_rows<O: Operands>(
             }
         }
     }
-    if rows.end > whole && pairs > 0 {
+    if rows.end > whole && !pairs.is_empty() {
         let n = rows.end - whole;
         let unit = Tiles::configure(n);
-        for pair in 0..pairs {
+        for pair in pairs {
             unit.pair::<O>(x[whole * k_pad..].as_ptr(), k_pad, tiles(pair), &mut sums[0]);
             finish(pair, whole, &sums[0], n);
         }
@@ -308,7 +308,7 @@ pub(crate) unsafe fn tile_unit<O: Operands>(call: &mut TileUnitCall<O::X, O::W, 
         call.x,
         call.k_pad,
         call.rows.clone(),
-        call.pairs,
+        call.pairs.clone(),
         call.tiles,
         |pair, row, sums, n| finish(pair, row, sums, n),
     );
@@ -328,7 +328,7 @@ pub(crate) unsafe fn bf16_attention_products(p: Product) {
         p.x,
         k_pad,
         0..p.rows,
-        pairs,
+        0..pairs,
         |pair| [2 * pair, 2 * pair + 1].map(|t| p.w[t * tile..].as_ptr()),
         |pair, row, sums, n| avx512::bf16_attention::put_wide(&p, row, pair * 2 * NR, &sums[..n]),
     );

@@ -38,7 +38,9 @@ pub(crate) fn int8_kernels(level: CpuLevel) -> int8::Int8Kernels {
         pairs: (level == CpuLevel::Avx512).then_some(avx512::int8::pair_microkernel_into as _),
         tile_unit: (level == CpuLevel::Amx).then_some(int8::Int8TileUnit {
             unit: TileUnit {
-                rows: 2 * amx::ROWS,
+                // Blocks cut at one step of 16 rows, not at the 32 of a quad: one image's 197
+                // rows then share out among many threads (`cpu::thread_shares`).
+                rows: amx::ROWS,
                 k_step: <amx::Int8 as amx::Operands>::K_STEP,
                 run: amx::tile_unit::<amx::Int8>,
             },
@@ -60,7 +62,7 @@ pub(crate) fn bf16_kernels(level: CpuLevel) -> bf16::Bf16Kernels {
         sums,
         pairs: (dot && level == CpuLevel::Avx512).then_some(avx512::bf16::pair_microkernel as _),
         tile_unit: (level == CpuLevel::Amx).then_some(TileUnit {
-            rows: 2 * amx::ROWS,
+            rows: amx::ROWS,
             k_step: <amx::Bf16 as amx::Operands>::K_STEP,
             run: amx::tile_unit::<amx::Bf16>,
         }),
