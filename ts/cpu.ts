@@ -26,6 +26,11 @@ export interface CpuInfo {
   detected: CpuLevel;
   /** The level the kernels use: `detected`, or lower when `BEIT_CPU` says so (read at start-up). */
   active: CpuLevel;
+  /**
+   * The threads of the pool that models loaded without `threads` share, and image decoding uses:
+   * `BEIT_NUM_THREADS` where set, else `RAYON_NUM_THREADS`, else one per core.
+   */
+  threads: number;
 }
 
 /** The addon's probe; a binary from before it (BEIT_NODE_BINARY) may lack it. */

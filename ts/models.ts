@@ -25,7 +25,7 @@ import type {
 } from './outputs.js';
 import { type DepthResult, postProcessDepthEstimation, postProcessSemanticSegmentation } from './postprocess.js';
 import { BeitImageProcessor, type ImageInput, type ImageOptions, prepareImages } from './processor.js';
-import { checkBatching, checkTopK } from './sizes.js';
+import { checkBatching, checkThreads, checkTopK } from './sizes.js';
 import { Tensor, type TensorDataType } from './tensor.js';
 
 /** A model class, as the static factories `fromPretrained` and `fromConfig` see it. */
@@ -162,10 +162,11 @@ export abstract class BeitPreTrainedModel<Output> {
     const device = resolveDevice(options.device);
     checkCudaDevice(device);
     checkBatching(options.batching);
+    checkThreads(options.threads);
     const dir = await resolveModelDir(nameOrDir, options, 'model');
-    const { dtype, batching } = options;
+    const { dtype, batching, threads } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype, batching }));
+    const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype, batching, threads }));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir), device);
   }
 
@@ -174,10 +175,11 @@ export abstract class BeitPreTrainedModel<Output> {
     const device = resolveDevice(options.device);
     checkCudaDevice(device);
     checkBatching(options.batching);
+    checkThreads(options.threads);
     const json = JSON.stringify(config.toJSON());
-    const { dtype, batching } = options;
+    const { dtype, batching, threads } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype, batching }));
+    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype, batching, threads }));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()), undefined, device);
   }
 

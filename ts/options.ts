@@ -34,6 +34,13 @@ export interface LoadOptions extends HubOptions {
   dtype?: DTypeName;
   /** How the model's request queue joins concurrent calls into batches. */
   batching?: BatchingOptions;
+  /**
+   * CPU threads of this model alone, 1 to 1024: its forward passes run on a pool of its own, so that
+   * models loaded side by side each keep their share of the cores. Not given: the pool every such model
+   * shares, of `BEIT_NUM_THREADS` threads where that is set (read once, at the first call), else one
+   * per core (`cpuInfo().threads`). Image decoding and resizing use the shared pool either way.
+   */
+  threads?: number;
 }
 
 /**

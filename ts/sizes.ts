@@ -57,6 +57,15 @@ export function checkBatching(batching?: BatchingOptions | null): void {
 }
 
 /**
+ * `LoadOptions.threads`: an integer from 1 to 1024 where given (the addon's limit; a `u32` would wrap
+ * negatives and drop fractions).
+ * @throws BeitError `E_INVALID_ARGUMENT`.
+ */
+export function checkThreads(threads?: number | null): void {
+  checkOptional('threads', threads, 1, 1024);
+}
+
+/**
  * `maxPixels` of `BeitImageProcessor`: an integer from 1 (0 would refuse every image) to
  * `Number.MAX_SAFE_INTEGER`. The addon takes it as a float and keeps it as a u64, so large values
  * do not wrap, but it clamps negatives and NaN to 0 and drops fractions without a word.

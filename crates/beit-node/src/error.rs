@@ -20,7 +20,13 @@ pub fn catch_panic<T>(during: &str, f: impl FnOnce() -> beit::Result<T>) -> beit
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(BeitError::from_panic(during, &*payload)))
 }
 
-/// Runs `f`, turning its error or its panic into a JS error, so no panic reaches Node.
+/// Runs `f`, turning its error or its panic into a JS error, so no panic reaches Node. First the
+/// shared thread pool is sized from `BEIT_NUM_THREADS` (once; an invalid value fails every call):
+/// every call that starts work passes here before any parallel loop can start the pool.
 pub fn guard<T>(f: impl FnOnce() -> beit::Result<T>) -> napi::Result<T> {
-    catch_panic("handling this call from JavaScript", f).map_err(to_js)
+    catch_panic("handling this call from JavaScript", || {
+        beit::cpu::threads::configure_global()?;
+        f()
+    })
+    .map_err(to_js)
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use beit::batching::BatchOptions;
+use beit::cpu::threads::ComputeThreads;
 use beit::{Architecture, BeitConfig, LoadOptions};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
@@ -12,7 +13,7 @@ use napi_derive::napi;
 
 use crate::error::guard;
 use crate::model::{NativeModel, SharedModel};
-use crate::options::{batch_options, load_options, NativeLoadOptions};
+use crate::options::{batch_options, compute_threads, load_options, NativeLoadOptions};
 
 /// Where a model comes from.
 pub enum ModelSource {
@@ -25,6 +26,7 @@ pub struct LoadTask {
     pub source: ModelSource,
     pub options: LoadOptions,
     pub batching: BatchOptions,
+    pub threads: ComputeThreads,
 }
 
 impl Task for LoadTask {
@@ -33,16 +35,17 @@ impl Task for LoadTask {
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         guard(|| {
-            let model = match &self.source {
-                ModelSource::Pretrained(dir) => self.architecture.from_pretrained(dir, &self.options)?,
-                ModelSource::Config(cfg) => self.architecture.from_config(cfg, &self.options)?,
-            };
+            // Packing the weights is parallel too: on the model's threads.
+            let model = self.threads.run(|| match &self.source {
+                ModelSource::Pretrained(dir) => self.architecture.from_pretrained(dir, &self.options),
+                ModelSource::Config(cfg) => self.architecture.from_config(cfg, &self.options),
+            })?;
             Ok(Arc::from(model))
         })
     }
 
     fn resolve(&mut self, _env: Env, model: Self::Output) -> napi::Result<Self::JsValue> {
-        NativeModel::new(model, self.batching.clone())
+        NativeModel::new(model, self.batching.clone(), self.threads.clone())
     }
 }
 
@@ -58,6 +61,7 @@ impl LoadTask {
                 architecture: Architecture::parse(architecture)?,
                 source: source()?,
                 batching: batch_options(options, &load.device)?,
+                threads: compute_threads(options)?,
                 options: load,
             }))
         })

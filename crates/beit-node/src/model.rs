@@ -3,6 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use beit::batching::{BatchOptions, BatchQueue, Reply};
+use beit::cpu::threads::ComputeThreads;
 use beit::{BeitError, BeitPreTrainedModel, ForwardInputs};
 use napi::bindgen_prelude::{AsyncTask, Object};
 use napi::{Env, JsDeferred};
@@ -83,8 +84,8 @@ fn reply_to(deferred: JsDeferred<NativeForwardOutput, Resolver>) -> Reply {
 
 impl NativeModel {
     /// Starts the model's inference thread.
-    pub fn new(model: SharedModel, batching: BatchOptions) -> napi::Result<Self> {
-        let queue = BatchQueue::new(model.clone(), batching).map_err(to_js)?;
+    pub fn new(model: SharedModel, batching: BatchOptions, threads: ComputeThreads) -> napi::Result<Self> {
+        let queue = BatchQueue::with_threads(model.clone(), batching, threads).map_err(to_js)?;
         Ok(Self {
             loaded: RwLock::new(Some(Loaded { model, queue })),
         })

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use beit::batching::BatchOptions;
+use beit::cpu::threads::ComputeThreads;
 use beit::{parse_device, parse_precision, BeitError, LoadOptions};
 use napi_derive::napi;
 
@@ -14,12 +15,13 @@ pub struct NativeBatchOptions {
     pub max_queue: Option<u32>,
 }
 
-/// `{ device?, dtype?, batching? }` of `fromPretrained` / `fromConfig`.
+/// `{ device?, dtype?, batching?, threads? }` of `fromPretrained` / `fromConfig`.
 #[napi(object)]
 pub struct NativeLoadOptions {
     pub device: Option<String>,
     pub dtype: Option<String>,
     pub batching: Option<NativeBatchOptions>,
+    pub threads: Option<u32>,
 }
 
 /// Resolves the options JS passed (any of them may be absent) to the crate's `LoadOptions`.
@@ -34,6 +36,11 @@ pub fn load_options(options: &Option<NativeLoadOptions>) -> beit::Result<LoadOpt
         dtype,
         quantization,
     })
+}
+
+/// The model's compute threads: a pool of its own where `threads` is given, else the shared one.
+pub fn compute_threads(options: &Option<NativeLoadOptions>) -> beit::Result<ComputeThreads> {
+    ComputeThreads::new(options.as_ref().and_then(|o| o.threads).map(|n| n as usize))
 }
 
 /// The batching options, the defaults for `device` filled in, checked.
