@@ -1,8 +1,9 @@
 /**
- * The CPU kernels in this process: the instruction set level detected, and the one in use.
+ * The CPU kernels in this process: the instruction set level detected, the one in use, and the threads of
+ * the shared pool.
  * @module
  */
-import { BeitError } from './errors.js';
+import { BeitError, callNativeSync } from './errors.js';
 import { native } from './native.js';
 
 /** An instruction set level of beit-node's CPU kernels, lowest first. */
@@ -46,14 +47,16 @@ interface CpuProbe {
  * import { cpuInfo } from 'beit-node';
  * console.log(`kernels: ${cpuInfo().active}`); // 'avx512' on a Zen 4, 'amx' on a Sapphire Rapids
  * ```
+ * @throws BeitError `E_INVALID_ARGUMENT` when `BEIT_NUM_THREADS` is not a whole number from 1 to 1024.
  */
 export function cpuInfo(): CpuInfo {
-  const probe = native as Partial<CpuProbe>;
-  if (!probe.cpuLevels) {
+  const { cpuLevels } = native as Partial<CpuProbe>;
+  if (!cpuLevels) {
     throw new BeitError(
       'E_NATIVE_BINDING',
       'the beit-node binary in use predates cpuInfo(): rebuild it (npm run build) or unset BEIT_NODE_BINARY',
     );
   }
-  return probe.cpuLevels();
+  // The addon refuses an invalid BEIT_NUM_THREADS here too: its error becomes a BeitError.
+  return callNativeSync(cpuLevels);
 }
