@@ -55,7 +55,7 @@ export declare class NativePixels {
   release(): void
 }
 
-/** The CPU kernels' levels, detected and in use. */
+/** The CPU kernels' levels, detected and in use, and the shared pool's threads. */
 export declare function cpuLevels(): CpuLevels
 
 /**
@@ -67,6 +67,8 @@ export interface CpuLevels {
   detected: string
   /** The level in use: `detected`, lowered by `BEIT_CPU`. */
   active: string
+  /** The threads of the pool that models without `threads` share (`BEIT_NUM_THREADS`). */
+  threads: number
 }
 
 /** True in the CUDA build of the addon (npm/linux-x64-gnu-cuda). */
@@ -168,11 +170,12 @@ export interface NativeLimits {
   maxAttentionBytes: number
 }
 
-/** `{ device?, dtype?, batching? }` of `fromPretrained` / `fromConfig`. */
+/** `{ device?, dtype?, batching?, threads? }` of `fromPretrained` / `fromConfig`. */
 export interface NativeLoadOptions {
   device?: string
   dtype?: string
   batching?: NativeBatchOptions
+  threads?: number
 }
 
 /** What `preprocess` resolves with. */

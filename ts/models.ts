@@ -86,6 +86,11 @@ function toNativeInputs(inputs: ForwardInputs): NativeForwardInputs {
   };
 }
 
+/** What the addon's loaders take of `LoadOptions`, the device resolved. */
+function toNative(device: string | undefined, { dtype, batching, threads }: LoadOptions) {
+  return { device, dtype, batching, threads };
+}
+
 const wrap = (t: NativeTensor | undefined): Tensor | undefined => (t ? Tensor.fromNative(t) : undefined);
 const wrapList = (ts: NativeTensor[] | undefined): Tensor[] | undefined => ts?.map(Tensor.fromNative);
 
@@ -164,9 +169,8 @@ export abstract class BeitPreTrainedModel<Output> {
     checkBatching(options.batching);
     checkThreads(options.threads);
     const dir = await resolveModelDir(nameOrDir, options, 'model');
-    const { dtype, batching, threads } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.loadModel(this.architecture, dir, { device, dtype, batching, threads }));
+    const handle = await callNative(() => native.loadModel(this.architecture, dir, toNative(device, options)));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()), await processorOf(dir), device);
   }
 
@@ -177,9 +181,8 @@ export abstract class BeitPreTrainedModel<Output> {
     checkBatching(options.batching);
     checkThreads(options.threads);
     const json = JSON.stringify(config.toJSON());
-    const { dtype, batching, threads } = options;
     // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the factory was called on.
-    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, { device, dtype, batching, threads }));
+    const handle = await callNative(() => native.modelFromConfig(this.architecture, json, toNative(device, options)));
     return new this(handle, BeitConfig.fromJSON(handle.configJson()), undefined, device);
   }
 
