@@ -8,7 +8,7 @@
 //
 // One JSON line per figure ({impl, dtype, threads, batch, images_per_s, ms_median, runs, round}), then
 // a summary line per thread count and dtype with beit-node's ratio to onnxruntime. beit-node's threads:
-// RAYON_NUM_THREADS (its thread pool and the matmuls'). Needs dist/ and Python with torch, transformers,
+// BEIT_NUM_THREADS (its shared pool; the figure records cpuInfo().threads). Needs dist/ and Python with torch, transformers,
 // onnxruntime (the GPU machine has them).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -33,7 +33,7 @@ const seconds = Number(values.seconds);
 
 /** The child: beit-node's forward timing in this process, at the dtype named. */
 async function beitChild(dir, dtype) {
-  const { BeitForImageClassification, Tensor } = await import('../dist/index.js');
+  const { BeitForImageClassification, Tensor, cpuInfo } = await import('../dist/index.js');
   const model = await BeitForImageClassification.fromPretrained(dir, { dtype });
   const data = Float32Array.from({ length: batch * 3 * 224 * 224 }, (_, i) => Math.sin(i) * 0.5);
   const pixelValues = new Tensor(data, [batch, 3, 224, 224]);
@@ -48,7 +48,7 @@ async function beitChild(dir, dtype) {
   await model.dispose();
   times.sort((a, b) => a - b);
   const median = times[Math.floor(times.length / 2)];
-  const threads = Number(process.env.RAYON_NUM_THREADS);
+  const threads = cpuInfo().threads;
   const line = { impl: 'beit-node', dtype, threads, batch, images_per_s: (batch * 1000) / median };
   console.log(JSON.stringify({ ...line, ms_median: median, runs: times.length }));
 }
@@ -78,7 +78,7 @@ async function main() {
       record(figure(values.python, ort, {}, { round, threads }), 'ort');
       for (const dtype of dtypes) {
         const args = ['bench/cpu_threads.mjs', '--child', dtype, '--dir', dir, ...common];
-        record(figure(process.execPath, args, { RAYON_NUM_THREADS: String(threads) }, { round, threads }), dtype);
+        record(figure(process.execPath, args, { BEIT_NUM_THREADS: String(threads) }, { round, threads }), dtype);
       }
     }
   }
