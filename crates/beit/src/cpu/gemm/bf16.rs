@@ -38,7 +38,7 @@ pub(crate) struct Bf16Kernels {
     pub sums: SumsKernel,
     /// `mr <= WIDE_MR` rows by a pair of whole tiles.
     pub pairs: Option<PairKernel>,
-    /// The tile unit: 32 rows by a pair of tiles a step.
+    /// The tile unit: 16 or 32 rows by a pair of tiles a step.
     pub tile_unit: Option<TileUnit<u16, u16, f32>>,
 }
 

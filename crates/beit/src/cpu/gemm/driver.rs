@@ -7,7 +7,7 @@
 //! level has:
 //! - pair kernels (AVX-512): whole pairs of full tiles through the pair kernel and the other tiles
 //!   (an odd last one, a partial one) through the one-tile kernel;
-//! - the tile unit (AMX): rows cut at the unit's 32, whole pairs of full tiles on the unit, the
+//! - the tile unit (AMX): rows cut at the unit's step of 16, whole pairs of full tiles on the unit, the
 //!   rest through the one-tile kernel;
 //! - otherwise every tile through the one-tile kernel.
 //!

@@ -78,7 +78,7 @@ pub(crate) struct Int8Kernels {
     pub direct: Option<DirectKernel>,
     /// `mr <= WIDE_MR` rows by a pair of whole tiles with the epilogue in registers.
     pub pairs: Option<unsafe fn(PairArgs, &[Epilogue; 2])>,
-    /// The tile unit: 32 rows by a pair of tiles a step, inputs in multiples of `k_step`.
+    /// The tile unit: 16 or 32 rows by a pair of tiles a step, inputs in multiples of `k_step`.
     pub tile_unit: Option<Int8TileUnit>,
 }
 
