@@ -89,8 +89,8 @@ impl QueryBlocks {
 /// The fewest blocks per pair that give each of `threads` threads an even share of `pairs` pairs of
 /// `s` queries: the busiest thread's rows at most `SPREAD` over the mean, counting each thread's whole
 /// tasks of at most `ceil(s / count)` rows (`cpu::thread_shares` checks 1 to 64 threads). One block
-/// (no extra packing of keys and values) wherever the pairs alone share out: 12 heads on 2, 3, 4,
-/// 6 or 12 threads, 96 on up to 12 or on 16, 24, 32, 48.
+/// (no extra packing of keys and values) wherever the pairs alone share out, as one image's 12
+/// heads do on 2, 3, 4, 6 or 12 threads.
 pub(crate) fn query_blocks(pairs: usize, s: usize, threads: usize) -> QueryBlocks {
     let threads = threads.max(1);
     if pairs == 0 || s == 0 {
