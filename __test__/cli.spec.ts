@@ -77,6 +77,18 @@ describe('beit CLI', () => {
     }
     const text = beit('classify', images[0] as string, '--model', model('cls_relpos_meanpool'), '--top-k', '1');
     expect(text.out).toMatch(/chelsea\.png\n {2}0\.\d{4} {2}LABEL_\d\n$/);
+    // On three threads of its own: the same answer.
+    const threads = beit(
+      'classify',
+      images[0] as string,
+      '--model',
+      model('cls_relpos_meanpool'),
+      '--top-k',
+      '1',
+      '--threads',
+      '3',
+    );
+    expect(threads.out).toBe(text.out);
   });
 
   it('segment writes a colour PNG per image at its size', () => {
@@ -268,6 +280,7 @@ describe('beit CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/unknown command paint/);
     expect(beit('classify', 'x.jpg', '--top-k', 'many').err).toMatch(/--top-k must be a positive integer/);
+    expect(beit('classify', 'x.jpg', '--threads', '0').err).toMatch(/--threads must be a positive integer/);
     expect(beit('segment', 'x.jpg').err).toMatch(/needs --out DIR/);
     const missing = beit('classify', 'x.jpg', '--model', 'nobody/nothing', '--cache-dir', tmpdir(), '--offline');
     expect(missing.code).toBe(1);

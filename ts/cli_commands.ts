@@ -50,6 +50,7 @@ function parse(argv: string[]) {
       offline: { type: 'boolean', default: false },
       device: { type: 'string', default: 'cpu' },
       dtype: { type: 'string', default: 'float32' },
+      threads: { type: 'string' },
       'batch-size': { type: 'string', default: '8' },
       'top-k': { type: 'string', default: '5' },
       json: { type: 'boolean', default: false },
@@ -85,6 +86,7 @@ function loadOptions(o: Options): LoadOptions {
   return {
     device: o.device as DeviceName,
     dtype: o.dtype as DTypeName,
+    ...(o.threads === undefined ? {} : { threads: positiveInt('threads', o.threads) }),
     ...(o.revision ? { revision: o.revision } : {}),
     ...hubOptions(o),
   };

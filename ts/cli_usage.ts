@@ -33,6 +33,7 @@ Options:
   --offline              only the cache, no download (as HF_HUB_OFFLINE=1; HF_ENDPOINT, HF_TOKEN also apply)
   --device <name>        cpu, cuda, cuda:N or auto (default cpu) --dtype <name>     float32, float16, bfloat16, q8
   --batch-size <n>       images per forward pass (default 8)     --json             machine-readable output
+  --threads <n>          CPU threads of the model (default BEIT_NUM_THREADS, else one per core)
   --top-k <n>            labels per image (classify, default 5)  --out <dir>        where segment, depth write PNGs
   --npy <file>           embed: write features as .npy           --mask-ratio <r>   mim: share masked (0.4)
   --seed <n>             mim: mask seed (default 0)              --runs <n>         bench: timed runs (5)
