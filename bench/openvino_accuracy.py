@@ -13,11 +13,9 @@ pixels (as openvino_bench.py).
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import openvino as ov
 import torch
 from PIL import Image
@@ -27,7 +25,7 @@ from transformers import AutoImageProcessor, BeitForImageClassification
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
-from openvino_model import compile_for_cpu, quantize  # noqa: E402
+from openvino_model import answers_stream, compile_for_cpu, quantize, random_calibration  # noqa: E402
 from train_digits import to_image  # noqa: E402
 
 
@@ -85,17 +83,13 @@ def digits(core, out_dir, model_dir):
 def base(core, model_dir, photos):
     processor = AutoImageProcessor.from_pretrained(model_dir)
     pixels = processor(images=[Image.open(f).convert("RGB") for f in photos], return_tensors="np")["pixel_values"]
-    rng = np.random.default_rng(0)
-    calibration = [rng.standard_normal((1, 3, 224, 224), np.float32) for _ in range(32)]
     model = convert(model_dir, 224)
-    return {"files": photos, **variants(core, model, pixels, calibration)}
+    return {"files": photos, **variants(core, model, pixels, random_calibration(32))}
 
 
 def main():
     out_dir, digits_dir, base_dir, photos = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-    # The JSON goes to the real stdout; everything else printed there (NNCF's progress bars) to stderr.
-    answer = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    answer = answers_stream()
     core = ov.Core()
     result = {
         "openvino": ov.__version__.split("-")[0],

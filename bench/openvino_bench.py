@@ -14,7 +14,6 @@ BeitImageProcessor + model + softmax + top 5.
 """
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,25 +24,28 @@ from PIL import Image
 from transformers import AutoImageProcessor
 
 sys.path.insert(0, str(Path(__file__).parent))
-from openvino_model import compile_for_cpu, quantize  # noqa: E402
+from openvino_model import answers_stream, compile_for_cpu, quantize, random_calibration  # noqa: E402
 
 
 def main():
     variant, model_dir, photos = sys.argv[1], sys.argv[2], sys.argv[3:]
-    # The answers go to the real stdout; everything else printed there (NNCF's progress bars) to stderr.
-    answers = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
+    answers = answers_stream()
     core = ov.Core()
     onnx = core.read_model(str(Path(model_dir) / "onnx/model.onnx"))
-    source = quantize(onnx, calibration_pixels(32)) if variant == "int8" else onnx
+    source = quantize(onnx, random_calibration(32)) if variant == "int8" else onnx
     precision = "bf16" if variant == "bf16" else "f32"
     processor = AutoImageProcessor.from_pretrained(model_dir)
-    compiled, pixels = {}, {}
+    compiled, requests, pixels = {}, {}, {}
+
+    def model_for(batch):
+        if batch not in compiled:
+            compiled[batch] = compile_for_cpu(core, source, batch, precision)
+        return compiled[batch]
 
     def request(batch):
-        if batch not in compiled:
-            compiled[batch] = compile_for_cpu(core, source, batch, precision).create_infer_request()
-        return compiled[batch]
+        if batch not in requests:
+            requests[batch] = model_for(batch).create_infer_request()
+        return requests[batch]
 
     def model_only(batch):
         if batch not in pixels:
@@ -59,20 +61,13 @@ def main():
         return np.argsort(-probs, -1)[:, :5]
 
     calls = {"model_only": model_only, "end_to_end": end_to_end}
-    threads = compile_for_cpu(core, source, 1, precision).get_property("INFERENCE_NUM_THREADS")
+    threads = model_for(1).get_property("INFERENCE_NUM_THREADS")
     print(json.dumps({"openvino": ov.__version__, "variant": variant, "threads": threads}), file=answers, flush=True)
     for line in sys.stdin:
         mode, batch = line.split()
         start = time.perf_counter()
         calls[mode](int(batch))
         print(time.perf_counter() - start, file=answers, flush=True)
-
-
-def calibration_pixels(count):
-    """NNCF's calibration set for the random-weights bench model: `count` images of standard normal
-    pixels, the distribution of the model-only inputs (a random model has no photos to prefer)."""
-    rng = np.random.default_rng(0)
-    return [rng.standard_normal((1, 3, 224, 224), np.float32) for _ in range(count)]
 
 
 if __name__ == "__main__":

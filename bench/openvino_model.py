@@ -10,8 +10,10 @@ activation scales are fixed at quantization time: static, unlike beit-node's q8 
 token as they come).
 """
 
+import os
+
 import nncf
-import openvino as ov
+import numpy as np
 
 
 def quantize(model, samples):
@@ -27,13 +29,26 @@ def quantize(model, samples):
     )
 
 
-def compile_for_cpu(core, model, batch, precision, size=224, threads=None):
+def random_calibration(count):
+    """The calibration set of the random-weights bench model: `count` images of standard normal
+    pixels, the distribution of the model-only inputs (a random model has no photos to prefer)."""
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((1, 3, 224, 224), np.float32) for _ in range(count)]
+
+
+def compile_for_cpu(core, model, batch, precision, size=224, perf_count=False):
     """`model` compiled for the CPU at a static `batch` of `size` x `size` images in `precision` ("f32"
-    or "bf16"), for latency (one stream); `threads` as OpenVINO's INFERENCE_NUM_THREADS, its default
-    (every core) when None."""
+    or "bf16"), for latency (one stream, OpenVINO's default threads: every core); `perf_count` keeps
+    its per-layer counters."""
     model = model.clone()
     model.reshape({model.inputs[0]: [batch, 3, size, size]})
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision, "PERF_COUNT": perf_count}
     return core.compile_model(model, "CPU", config)
+
+
+def answers_stream():
+    """The real standard output, for a script's answers; from here on everything else printed there
+    (NNCF's progress bars) goes to standard error."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return answers

@@ -17,8 +17,7 @@ import numpy as np
 import openvino as ov
 
 sys.path.insert(0, str(Path(__file__).parent))
-from openvino_bench import calibration_pixels  # noqa: E402
-from openvino_model import quantize  # noqa: E402
+from openvino_model import compile_for_cpu, quantize, random_calibration  # noqa: E402
 
 MODEL = Path(__file__).parent / "models/beit-base-random/onnx/model.onnx"
 
@@ -30,14 +29,9 @@ def main():
     core = ov.Core()
     model = core.read_model(str(MODEL))
     if variant == "int8":
-        model = quantize(model, calibration_pixels(32))
-    model.reshape({model.inputs[0]: [batch, 3, 224, 224]})
-    config = {
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_PRECISION_HINT": "bf16" if variant == "bf16" else "f32",
-        "PERF_COUNT": True,
-    }
-    request = core.compile_model(model, "CPU", config).create_infer_request()
+        model = quantize(model, random_calibration(32))
+    precision = "bf16" if variant == "bf16" else "f32"
+    request = compile_for_cpu(core, model, batch, precision, perf_count=True).create_infer_request()
     x = np.random.default_rng(1).standard_normal((batch, 3, 224, 224), np.float32)
     request.infer({0: x})
     totals, seconds = defaultdict(float), []

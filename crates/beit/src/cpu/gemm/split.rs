@@ -24,11 +24,11 @@ pub(crate) struct Split {
 impl Split {
     /// Blocks of at most `max_rows` rows cut at multiples of `unit` (a kernel's rows per call), by
     /// groups of tiles in multiples of `pair` (the tiles a kernel call takes), for `threads`
-    /// threads. The largest blocks of rows (fewest passes over the
-    /// weights), then the fewest groups of tiles from 16 tasks a thread up, whose tasks share out
-    /// within `SPREAD`; smaller blocks only where the tiles alone cannot make enough tasks (8 images
-    /// of int8 rows make three blocks, and a layer of 24 pairs of tiles 72 tasks: too few for 64
-    /// threads). Where nothing does (a tiny call on many threads), the most even cut.
+    /// threads. The largest blocks of rows (fewest passes over the weights), then the fewest groups
+    /// of tiles from 16 tasks a thread up, whose tasks share out within `SPREAD`; smaller blocks only
+    /// where the tiles alone cannot make enough tasks (8 images of int8 rows make three blocks, and
+    /// a layer of 24 pairs of tiles 72 tasks: too few for 64 threads). Where nothing does (a tiny
+    /// call on many threads), the most even cut.
     pub(crate) fn for_threads(
         rows: usize,
         tiles: usize,
@@ -55,21 +55,23 @@ impl Split {
             .div_ceil(rows.div_ceil(first))
             .max(tiles.div_ceil(MAX_TILES))
             .clamp(1, most_groups);
-        let mut best = cut(first, tiles.div_ceil(groups));
+        let first_cut = cut(first, tiles.div_ceil(groups));
+        let mut best = (first_cut.spread(threads), first_cut);
         let blocks = (rows.div_ceil(first)..=rows.div_ceil(unit)).map(block_for);
         for block in dedup(blocks) {
             let groups = (groups..=most_groups).map(|g| tiles.div_ceil(g));
             for group in dedup(groups) {
                 let split = cut(block, group);
-                if split.spread(threads) <= SPREAD {
+                let spread = split.spread(threads);
+                if spread <= SPREAD {
                     return split;
                 }
-                if split.spread(threads) < best.spread(threads) {
-                    best = split;
+                if spread < best.0 {
+                    best = (spread, split);
                 }
             }
         }
-        best
+        best.1
     }
 
     /// The busiest thread's work over the mean, at most, when each runs whole tasks: at most
